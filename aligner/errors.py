@@ -1,0 +1,40 @@
+"""One error hierarchy for everything the package raises on bad input.
+
+Every error a user can cause derives from :class:`AlignerError`. The CLI
+turns these into a one-line message and exit code 2; anything else is an
+internal error (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class AlignerError(Exception):
+    """Base class: bad input or an environment problem the user can fix."""
+
+
+class AudioError(AlignerError):
+    """Audio file missing, unreadable, empty or otherwise unusable."""
+
+
+class TranscriptError(AlignerError):
+    """Transcript missing, empty, undecodable or not representable."""
+
+
+class ModelError(AlignerError):
+    """A model spec that cannot be resolved or loaded."""
+
+
+class ModelNotAvailableError(ModelError):
+    """Weights are not cached locally and cannot be downloaded (offline)."""
+
+
+class AlignmentError(AlignerError, ValueError):
+    """Inputs to the aligner are inconsistent (shapes, lengths, targets).
+
+    Also a :class:`ValueError`, so callers of :func:`aligner.forced_align`
+    can catch the standard exception type.
+    """
+
+
+class OutputError(AlignerError):
+    """An output file cannot be written (unknown format, bad path)."""

@@ -1,0 +1,1 @@
+"""Plots of alignments and model internals (see issue 4)."""
