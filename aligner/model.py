@@ -1,0 +1,82 @@
+"""The model the emission stage runs: a torchaudio ``Wav2Vec2Model`` plus what
+is needed to read its output (labels, sample rate, special tokens)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torchaudio.models import Wav2Vec2Model
+
+
+@dataclass(frozen=True, eq=False)
+class AlignmentModel:
+    """A CTC acoustic model ready for alignment.
+
+    Attributes:
+        model: bare ``torchaudio.models.Wav2Vec2Model`` in eval mode whose
+            output is per-frame logits (or log-probabilities) over
+            ``labels`` (minus the star column when ``append_star``).
+        labels: output classes; the index of a label is its id.
+        sample_rate: sample rate the model expects (Hz).
+        name: short name used in messages and output metadata.
+        blank: id of the CTC blank label.
+        separator: the word-separator label (``"|"``), or None when the
+            vocabulary has none (MMS_FA); word boundaries are then kept on
+            the side by the text stage.
+        star: the wildcard label (MMS_FA's ``"*"``) if the model has one.
+        normalize_waveform: zero-mean / unit-variance each waveform over its
+            valid samples before the model (large wav2vec 2.0, HuBERT, MMS).
+        append_star: the network's output lacks the star column; the
+            emission stage appends a column of log-probability 0, as
+            torchaudio's MMS_FA bundle does.
+        phonetic: labels are phones rather than characters.
+    """
+
+    model: Wav2Vec2Model
+    labels: tuple[str, ...]
+    sample_rate: int
+    name: str = "model"
+    blank: int = 0
+    separator: str | None = "|"
+    star: str | None = None
+    normalize_waveform: bool = False
+    append_star: bool = False
+    phonetic: bool = False
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples per output frame: the product of the conv strides (320)."""
+        layers = self.model.feature_extractor.conv_layers
+        return math.prod(int(layer.conv.stride[0]) for layer in layers)
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one output frame of the conv feature extractor sees (400)."""
+        field = 1
+        for layer in reversed(self.model.feature_extractor.conv_layers):
+            field = (field - 1) * int(layer.conv.stride[0]) + int(layer.conv.kernel_size[0])
+        return field
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.frame_samples / self.sample_rate
+
+    @property
+    def group_norm(self) -> bool:
+        """True for the ``group_norm`` feature extractor (base-size models),
+        which normalizes over time so padding would change its output."""
+        first = self.model.feature_extractor.conv_layers[0]
+        return type(first.layer_norm).__name__ == "GroupNorm"
+
+    @property
+    def separator_id(self) -> int | None:
+        return None if self.separator is None else self.labels.index(self.separator)
+
+    @property
+    def star_id(self) -> int | None:
+        return None if self.star is None else self.labels.index(self.star)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)

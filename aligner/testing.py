@@ -1,0 +1,64 @@
+"""Tiny random models for tests, examples and benchmarks (no download)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torchaudio.models import wav2vec2_model
+
+from .model import AlignmentModel
+
+#: Labels of torchaudio's English 960h bundles (blank ``-``, separator ``|``).
+ENGLISH_LABELS: tuple[str, ...] = (
+    "-", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L", "U", "M",
+    "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z",
+)
+
+#: Labels of torchaudio's MMS_FA bundle, star included.
+MMS_LABELS: tuple[str, ...] = (
+    "-", "a", "i", "e", "n", "o", "u", "t", "s", "r", "m", "k", "l", "d", "g",
+    "h", "y", "b", "p", "w", "c", "v", "j", "z", "f", "'", "q", "x", "*",
+)
+
+
+def tiny_architecture(num_labels: int, extractor_mode: str = "layer_norm", *, embed_dim: int = 32,
+                      num_layers: int = 2, layer_norm_first: bool | None = None) -> dict:
+    """Keyword arguments of ``torchaudio.models.wav2vec2_model`` for a tiny
+    model with the standard 320-sample frame (default conv strides)."""
+    if layer_norm_first is None:
+        layer_norm_first = extractor_mode == "layer_norm"
+    return dict(
+        extractor_mode=extractor_mode,
+        extractor_conv_layer_config=[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2,
+        extractor_conv_bias=extractor_mode == "layer_norm",
+        encoder_embed_dim=embed_dim,
+        encoder_projection_dropout=0.0,
+        encoder_pos_conv_kernel=16,
+        encoder_pos_conv_groups=4,
+        encoder_num_layers=num_layers,
+        encoder_num_heads=2,
+        encoder_attention_dropout=0.0,
+        encoder_ff_interm_features=2 * embed_dim,
+        encoder_ff_interm_dropout=0.0,
+        encoder_dropout=0.0,
+        encoder_layer_norm_first=layer_norm_first,
+        encoder_layer_drop=0.0,
+        aux_num_out=num_labels,
+    )
+
+
+def tiny_model(labels: Sequence[str] = ENGLISH_LABELS, extractor_mode: str = "layer_norm", *,
+               seed: int = 0, name: str = "tiny", **kwargs) -> AlignmentModel:
+    """A randomly initialised, tiny ``AlignmentModel`` (eval mode, CPU).
+
+    ``kwargs`` go to :class:`AlignmentModel` (``separator``, ``star``, ...).
+    """
+    labels = tuple(labels)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = wav2vec2_model(**tiny_architecture(len(labels), extractor_mode))
+    net.eval()
+    if "separator" not in kwargs:
+        kwargs["separator"] = "|" if "|" in labels else None
+    return AlignmentModel(model=net, labels=labels, sample_rate=16000, name=name, **kwargs)
