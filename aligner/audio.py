@@ -1,0 +1,107 @@
+"""Reading audio files into mono float waveforms at the model's sample rate."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import AudioError
+
+#: Below this peak amplitude a recording is treated as digital silence.
+SILENCE_PEAK = 1e-5
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Decode an audio file (wav, flac, ogg, mp3, ...) as it is.
+
+    Returns:
+        (samples, sample_rate): float32 array of shape ``(frames, channels)``.
+
+    Raises:
+        AudioError: the file is missing or cannot be decoded.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: audio file not found")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as sf_error:  # libsndfile cannot read it: try librosa/audioread
+        data, rate = _read_with_librosa(path, sf_error)
+    return data, int(rate)
+
+
+def _read_with_librosa(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
+    import librosa
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(str(path), sr=None, mono=False)
+    except Exception:
+        raise AudioError(f"{path}: cannot decode audio ({_short(first_error)})") from None
+    data = np.atleast_2d(np.asarray(data, dtype=np.float32))
+    return data.T, int(rate)
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int) -> torch.Tensor:
+    """Read ``path`` as a mono waveform at ``sample_rate``.
+
+    Multi-channel audio is down-mixed by averaging the channels; any input
+    rate is resampled (soxr, high quality).
+
+    Returns:
+        Tensor: float32 waveform. Shape: ``(samples,)``.
+
+    Raises:
+        AudioError: missing, undecodable, empty, non-finite or silent audio.
+    """
+    data, rate = read_audio(path)
+    return prepare_waveform(data, rate, sample_rate, source=str(path))
+
+
+def prepare_waveform(data: np.ndarray | torch.Tensor, rate: int, sample_rate: int,
+                     *, source: str = "<waveform>") -> torch.Tensor:
+    """Down-mix, validate and resample an in-memory waveform.
+
+    Args:
+        data: samples. Shape: ``(samples,)`` or ``(samples, channels)``.
+        rate: its sample rate.
+        sample_rate: the rate wanted.
+        source: name used in error messages.
+
+    Returns:
+        Tensor: float32 mono waveform at ``sample_rate``. Shape: ``(samples,)``.
+    """
+    if isinstance(data, torch.Tensor):
+        data = data.detach().cpu().numpy()
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    elif data.ndim != 1:
+        raise AudioError(f"{source}: expected a 1-D or 2-D waveform, got shape {tuple(data.shape)}")
+    if data.size == 0:
+        raise AudioError(f"{source}: audio contains no samples (zero length)")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{source}: audio contains NaN or infinite samples")
+    if float(np.abs(data).max()) < SILENCE_PEAK:
+        raise AudioError(f"{source}: audio is silent (peak amplitude below {SILENCE_PEAK:g}); nothing to align")
+    if rate <= 0:
+        raise AudioError(f"{source}: invalid sample rate {rate}")
+    if rate != sample_rate:
+        import soxr
+
+        data = soxr.resample(data, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(data))

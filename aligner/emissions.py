@@ -1,0 +1,194 @@
+"""Emission stage: batches of waveforms → frame log-probabilities.
+
+Batching is exact: padding never changes a valid frame. The model gets
+``lengths`` and its valid output lengths are used; models whose feature
+extractor normalizes over time (``group_norm``, base-size wav2vec 2.0) run
+that extractor item by item on the unpadded waveform, and waveform
+normalization (large models, HuBERT, MMS) uses each item's valid samples.
+
+Long recordings are cut into windows of ``chunk_seconds`` with
+``context_seconds`` of extra audio on each side; the context frames are
+dropped and the window cores stitched, so no more than one window of audio
+goes through the transformer at a time and frames away from window edges
+match one-shot inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import AlignerError
+from .model import AlignmentModel
+
+
+@dataclass(frozen=True)
+class Emissions:
+    """Frame log-probabilities of a batch.
+
+    Attributes:
+        log_probs: float32 CTC log-probabilities (padding frames are 0).
+            Shape: ``(batch, frames, labels)``.
+        lengths: valid frames of each item. Shape: ``(batch,)``, int64.
+        frame_seconds: duration of one frame; frame ``t`` starts at
+            ``t * frame_seconds``.
+    """
+
+    log_probs: torch.Tensor
+    lengths: torch.Tensor
+    frame_seconds: float
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` → CUDA when available, else CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise AlignerError(f"invalid device {device!r}: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AlignerError(f"device {device} requested but CUDA is not available on this machine")
+    return device
+
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``None``/``"auto"`` → bfloat16 on CUDA (float16 if bf16 is unsupported), float32 on CPU."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise AlignerError(f"unknown dtype {dtype!r}; choose one of {sorted(set(_DTYPES))}") from None
+
+
+def num_frames(model: AlignmentModel, num_samples: int) -> int:
+    """Frames the model outputs for ``num_samples`` input samples (0 if too short)."""
+    length = num_samples
+    for layer in model.model.feature_extractor.conv_layers:
+        kernel, stride = int(layer.conv.kernel_size[0]), int(layer.conv.stride[0])
+        length = (length - kernel) // stride + 1
+        if length <= 0:
+            return 0
+    return length
+
+
+class EmissionModel:
+    """Runs an :class:`AlignmentModel` on a device, in a dtype, in windows.
+
+    The network is moved to ``device`` once, here (``nn.Module.to`` moves
+    in place).
+    """
+
+    def __init__(self, model: AlignmentModel, *, device: str | torch.device | None = None,
+                 dtype: str | torch.dtype | None = None, chunk_seconds: float = 20.0,
+                 context_seconds: float = 2.0, window_batch: int = 4):
+        if chunk_seconds <= 0 or context_seconds < 0:
+            raise AlignerError("chunk_seconds must be > 0 and context_seconds >= 0")
+        self.model = model
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.net = model.model.to(self.device).eval()
+        frame = model.frame_samples
+        self.chunk_frames = max(1, round(chunk_seconds * model.sample_rate / frame))
+        self.context_frames = round(context_seconds * model.sample_rate / frame)
+        self.window_batch = max(1, window_batch)
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.model.frame_seconds
+
+    def __call__(self, waveforms: Sequence[torch.Tensor]) -> Emissions:
+        """Log-probabilities of a list of mono waveforms.
+
+        Args:
+            waveforms: each of shape ``(samples,)`` at the model's rate.
+
+        Returns:
+            Emissions on ``self.device``; log_probs shape ``(batch, frames, labels)``.
+        """
+        if not waveforms:
+            raise AlignerError("no waveforms given")
+        frames = [num_frames(self.model, int(w.shape[-1])) for w in waveforms]
+        for index, count in enumerate(frames):
+            if count < 1:
+                raise AlignerError(
+                    f"waveform {index} is too short: {int(waveforms[index].shape[-1])} samples, "
+                    f"the model needs at least {self.model.receptive_field}")
+        window_limit = self.chunk_frames + 2 * self.context_frames
+        short = [i for i, n in enumerate(frames) if n <= window_limit]
+        outputs: dict[int, torch.Tensor] = {}
+        for start in range(0, len(short), self.window_batch):
+            group = short[start:start + self.window_batch]
+            for index, out in zip(group, self._forward([waveforms[i] for i in group])):
+                outputs[index] = out
+        for index, count in enumerate(frames):
+            if count > window_limit:
+                outputs[index] = self._forward_chunked(waveforms[index], count)
+        total = max(frames)
+        log_probs = torch.zeros(len(waveforms), total, self.model.num_labels, device=self.device)
+        for index, out in outputs.items():
+            log_probs[index, : out.shape[0]] = out
+        lengths = torch.tensor(frames, dtype=torch.int64, device=self.device)
+        return Emissions(log_probs, lengths, self.frame_seconds)
+
+    def _forward_chunked(self, waveform: torch.Tensor, total: int) -> torch.Tensor:
+        """Windows with context on both sides; keep each window's core frames."""
+        frame, field = self.model.frame_samples, self.model.receptive_field
+        n = int(waveform.shape[-1])
+        cores = [(a, min(a + self.chunk_frames, total)) for a in range(0, total, self.chunk_frames)]
+        pieces = []
+        for start in range(0, len(cores), self.window_batch):
+            group = cores[start:start + self.window_batch]
+            spans = []
+            for a, b in group:
+                first = max(0, a - self.context_frames)
+                last = min(total, b + self.context_frames)
+                spans.append((first, a, b, waveform[first * frame: min(n, (last - 1) * frame + field)]))
+            outs = self._forward([s[3] for s in spans])
+            for (first, a, b, _), out in zip(spans, outs):
+                pieces.append(out[a - first: b - first])
+        result = torch.cat(pieces)
+        if result.shape[0] != total:  # the frame arithmetic above is exact; guard anyway
+            raise RuntimeError(f"chunked emissions have {result.shape[0]} frames, expected {total}")
+        return result
+
+    @torch.inference_mode()
+    def _forward(self, waveforms: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """One padded batch through the network; returns per-item (frames, labels)."""
+        model = self.model
+        items = [w.to(self.device, torch.float32) for w in waveforms]
+        if model.normalize_waveform:
+            items = [F.layer_norm(w, w.shape) for w in items]
+        lengths = torch.tensor([w.shape[-1] for w in items], device=self.device)
+        batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
+        autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
+        with autocast:
+            extractor = self.net.feature_extractor
+            if model.group_norm and len(items) > 1:
+                feats = [extractor(w[None], None)[0][0] for w in items]
+                out_lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
+                features = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
+            else:
+                features, out_lengths = extractor(batch, lengths)
+            x = self.net.encoder(features, out_lengths)
+            if self.net.aux is not None:
+                x = self.net.aux(x)
+        log_probs = torch.log_softmax(x.float(), dim=-1)
+        if model.append_star:
+            log_probs = torch.cat([log_probs, log_probs.new_zeros(*log_probs.shape[:2], 1)], dim=-1)
+        if log_probs.shape[-1] != model.num_labels:
+            raise AlignerError(
+                f"model {model.name} outputs {log_probs.shape[-1]} classes but has {model.num_labels} labels")
+        return [log_probs[i, : int(n)] for i, n in enumerate(out_lengths)]

@@ -1,0 +1,530 @@
+"""Batched CTC Viterbi forced alignment (our own kernels, no torchaudio op).
+
+:func:`forced_align` finds, for every item of a padded batch, the most likely
+CTC path through the emissions that collapses to the item's target sequence.
+The result is *identical* to ``torchaudio.functional.forced_align`` applied to
+each item alone -- tie-breaking included, so even float32 inputs with exactly
+equal path scores give the same path.
+
+Trellis
+-------
+For a target ``y`` of length ``L`` the trellis has ``S = 2L + 1`` states:
+even state ``s`` is the blank, odd state ``s`` is token ``y[s // 2]``. ``R``
+is the number of consecutive repeats (``i`` with ``y[i] == y[i - 1]``); an
+item needs ``T >= L + R`` frames. State ``s`` at frame ``t`` is reached from
+``s`` (stay, back-pointer 0), ``s - 1`` (advance, 1) or ``s - 2`` (skip a
+blank, 2; only between two different tokens). Ties are broken like
+torchaudio 2.11's CPU kernel: the skip wins only when strictly greater than
+both others, the advance only when strictly greater than both others, and the
+stay wins otherwise (so an advance tied with a skip, both better than the
+stay, yields the stay). The final state is the last token unless the final
+blank is strictly better.
+At every frame only the band ``[start_t, end_t)`` of states that can still
+lie on a complete path is computed (the same band torchaudio uses).
+
+Backends
+--------
+``"numba"`` (CPU): a ``@njit(nogil=True)`` kernel per item; items run on a
+thread pool (longest first). Memory per item: two alpha rows (``2 * S``
+values) plus the band's back-pointers at 2 bits each, i.e. about
+``sum_t (end_t - start_t) / 4`` bytes -- at most ``T * S / 4``, and roughly
+``T * S / 6`` for a long utterance whose band tapers at both ends (torchaudio
+stores one byte per ``T * S`` cell). Time ``O(sum_t (end_t - start_t))``.
+
+``"torch"`` (any device, the default for CUDA tensors): a loop over frames,
+vectorized over batch and states; back-pointers are kept on the device as
+``uint8`` ``(T, B, S)``, so the emissions never leave the GPU. Time
+``O(T)`` kernel launches, each over ``B * S`` cells.
+
+Precision
+---------
+float32 and float64 log-probabilities are used as they are (alpha rows in the
+input dtype). float16 and bfloat16 inputs are upcast to float32 (torchaudio
+accumulates float16 in float16, so paths of half-precision inputs may differ
+from torchaudio's on near-ties).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+import numpy as np
+import torch
+from numba import njit
+
+from .errors import AlignmentError
+
+__all__ = ["forced_align", "count_repeats", "BACKENDS"]
+
+#: Accepted values of the ``backend`` keyword of :func:`forced_align`.
+BACKENDS: tuple[str, ...] = ("auto", "numba", "torch")
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+def count_repeats(targets: torch.Tensor | np.ndarray | Sequence[int]) -> int:
+    """Number of consecutive repeats ``R`` in a 1-D target sequence.
+
+    ``R`` counts the positions ``i >= 1`` with ``targets[i] == targets[i - 1]``
+    (``"aabbc"`` has 2). A CTC path needs at least ``len(targets) + R``
+    frames, since a blank must separate two equal tokens.
+
+    Args:
+        targets: token ids. Shape: (L,).
+    """
+    t = torch.as_tensor(targets)
+    if t.ndim != 1:
+        raise AlignmentError(f"count_repeats: targets must be 1-D, got shape {tuple(t.shape)}")
+    if t.numel() < 2:
+        return 0
+    return int((t[1:] == t[:-1]).sum())
+
+
+@njit(cache=True, nogil=True)
+def _band(T, tgt, starts, ends):  # pragma: no cover - compiled
+    """Fill ``starts[t], ends[t]`` (``t < T``) with the band of frame ``t``.
+
+    Mirrors torchaudio's CPU kernel exactly. ``tgt`` Shape: (L,), L >= 1.
+    Returns the total number of band cells.
+    """
+    L = tgt.shape[0]
+    S = 2 * L + 1
+    R = 0
+    for i in range(1, L):
+        if tgt[i] == tgt[i - 1]:
+            R += 1
+    start = 0 if T - (L + R) > 0 else 1
+    end = 1 if S == 1 else 2
+    starts[0] = start
+    ends[0] = end
+    total = end - start
+    for t in range(1, T):
+        if T - t <= L + R:
+            if start % 2 == 1 and start // 2 + 1 < L and tgt[start // 2] != tgt[start // 2 + 1]:
+                start += 1
+            start += 1
+        if t <= L + R:
+            if end % 2 == 0 and end < 2 * L and tgt[end // 2 - 1] != tgt[end // 2]:
+                end += 1
+            end += 1
+        if end > S:  # never happens for T >= L + R; keeps memory safe
+            end = S
+        if start > end:
+            start = end
+        starts[t] = start
+        ends[t] = end
+        total += end - start
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _viterbi_one(lp, tgt, blank, path):  # pragma: no cover - compiled
+    """Viterbi alignment of one item; writes the state labels into ``path``.
+
+    Returns the score of the best path (``-inf``: no path; ``path`` is then
+    left untouched).
+
+    Args:
+        lp: log-probabilities, float32 or float64, C-contiguous, no NaN/+inf.
+            Shape: (T, C).
+        tgt: target ids, int64, valid (no blank, < C). Shape: (L,), L >= 1.
+        blank: blank id.
+        path: output label per frame, int64. Shape: (T,).
+    """
+    T = lp.shape[0]
+    L = tgt.shape[0]
+    S = 2 * L + 1
+
+    # Per-state label id and "may skip the blank before it".
+    lab = np.empty(S, np.int64)
+    skip = np.zeros(S, np.bool_)
+    for s in range(S):
+        if s % 2 == 0:
+            lab[s] = blank
+        else:
+            lab[s] = tgt[s // 2]
+            if s != 1 and tgt[s // 2] != tgt[s // 2 - 1]:
+                skip[s] = True
+
+    # Ragged band, one byte-aligned row per frame: the 2-bit code of cell
+    # (t, s) is in byte offs[t] + (s - starts[t]) // 4.
+    starts = np.empty(T, np.int64)
+    ends = np.empty(T, np.int64)
+    _band(T, tgt, starts, ends)
+    offs = np.empty(T, np.int64)
+    acc = 0
+    for t in range(T):
+        offs[t] = acc
+        acc += (ends[t] - starts[t] + 3) // 4
+    bp = np.empty(acc, np.uint8)
+    codes = np.zeros(S + 3, np.uint8)  # one frame's codes before packing
+    emit = np.empty(S, lp.dtype)
+
+    # Two rolling alpha rows in the input dtype. Column s + 2 holds state s;
+    # the two leading -inf columns stand for states -2 and -1.
+    alpha = np.empty((2, S + 2), lp.dtype)
+    alpha[:, :] = -np.inf
+    ninf = alpha[0, 0]  # -inf in the input dtype
+    prev = alpha[0]
+    cur = alpha[1]
+    for s in range(starts[0], ends[0]):
+        prev[s + 2] = lp[0, lab[s]]
+
+    for t in range(1, T):
+        st = starts[t]
+        en = ends[t]
+        row = lp[t]
+        # Values of frame t-2 just below the band are read at frame t+1.
+        for s in range(max(st - 2, 0), st):
+            cur[s + 2] = -np.inf
+        for s in range(st, en):
+            emit[s] = row[lab[s]]
+        # Branch-free recursion (torchaudio's tie-breaking): state s comes
+        # from s (code 0), s - 1 (1) or s - 2 (2, only where skip[s]).
+        for s in range(st, en):
+            x0 = prev[s + 2]
+            x1 = prev[s + 1]
+            x2 = prev[s]  # unconditional load keeps the loop vectorizable
+            x2 = x2 if skip[s] else ninf
+            c2 = (x2 > x1) & (x2 > x0)
+            c1 = (x1 > x0) & (x1 > x2)
+            best = x2 if c2 else (x1 if c1 else x0)
+            cur[s + 2] = best + emit[s]
+            codes[s] = np.uint8(c1) | (np.uint8(c2) << np.uint8(1))
+        o = offs[t]
+        for j in range((en - st + 3) // 4):
+            k = st + 4 * j
+            bp[o + j] = (codes[k] | (codes[k + 1] << np.uint8(2))
+                         | (codes[k + 2] << np.uint8(4)) | (codes[k + 3] << np.uint8(6)))
+        tmp = prev
+        prev = cur
+        cur = tmp
+
+    # Backtrack from the better of the last token and the final blank.
+    last = S - 1 if prev[S + 1] > prev[S] else S - 2
+    best_score = prev[last + 2]
+    if not best_score > -np.inf:
+        return best_score  # no path has a nonzero probability: caller raises
+    for t in range(T - 1, -1, -1):
+        path[t] = lab[last]
+        # A finite cell's chosen predecessor is finite, hence inside the band;
+        # the check only keeps the indexing memory-safe.
+        if t > 0 and starts[t] <= last < ends[t]:
+            i = last - starts[t]
+            last -= (bp[offs[t] + i // 4] >> np.uint8(2 * (i % 4))) & np.uint8(3)
+    return best_score
+
+
+# --------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------
+
+def _lengths(value, name: str, batch: int, size: int, what: str) -> torch.Tensor:
+    """Check a lengths argument and return it as an int64 CPU tensor (B,)."""
+    if value is None:
+        return torch.full((batch,), size, dtype=torch.int64)
+    if isinstance(value, torch.Tensor):
+        t = value.detach().to("cpu")
+    else:
+        try:
+            t = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise AlignmentError(f"{name} must be a 1-D integer tensor, got {value!r}") from exc
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise AlignmentError(f"{name} must be an integer tensor, got dtype {t.dtype}")
+    if t.ndim != 1:
+        raise AlignmentError(f"{name} must be 1-D (batch,), got shape {tuple(t.shape)}")
+    if t.shape[0] != batch:
+        raise AlignmentError(f"{name} has {t.shape[0]} entries but the batch size is {batch}")
+    t = t.to(torch.int64)
+    bad = (t <= 0).nonzero()
+    if len(bad):
+        b = int(bad[0, 0])
+        raise AlignmentError(f"{name}[{b}] = {int(t[b])}: lengths must be positive")
+    bad = (t > size).nonzero()
+    if len(bad):
+        b = int(bad[0, 0])
+        raise AlignmentError(f"{name}[{b}] = {int(t[b])} exceeds the padded {what} size {size}")
+    return t
+
+
+def _validate(log_probs, targets, input_lengths, target_lengths, blank, backend, num_threads):
+    """Check every argument.
+
+    Returns ``(blank, targets, T_b, L_b)`` with ``targets`` an int64 CPU
+    tensor (B, L) and the lengths int64 CPU tensors (B,).
+    """
+    if not isinstance(log_probs, torch.Tensor):
+        raise AlignmentError(f"log_probs must be a torch.Tensor, got {type(log_probs).__name__}")
+    if not isinstance(targets, torch.Tensor):
+        raise AlignmentError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    if log_probs.ndim != 3:
+        raise AlignmentError(
+            f"log_probs must be 3-D (batch, frames, classes), got shape {tuple(log_probs.shape)}")
+    if targets.ndim != 2:
+        raise AlignmentError(
+            f"targets must be 2-D (batch, target length), got shape {tuple(targets.shape)}")
+    if not log_probs.dtype.is_floating_point:
+        raise AlignmentError(f"log_probs must be a floating-point tensor, got dtype {log_probs.dtype}")
+    if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
+        raise AlignmentError(f"targets must be an integer tensor, got dtype {targets.dtype}")
+    B, T, C = log_probs.shape
+    if targets.shape[0] != B:
+        raise AlignmentError(
+            f"batch size mismatch: log_probs has {B} items, targets has {targets.shape[0]}")
+    if B == 0:
+        raise AlignmentError("log_probs has an empty batch (batch size 0)")
+    if T == 0:
+        raise AlignmentError("log_probs has no frames (frame dimension is 0)")
+    if C == 0:
+        raise AlignmentError("log_probs has no classes (class dimension is 0)")
+    if targets.shape[1] == 0:
+        raise AlignmentError("targets has no tokens (target dimension is 0)")
+    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)):
+        raise AlignmentError(f"blank must be an int, got {blank!r}")
+    blank = int(blank)
+    if not 0 <= blank < C:
+        raise AlignmentError(f"blank = {blank} is out of range for {C} classes [0, {C})")
+    if backend not in BACKENDS:
+        raise AlignmentError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if num_threads is not None and (
+            isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
+        raise AlignmentError(f"num_threads must be a positive int or None, got {num_threads!r}")
+
+    t_len = _lengths(input_lengths, "input_lengths", B, T, "frame")
+    l_len = _lengths(target_lengths, "target_lengths", B, targets.shape[1], "target")
+
+    tgt = targets.detach().to("cpu", torch.int64)
+    valid = torch.arange(tgt.shape[1]) < l_len[:, None]
+    is_blank = (tgt == blank) & valid
+    if bool(is_blank.any()):
+        b, i = is_blank.nonzero()[0].tolist()
+        raise AlignmentError(
+            f"targets[{b}, {i}] is the blank id {blank}; targets must not contain blank")
+    out = ((tgt < 0) | (tgt >= C)) & valid
+    if bool(out.any()):
+        b, i = out.nonzero()[0].tolist()
+        raise AlignmentError(
+            f"targets[{b}, {i}] = {int(tgt[b, i])} is out of range for {C} classes [0, {C})")
+
+    r_len = ((tgt[:, 1:] == tgt[:, :-1]) & valid[:, 1:]).sum(1)
+    need = l_len + r_len
+    short = (t_len < need).nonzero()
+    if len(short):
+        b = int(short[0, 0])
+        raise AlignmentError(
+            f"batch item {b} cannot be aligned: it has {int(t_len[b])} frames but its "
+            f"{int(l_len[b])} tokens with {int(r_len[b])} repeats need at least {int(need[b])}")
+
+    # NaN or +inf in a valid frame (one comparison catches both).
+    frame_valid = torch.arange(T, device=log_probs.device) < t_len.to(log_probs.device)[:, None]
+    bad = (~(log_probs.detach() < float("inf"))).any(-1) & frame_valid
+    if bool(bad.any()):
+        b, t = bad.nonzero()[0].tolist()
+        raise AlignmentError(f"log_probs[{b}, {t}] contains NaN or +inf")
+    return blank, tgt, t_len, l_len
+
+
+def _impossible(b: int) -> AlignmentError:
+    return AlignmentError(
+        f"batch item {b} cannot be aligned: every CTC path has probability 0 "
+        "(log_probs is -inf where each path needs a token or blank)")
+
+
+# --------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32/float64 stay; float16/bfloat16 are searched in float32."""
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _numba_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
+                 l_len: torch.Tensor, blank: int, num_threads: int | None) -> torch.Tensor:
+    """Paths (B, T) int64 on the CPU from the numba kernel.
+
+    ``lp`` Shape: (B, T, C); ``tgt`` int64 CPU Shape: (B, L).
+    """
+    B, T, _ = lp.shape
+    # No copy for a contiguous float32/float64 CPU tensor.
+    lp_np = lp.detach().to("cpu", _compute_dtype(lp.dtype)).contiguous().numpy()
+    tgt_np = tgt.numpy()
+    paths = np.full((B, T), blank, dtype=np.int64)
+    best = np.zeros(B, dtype=np.float64)
+    tl = t_len.tolist()
+    ll = l_len.tolist()
+
+    def one(b: int) -> None:
+        best[b] = _viterbi_one(lp_np[b, : tl[b]], np.ascontiguousarray(tgt_np[b, : ll[b]]),
+                               blank, paths[b, : tl[b]])
+
+    order = sorted(range(B), key=lambda b: -tl[b] * (2 * ll[b] + 1))  # longest first
+    workers = min(B, num_threads or _default_threads())
+    if workers <= 1:
+        for b in order:
+            one(b)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(one, b) for b in order]:
+                future.result()
+    for b in range(B):
+        if not best[b] > -np.inf:
+            raise _impossible(b)
+    return torch.from_numpy(paths)
+
+
+def _torch_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
+                 l_len: torch.Tensor, blank: int) -> torch.Tensor:
+    """Paths (B, T) int64 on ``lp.device`` from the vectorized torch loop.
+
+    ``lp`` Shape: (B, T, C); ``tgt`` int64 CPU Shape: (B, L). Working
+    memory: ``(T, B, S)`` uint8 back-pointers plus a few ``(B, S)`` rows,
+    where S = 2 * max(L_b) + 1.
+    """
+    device = lp.device
+    lp = lp.detach().to(dtype=_compute_dtype(lp.dtype))
+    B, T, _ = lp.shape
+    L = int(l_len.max())
+    S = 2 * L + 1
+    tgt = tgt[:, :L]
+
+    # Band per item and frame: depends on the targets only (tiny CPU work).
+    starts = np.zeros((B, T), np.int64)
+    ends = np.zeros((B, T), np.int64)
+    for b in range(B):
+        n = int(t_len[b])
+        _band(n, np.ascontiguousarray(tgt[b, : int(l_len[b])].numpy()), starts[b, :n], ends[b, :n])
+    starts_d = torch.from_numpy(starts).to(device)
+    ends_d = torch.from_numpy(ends).to(device)
+
+    # Per-state label id and skip permission. Shape: (B, S).
+    valid = torch.arange(L) < l_len[:, None]
+    safe = torch.where(valid, tgt, torch.full_like(tgt, blank))
+    lab = torch.full((B, S), blank, dtype=torch.int64)
+    lab[:, 1::2] = safe
+    skip = torch.zeros((B, S), dtype=torch.bool)
+    skip[:, 3::2] = (safe[:, 1:] != safe[:, :-1]) & valid[:, 1:]
+    lab = lab.to(device)
+    skip = skip.to(device)
+    t_len_d = t_len.to(device)
+    s_len_d = (2 * l_len + 1).to(device)
+
+    neg = torch.tensor(float("-inf"), dtype=lp.dtype, device=device)
+    sidx = torch.arange(S, device=device)
+    # pad[:, 2:] is the alpha row; the two -inf columns in front make
+    # pad[:, 1:-1] and pad[:, :-2] the rows shifted by one and two states.
+    pad = torch.full((B, S + 2), float("-inf"), dtype=lp.dtype, device=device)
+    band = (sidx >= starts_d[:, :1]) & (sidx < ends_d[:, :1])
+    pad[:, 2:] = torch.where(band, lp[:, 0].gather(1, lab), neg)
+    bps = torch.zeros((T, B, S), dtype=torch.uint8, device=device)
+    for t in range(1, T):
+        x0 = pad[:, 2:]
+        x1 = pad[:, 1:-1]
+        x2 = torch.where(skip, pad[:, :-2], neg)
+        c2 = (x2 > x1) & (x2 > x0)
+        c1 = (x1 > x0) & (x1 > x2)
+        best = torch.where(c2, x2, torch.where(c1, x1, x0))
+        new = best + lp[:, t].gather(1, lab)
+        bps[t] = c1.to(torch.uint8) + 2 * c2.to(torch.uint8)
+        band = (sidx >= starts_d[:, t : t + 1]) & (sidx < ends_d[:, t : t + 1])
+        done = (t >= t_len_d)[:, None]  # finished items keep their last row
+        pad[:, 2:] = torch.where(done, x0, torch.where(band, new, neg))
+
+    alpha = pad[:, 2:]
+    a_last = alpha.gather(1, (s_len_d - 1)[:, None])[:, 0]
+    a_prev = alpha.gather(1, (s_len_d - 2)[:, None])[:, 0]
+    final = torch.maximum(a_last, a_prev).tolist()
+    for b in range(B):
+        if not final[b] > float("-inf"):
+            raise _impossible(b)
+    idx = torch.where(a_last > a_prev, s_len_d - 1, s_len_d - 2)
+    paths = torch.empty((B, T), dtype=torch.int64, device=device)
+    blank_d = torch.tensor(blank, dtype=torch.int64, device=device)
+    for t in range(T - 1, -1, -1):
+        active = t < t_len_d
+        paths[:, t] = torch.where(active, lab.gather(1, idx[:, None])[:, 0], blank_d)
+        code = bps[t].gather(1, idx[:, None])[:, 0].to(torch.int64)
+        idx = torch.where(active, idx - code, idx)
+    return paths
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+
+def forced_align(
+    log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    input_lengths: torch.Tensor | Sequence[int] | None = None,
+    target_lengths: torch.Tensor | Sequence[int] | None = None,
+    blank: int = 0,
+    *,
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Most likely CTC path of every item of a padded batch.
+
+    Item ``b`` gets exactly the path of
+    ``torchaudio.functional.forced_align(log_probs[b:b+1, :T_b],
+    targets[b:b+1, :L_b], blank=blank)`` (same tie-breaking), computed by our
+    own kernels (see the module docstring). Inputs are not modified.
+
+    Args:
+        log_probs: CTC log-probabilities (float16/bfloat16 are upcast to
+            float32 for the search). Shape: (B, T, C).
+        targets: padded target ids, any integer dtype; values past
+            ``target_lengths[b]`` are ignored. Shape: (B, L).
+        input_lengths: valid frames ``T_b`` per item (None: all ``T``);
+            values past ``T_b`` in ``log_probs`` are ignored. Shape: (B,).
+        target_lengths: valid tokens ``L_b`` per item (None: all ``L``).
+            Shape: (B,).
+        blank: id of the blank class, in ``[0, C)``.
+        backend: ``"auto"`` (numba on CPU, torch on CUDA), ``"numba"``
+            (CUDA emissions are copied to the CPU) or ``"torch"``.
+        num_threads: worker threads of the numba backend (default: the CPU
+            cores available to the process).
+
+    Returns:
+        ``(paths, scores)``, both on ``log_probs.device``. ``paths``: int64
+        label of every frame, the blank id on frames ``t >= T_b``.
+        Shape: (B, T). ``scores``: ``log_probs[b, t, paths[b, t]]`` in the
+        dtype of ``log_probs``, 0 on frames ``t >= T_b``. Shape: (B, T).
+
+    Raises:
+        AlignmentError: (a ``ValueError``) on wrong types, shapes, dtypes or
+            lengths; a target that is blank or outside ``[0, C)``; a blank
+            outside ``[0, C)``; NaN or +inf in a valid frame; an item with
+            fewer frames than tokens plus repeats; an item none of whose
+            paths has a nonzero probability.
+
+    Complexity (numba): time ``O(sum_b band_b)`` where ``band_b <= T_b * S_b``
+    is the number of trellis cells in the item's band; memory ``O(B * C)``
+    working memory plus about ``band_b / 4`` bytes of back-pointers for each
+    item being aligned (one per worker thread at a time).
+    """
+    blank, tgt, t_len, l_len = _validate(
+        log_probs, targets, input_lengths, target_lengths, blank, backend, num_threads)
+    device = log_probs.device
+    if backend == "auto":
+        backend = "torch" if device.type == "cuda" else "numba"
+    if backend == "numba":
+        paths = _numba_paths(log_probs, tgt, t_len, l_len, blank, num_threads).to(device)
+    else:
+        paths = _torch_paths(log_probs, tgt, t_len, l_len, blank)
+
+    T = log_probs.shape[1]
+    frame_valid = torch.arange(T, device=device) < t_len.to(device)[:, None]
+    scores = log_probs.detach().gather(2, paths.unsqueeze(-1)).squeeze(-1)
+    scores = torch.where(frame_valid, scores, torch.zeros((), dtype=scores.dtype, device=device))
+    return paths, scores
