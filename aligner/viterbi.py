@@ -121,6 +121,29 @@ def _band(T, tgt, starts, ends):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _step(prev, cur, skip, emit, codes, st, en, ninf):  # pragma: no cover - compiled
+    """One frame of the recursion over the band ``[st, en)``.
+
+    ``prev``/``cur``: alpha rows with two leading -inf columns (column
+    ``s + 2`` is state ``s``). Shape: (S + 2,). Writes ``cur[st+2 : en+2]``
+    and the back-pointer code of each state into ``codes[st:en]``. State
+    ``s`` comes from ``s`` (code 0), ``s - 1`` (1) or ``s - 2`` (2, only where
+    ``skip[s]``), with torchaudio's tie-breaking. Branch-free so that LLVM
+    vectorizes it.
+    """
+    for s in range(st, en):
+        x0 = prev[s + 2]
+        x1 = prev[s + 1]
+        x2 = prev[s]  # unconditional load keeps the loop vectorizable
+        x2 = x2 if skip[s] else ninf
+        c2 = (x2 > x1) & (x2 > x0)
+        c1 = (x1 > x0) & (x1 > x2)
+        best = x2 if c2 else (x1 if c1 else x0)
+        cur[s + 2] = best + emit[s]
+        codes[s] = np.uint8(c1) | (np.uint8(c2) << np.uint8(1))
+
+
+@njit(cache=True, nogil=True)
 def _viterbi_one(lp, tgt, blank, path):  # pragma: no cover - compiled
     """Viterbi alignment of one item; writes the state labels into ``path``.
 
@@ -165,11 +188,9 @@ def _viterbi_one(lp, tgt, blank, path):  # pragma: no cover - compiled
 
     # Two rolling alpha rows in the input dtype. Column s + 2 holds state s;
     # the two leading -inf columns stand for states -2 and -1.
-    alpha = np.empty((2, S + 2), lp.dtype)
-    alpha[:, :] = -np.inf
-    ninf = alpha[0, 0]  # -inf in the input dtype
-    prev = alpha[0]
-    cur = alpha[1]
+    prev = np.full(S + 2, -np.inf, lp.dtype)
+    cur = np.full(S + 2, -np.inf, lp.dtype)
+    ninf = prev[0]  # -inf in the input dtype
     for s in range(starts[0], ends[0]):
         prev[s + 2] = lp[0, lab[s]]
 
@@ -182,18 +203,7 @@ def _viterbi_one(lp, tgt, blank, path):  # pragma: no cover - compiled
             cur[s + 2] = -np.inf
         for s in range(st, en):
             emit[s] = row[lab[s]]
-        # Branch-free recursion (torchaudio's tie-breaking): state s comes
-        # from s (code 0), s - 1 (1) or s - 2 (2, only where skip[s]).
-        for s in range(st, en):
-            x0 = prev[s + 2]
-            x1 = prev[s + 1]
-            x2 = prev[s]  # unconditional load keeps the loop vectorizable
-            x2 = x2 if skip[s] else ninf
-            c2 = (x2 > x1) & (x2 > x0)
-            c1 = (x1 > x0) & (x1 > x2)
-            best = x2 if c2 else (x1 if c1 else x0)
-            cur[s + 2] = best + emit[s]
-            codes[s] = np.uint8(c1) | (np.uint8(c2) << np.uint8(1))
+        _step(prev, cur, skip, emit, codes, st, en, ninf)
         o = offs[t]
         for j in range((en - st + 3) // 4):
             k = st + 4 * j
