@@ -131,16 +131,46 @@ def _step(prev, cur, skip, emit, codes, st, en, ninf):  # pragma: no cover - com
     ``skip[s]``), with torchaudio's tie-breaking. Branch-free so that LLVM
     vectorizes it.
     """
-    for s in range(st, en):
-        x0 = prev[s + 2]
-        x1 = prev[s + 1]
-        x2 = prev[s]  # unconditional load keeps the loop vectorizable
-        x2 = x2 if skip[s] else ninf
+    # Loops over range(n) on slices: indices provably >= 0, so numba's
+    # negative-index wraparound disappears and the loads stay contiguous.
+    n = en - st
+    p0 = prev[st + 2 : en + 2]
+    p1 = prev[st + 1 : en + 1]
+    p2 = prev[st:en]
+    sk = skip[st:en]
+    em = emit[st:en]
+    out = cur[st + 2 : en + 2]
+    cd = codes[st:en]
+    for i in range(n):
+        x0 = p0[i]
+        x1 = p1[i]
+        x2 = p2[i]  # unconditional load keeps the loop vectorizable
+        x2 = x2 if sk[i] else ninf
         c2 = (x2 > x1) & (x2 > x0)
         c1 = (x1 > x0) & (x1 > x2)
         best = x2 if c2 else (x1 if c1 else x0)
-        cur[s + 2] = best + emit[s]
-        codes[s] = np.uint8(c1) | (np.uint8(c2) << np.uint8(1))
+        out[i] = best + em[i]
+        cd[i] = np.uint8(c1) | (np.uint8(c2) << np.uint8(1))
+
+
+@njit(cache=True, nogil=True)
+def _gather(row, ulab, emit, st, en):  # pragma: no cover - compiled
+    """``emit[s] = row[ulab[s]]`` for ``s`` in ``[st, en)``."""
+    lb = ulab[st:en]
+    em = emit[st:en]
+    for i in range(en - st):
+        em[i] = row[lb[i]]
+
+
+@njit(cache=True, nogil=True)
+def _pack(codes, bp, st, en, offset):  # pragma: no cover - compiled
+    """Pack ``codes[st:en]`` (2 bits each, 4 per byte, first in the low
+    bits) into ``bp[offset:]``; reads up to 3 codes past ``en``."""
+    cd = codes[st:]
+    out = bp[offset:]
+    for j in range((en - st + 3) // 4):
+        out[j] = (cd[4 * j] | (cd[4 * j + 1] << np.uint8(2))
+                  | (cd[4 * j + 2] << np.uint8(4)) | (cd[4 * j + 3] << np.uint8(6)))
 
 
 @njit(cache=True, nogil=True)
@@ -172,6 +202,8 @@ def _viterbi_one(lp, tgt, blank, path):  # pragma: no cover - compiled
             if s != 1 and tgt[s // 2] != tgt[s // 2 - 1]:
                 skip[s] = True
 
+    ulab = lab.astype(np.uint32)  # unsigned: no negative-index wraparound
+
     # Ragged band, one byte-aligned row per frame: the 2-bit code of cell
     # (t, s) is in byte offs[t] + (s - starts[t]) // 4.
     starts = np.empty(T, np.int64)
@@ -201,14 +233,9 @@ def _viterbi_one(lp, tgt, blank, path):  # pragma: no cover - compiled
         # Values of frame t-2 just below the band are read at frame t+1.
         for s in range(max(st - 2, 0), st):
             cur[s + 2] = -np.inf
-        for s in range(st, en):
-            emit[s] = row[lab[s]]
+        _gather(row, ulab, emit, st, en)
         _step(prev, cur, skip, emit, codes, st, en, ninf)
-        o = offs[t]
-        for j in range((en - st + 3) // 4):
-            k = st + 4 * j
-            bp[o + j] = (codes[k] | (codes[k + 1] << np.uint8(2))
-                         | (codes[k + 2] << np.uint8(4)) | (codes[k + 3] << np.uint8(6)))
+        _pack(codes, bp, st, en, offs[t])
         tmp = prev
         prev = cur
         cur = tmp
@@ -360,6 +387,30 @@ def _default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@njit(cache=True, nogil=True)
+def _viterbi_items(lp, tgt, t_len, l_len, blank, items, paths, best):  # pragma: no cover
+    """Align the batch items listed in ``items`` (one worker's share).
+
+    ``lp`` Shape: (B, T, C); ``tgt`` Shape: (B, L); ``t_len``, ``l_len``,
+    ``best`` Shape: (B,); ``paths`` Shape: (B, T).
+    """
+    for b in items:
+        n = t_len[b]
+        best[b] = _viterbi_one(lp[b, :n], tgt[b, : l_len[b]], blank, paths[b, :n])
+
+
+def _split(costs: list[int], workers: int) -> list[np.ndarray]:
+    """Longest-first greedy split of item indices into ``workers`` shares of
+    similar total cost."""
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for b in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        w = load.index(min(load))
+        shares[w].append(b)
+        load[w] += costs[b]
+    return [np.array(share, dtype=np.int64) for share in shares if share]
+
+
 def _numba_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
                  l_len: torch.Tensor, blank: int, num_threads: int | None) -> torch.Tensor:
     """Paths (B, T) int64 on the CPU from the numba kernel.
@@ -369,24 +420,22 @@ def _numba_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
     B, T, _ = lp.shape
     # No copy for a contiguous float32/float64 CPU tensor.
     lp_np = lp.detach().to("cpu", _compute_dtype(lp.dtype)).contiguous().numpy()
-    tgt_np = tgt.numpy()
+    tgt_np = np.ascontiguousarray(tgt.numpy())
+    tl = t_len.numpy()
+    ll = l_len.numpy()
     paths = np.full((B, T), blank, dtype=np.int64)
     best = np.zeros(B, dtype=np.float64)
-    tl = t_len.tolist()
-    ll = l_len.tolist()
 
-    def one(b: int) -> None:
-        best[b] = _viterbi_one(lp_np[b, : tl[b]], np.ascontiguousarray(tgt_np[b, : ll[b]]),
-                               blank, paths[b, : tl[b]])
-
-    order = sorted(range(B), key=lambda b: -tl[b] * (2 * ll[b] + 1))  # longest first
     workers = min(B, num_threads or _default_threads())
-    if workers <= 1:
-        for b in order:
-            one(b)
+    shares = _split((tl * (2 * ll + 1)).tolist(), workers)
+    run = lambda items: _viterbi_items(lp_np, tgt_np, tl, ll, blank, items, paths, best)  # noqa: E731
+    if len(shares) == 1:
+        run(shares[0])
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(one, b) for b in order]:
+        with ThreadPoolExecutor(max_workers=len(shares) - 1) as pool:
+            futures = [pool.submit(run, share) for share in shares[1:]]
+            run(shares[0])  # the calling thread takes the first share
+            for future in futures:
                 future.result()
     for b in range(B):
         if not best[b] > -np.inf:

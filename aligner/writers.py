@@ -258,7 +258,8 @@ def _score(value: float) -> float | None:
 def to_json(alignment: Alignment) -> dict[str, Any]:
     """A JSON-ready dict of ``alignment``.
 
-    Keys: ``audio``, ``model``, ``duration``, ``frame_seconds``, ``score`` and
+    Keys: ``audio``, ``model``, ``duration``, ``frame_seconds``, ``score``,
+    ``warnings`` (text-stage warnings, e.g. dropped characters) and
     ``words``, a list of ``{"text", "normalized", "start", "end", "score",
     "aligned", "chars": [{"label", "start", "end", "score"}]}``. Times are
     rounded to microseconds; a non-finite score becomes None (``null``).
@@ -289,6 +290,7 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
         "duration": _seconds(_check_time(alignment.duration, "the recording")),
         "frame_seconds": float(alignment.frame_seconds),
         "score": _score(alignment.score),
+        "warnings": list(alignment.warnings),
         "words": words,
     }
 
