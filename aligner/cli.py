@@ -86,6 +86,7 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     The transcript comes from TRANSCRIPT_FILE, from --text, or from a file
     beside AUDIO with the same name and a .txt or .lab extension.
     """
+    from .audio import prepare_waveform, read_audio
     from .pipeline import Aligner
     from .text import read_transcript
     from .writers import format_from_path, to_json, write_alignment
@@ -104,6 +105,8 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if output is not None and fmt is None and format_from_path(output) is None:
         raise AlignerError(f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt "
                            "or give --format")
+    data, rate = read_audio(audio)  # fail early on bad audio, before loading a model
+    prepare_waveform(data, rate, rate, source=str(audio))
     aligner = Aligner(model_spec, device=device, dtype=dtype)
     alignment = aligner.align(audio, transcript)
     if output is None:

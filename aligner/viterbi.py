@@ -356,13 +356,22 @@ def _validate(log_probs, targets, input_lengths, target_lengths, blank, backend,
             f"batch item {b} cannot be aligned: it has {int(t_len[b])} frames but its "
             f"{int(l_len[b])} tokens with {int(r_len[b])} repeats need at least {int(need[b])}")
 
-    # NaN or +inf in a valid frame (one comparison catches both).
+    return blank, tgt, t_len, l_len
+
+
+def _check_finite(log_probs: torch.Tensor, t_len: torch.Tensor) -> None:
+    """Raise on NaN or +inf in a valid frame (the numba kernel checks this
+    itself, inside its threads)."""
+    T = log_probs.shape[1]
     frame_valid = torch.arange(T, device=log_probs.device) < t_len.to(log_probs.device)[:, None]
-    bad = (~(log_probs.detach() < float("inf"))).any(-1) & frame_valid
+    bad = (~(log_probs.detach() < float("inf"))).any(-1) & frame_valid  # NaN fails "<" too
     if bool(bad.any()):
         b, t = bad.nonzero()[0].tolist()
-        raise AlignmentError(f"log_probs[{b}, {t}] contains NaN or +inf")
-    return blank, tgt, t_len, l_len
+        raise _non_finite(b, t)
+
+
+def _non_finite(b: int, t: int) -> AlignmentError:
+    return AlignmentError(f"log_probs[{b}, {t}] contains NaN or +inf")
 
 
 def _impossible(b: int) -> AlignmentError:
@@ -388,15 +397,36 @@ def _default_threads() -> int:
 
 
 @njit(cache=True, nogil=True)
-def _viterbi_items(lp, tgt, t_len, l_len, blank, items, paths, best):  # pragma: no cover
+def _viterbi_items(lp, tgt, t_len, l_len, blank, items, paths, best, bad_frame):  # pragma: no cover
     """Align the batch items listed in ``items`` (one worker's share).
 
+    Writes each item's path into ``paths`` and its best score into ``best``;
+    an item with NaN or +inf in a valid frame is skipped and the frame noted
+    in ``bad_frame`` (else left at -1).
+
     ``lp`` Shape: (B, T, C); ``tgt`` Shape: (B, L); ``t_len``, ``l_len``,
-    ``best`` Shape: (B,); ``paths`` Shape: (B, T).
+    ``best``, ``bad_frame`` Shape: (B,); ``paths`` Shape: (B, T).
     """
     for b in items:
         n = t_len[b]
-        best[b] = _viterbi_one(lp[b, :n], tgt[b, : l_len[b]], blank, paths[b, :n])
+        bad = _first_bad_frame(lp[b, :n])
+        if bad >= 0:
+            bad_frame[b] = bad
+        else:
+            best[b] = _viterbi_one(lp[b, :n], tgt[b, : l_len[b]], blank, paths[b, :n])
+
+
+@njit(cache=True, nogil=True)
+def _first_bad_frame(lp):  # pragma: no cover - compiled
+    """First frame holding NaN or +inf, or -1. ``lp`` Shape: (T, C)."""
+    for t in range(lp.shape[0]):
+        row = lp[t]
+        ok = True
+        for c in range(row.shape[0]):
+            ok &= row[c] < np.inf
+        if not ok:
+            return t
+    return -1
 
 
 def _split(costs: list[int], workers: int) -> list[np.ndarray]:
@@ -425,10 +455,12 @@ def _numba_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
     ll = l_len.numpy()
     paths = np.full((B, T), blank, dtype=np.int64)
     best = np.zeros(B, dtype=np.float64)
+    bad_frame = np.full(B, -1, dtype=np.int64)
 
     workers = min(B, num_threads or _default_threads())
     shares = _split((tl * (2 * ll + 1)).tolist(), workers)
-    run = lambda items: _viterbi_items(lp_np, tgt_np, tl, ll, blank, items, paths, best)  # noqa: E731
+    run = lambda items: _viterbi_items(
+        lp_np, tgt_np, tl, ll, blank, items, paths, best, bad_frame)  # noqa: E731
     if len(shares) == 1:
         run(shares[0])
     else:
@@ -438,6 +470,8 @@ def _numba_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
             for future in futures:
                 future.result()
     for b in range(B):
+        if bad_frame[b] >= 0:
+            raise _non_finite(b, int(bad_frame[b]))
         if not best[b] > -np.inf:
             raise _impossible(b)
     return torch.from_numpy(paths)
@@ -580,6 +614,7 @@ def forced_align(
     if backend == "numba":
         paths = _numba_paths(log_probs, tgt, t_len, l_len, blank, num_threads).to(device)
     else:
+        _check_finite(log_probs, t_len)
         paths = _torch_paths(log_probs, tgt, t_len, l_len, blank)
 
     T = log_probs.shape[1]

@@ -233,3 +233,9 @@ def test_console_entry_point_exit_codes(tmp_path, tiny_model_dir):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "missing.wav" in result.stderr
+
+
+def test_bad_audio_reported_before_the_model_is_loaded(tmp_path, out):
+    """A missing file is reported as such even when the model is unavailable."""
+    _one_line_error(run("align", tmp_path / "gone.wav", "--text", "hi", "-o", out, "--model", "no_such_model"),
+                    "gone.wav", "not found")
