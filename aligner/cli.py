@@ -134,5 +134,109 @@ def models() -> None:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row[:3], widths)) + "  " + str(row[3]))
 
 
+@main.command(cls=_Command)
+@click.argument("corpus_dir", type=click.Path(path_type=Path))
+@click.option("--output", "-o", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="Model folder: receives the best model, training_state.pt and training_log.jsonl.")
+@click.option("--config", "-c", "config_name", default=None,
+              help="Training config: tiny, small or finetune (default: small; finetune with --init).")
+@click.option("--init", "init_spec", default=None,
+              help="Start from this model (bundle name or model folder); its labels are kept.")
+@click.option("--epochs", type=int, default=None, help="Passes over the training utterances.")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps.")
+@click.option("--batch-seconds", type=float, default=None, help="Padded audio per batch, in seconds.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (default: the config's).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available).")
+@click.option("--resume", is_flag=True, help="Continue the run saved in the model folder.")
+@click.option("--overwrite", is_flag=True, help="Start afresh even if the model folder holds a run.")
+@click.option("--seed", type=int, default=None, help="Random seed (default 0).")
+@click.option("--dev-fraction", type=float, default=None, help="Share of utterances held out (default 0.1).")
+@click.option("--timing-weight", type=float, default=None,
+              help="Weight of the TextGrid word-timing loss (default 0: off).")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--workers", type=int, default=None, help="Audio decoding worker processes.")
+@click.option("--eval-every", type=int, default=None, help="Also evaluate every N steps.")
+@click.option("--save-every", type=int, default=None, help="Also save the training state every N steps.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
+def train(corpus_dir: Path, model_dir: Path, config_name: str | None, init_spec: str | None,
+          epochs: int | None, max_steps: int | None, batch_seconds: float | None, lr: float | None,
+          device: str | None, resume: bool, overwrite: bool, seed: int | None, dev_fraction: float | None,
+          timing_weight: float | None, threads: int | None, workers: int | None, eval_every: int | None,
+          save_every: int | None, quiet: bool) -> None:
+    """Train a CTC model on CORPUS_DIR (audio + same-name .txt/.lab transcripts,
+    optionally in speaker folders) and save it into the --output folder,
+    which `aligner align --model` then accepts."""
+    import shlex
+
+    from .train import train as run_training
+
+    if resume and overwrite:
+        raise click.UsageError("give either --resume or --overwrite, not both")
+    result = run_training(
+        corpus_dir, model_dir, config=config_name, init=init_spec, epochs=epochs, max_steps=max_steps,
+        batch_seconds=batch_seconds, lr=lr, device=device, resume=resume, overwrite=overwrite, seed=seed,
+        dev_fraction=dev_fraction, timing_weight=timing_weight, threads=threads, workers=workers,
+        eval_every=eval_every, save_every=save_every, progress=not quiet, command=shlex.join(sys.argv))
+    best = ""
+    if result.best_dev_loss is not None:
+        best = (f", best dev loss {result.best_dev_loss:.3f}, dev CER {result.best_dev_cer:.3f} "
+                f"at step {result.best_step}")
+    click.echo(f"trained {result.steps} steps ({result.num_train} training / {result.num_dev} dev utterances)"
+               f"{best}; model in {result.model_dir}", err=True)
+
+
+_FIGURE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+@main.command(cls=_Command)
+@click.argument("audio", type=click.Path(path_type=Path))
+@click.argument("alignment_file", metavar="ALIGNMENT.TextGrid", type=click.Path(path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
+              help="Figure file: .png, .pdf, .svg or .jpg.")
+@click.option("--start", type=float, default=None, help="Window start in seconds (default: 0).")
+@click.option("--end", type=float, default=None, help="Window end in seconds (default: the end).")
+@click.option("--no-spectrogram", is_flag=True, help="Leave out the spectrogram panel.")
+@click.option("--words-tier", default="words", show_default=True, help="Name of the word tier.")
+@click.option("--chars-tier", default=None,
+              help="Name of the character/phone tier (default: 'chars' or 'phones' if present).")
+@click.option("--width", type=float, default=12.0, show_default=True, help="Figure width in inches.")
+@click.option("--height", type=float, default=6.0, show_default=True, help="Figure height in inches.")
+@click.option("--dpi", type=int, default=100, show_default=True, help="Pixels per inch (PNG/JPEG).")
+def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, end: float | None,
+         no_spectrogram: bool, words_tier: str, chars_tier: str | None, width: float, height: float,
+         dpi: int) -> None:
+    """Draw AUDIO with the tiers of ALIGNMENT.TextGrid the way Praat shows
+    them: waveform, spectrogram, word and character/phone tiers."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from .atomic import atomic_path
+    from .audio import read_audio
+    from .readers import read_textgrid
+
+    fmt = _FIGURE_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise AlignerError(f"{output}: unknown figure extension; use .png, .pdf, .svg or .jpg")
+    if not (width > 0 and height > 0 and dpi > 0) or width * dpi > 20000 or height * dpi > 20000:
+        raise AlignerError(f"figure size {width} x {height} inches at {dpi} dpi is not usable "
+                           "(positive, at most 20000 pixels a side)")
+    if start is not None and end is not None and start >= end:
+        raise AlignerError(f"--start ({start:g} s) must be before --end ({end:g} s)")
+    alignment = read_textgrid(alignment_file, words_tier=words_tier, chars_tier=chars_tier)
+    data, rate = read_audio(audio)
+    if data.size == 0:
+        raise AlignerError(f"{audio}: audio contains no samples (zero length)")
+    if not np.isfinite(data).all():
+        raise AlignerError(f"{audio}: audio contains NaN or infinite samples")
+    from viz import plot_alignment
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    plot_alignment(data, rate, alignment, start=start, end=end, spectrogram=not no_spectrogram, fig=figure,
+                   title=f"{audio.name} — {alignment_file.name}")
+    with atomic_path(output) as temporary:
+        figure.savefig(temporary, format=fmt, dpi=dpi)
+    click.echo(f"wrote {output}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

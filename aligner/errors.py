@@ -36,5 +36,10 @@ class AlignmentError(AlignerError, ValueError):
     """
 
 
+class TextGridError(AlignerError, ValueError):
+    """A TextGrid that cannot be read: missing, unreadable, malformed, or
+    lacking the tier asked for."""
+
+
 class OutputError(AlignerError):
     """An output file cannot be written (unknown format, bad path)."""
