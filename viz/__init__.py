@@ -12,6 +12,8 @@ never change rcParams. They work with any backend, Agg included.
 * :func:`plot_comparison` / :func:`boundary_differences`: an alignment
   against a reference (e.g. a human TextGrid read with
   :func:`aligner.readers.read_textgrid`).
+* :func:`plot_layer_metrics`, :func:`plot_cka`, :func:`plot_projection`,
+  :func:`plot_hubert_accuracy`: layer-wise analysis (:mod:`aligner.analysis`).
 """
 
 from .alignment import (AlignmentFigure, ConfidencePlot, TierArtists, draw_tier, plot_alignment,
@@ -19,10 +21,11 @@ from .alignment import (AlignmentFigure, ConfidencePlot, TierArtists, draw_tier,
 from .compare import BoundaryComparison, ComparisonFigure, boundary_differences, plot_comparison
 from .emissions import (EmissionsPlot, TrellisPlot, plot_emissions, plot_trellis, token_positions,
                         trellis_scores)
+from .layers import plot_cka, plot_hubert_accuracy, plot_layer_metrics, plot_projection
 
 __all__ = [
     "AlignmentFigure", "BoundaryComparison", "ComparisonFigure", "ConfidencePlot", "EmissionsPlot",
     "TierArtists", "TrellisPlot", "boundary_differences", "draw_tier", "plot_alignment",
     "plot_comparison", "plot_confidence", "plot_emissions", "plot_trellis", "token_positions",
-    "trellis_scores",
+    "trellis_scores", "plot_cka", "plot_hubert_accuracy", "plot_layer_metrics", "plot_projection",
 ]
