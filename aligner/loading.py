@@ -130,7 +130,9 @@ class ModelInfo:
 def load_model(spec: str | os.PathLike | AlignmentModel | None = None) -> AlignmentModel:
     """Resolve a model spec (see the module docstring) to an :class:`AlignmentModel`.
 
-    The returned network is on the CPU in eval mode.
+    ``None`` means the environment variable ``ALIGNER_MODEL`` when it is set
+    (any spec), else :data:`DEFAULT_MODEL`. The returned network is on the
+    CPU in eval mode.
 
     Raises:
         ModelNotAvailableError: a bundle's checkpoint is not cached and cannot
@@ -138,7 +140,7 @@ def load_model(spec: str | os.PathLike | AlignmentModel | None = None) -> Alignm
         ModelError: anything else wrong with the spec or the files.
     """
     if spec is None:
-        spec = DEFAULT_MODEL
+        spec = os.environ.get("ALIGNER_MODEL") or DEFAULT_MODEL
     if isinstance(spec, AlignmentModel):
         return spec
     if not isinstance(spec, (str, os.PathLike)):

@@ -425,3 +425,15 @@ def test_huggingface_errors(tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "model_type": "wavlm"}))
     with pytest.raises(ModelError, match="model_type 'wavlm' is not supported"):
         load_model(folder)
+
+
+def test_aligner_model_environment_variable_sets_the_default(tmp_path, monkeypatch):
+    from aligner.loading import save_model
+    from aligner.testing import tiny_model
+
+    folder = save_model(tiny_model(name="from-env"), tmp_path / "env-model")
+    monkeypatch.setenv("ALIGNER_MODEL", str(folder))
+    assert load_model().name == "from-env"
+    monkeypatch.setenv("ALIGNER_MODEL", "no_such_model_anywhere")
+    with pytest.raises(ModelError, match="no_such_model_anywhere"):
+        load_model()
