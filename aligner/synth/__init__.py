@@ -1,0 +1,26 @@
+"""Synthetic English speech with exact word and phone timings (espeak-ng).
+
+:mod:`aligner.synth.espeak` binds libespeak-ng with ctypes and turns its
+events into word / phone intervals; :mod:`aligner.synth.corpus` writes seeded,
+augmented corpora in the Montreal Forced Aligner layout for training and
+evaluating aligners. Needs the system library ``libespeak-ng1``; text comes
+from Debian ``fortunes`` and ``wamerican`` when installed.
+"""
+
+from __future__ import annotations
+
+from .corpus import CorpusError, CorpusSummary, make_corpus, plan_corpus, render_speech, split_voices
+from .espeak import SynthesisError, espeak_available, synthesize, word_timings
+
+__all__ = [
+    "CorpusError",
+    "CorpusSummary",
+    "SynthesisError",
+    "espeak_available",
+    "make_corpus",
+    "plan_corpus",
+    "render_speech",
+    "split_voices",
+    "synthesize",
+    "word_timings",
+]
