@@ -238,5 +238,157 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
     click.echo(f"wrote {output}", err=True)
 
 
+#: Audio files `aligner layers` picks up in a corpus folder.
+_CORPUS_AUDIO = (".wav", ".flac", ".mp3", ".ogg", ".opus")
+
+
+def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path, Path]], list[str], bool]:
+    """``(pairs, problems, is_corpus)``: the (audio, transcript) pairs to
+    analyse and one message per audio file of a corpus that has no transcript."""
+    if not source.exists():
+        raise AlignerError(f"{source}: no such audio file or corpus folder")
+    if source.is_dir():
+        if transcript is not None:
+            raise click.UsageError("TRANSCRIPT is only for a single audio file, not a corpus folder")
+        audio = sorted(p for p in source.rglob("*") if p.suffix.lower() in _CORPUS_AUDIO and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(source).parts))
+        if not audio:
+            raise AlignerError(f"{source}: corpus folder holds no audio files ({', '.join(_CORPUS_AUDIO)})")
+        pairs, problems = [], []
+        for path in audio:
+            found = _find_transcript(path)
+            if found is None:
+                problems.append(f"{path}: no .txt or .lab transcript beside it")
+            else:
+                pairs.append((path, found))
+        return pairs, problems, True
+    transcript = transcript or _find_transcript(source)
+    if transcript is None:
+        raise AlignerError(f"{source}: no transcript given (TRANSCRIPT) and no .txt or .lab file beside it")
+    return [(source, transcript)], [], False
+
+
+def _most_informative(report) -> int:
+    """Row index of the layer with the best probe accuracy (else PNMI, else the last)."""
+    import numpy as np
+
+    for metric in ("probe_accuracy", "pnmi"):
+        if report.rows and metric in report.rows[0]:
+            values = np.array(report.column(metric), dtype=float)
+            if np.isfinite(values).any():
+                return int(np.nanargmax(values))
+    return len(report.rows) - 1
+
+
+def _save_figure(figure, path: Path) -> None:
+    from .atomic import atomic_path
+
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+
+
+@main.command(cls=_Command)
+@click.argument("source", metavar="AUDIO_OR_CORPUS", type=click.Path(path_type=Path))
+@click.argument("transcript_file", metavar="[TRANSCRIPT]", required=False, type=click.Path(path_type=Path))
+@click.option("--output", "-o", "report_dir", required=True, type=click.Path(path_type=Path),
+              help="Report folder: receives layers.csv, layer_metrics.png, cka.png and projection.png.")
+@click.option("--model", "-m", "model_spec", default=None,
+              help="Model: a torchaudio bundle name (see `aligner models`) or a model folder.")
+@click.option("--kind", type=click.Choice(["char", "word_position", "speech"]), default="char",
+              show_default=True, help="Frame labels: the aligned character, the position in the word "
+              "(B/I/E/S), or speech vs silence.")
+@click.option("--layers", "num_layers", type=int, default=None,
+              help="Analyse only the first N transformer layers (default: all).")
+@click.option("--clusters", type=int, default=50, show_default=True, help="k of the k-means metrics.")
+@click.option("--max-frames", type=int, default=5000, show_default=True,
+              help="Frames analysed, drawn at random over the corpus.")
+@click.option("--max-seconds", type=float, default=60.0, show_default=True,
+              help="Skip longer recordings (each one goes through the transformer whole).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available).")
+def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_spec: str | None, kind: str,
+           num_layers: int | None, clusters: int, max_frames: int, max_seconds: float,
+           device: str | None) -> None:
+    """What does each layer encode? Align AUDIO_OR_CORPUS, then measure every
+    layer's features against the aligned frame labels (linear probe, k-means
+    purity and PNMI, CKA between layers, PCA).
+
+    AUDIO_OR_CORPUS is one audio file (transcript: TRANSCRIPT or a .txt/.lab
+    file beside it) or a corpus folder (audio + same-name .txt/.lab files,
+    speaker subfolders allowed). Files that cannot be used are reported and
+    skipped.
+    """
+    for name, value, low in (("--layers", num_layers, 1), ("--clusters", clusters, 1),
+                             ("--max-frames", max_frames, 2)):
+        if value is not None and value < low:
+            raise AlignerError(f"{name} must be at least {low}, got {value}")
+    if not max_seconds > 0:
+        raise AlignerError(f"--max-seconds must be positive, got {max_seconds}")
+    if report_dir.exists() and not report_dir.is_dir():
+        raise AlignerError(f"{report_dir}: the report folder exists and is not a folder")
+    pairs, problems, is_corpus = _layer_inputs(source, transcript_file)
+    for problem in problems:
+        click.echo(f"skipped {problem}", err=True)
+    if not pairs:
+        raise AlignerError(f"{source}: no audio file has a transcript; nothing to analyse")
+
+    from matplotlib.figure import Figure
+    from tqdm import tqdm
+
+    import viz
+
+    from .analysis import analyze_layers
+    from .audio import load_audio
+    from .pipeline import Aligner
+
+    aligner = Aligner(model_spec, device=device)
+    rate = aligner.model.sample_rate
+    waves, alignments = [], []
+    for audio, transcript in tqdm(pairs, desc="aligning", unit="file", disable=not is_corpus, leave=False):
+        try:
+            wave = load_audio(audio, rate)
+            if wave.shape[0] > max_seconds * rate:
+                raise AlignerError(f"{audio}: {wave.shape[0] / rate:.1f} s is longer than --max-seconds "
+                                   f"{max_seconds:g}; cut it into utterances first")
+            alignment = aligner.align(audio, transcript)
+        except AlignerError as error:
+            if not is_corpus:
+                raise
+            tqdm.write(f"skipped {error}", file=sys.stderr)
+            continue
+        waves.append(wave)
+        alignments.append(alignment)
+    if not waves:
+        raise AlignerError(f"{source}: none of the {len(pairs)} files could be aligned; nothing to analyse")
+
+    report = analyze_layers(aligner.model, waves, alignments, kind=kind, num_layers=num_layers,
+                            n_clusters=clusters, max_frames=max_frames, device=aligner.device)
+    csv_path = report.to_csv(report_dir / "layers.csv")
+
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    viz.plot_layer_metrics(report, ax=ax)
+    ax.set_title(f"{report.model or 'model'}: {kind} labels, {report.rows[0]['frames']} frames")
+    _save_figure(figure, report_dir / "layer_metrics.png")
+
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    ax = figure.subplots()
+    viz.plot_cka(report, ax=ax)
+    ax.set_title("linear CKA between layers")
+    _save_figure(figure, report_dir / "cka.png")
+
+    best = _most_informative(report)
+    figure = Figure(figsize=(7, 6), layout="constrained")
+    ax = figure.subplots()
+    viz.plot_projection(report.projections[best], report.labels, ax=ax)
+    ax.set_title(f"PCA of layer {report.layers[best]} (the most informative), coloured by {kind}")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    _save_figure(figure, report_dir / "projection.png")
+
+    click.echo(f"analysed {len(waves)} file(s), {report.rows[0]['frames']} frames, {len(report)} layers; "
+               f"most informative: layer {report.layers[best]}; wrote {csv_path} and 3 figures in {report_dir}",
+               err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
