@@ -2,6 +2,8 @@
 
 A spec is one of
 
+* ``"TRELLIS_EN_SMALL"`` (case-insensitive), the small English model shipped
+  inside the package (:data:`PACKAGED_MODEL`, see MODEL.md) and the default;
 * a torchaudio bundle name, case-insensitive (``"wav2vec2_asr_base_960h"``,
   ``"MMS_FA"``, see :data:`BUNDLE_NAMES`); weights are fetched by torchaudio's
   own bundle code into the torch hub cache (``torch.hub.get_dir()/checkpoints``)
@@ -51,8 +53,13 @@ __all__ = [
     "save_model",
 ]
 
-#: The model used when none is given.
-DEFAULT_MODEL = "WAV2VEC2_ASR_BASE_960H"
+#: Name of the small English model shipped inside the package (MODEL.md).
+PACKAGED_NAME = "TRELLIS_EN_SMALL"
+#: Its folder, in the project's own format.
+PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "en-small"
+
+#: The model used when none is given: the packaged model (works offline).
+DEFAULT_MODEL = PACKAGED_NAME
 
 #: Name of the config file of the project's own model format.
 CONFIG_FILE = "aligner_model.json"
@@ -150,6 +157,8 @@ def load_model(spec: str | os.PathLike | AlignmentModel | None = None) -> Alignm
     if isinstance(spec, str):
         if not spec.strip():
             raise ModelError(f"empty model spec; known bundles: {', '.join(BUNDLE_NAMES)}")
+        if spec.strip().upper() == PACKAGED_NAME:
+            return _load_path(PACKAGED_MODEL)
         if spec.strip().upper() in _BUNDLES:
             return _load_bundle(spec.strip().upper())
     path = Path(spec).expanduser()
@@ -256,14 +265,17 @@ def list_models() -> list[ModelInfo]:
 
     Looks only at the local cache; never downloads.
     """
-    infos = []
+    infos = [ModelInfo(name=PACKAGED_NAME, kind="trellis-align",
+                       description="small English model shipped with the package (MODEL.md)",
+                       available=(PACKAGED_MODEL / CONFIG_FILE).is_file(), location=str(PACKAGED_MODEL),
+                       default=DEFAULT_MODEL.upper() == PACKAGED_NAME)]
     for name, description in _BUNDLES.items():
         file_name, url, cache = _checkpoint_location(name)
         path = cache / file_name
         infos.append(ModelInfo(name=name, kind="torchaudio", description=description,
                                available=path.is_file(), location=str(path), url=url,
                                default=name == DEFAULT_MODEL.upper()))
-    if DEFAULT_MODEL.upper() not in _BUNDLES:
+    if DEFAULT_MODEL.upper() not in _BUNDLES and DEFAULT_MODEL.upper() != PACKAGED_NAME:
         infos.append(_folder_info(Path(DEFAULT_MODEL)))
     return infos
 

@@ -286,10 +286,10 @@ def test_corrupt_cached_checkpoint(hub_dir, no_download):
 def test_list_models_empty_cache(hub_dir):
     infos = list_models()
     assert all(isinstance(info, ModelInfo) for info in infos)
-    assert [info.name for info in infos] == list(BUNDLE_NAMES)
-    assert not any(info.available for info in infos)
+    assert [info.name for info in infos] == [DEFAULT_MODEL] + list(BUNDLE_NAMES)
+    assert not any(info.available for info in infos[1:])
     assert [info.name for info in infos if info.default] == [DEFAULT_MODEL]
-    base = infos[0]
+    base = infos[1]
     assert base.location == str(hub_dir / "checkpoints" / BASE_CHECKPOINT)
     assert base.url.endswith(BASE_CHECKPOINT) and base.kind == "torchaudio"
 

@@ -1,0 +1,207 @@
+"""Word-boundary accuracy of our aligner against human / synthesizer truth,
+side by side with pocketsphinx 5.1.1's forced alignment in the same run.
+
+    python benchmarks/bench_accuracy.py                      # shipped model, both sets
+    python benchmarks/bench_accuracy.py --model MODEL_DIR --synthetic CORPUS_DIR
+
+Sets:
+  * real: the recordings in ../shared/data/speech that have a human
+    ``NAME.TextGrid`` (tier ``words``);
+  * synthetic: a held-out corpus made by ``scripts/make_synthetic_corpus.py
+    --split heldout`` (voices/variants and sentences never used in training),
+    with the synthesizer's exact word timings. Generated on the fly into
+    ``benchmarks/out/heldout`` when missing.
+
+Every word contributes two boundaries (start and end); words are matched in
+transcript order. Reported: mean absolute error (MAE), median, % within 20
+and 50 ms, and speed as x real time (audio seconds / wall seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = ROOT.parent / "shared" / "data" / "speech"
+OUT = ROOT / "benchmarks" / "out"
+
+
+@dataclass
+class Result:
+    errors_ms: list
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    failures: int = 0
+
+    def summary(self) -> dict:
+        e = np.asarray(self.errors_ms, dtype=float)
+        if e.size == 0:
+            return {"boundaries": 0, "failures": self.failures}
+        return {
+            "boundaries": int(e.size),
+            "mae_ms": round(float(e.mean()), 1),
+            "median_ms": round(float(np.median(e)), 1),
+            "within_20ms_pct": round(100 * float((e <= 20).mean()), 1),
+            "within_50ms_pct": round(100 * float((e <= 50).mean()), 1),
+            "x_real_time": round(self.audio_seconds / max(self.wall_seconds, 1e-9), 1),
+            "failures": self.failures,
+        }
+
+
+def reference_words(textgrid_path: Path) -> list[tuple[str, float, float]]:
+    from praatio import textgrid
+
+    grid = textgrid.openTextgrid(str(textgrid_path), includeEmptyIntervals=False)
+    return [(e.label, float(e.start), float(e.end)) for e in grid.getTier("words").entries if e.label.strip()]
+
+
+def boundary_errors(hyp: list[tuple[float, float]], ref: list[tuple[str, float, float]]) -> list[float]:
+    if len(hyp) != len(ref):
+        raise ValueError(f"{len(hyp)} hypothesis words for {len(ref)} reference words")
+    errors = []
+    for (start, end), (_, ref_start, ref_end) in zip(hyp, ref):
+        errors += [abs(start - ref_start) * 1000, abs(end - ref_end) * 1000]
+    return errors
+
+
+def _audio_16k(path: Path) -> np.ndarray:
+    from aligner.audio import load_audio
+
+    return load_audio(path, 16000).numpy()
+
+
+class Pocketsphinx:
+    """pocketsphinx 5.1.1 forced alignment with its own en-us model."""
+
+    name = "pocketsphinx 5.1.1"
+
+    def __init__(self):
+        from pocketsphinx import Decoder
+
+        self.decoder = Decoder(samprate=16000, bestpath=False, loglevel="FATAL")
+
+    def align(self, audio: np.ndarray, text: str) -> list[tuple[float, float]]:
+        """Numbers etc. are spelled out by our text stage; each written word
+        gets the span from its first to its last spoken word."""
+        from aligner.testing import ENGLISH_LABELS
+        from aligner.text import normalize_transcript
+
+        spoken = [[part.lower() for part in word.normalized.split("|") if part]
+                  for word in normalize_transcript(text, ENGLISH_LABELS).words]
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+        self.decoder.set_align_text(" ".join(w for parts in spoken for w in parts))
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm, full_utt=True)
+        self.decoder.end_utt()
+        segments = [s for s in (self.decoder.seg() or []) if not s.word.startswith(("<", "["))
+                    and s.word != "(NULL)"]
+        if len(segments) != sum(len(parts) for parts in spoken):
+            raise ValueError("pocketsphinx could not align the transcript (out-of-vocabulary word?)")
+        result, position = [], 0
+        for parts in spoken:
+            if not parts:
+                raise ValueError("a word with nothing pocketsphinx can say")
+            first, last = segments[position], segments[position + len(parts) - 1]
+            result.append((first.start_frame / 100, (last.end_frame + 1) / 100))
+            position += len(parts)
+        return result
+
+
+class Ours:
+    def __init__(self, model):
+        from aligner import Aligner
+
+        self.aligner = Aligner(model, device="cpu")
+        self.name = f"trellis-align ({self.aligner.model.name})"
+
+    def align(self, audio: np.ndarray, text: str) -> list[tuple[float, float]]:
+        result = self.aligner.align((audio, 16000), text)
+        return [(w.start, w.end) for w in result.words]
+
+
+def evaluate(system, items) -> Result:
+    result = Result([])
+    for audio_path, text, ref in items:
+        audio = _audio_16k(audio_path)
+        start = time.perf_counter()
+        try:
+            hyp = system.align(audio, text)
+            errors = boundary_errors(hyp, ref)
+        except Exception as error:  # a failure is reported, not fatal
+            print(f"  {system.name}: {audio_path.name}: {error}", file=sys.stderr)
+            result.failures += 1
+            continue
+        result.wall_seconds += time.perf_counter() - start
+        result.audio_seconds += len(audio) / 16000
+        result.errors_ms += errors
+    return result
+
+
+def real_items():
+    for grid in sorted(SPEECH.glob("*.TextGrid")):
+        if ".source" in grid.name:
+            continue
+        audio = next(p for p in grid.parent.glob(grid.stem + ".*") if p.suffix in {".wav", ".flac", ".mp3"})
+        yield audio, grid.with_suffix(".txt").read_text(encoding="utf-8").strip(), reference_words(grid)
+
+
+def synthetic_items(corpus: Path, limit: int | None):
+    grids = sorted(corpus.rglob("*.TextGrid"))[:limit]
+    for grid in grids:
+        yield grid.with_suffix(".wav"), grid.with_suffix(".txt").read_text(encoding="utf-8").strip(), \
+            reference_words(grid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model spec for our aligner (default: the package default)")
+    parser.add_argument("--synthetic", type=Path, default=OUT / "heldout", help="held-out synthetic corpus")
+    parser.add_argument("--synthetic-utterances", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--json", type=Path, default=OUT / "accuracy.json")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)  # pocketsphinx is single-threaded: compare like with like
+    systems = [Ours(args.model), Pocketsphinx()]
+    report = {}
+    if SPEECH.is_dir():
+        items = list(real_items())
+        report["real"] = {s.name: evaluate(s, items).summary() for s in systems}
+        report["real"]["files"] = len(items)
+    else:
+        print(f"skipping the real set: {SPEECH} not found", file=sys.stderr)
+    if not args.synthetic.is_dir():
+        from aligner.synth.corpus import make_corpus
+
+        print(f"generating {args.synthetic_utterances} held-out synthetic utterances into {args.synthetic}",
+              file=sys.stderr)
+        make_corpus(args.synthetic, num_utterances=args.synthetic_utterances, seed=args.seed, split="heldout")
+    items = list(synthetic_items(args.synthetic, args.synthetic_utterances))
+    report["synthetic"] = {s.name: evaluate(s, items).summary() for s in systems}
+    report["synthetic"]["files"] = len(items)
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print("| set | system | boundaries | MAE ms | median ms | within 20 ms | within 50 ms | x real time | failures |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for set_name, rows in report.items():
+        for system, s in rows.items():
+            if system == "files":
+                continue
+            print(f"| {set_name} ({rows['files']} files) | {system} | {s.get('boundaries')} | {s.get('mae_ms')} | "
+                  f"{s.get('median_ms')} | {s.get('within_20ms_pct')}% | {s.get('within_50ms_pct')}% | "
+                  f"{s.get('x_real_time')} | {s.get('failures')} |")
+
+
+if __name__ == "__main__":
+    main()

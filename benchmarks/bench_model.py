@@ -1,0 +1,45 @@
+"""Size, load time and CPU speed of a model (default: the packaged one).
+
+    python benchmarks/bench_model.py [--model SPEC] [--seconds 60] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from aligner.emissions import EmissionModel
+    from aligner.loading import DEFAULT_MODEL, PACKAGED_MODEL, load_model
+
+    start = time.perf_counter()
+    model = load_model(args.model)
+    load_seconds = time.perf_counter() - start
+    folder = PACKAGED_MODEL if (args.model or DEFAULT_MODEL).upper() == "TRELLIS_EN_SMALL" else Path(args.model)
+    size = sum(p.stat().st_size for p in folder.glob("*")) if folder.is_dir() else float("nan")
+    params = sum(p.numel() for p in model.model.parameters())
+
+    emitter = EmissionModel(model, device="cpu")
+    audio = 0.1 * torch.randn(int(args.seconds * model.sample_rate), generator=torch.Generator().manual_seed(0))
+    emitter([audio[: model.sample_rate]])  # warm-up
+    start = time.perf_counter()
+    emitter([audio])
+    wall = time.perf_counter() - start
+    print(f"model {model.name}: {params / 1e6:.2f} M parameters, {size / 2**20:.1f} MiB on disk, "
+          f"loads in {load_seconds:.2f} s; emissions for {args.seconds:.0f} s of audio in {wall:.2f} s "
+          f"on {args.threads} threads = {args.seconds / wall:.0f}x real time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Re-create the example recording (deterministic): ``python examples/make_example.py``.
+
+Writes ``example.wav`` (espeak-ng, 16 kHz mono), ``example.txt`` (its
+transcript as written) and ``example.reference.TextGrid`` (the synthesizer's
+exact word and phone timings, for comparing an alignment against truth).
+Needs Debian's ``libespeak-ng1``.
+"""
+
+from pathlib import Path
+
+import soundfile
+
+from aligner.synth.corpus import render_speech
+from aligner.writers import write_alignment
+
+TEXT = ("In 1969, two astronauts walked on the Moon; "
+        "the whole trip cost about $25 billion, and nobody forgot it.")
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    speech = render_speech(TEXT, "en-us", rate=165, pitch=45, lead=0.4, trail=0.5)
+    soundfile.write(HERE / "example.wav", speech.audio, speech.sample_rate, subtype="PCM_16")
+    (HERE / "example.txt").write_text(TEXT + "\n", encoding="utf-8")
+    write_alignment(speech.alignment, HERE / "example.reference.TextGrid")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The English model shipped inside the package: offline default of `align`."""
+
+import json
+
+from click.testing import CliRunner
+from praatio import textgrid as praat_textgrid
+
+import aligner
+from aligner.cli import main
+from aligner.loading import DEFAULT_MODEL, PACKAGED_MODEL, list_models
+from aligner.testing import ENGLISH_LABELS
+
+EXAMPLES = PACKAGED_MODEL.parents[2] / "examples"
+
+
+def test_packaged_model_is_the_default_and_small():
+    files = {p.name: p.stat().st_size for p in PACKAGED_MODEL.iterdir()}
+    assert set(files) == {"aligner_model.json", "model.safetensors"}
+    assert sum(files.values()) <= 25 * 2**20
+    model = aligner.load_model()
+    assert DEFAULT_MODEL == "TRELLIS_EN_SMALL"
+    assert model.labels == ENGLISH_LABELS and model.sample_rate == 16000 and model.separator == "|"
+    assert not model.group_norm  # layer_norm extractor: batching is exact
+    assert next(info for info in list_models() if info.default).available
+
+
+def test_readme_main_command_aligns_the_example(tmp_path):
+    out = tmp_path / "example.TextGrid"
+    result = CliRunner().invoke(main, ["align", str(EXAMPLES / "example.wav"), str(EXAMPLES / "example.txt"),
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    grid = praat_textgrid.openTextgrid(str(out), includeEmptyIntervals=True)
+    words = [entry.label for entry in grid.getTier("words").entries if entry.label]
+    assert words == (EXAMPLES / "example.txt").read_text(encoding="utf-8").split()
+
+
+def test_example_alignment_is_close_to_the_synthesizer_truth():
+    """The example was never part of training; its exact word timings ship
+    beside it. Most boundaries must be within 50 ms."""
+    from aligner.readers import read_textgrid
+
+    result = aligner.align(EXAMPLES / "example.wav", (EXAMPLES / "example.txt").read_text(encoding="utf-8"))
+    truth = read_textgrid(EXAMPLES / "example.reference.TextGrid")
+    errors = [abs(a - b) for ours, ref in zip(result.words, truth.words)
+              for a, b in ((ours.start, ref.start), (ours.end, ref.end))]
+    assert len(errors) == 2 * len(truth.words)
+    assert sum(e <= 0.05 for e in errors) / len(errors) >= 0.8, json.dumps(errors)
