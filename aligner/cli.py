@@ -72,7 +72,8 @@ def _find_transcript(audio: Path) -> Path | None:
 @click.option("--format", "-f", "fmt", type=click.Choice(["textgrid", "json", "ctm", "srt", "vtt"],
               case_sensitive=False), help="Output format (default: from OUTPUT's extension).")
 @click.option("--model", "-m", "model_spec", default=None,
-              help="Model: a torchaudio bundle name (see `aligner models`) or a model folder.")
+              help="Model: TRELLIS_EN_SMALL (default), a torchaudio bundle name (see `aligner models`) "
+                   "or a model folder.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available).")
 @click.option("--dtype", default=None, type=click.Choice(["float32", "bfloat16", "float16", "bf16", "fp16"]),
               help="Inference precision (default: bfloat16 on GPU, float32 on CPU).")
@@ -102,6 +103,8 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
         read_transcript(transcript_file)  # fail early, before loading a model
     else:
         transcript = text
+    if output is None and fmt not in (None, "json"):
+        raise click.UsageError("--format other than json needs --output")
     if output is not None and fmt is None and format_from_path(output) is None:
         raise AlignerError(f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt "
                            "or give --format")
@@ -112,8 +115,6 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if output is None:
         import json
 
-        if fmt not in (None, "json"):
-            raise click.UsageError("--format other than json needs --output")
         click.echo(json.dumps(to_json(alignment), ensure_ascii=False, indent=2))
         return
     effective = fmt or format_from_path(output)
