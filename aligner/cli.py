@@ -240,7 +240,6 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
 
 
 #: Audio files `aligner layers` picks up in a corpus folder.
-_CORPUS_AUDIO = (".wav", ".flac", ".mp3", ".ogg", ".opus")
 
 
 def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path, Path]], list[str], bool]:
@@ -251,17 +250,14 @@ def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Pat
     if source.is_dir():
         if transcript is not None:
             raise click.UsageError("TRANSCRIPT is only for a single audio file, not a corpus folder")
-        audio = sorted(p for p in source.rglob("*") if p.suffix.lower() in _CORPUS_AUDIO and p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(source).parts))
-        if not audio:
-            raise AlignerError(f"{source}: corpus folder holds no audio files ({', '.join(_CORPUS_AUDIO)})")
+        from .train import find_corpus_files
+
         pairs, problems = [], []
-        for path in audio:
-            found = _find_transcript(path)
-            if found is None:
-                problems.append(f"{path}: no .txt or .lab transcript beside it")
+        for item in find_corpus_files(source):
+            if item.transcript is None:
+                problems.append(f"{item.audio}: no .txt or .lab transcript beside it")
             else:
-                pairs.append((path, found))
+                pairs.append((item.audio, item.transcript))
         return pairs, problems, True
     transcript = transcript or _find_transcript(source)
     if transcript is None:

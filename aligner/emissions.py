@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import AlignerError
-from .model import AlignmentModel
+from .model import AlignmentModel, is_group_norm
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,32 @@ def num_frames(model: AlignmentModel, num_samples: int) -> int:
         if length <= 0:
             return 0
     return length
+
+
+def conv_features(net, waveforms: Sequence[torch.Tensor], *,
+                  normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convolutional features of a padded batch, exactly as for each item alone.
+
+    Each waveform is normalized over its own samples when ``normalize``;
+    ``group_norm`` extractors run item by item on the unpadded waveforms.
+
+    Args:
+        net: a ``torchaudio.models.Wav2Vec2Model``.
+        waveforms: each of shape ``(samples,)``, on the network's device.
+
+    Returns:
+        ``(features, lengths)``: Shape ``(batch, frames, channels)`` and
+        ``(batch,)`` (valid frames).
+    """
+    items = [F.layer_norm(w, w.shape) for w in waveforms] if normalize else list(waveforms)
+    extractor = net.feature_extractor
+    device = items[0].device
+    if is_group_norm(net) and len(items) > 1:
+        feats = [extractor(w[None], None)[0][0] for w in items]
+        lengths = torch.tensor([f.shape[0] for f in feats], device=device)
+        return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths
+    lengths = torch.tensor([w.shape[-1] for w in items], device=device)
+    return extractor(torch.nn.utils.rnn.pad_sequence(items, batch_first=True), lengths)
 
 
 class EmissionModel:
@@ -169,19 +195,9 @@ class EmissionModel:
         """One padded batch through the network; returns per-item (frames, labels)."""
         model = self.model
         items = [w.to(self.device, torch.float32) for w in waveforms]
-        if model.normalize_waveform:
-            items = [F.layer_norm(w, w.shape) for w in items]
-        lengths = torch.tensor([w.shape[-1] for w in items], device=self.device)
-        batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
         autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
         with autocast:
-            extractor = self.net.feature_extractor
-            if model.group_norm and len(items) > 1:
-                feats = [extractor(w[None], None)[0][0] for w in items]
-                out_lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
-                features = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
-            else:
-                features, out_lengths = extractor(batch, lengths)
+            features, out_lengths = conv_features(self.net, items, normalize=model.normalize_waveform)
             x = self.net.encoder(features, out_lengths)
             if self.net.aux is not None:
                 x = self.net.aux(x)

@@ -43,3 +43,8 @@ class TextGridError(AlignerError, ValueError):
 
 class OutputError(AlignerError):
     """An output file cannot be written (unknown format, bad path)."""
+
+
+class CorpusError(AlignerError, ValueError):
+    """A corpus folder that is missing, empty or unusable, or a bad argument
+    to the synthetic corpus generator."""

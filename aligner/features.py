@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torchaudio.models import HuBERTPretrainModel, Wav2Vec2Model
 
-from .emissions import resolve_device
+from .emissions import conv_features, resolve_device
 from .errors import AlignerError
-from .model import AlignmentModel
+from .model import AlignmentModel, is_group_norm
 
 __all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy",
            "resolve_network", "conv_frames"]
@@ -118,11 +118,6 @@ def _frame_samples(network: Wav2Vec2Model) -> int:
     return math.prod(int(layer.conv.stride[0]) for layer in network.feature_extractor.conv_layers)
 
 
-def _is_group_norm(network: Wav2Vec2Model) -> bool:
-    first = network.feature_extractor.conv_layers[0]
-    return type(first.layer_norm).__name__ == "GroupNorm"
-
-
 def _as_waveforms(waveforms, name: str = "waveforms") -> list[torch.Tensor]:
     """A list of 1-D float32 tensors (a single 1-D waveform becomes a list of one)."""
     if isinstance(waveforms, (torch.Tensor, np.ndarray)) and waveforms.ndim == 1:
@@ -171,25 +166,6 @@ class _EvalMode:
 
 def _groups(count: int, size: int) -> list[list[int]]:
     return [list(range(start, min(count, start + size))) for start in range(0, count, size)]
-
-
-def _cnn_features(network: Wav2Vec2Model, items: list[torch.Tensor],
-                  group_norm: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv features of a padded batch, exact per item.
-
-    Returns:
-        features of shape ``(batch, frames, channels)`` and valid lengths ``(batch,)``.
-    """
-    extractor = network.feature_extractor
-    device = items[0].device
-    if group_norm and len(items) > 1:
-        feats = [extractor(w[None], None)[0][0] for w in items]
-        lengths = torch.tensor([f.shape[0] for f in feats], device=device)
-        return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths
-    lengths = torch.tensor([w.shape[0] for w in items], device=device)
-    batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
-    features, out_lengths = extractor(batch, lengths)
-    return features, out_lengths
 
 
 def extract_layer_features(model: AnyModel, waveforms: Sequence[torch.Tensor] | torch.Tensor, *,
@@ -244,15 +220,12 @@ def extract_layer_features(model: AnyModel, waveforms: Sequence[torch.Tensor] | 
     frames = _check_frames(network, waves)
     device = resolve_device(device)
     network.to(device)
-    group_norm = _is_group_norm(network)
 
     outputs: list[torch.Tensor] = []
     with _EvalMode(network), torch.inference_mode():
         for group in _groups(len(waves), batch_size):
             items = [waves[i].to(device) for i in group]
-            if normalize_waveform:
-                items = [F.layer_norm(w, w.shape) for w in items]
-            features, lengths = _cnn_features(network, items, group_norm)
+            features, lengths = conv_features(network, items, normalize=normalize_waveform)
             projected, attention_mask = network.encoder._preprocess(features, lengths)
             hidden = network.encoder.transformer.get_intermediate_outputs(
                 projected, attention_mask=attention_mask, num_layers=num_layers)
@@ -363,7 +336,7 @@ def hubert_prediction_accuracy(pretrain_model: HuBERTPretrainModel,
     labels = _as_labels(frame_labels, len(waves), frames, num_classes)
     device = resolve_device(device)
     pretrain_model.to(device)
-    size = 1 if _is_group_norm(network) else batch_size
+    size = 1 if is_group_norm(network) else batch_size
     counts = {"masked": [0, 0], "unmasked": [0, 0]}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         if seed is not None:

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from torchaudio.models import Wav2Vec2Model
 
 
+def is_group_norm(net: Wav2Vec2Model) -> bool:
+    """True for the ``group_norm`` feature extractor (base-size models),
+    which normalizes over time so padding would change its output."""
+    return type(net.feature_extractor.conv_layers[0].layer_norm).__name__ == "GroupNorm"
+
+
 @dataclass(frozen=True, eq=False)
 class AlignmentModel:
     """A CTC acoustic model ready for alignment.
@@ -66,8 +72,7 @@ class AlignmentModel:
     def group_norm(self) -> bool:
         """True for the ``group_norm`` feature extractor (base-size models),
         which normalizes over time so padding would change its output."""
-        first = self.model.feature_extractor.conv_layers[0]
-        return type(first.layer_norm).__name__ == "GroupNorm"
+        return is_group_norm(self.model)
 
     @property
     def separator_id(self) -> int | None:

@@ -57,8 +57,8 @@ from torchaudio.models import Wav2Vec2Model, wav2vec2_model
 
 from .atomic import atomic_path
 from .audio import load_audio
-from .emissions import num_frames, resolve_device
-from .errors import AlignerError, AudioError, OutputError, TranscriptError
+from .emissions import conv_features, num_frames, resolve_device
+from .errors import AudioError, CorpusError, OutputError, TranscriptError
 from .loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, load_model, save_model
 from .model import AlignmentModel
 from .testing import ENGLISH_LABELS
@@ -101,10 +101,6 @@ SILENCE_MARKS = frozenset({"", "sil", "sp", "<sil>", "<eps>", "<p:>", "#"})
 SILENCE_MARGIN_FRAMES = 1
 
 _STATE_VERSION = 1
-
-
-class CorpusError(AlignerError):
-    """The corpus folder is missing, empty, or holds no usable utterance."""
 
 
 class SkippedUtterancesWarning(UserWarning):
@@ -161,7 +157,8 @@ def find_corpus_files(corpus_dir: str | os.PathLike) -> list[CorpusFile]:
         speaker = relative.parts[0] if len(relative.parts) > 1 else ""
         found.append(CorpusFile(relative.as_posix(), path, transcript, textgrid, speaker))
     if not found:
-        raise CorpusError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found in corpus folder {root}")
+        raise CorpusError(f"no audio files in {root} (the corpus folder holds no audio files with "
+                          f"extension {', '.join(AUDIO_EXTENSIONS)})")
     return found
 
 
@@ -581,10 +578,6 @@ def _model_of(net: Wav2Vec2Model, meta: Mapping[str, Any]) -> AlignmentModel:
                           append_star=bool(meta["append_star"]), phonetic=bool(meta["phonetic"]))
 
 
-def _is_group_norm(net: Wav2Vec2Model) -> bool:
-    return isinstance(net.feature_extractor.conv_layers[0].layer_norm, nn.GroupNorm)
-
-
 def _forward(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool,
              device: torch.device, autocast_dtype: torch.dtype | None, freeze_extractor: bool,
              mask_prob: float = 0.0, mask_length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -599,20 +592,11 @@ def _forward(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize
         Shape: ``(batch,)``.
     """
     items = [w.to(device, torch.float32) for w in waveforms]
-    if normalize:
-        items = [F.layer_norm(w, w.shape) for w in items]
-    lengths = torch.tensor([w.shape[-1] for w in items], device=device)
-    batch = nn.utils.rnn.pad_sequence(items, batch_first=True)
     autocast = torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                               enabled=autocast_dtype is not None)
     with autocast:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not freeze_extractor):
-            if _is_group_norm(net) and len(items) > 1:
-                feats = [net.feature_extractor(w[None], None)[0][0] for w in items]
-                out_lengths = torch.tensor([f.shape[0] for f in feats], device=device)
-                features = nn.utils.rnn.pad_sequence(feats, batch_first=True)
-            else:
-                features, out_lengths = net.feature_extractor(batch, lengths)
+            features, out_lengths = conv_features(net, items, normalize=normalize)
         if net.training and mask_prob > 0:
             features = time_mask(features, mask_prob, mask_length)
         x = net.encoder(features, out_lengths)

@@ -50,7 +50,7 @@ import soxr
 from scipy import fft as scipy_fft
 from scipy import signal
 
-from ..errors import AlignerError
+from ..errors import AlignerError, CorpusError
 from ..records import Alignment, CharSpan, WordSpan
 from ..writers import to_textgrid
 from .espeak import Synthesis, SynthesisError, synthesize, word_timings
@@ -78,11 +78,6 @@ __all__ = [
     "split_voices",
     "telephone",
 ]
-
-
-class CorpusError(AlignerError, ValueError):
-    """A bad argument to the corpus generator, or an output folder that
-    already holds a corpus."""
 
 
 #: Sample rate of the written audio (Hz).
