@@ -1,7 +1,8 @@
 """The ``aligner`` command line.
 
 Exit codes: 0 success, 2 bad input (one line naming the file and the
-problem), 1 internal error.
+problem), 1 internal error, 3 some files of a corpus failed (``align-corpus``,
+``validate``: the others were processed), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from pathlib import Path
 
 import click
 
+from .corpus import find_transcript
 from .errors import AlignerError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_SOME_FAILED = 3
 
 
 def _fail(message: str, code: int) -> None:
@@ -55,14 +58,6 @@ def main(debug: bool) -> None:
     """Forced alignment of speech to text with wav2vec 2.0 / HuBERT / MMS models."""
 
 
-def _find_transcript(audio: Path) -> Path | None:
-    for suffix in (".txt", ".lab"):
-        candidate = audio.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 @main.command(cls=_Command)
 @click.argument("audio", type=click.Path(path_type=Path))
 @click.argument("transcript_file", required=False, type=click.Path(path_type=Path))
@@ -87,7 +82,7 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     The transcript comes from TRANSCRIPT_FILE, from --text, or from a file
     beside AUDIO with the same name and a .txt or .lab extension.
     """
-    from .audio import prepare_waveform, read_audio
+    from .audio import prepare_waveform, read_mono
     from .pipeline import Aligner
     from .text import read_transcript
     from .writers import format_from_path, to_json, write_alignment
@@ -95,7 +90,7 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if transcript_file is not None and text is not None:
         raise click.UsageError("give either TRANSCRIPT_FILE or --text, not both")
     if text is None:
-        transcript_file = transcript_file or _find_transcript(audio)
+        transcript_file = transcript_file or find_transcript(audio)
         if transcript_file is None:
             raise AlignerError(f"{audio}: no transcript given (TRANSCRIPT_FILE or --text) "
                                "and no .txt or .lab file beside it")
@@ -108,8 +103,9 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if output is not None and fmt is None and format_from_path(output) is None:
         raise AlignerError(f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt "
                            "or give --format")
-    data, rate = read_audio(audio)  # fail early on bad audio, before loading a model
+    data, rate = read_mono(audio)  # fail early on bad audio, before loading a model
     prepare_waveform(data, rate, rate, source=str(audio))
+    del data  # an hour of audio: do not hold it while aligning
     aligner = Aligner(model_spec, device=device, dtype=dtype)
     alignment = aligner.align(audio, transcript)
     if output is None:
@@ -239,9 +235,6 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
     click.echo(f"wrote {output}", err=True)
 
 
-#: Audio files `aligner layers` picks up in a corpus folder.
-
-
 def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path, Path]], list[str], bool]:
     """``(pairs, problems, is_corpus)``: the (audio, transcript) pairs to
     analyse and one message per audio file of a corpus that has no transcript."""
@@ -250,7 +243,7 @@ def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Pat
     if source.is_dir():
         if transcript is not None:
             raise click.UsageError("TRANSCRIPT is only for a single audio file, not a corpus folder")
-        from .train import find_corpus_files
+        from .corpus import find_corpus_files
 
         pairs, problems = [], []
         for item in find_corpus_files(source):
@@ -259,7 +252,7 @@ def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Pat
             else:
                 pairs.append((item.audio, item.transcript))
         return pairs, problems, True
-    transcript = transcript or _find_transcript(source)
+    transcript = transcript or find_transcript(source)
     if transcript is None:
         raise AlignerError(f"{source}: no transcript given (TRANSCRIPT) and no .txt or .lab file beside it")
     return [(source, transcript)], [], False
@@ -385,6 +378,122 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
     click.echo(f"analysed {len(waves)} file(s), {report.rows[0]['frames']} frames, {len(report)} layers; "
                f"most informative: layer {report.layers[best]}; wrote {csv_path} and 3 figures in {report_dir}",
                err=True)
+
+_FORMATS = ["textgrid", "json", "ctm", "srt", "vtt"]
+
+
+@main.command("align-corpus", cls=_Command)
+@click.argument("in_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--format", "-f", "formats", multiple=True, type=click.Choice(_FORMATS, case_sensitive=False),
+              help="Output format; repeat for several (default: textgrid).")
+@click.option("--model", "-m", "model_spec", default=None,
+              help="Model: TRELLIS_EN_SMALL (default), a torchaudio bundle name (see `aligner models`) "
+                   "or a model folder.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available).")
+@click.option("--dtype", default=None, type=click.Choice(["float32", "bfloat16", "float16", "bf16", "fp16"]),
+              help="Inference precision (default: bfloat16 on GPU, float32 on CPU).")
+@click.option("--batch-seconds", type=float, default=120.0, show_default=True,
+              help="Padded audio per batch, in seconds.")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Threads decoding and resampling audio ahead of the network.")
+@click.option("--overwrite", is_flag=True, help="Realign files whose outputs already exist.")
+@click.option("--partial", is_flag=True,
+              help="Tolerate audio without text and text without audio (star/wildcard); "
+                   "words that cannot be placed are flagged.")
+@click.option("--subtitles", type=click.Choice(["words", "lines"]), default="lines", show_default=True,
+              help="SRT/VTT cues: one per word, or lines of words.")
+@click.option("--worst", type=int, default=10, show_default=True,
+              help="List this many files with the lowest confidence in the summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_spec: str | None,
+                 device: str | None, dtype: str | None, batch_seconds: float, workers: int, overwrite: bool,
+                 partial: bool, subtitles: str, worst: int, quiet: bool) -> None:
+    """Align every audio file of IN_DIR (audio + same-name .txt/.lab
+    transcripts, optionally in speaker subfolders: the Montreal Forced
+    Aligner layout) and write the outputs into OUT_DIR with the same tree.
+
+    Files whose outputs exist are skipped (resume) unless --overwrite. A file
+    that fails does not stop the run: it is listed in OUT_DIR/failures.tsv
+    and the exit code is 3 at the end. OUT_DIR/confidence.tsv lists every
+    file's mean word score, worst first.
+    """
+    from tqdm import tqdm
+
+    from .corpus_align import align_corpus as run
+    from .corpus import find_corpus_files
+    from .pipeline import Aligner
+
+    if worst < 0:
+        raise AlignerError(f"--worst must be >= 0, got {worst}")
+    find_corpus_files(in_dir)  # fail early, before loading a model
+    aligner = Aligner(model_spec, device=device, dtype=dtype)  # PARTIAL-TODO
+    bar = tqdm(total=0, unit="file", disable=quiet, dynamic_ncols=True, desc="aligning")
+    audio = {"seconds": 0.0, "start": None}
+
+    def on_start(count: int, seconds: float) -> None:
+        import time
+
+        bar.reset(total=count)
+        audio["start"] = time.perf_counter()
+
+    def on_progress(result) -> None:
+        import time
+
+        if result.status == "skipped":
+            return
+        audio["seconds"] += result.seconds
+        elapsed = time.perf_counter() - (audio["start"] or time.perf_counter())
+        bar.set_postfix_str(f"{audio['seconds'] / elapsed if elapsed > 0 else 0:.1f} audio h/h", refresh=False)
+        if result.status == "failed":
+            tqdm.write(f"failed: {result.problem.message}", file=sys.stderr)
+        bar.update(1)
+
+    summary = run(in_dir, out_dir, aligner, formats=formats or ("textgrid",), batch_seconds=batch_seconds,
+                  workers=workers, overwrite=overwrite, subtitles=subtitles, on_progress=on_progress,
+                  on_start=on_start)
+    bar.close()
+    click.echo(summary.describe(worst), err=True)
+    if summary.interrupted:
+        _fail("interrupted: run the same command again to resume", 130)
+    if summary.failed:
+        sys.exit(EXIT_SOME_FAILED)
+
+
+@main.command(cls=_Command)
+@click.argument("in_dir", type=click.Path(path_type=Path))
+@click.option("--model", "-m", "model_spec", default=None,
+              help="Model whose labels and frame rate the corpus is checked against (default: the "
+                   "default model).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Threads decoding audio.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def validate(in_dir: Path, model_spec: str | None, workers: int, quiet: bool) -> None:
+    """Check the corpus IN_DIR without aligning it: missing transcripts,
+    unreadable/empty/silent audio, characters the model cannot represent
+    (warnings) and transcripts too long for their audio.
+
+    Prints one line per problem; exit code 3 when any file cannot be aligned.
+    """
+    from tqdm import tqdm
+
+    from .corpus import find_corpus_files, validate_corpus
+    from .loading import load_model
+
+    if workers < 1:
+        raise AlignerError(f"--workers must be >= 1, got {workers}")
+    files = find_corpus_files(in_dir)
+    model = load_model(model_spec)
+    with tqdm(total=len(files), unit="file", disable=quiet, desc="checking") as bar:
+        problems = validate_corpus(files, model, workers=workers, on_file=lambda item, found: bar.update(1))
+    for problem in problems:
+        click.echo(f"{'error' if problem.fatal else 'warning'}\t{problem.key}\t{problem.stage}\t"
+                   f"{' '.join(problem.message.split())}")
+    bad = {p.key for p in problems if p.fatal}
+    warned = {p.key for p in problems if not p.fatal} - bad
+    click.echo(f"{len(files)} files: {len(files) - len(bad)} can be aligned ({len(warned)} with warnings), "
+               f"{len(bad)} cannot", err=True)
+    if bad:
+        sys.exit(EXIT_SOME_FAILED)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ turn the path into character and word spans in seconds.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Sequence, Union
@@ -27,12 +28,17 @@ from .viterbi import forced_align
 #: Audio: a file path, or ``(waveform, sample_rate)`` with a waveform of
 #: shape ``(samples,)`` or ``(samples, channels)``.
 AudioInput = Union[str, os.PathLike, tuple]
+#: ``warnings.catch_warnings`` changes process-wide state: one thread at a time.
+_WARNINGS_LOCK = threading.Lock()
 #: Transcript: the text itself (``str``) or a path to a UTF-8 text file.
 TextInput = Union[str, os.PathLike]
 
 
 @dataclass(frozen=True)
-class _Item:
+class PreparedItem:
+    """One recording decoded at the model's rate with its normalized
+    transcript, ready for :meth:`Aligner.align_prepared`."""
+
     waveform: torch.Tensor
     transcript: Transcript
     targets: list[int]
@@ -76,7 +82,11 @@ class Aligner:
 
     def align_batch(self, pairs: Sequence[tuple[AudioInput, TextInput]]) -> list[Alignment]:
         """Align several recordings in one batch (same results as one by one)."""
-        items = [self._prepare(audio, text) for audio, text in pairs]
+        return self.align_prepared([self.prepare(audio, text) for audio, text in pairs])
+
+    def align_prepared(self, items: Sequence[PreparedItem]) -> list[Alignment]:
+        """Align items made by :meth:`prepare` in one batch (emissions and
+        Viterbi batched; same results as one by one)."""
         emissions = self.emitter([item.waveform for item in items])
         lengths = emissions.lengths
         max_targets = max(len(item.targets) for item in items)
@@ -101,7 +111,17 @@ class Aligner:
                                      item.warnings))
         return results
 
-    def _prepare(self, audio: AudioInput, text: TextInput) -> _Item:
+    def prepare(self, audio: AudioInput, text: TextInput, *, warn: bool = True) -> PreparedItem:
+        """Decode, resample and normalize one pair without running the model
+        (thread-safe: corpus alignment runs it in background threads).
+
+        Transcript warnings (dropped characters) are always kept in the
+        item (and the alignment); ``warn=False`` does not also emit them.
+
+        Raises:
+            AudioError, TranscriptError: unusable audio or transcript, or a
+                transcript too long for the audio.
+        """
         rate = self.model.sample_rate
         if isinstance(audio, tuple):
             data, sample_rate = audio
@@ -115,16 +135,16 @@ class Aligner:
             text = read_transcript(text)
         else:
             source = f"transcript of {audio_name}"
-        with warnings.catch_warnings(record=True) as caught:
+        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:  # not thread-safe alone
             warnings.simplefilter("always")
             transcript = normalize_transcript(
                 text, self.model.labels, blank=self.model.blank, separator=self.model.separator,
                 star=self.model.star, language=self.language, source=source)
-        for warning in caught:
+        for warning in caught if warn else ():
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         targets, word_index = transcript.targets(self.model.separator_id)
         _check_fits(targets, waveform, self.model, source, audio_name)
-        return _Item(waveform, transcript, targets, word_index, audio_name,
+        return PreparedItem(waveform, transcript, targets, word_index, audio_name,
                      tuple(str(w.message) for w in caught))
 
 

@@ -57,6 +57,7 @@ from torchaudio.models import Wav2Vec2Model, wav2vec2_model
 
 from .atomic import atomic_path
 from .audio import load_audio
+from .corpus import AUDIO_EXTENSIONS, CorpusFile, find_corpus_files
 from .emissions import conv_features, num_frames, resolve_device
 from .errors import AudioError, CorpusError, OutputError, TranscriptError
 from .loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, load_model, save_model
@@ -91,10 +92,6 @@ __all__ = [
 STATE_FILE = "training_state.pt"
 #: Metrics log in the model folder.
 LOG_FILE = "training_log.jsonl"
-#: Audio extensions looked for in a corpus (case-insensitive).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus")
-#: Transcript extensions, in order of preference.
-TRANSCRIPT_EXTENSIONS = (".txt", ".lab")
 #: Word-tier marks that mean silence in a TextGrid.
 SILENCE_MARKS = frozenset({"", "sil", "sp", "<sil>", "<eps>", "<p:>", "#"})
 #: Frames on each side of a word that are neither word nor silence for the timing loss.
@@ -110,64 +107,6 @@ class SkippedUtterancesWarning(UserWarning):
 # ---------------------------------------------------------------------------
 # Corpus
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CorpusFile:
-    """One audio file of a corpus and what lies beside it.
-
-    Attributes:
-        key: path of the audio relative to the corpus folder (POSIX form);
-            identifies the utterance (dev split, messages).
-        audio: the audio file.
-        transcript: its ``.txt`` / ``.lab`` transcript, or None.
-        textgrid: its ``.TextGrid``, or None.
-        speaker: the first folder below the corpus folder ("" at top level).
-    """
-
-    key: str
-    audio: Path
-    transcript: Path | None
-    textgrid: Path | None
-    speaker: str
-
-
-def find_corpus_files(corpus_dir: str | os.PathLike) -> list[CorpusFile]:
-    """Every audio file below ``corpus_dir`` (hidden files and folders are
-    skipped), sorted by key, with its transcript and TextGrid if present.
-
-    Raises:
-        CorpusError: the folder does not exist or holds no audio file.
-    """
-    root = Path(corpus_dir).expanduser()
-    if not root.exists():
-        raise CorpusError(f"corpus folder not found: {root}")
-    if not root.is_dir():
-        raise CorpusError(f"{root} is not a folder; give the corpus folder (audio + .txt/.lab transcripts)")
-    found = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
-            continue
-        transcript = next((path.with_suffix(ext) for ext in TRANSCRIPT_EXTENSIONS
-                           if path.with_suffix(ext).is_file()), None)
-        textgrid = _find_textgrid(path)
-        speaker = relative.parts[0] if len(relative.parts) > 1 else ""
-        found.append(CorpusFile(relative.as_posix(), path, transcript, textgrid, speaker))
-    if not found:
-        raise CorpusError(f"no audio files in {root} (the corpus folder holds no audio files with "
-                          f"extension {', '.join(AUDIO_EXTENSIONS)})")
-    return found
-
-
-def _find_textgrid(audio: Path) -> Path | None:
-    for suffix in (".TextGrid", ".textgrid", ".TEXTGRID"):
-        candidate = audio.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torchaudio.functional as TAF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aligner import viterbi
 from aligner.errors import AlignerError, AlignmentError
 from aligner.viterbi import BACKENDS, count_repeats, forced_align
 
@@ -428,3 +430,134 @@ def test_property_torch_backend_equals_numba_backend(batch):
     a = forced_align(lp, tg, il, tl, blank, backend="numba")
     b = forced_align(lp, tg, il, tl, blank, backend="torch")
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+# --------------------------------------------------------------------------
+# Bounded memory: segmented (checkpointed) search
+# --------------------------------------------------------------------------
+
+def segmented(lp, tg, il, tl, blank, backend, segment):
+    """Paths of ``forced_align`` with every item searched in segments of
+    ``segment`` frames (the kernels' private test hook)."""
+    blank, tgt, t_len, l_len, max_memory = viterbi._validate(
+        lp, tg, il, tl, blank, backend, None, None)
+    if backend == "numba":
+        return viterbi._numba_paths(lp, tgt, t_len, l_len, blank, None, max_memory, segment)
+    return viterbi._torch_paths(lp, tgt, t_len, l_len, blank, max_memory, segment)
+
+
+def plan(frames, tokens, itemsize, max_memory):
+    """(frames per segment, single-pass bytes, segmented bytes) of the numba
+    kernel for one item of ``frames`` frames and target ``tokens``."""
+    tgt = np.asarray(tokens, dtype=np.int64)
+    starts, ends = np.empty(frames, np.int64), np.empty(frames, np.int64)
+    viterbi._band(frames, tgt, starts, ends)
+    K = viterbi._segment_frames(starts, ends, itemsize, max_memory)
+    n = viterbi._num_segments(frames, K)
+    single = viterbi._segment_bytes(starts, ends, frames, 1)
+    bounded = (viterbi._checkpoint_cells(starts, ends, K, n) * itemsize
+               + viterbi._segment_bytes(starts, ends, K, n))
+    return K, single, bounded
+
+
+@BACKEND_PARAMS
+@pytest.mark.parametrize("dtype,quantize", [(torch.float64, False), (torch.float32, True)])
+def test_segmented_search_matches_torchaudio_for_every_segment_length(backend, dtype, quantize):
+    gen = torch.Generator().manual_seed(2024)
+    for _ in range(12):
+        lp, tg, il, tl, blank = random_batch(gen, dtype=dtype, quantize=quantize, max_b=4)
+        want, _ = reference(lp, tg, il, tl, blank)
+        T = lp.shape[1]
+        # 1: every frame its own segment; T - 2: a last segment of one frame;
+        # T - 1 and beyond: one segment (the single-pass search).
+        for segment in sorted({1, 2, 3, max(1, T // 2), max(1, T - 2), max(1, T - 1), T, T + 5}):
+            got = segmented(lp, tg, il, tl, blank, backend, segment)
+            assert torch.equal(got, want), (segment, backend)
+
+
+@BACKEND_PARAMS
+@pytest.mark.parametrize("tokens,T", [
+    ([1, 1], 3),              # T == L + R: the only path, blank between the repeats
+    ([2, 2, 2], 5),
+    ([1, 2, 2, 1], 5),
+    ([1], 1),                 # a single frame: no back-pointer at all
+    ([1], 2),
+    ([1, 2], 2),
+    ([3, 1, 3, 3, 2], 12),
+])
+@pytest.mark.parametrize("segment", [1, 2, 4])
+def test_segmented_edge_cases_match_torchaudio(backend, tokens, T, segment):
+    lp = _lp(T, 4, seed=T * 7 + len(tokens))
+    tg = torch.tensor([tokens])
+    want, _ = TAF.forced_align(lp, tg, blank=0)
+    got = segmented(lp, tg, [T], [len(tokens)], 0, backend, segment)
+    assert torch.equal(got, want)
+
+
+@BACKEND_PARAMS
+@pytest.mark.parametrize("segment", [1, 7, 64, 299])
+def test_segmented_search_breaks_long_float32_ties_like_torchaudio(backend, segment):
+    # Coarse emissions: many exactly tied partial paths, also across the
+    # segment boundaries.
+    gen = torch.Generator().manual_seed(8)
+    lp = ((torch.randn(1, 300, 5, generator=gen) * 2).round() / 2).log_softmax(-1)
+    tg = torch.randint(1, 5, (1, 80), generator=gen)
+    want, _ = TAF.forced_align(lp, tg, blank=0)
+    assert torch.equal(segmented(lp, tg, [300], [80], 0, backend, segment), want)
+
+
+@BACKEND_PARAMS
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_max_memory_segments_and_keeps_paths_and_scores(backend, dtype):
+    gen = torch.Generator().manual_seed(21)
+    lp = torch.randn(2, 400, 30, generator=gen, dtype=torch.float64).log_softmax(-1).to(dtype)
+    tg = torch.randint(1, 30, (2, 120), generator=gen)
+    tg[:, 10:14] = 7  # repeats
+    il, tl = torch.tensor([400, 333]), torch.tensor([120, 97])
+    K, single, bounded = plan(400, tg[0].tolist(), dtype.itemsize, 1)
+    assert K < 399 and bounded < single  # max_memory=1 really segments item 0
+    want = reference(lp, tg, il, tl, 0)
+    for max_memory in (1, 1000, np.int64(5000)):
+        got = forced_align(lp, tg, il, tl, backend=backend, max_memory=max_memory)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert torch.equal(forced_align(lp, tg, il, tl, backend=backend)[0], want[0])
+
+
+def test_memory_plan_of_one_hour_is_bounded():
+    # One hour of 20 ms frames with 0.3 tokens per frame, float32.
+    gen = np.random.default_rng(0)
+    tokens = gen.integers(1, 32, 54000)
+    K, single, bounded = plan(180000, tokens, 4, viterbi.DEFAULT_MAX_MEMORY)
+    assert single > 3 * 2**30  # the single-pass band: over 3 GiB
+    assert 1000 < K < 2000 and bounded < 80 * 2**20
+    # Ten minutes fit the default budget: one segment, the single pass.
+    K, single, _ = plan(30000, tokens[:9000], 4, viterbi.DEFAULT_MAX_MEMORY)
+    assert K == 30000 and single < 100 * 2**20
+    # Segmenting a tiny item would not save memory: it stays single-pass.
+    assert plan(20, [1, 2, 3], 8, 1)[0] == 20
+
+
+def test_torch_segment_length_is_memory_minimal_and_bounded():
+    T, S = 180000, 108001
+    K = viterbi._torch_segment_frames(T, S, 4, viterbi.DEFAULT_MAX_MEMORY)
+    n = viterbi._num_segments(T, K)
+    assert K == round(math.sqrt(T * (S + 2) * 4 / S))
+    assert (n - 1) * (S + 2) * 4 + K * S < 200 * 2**20  # vs T * S = 18 GiB
+    assert viterbi._torch_segment_frames(1000, 601, 4, viterbi.DEFAULT_MAX_MEMORY) == 1000
+    assert viterbi._torch_segment_frames(2, 5, 4, 1) == 2
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "1G", 2**20 * 1.0])
+def test_bad_max_memory_is_rejected(value):
+    with pytest.raises(ValueError, match=r"max_memory must be a positive int \(bytes\) or None, "
+                                         r"got " + re.escape(repr(value))) as info:
+        forced_align(LP, TG, max_memory=value)
+    assert isinstance(info.value, AlignmentError)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches(), st.integers(1, 12), st.sampled_from(["numba", "torch"]))
+def test_property_segmented_search_equals_single_pass(batch, segment, backend):
+    lp, tg, il, tl, blank = batch
+    want, _ = forced_align(lp, tg, il, tl, blank, backend=backend)
+    assert torch.equal(segmented(lp, tg, il, tl, blank, backend, segment), want)

@@ -1,0 +1,224 @@
+"""Corpus folders in the Montreal Forced Aligner layout.
+
+A corpus is a folder of audio files, each with a transcript of the same name
+and a ``.txt`` or ``.lab`` extension beside it, optionally grouped in
+speaker subfolders (any depth)::
+
+    corpus/
+        spk1/utt1.wav   spk1/utt1.lab
+        spk2/utt2.flac  spk2/utt2.txt
+        utt3.mp3        utt3.txt
+
+:func:`find_corpus_files` lists it (training and corpus alignment read it
+the same way), :func:`output_path` mirrors a file's place in an output
+folder, and :func:`validate_corpus` checks a corpus against a model without
+aligning it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import AlignerError, CorpusError
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "TRANSCRIPT_EXTENSIONS",
+    "CorpusFile",
+    "Problem",
+    "audio_duration",
+    "find_corpus_files",
+    "find_transcript",
+    "output_path",
+    "validate_corpus",
+]
+
+#: Audio extensions looked for in a corpus (case-insensitive).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus")
+#: Transcript extensions, in order of preference.
+TRANSCRIPT_EXTENSIONS = (".txt", ".lab")
+#: File extension written for each output format.
+FORMAT_SUFFIXES = {"textgrid": ".TextGrid", "json": ".json", "ctm": ".ctm", "srt": ".srt", "vtt": ".vtt"}
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """One audio file of a corpus and what lies beside it.
+
+    Attributes:
+        key: path of the audio relative to the corpus folder (POSIX form);
+            identifies the utterance (dev split, messages, reports).
+        audio: the audio file.
+        transcript: its ``.txt`` / ``.lab`` transcript, or None.
+        textgrid: its ``.TextGrid``, or None.
+        speaker: the first folder below the corpus folder ("" at top level).
+    """
+
+    key: str
+    audio: Path
+    transcript: Path | None
+    textgrid: Path | None
+    speaker: str
+
+
+def find_transcript(audio: Path) -> Path | None:
+    """The ``.txt`` (preferred) or ``.lab`` file beside ``audio``, or None."""
+    for suffix in TRANSCRIPT_EXTENSIONS:
+        candidate = audio.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_textgrid(audio: Path) -> Path | None:
+    for suffix in (".TextGrid", ".textgrid", ".TEXTGRID"):
+        candidate = audio.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_corpus_files(corpus_dir: str | os.PathLike) -> list[CorpusFile]:
+    """Every audio file below ``corpus_dir`` (hidden files and folders are
+    skipped), sorted by key, with its transcript and TextGrid if present.
+
+    Raises:
+        CorpusError: the folder does not exist or holds no audio file.
+    """
+    root = Path(corpus_dir).expanduser()
+    if not root.exists():
+        raise CorpusError(f"corpus folder not found: {root}")
+    if not root.is_dir():
+        raise CorpusError(f"{root} is not a folder; give the corpus folder (audio + .txt/.lab transcripts)")
+    found = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
+            continue
+        speaker = relative.parts[0] if len(relative.parts) > 1 else ""
+        found.append(CorpusFile(relative.as_posix(), path, find_transcript(path),
+                                _find_textgrid(path), speaker))
+    if not found:
+        raise CorpusError(f"no audio files in {root} (the corpus folder holds no audio files with "
+                          f"extension {', '.join(AUDIO_EXTENSIONS)})")
+    return found
+
+
+def output_path(out_dir: str | os.PathLike, key: str, fmt: str) -> Path:
+    """Where the ``fmt`` output of the corpus file ``key`` goes: the same
+    relative place in ``out_dir``, with the format's extension
+    (``spk1/utt1.wav`` → ``OUT/spk1/utt1.TextGrid``)."""
+    return Path(out_dir) / Path(key).with_suffix(FORMAT_SUFFIXES[fmt])
+
+
+def audio_duration(path: Path) -> float | None:
+    """Duration in seconds from the file header (no decoding), or None when
+    the header cannot be read by libsndfile."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception:  # noqa: BLE001 - unknown here; decoding will tell
+        return None
+    if info.samplerate <= 0 or info.frames < 0:
+        return None
+    return info.frames / info.samplerate
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a corpus file.
+
+    Attributes:
+        key: the file (relative to the corpus folder).
+        stage: what failed: ``"transcript"``, ``"audio"``, ``"text"``
+            (characters the model cannot represent), ``"length"``
+            (transcript too long for the audio), or, during alignment,
+            ``"align"`` / ``"write"``.
+        message: one line saying what is wrong.
+        fatal: False for a warning (the file can still be aligned).
+    """
+
+    key: str
+    stage: str
+    message: str
+    fatal: bool = True
+
+
+def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
+    """Every problem of one corpus file (decodes its audio)."""
+    from .audio import load_audio
+    from .pipeline import minimum_frames
+    from .emissions import num_frames
+    from .text import normalize_transcript, read_transcript
+
+    problems: list[Problem] = []
+    if item.transcript is None:
+        problems.append(Problem(item.key, "transcript", f"{item.key}: no transcript (no .txt or .lab file "
+                                                        f"with the same name beside the audio)"))
+    waveform = None
+    try:
+        waveform = load_audio(item.audio, model.sample_rate)
+    except AlignerError as error:
+        problems.append(Problem(item.key, "audio", str(error)))
+    if item.transcript is None:
+        return problems
+    try:
+        text = read_transcript(item.transcript)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            transcript = normalize_transcript(text, model.labels, blank=model.blank,
+                                              separator=model.separator, star=model.star,
+                                              language=language, source=str(item.transcript))
+    except AlignerError as error:
+        problems.append(Problem(item.key, "transcript", str(error)))
+        return problems
+    for warning in caught:
+        problems.append(Problem(item.key, "text", str(warning.message), fatal=False))
+    if waveform is not None:
+        targets, _ = transcript.targets(model.separator_id)
+        needed = minimum_frames(targets)
+        available = num_frames(model, int(waveform.shape[-1]))
+        if needed > available:
+            seconds = waveform.shape[-1] / model.sample_rate
+            problems.append(Problem(
+                item.key, "length",
+                f"{item.transcript}: transcript too long for the audio: its {len(targets)} tokens need "
+                f"at least {needed * model.frame_seconds:.2f} s but {item.audio} is {seconds:.2f} s long"))
+    return problems
+
+
+def validate_corpus(files: Sequence[CorpusFile], model, *, language: str = "en", workers: int = 2,
+                    on_file: Callable[[CorpusFile, list[Problem]], None] | None = None) -> list[Problem]:
+    """Check corpus files against a model without aligning them.
+
+    Finds missing transcripts, unreadable (or empty, silent, non-finite)
+    audio, empty transcripts, characters the model cannot represent (a
+    warning: they are dropped when aligning) and transcripts too long for
+    their audio (fewer frames than tokens plus repeats).
+
+    Args:
+        files: from :func:`find_corpus_files`.
+        model: an :class:`~aligner.model.AlignmentModel` (labels, rate).
+        language: language of the transcripts (number expansion).
+        workers: threads decoding audio in parallel.
+        on_file: called with each file and its problems as it is checked
+            (progress).
+
+    Returns:
+        All problems, in the order of ``files``.
+    """
+    results: dict[str, list[Problem]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for item, problems in zip(files, pool.map(lambda f: _check_file(f, model, language), files)):
+            results[item.key] = problems
+            if on_file is not None:
+                on_file(item, problems)
+    return [problem for item in files for problem in results[item.key]]

@@ -1,0 +1,407 @@
+"""Align a whole corpus folder: batches, background decoding, resume, reports.
+
+:func:`align_corpus` reads a corpus in the Montreal Forced Aligner layout
+(see :mod:`aligner.corpus`) and writes, for every audio file, one output per
+requested format at the same relative place in the output folder.
+
+* **Batches**: files are sorted by duration (from their headers, no
+  decoding) and grouped so that each batch holds at most ``batch_seconds``
+  of *padded* audio (batch size × longest item), so little compute is
+  spent on padding. Emissions and the Viterbi run on whole batches.
+* **Background decoding**: while a batch runs through the network, worker
+  threads decode, down-mix and resample the audio of the next batches and
+  normalize their transcripts (libsndfile and soxr release the GIL).
+* **Resumable**: a file whose outputs all exist is skipped unless
+  ``overwrite``; every output is written atomically (temporary file +
+  rename), so an interrupted run (Ctrl-C, ``kill``) leaves no partial file
+  and the next run picks up where it stopped.
+* **Failures never abort the run**: a file that cannot be read, normalized,
+  aligned or written is recorded with its stage and message and the run goes
+  on; a batch that fails is retried one file at a time so that only the bad
+  file fails. The failures go to ``failures.tsv`` in the output folder.
+* **Confidence**: ``confidence.tsv`` lists every aligned file (this run and
+  earlier ones) with its mean word score and its low-score words, worst
+  first, so the bad alignments of a corpus are found at a glance.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .atomic import atomic_write_text
+from .corpus import CorpusFile, Problem, audio_duration, find_corpus_files, output_path
+from .errors import AlignerError, CorpusError
+from .records import Alignment
+
+__all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus",
+           "plan_batches"]
+
+#: Failure report written in the output folder (tab-separated: file, stage, message).
+FAILURES_FILE = "failures.tsv"
+#: Per-file confidence report written in the output folder, worst first.
+CONFIDENCE_FILE = "confidence.tsv"
+#: Words whose score (mean frame probability) is below this count as low-confidence.
+LOW_SCORE = 0.2
+_CONFIDENCE_COLUMNS = ["file", "score", "words", "low_score_words", "unaligned_words", "worst_words"]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one corpus file.
+
+    Attributes:
+        key: the file, relative to the corpus folder.
+        status: ``"aligned"``, ``"failed"`` or ``"skipped"`` (outputs exist).
+        seconds: audio duration (0 when unknown).
+        score: mean word score of the alignment (aligned files).
+        words: number of words.
+        low_words: words scoring below :data:`LOW_SCORE`.
+        unaligned_words: words that could not be placed (``aligned=False``).
+        worst_words: up to three lowest-scoring words, ``"WORD:0.03"``.
+        problem: the failure (failed files).
+    """
+
+    key: str
+    status: str
+    seconds: float = 0.0
+    score: float = math.nan
+    words: int = 0
+    low_words: int = 0
+    unaligned_words: int = 0
+    worst_words: tuple[str, ...] = ()
+    problem: Problem | None = None
+
+
+@dataclass
+class CorpusSummary:
+    """Totals of one :func:`align_corpus` run.
+
+    Attributes:
+        results: one :class:`FileResult` per corpus file.
+        wall_seconds: duration of the run.
+        out_dir: the output folder.
+        interrupted: True when the run was stopped (Ctrl-C) before the end.
+    """
+
+    results: list[FileResult] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    out_dir: Path | None = None
+    interrupted: bool = False
+
+    def _count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def aligned(self) -> int:
+        return self._count("aligned")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def audio_seconds(self) -> float:
+        """Audio aligned in this run."""
+        return sum(r.seconds for r in self.results if r.status == "aligned")
+
+    @property
+    def speed(self) -> float:
+        """Audio seconds aligned per wall-clock second (x real time)."""
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def failures(self) -> list[Problem]:
+        return [r.problem for r in self.results if r.problem is not None]
+
+    def worst(self, n: int = 10) -> list[FileResult]:
+        """The ``n`` aligned files with the lowest mean word score."""
+        aligned = [r for r in self.results if r.status == "aligned"]
+        return sorted(aligned, key=lambda r: (r.score, r.key))[:n]
+
+    def describe(self, worst: int = 10) -> str:
+        """A few lines for people: counts, audio hours, speed, worst files."""
+        lines = [f"aligned {self.aligned}, failed {self.failed}, skipped {self.skipped} (outputs existed)"
+                 + (" -- interrupted" if self.interrupted else "")]
+        if self.aligned:
+            lines.append(f"audio {self.audio_seconds / 3600:.3f} h in {self.wall_seconds:.1f} s wall time: "
+                         f"{self.speed:.1f}x real time (real-time factor {1 / self.speed:.4f})")
+        if self.failed and self.out_dir is not None:
+            lines.append(f"failures: {self.out_dir / FAILURES_FILE}")
+        low = self.worst(worst)
+        if low:
+            lines.append(f"lowest mean word scores (all in {self.out_dir / CONFIDENCE_FILE}):"
+                         if self.out_dir is not None else "lowest mean word scores:")
+            for r in low:
+                lines.append(f"  {r.score:.3f}  {r.key}  ({r.low_words}/{r.words} words below {LOW_SCORE})")
+        return "\n".join(lines)
+
+
+def plan_batches(durations: Sequence[tuple[CorpusFile, float | None]], batch_seconds: float
+                 ) -> list[list[tuple[CorpusFile, float | None]]]:
+    """Group files into batches of at most ``batch_seconds`` of padded audio.
+
+    Files are sorted longest first; a batch's padded size is its number of
+    files times its longest file. A file longer than ``batch_seconds`` is a
+    batch of its own (the emission stage windows long files). Files of
+    unknown duration (no readable header) each get a batch of their own.
+    """
+    known = sorted((d for d in durations if d[1] is not None), key=lambda d: (-d[1], d[0].key))
+    batches: list[list[tuple[CorpusFile, float | None]]] = []
+    current: list[tuple[CorpusFile, float | None]] = []
+    for item in known:
+        longest = current[0][1] if current else item[1]
+        if current and longest * (len(current) + 1) > batch_seconds:
+            batches.append(current)
+            current = []
+        current.append(item)
+    if current:
+        batches.append(current)
+    batches.extend([d] for d in durations if d[1] is None)
+    return batches
+
+
+def _confidence(key: str, seconds: float, alignment: Alignment) -> FileResult:
+    words = alignment.words
+    placed = [w for w in words if w.aligned]
+    worst = sorted(placed, key=lambda w: w.score)[:3]
+    return FileResult(
+        key, "aligned", seconds, alignment.score, len(words),
+        sum(1 for w in placed if w.score < LOW_SCORE), len(words) - len(placed),
+        tuple(f"{w.text}:{w.score:.2f}" for w in worst))
+
+
+def _write_outputs(alignment: Alignment, paths: dict[str, Path], subtitles: str) -> None:
+    from .writers import write_alignment
+
+    for fmt, path in paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        options = {"mode": subtitles} if fmt in ("srt", "vtt") else {}
+        write_alignment(alignment, path, fmt, **options)
+
+
+def _read_confidence(path: Path) -> dict[str, list[str]]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return {row[0]: row for row in rows[1:] if len(row) == len(_CONFIDENCE_COLUMNS)}
+
+
+def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -> None:
+    """Rewrite failures.tsv (this run's failures) and confidence.tsv
+    (this run's aligned files plus earlier rows of files still done)."""
+    failures_path = out_dir / FAILURES_FILE
+    if summary.failures:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+        writer.writerow(["file", "stage", "message"])
+        for problem in summary.failures:
+            writer.writerow([problem.key, problem.stage, " ".join(problem.message.split())])
+        atomic_write_text(failures_path, buffer.getvalue())
+    elif failures_path.exists():
+        failures_path.unlink()
+
+    confidence_path = out_dir / CONFIDENCE_FILE
+    rows = {k: v for k, v in _read_confidence(confidence_path).items() if k in done_keys}
+    for r in summary.results:
+        if r.status == "aligned":
+            rows[r.key] = [r.key, f"{r.score:.4f}", str(r.words), str(r.low_words),
+                           str(r.unaligned_words), " ".join(r.worst_words)]
+    if not rows:
+        return
+
+    def score(row: list[str]) -> float:
+        try:
+            return float(row[1])
+        except ValueError:
+            return math.inf
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+    writer.writerow(_CONFIDENCE_COLUMNS)
+    for row in sorted(rows.values(), key=lambda row: (score(row), row[0])):
+        writer.writerow(row)
+    atomic_write_text(confidence_path, buffer.getvalue())
+
+
+class _Prepared:
+    """A decoded corpus file, or the problem that stopped it."""
+
+    def __init__(self, item: CorpusFile, seconds: float | None, prepared=None, problem: Problem | None = None):
+        self.item = item
+        self.seconds = seconds
+        self.prepared = prepared
+        self.problem = problem
+
+
+def _prepare(aligner, item: CorpusFile, seconds: float | None) -> _Prepared:
+    """Decode and normalize one file (runs in a worker thread)."""
+    if item.transcript is None:
+        return _Prepared(item, seconds, problem=Problem(
+            item.key, "transcript", f"{item.audio}: no transcript (no .txt or .lab file with the same name)"))
+    try:
+        prepared = aligner.prepare(item.audio, item.transcript, warn=False)  # kept in the outputs
+    except AlignerError as error:
+        stage = "audio" if "audio" in type(error).__name__.lower() else "transcript"
+        return _Prepared(item, seconds, problem=Problem(item.key, stage, str(error)))
+    except Exception as error:  # noqa: BLE001 - one bad file never aborts the run
+        return _Prepared(item, seconds, problem=Problem(item.key, "audio", f"{item.audio}: {error}"))
+    actual = prepared.waveform.shape[-1] / aligner.model.sample_rate
+    return _Prepared(item, actual, prepared)
+
+
+def align_corpus(
+    in_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    aligner,
+    *,
+    formats: Sequence[str] = ("textgrid",),
+    batch_seconds: float = 120.0,
+    workers: int = 2,
+    overwrite: bool = False,
+    subtitles: str = "lines",
+    on_progress: Callable[[FileResult], None] | None = None,
+    on_start: Callable[[int, float], None] | None = None,
+) -> CorpusSummary:
+    """Align every file of a corpus folder and write the outputs.
+
+    Args:
+        in_dir: the corpus (audio + same-name ``.txt``/``.lab``, optionally in
+            speaker subfolders).
+        out_dir: output folder; receives the mirrored tree of outputs,
+            ``failures.tsv`` (when some file failed) and ``confidence.tsv``.
+        aligner: an :class:`aligner.Aligner`.
+        formats: output formats (``textgrid``, ``json``, ``ctm``, ``srt``,
+            ``vtt``); one file per format per audio file.
+        batch_seconds: padded audio per batch, in seconds.
+        workers: threads decoding audio ahead of the network.
+        overwrite: realign files whose outputs already exist.
+        subtitles: SRT/VTT cue mode, ``"lines"`` or ``"words"``.
+        on_progress: called with each file's :class:`FileResult` as soon as
+            it is done (progress bars).
+        on_start: called once with the number of files to align and their
+            total duration in seconds (from the headers).
+
+    Returns:
+        A :class:`CorpusSummary`. ``KeyboardInterrupt`` stops the run after
+        the reports are written (``interrupted=True``); the outputs written
+        so far are complete and a new run resumes from there.
+
+    Raises:
+        CorpusError: ``in_dir`` is missing or holds no audio, or an argument
+            is invalid.
+    """
+    from .corpus import FORMAT_SUFFIXES
+
+    started = time.perf_counter()
+    in_dir, out_dir = Path(in_dir).expanduser(), Path(out_dir).expanduser()
+    formats = _check_options(formats, batch_seconds, workers, FORMAT_SUFFIXES)
+    files = find_corpus_files(in_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    summary = CorpusSummary(out_dir=out_dir)
+    todo: list[CorpusFile] = []
+    for item in files:
+        paths = {fmt: output_path(out_dir, item.key, fmt) for fmt in formats}
+        if not overwrite and all(p.is_file() for p in paths.values()):
+            summary.results.append(FileResult(item.key, "skipped"))
+            if on_progress is not None:
+                on_progress(summary.results[-1])
+        else:
+            todo.append(item)
+
+    durations = [(item, audio_duration(item.audio)) for item in todo]
+    if on_start is not None:
+        on_start(len(todo), sum(d for _, d in durations if d is not None))
+    batches = plan_batches(durations, batch_seconds)
+
+    def finish(result: FileResult) -> None:
+        summary.results.append(result)
+        if on_progress is not None:
+            on_progress(result)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode")
+    pending: deque[list[Future]] = deque()
+    queue = iter(batches)
+
+    def submit_next() -> None:
+        batch = next(queue, None)
+        if batch is not None:
+            pending.append([pool.submit(_prepare, aligner, item, seconds) for item, seconds in batch])
+
+    try:
+        for _ in range(2):  # keep two batches decoding ahead
+            submit_next()
+        while pending:
+            ready = [future.result() for future in pending.popleft()]
+            submit_next()
+            good = []
+            for entry in ready:
+                if entry.problem is not None:
+                    finish(FileResult(entry.item.key, "failed", entry.seconds or 0.0, problem=entry.problem))
+                else:
+                    good.append(entry)
+            for entry, outcome in zip(good, _align_isolating_failures(aligner, good)):
+                if isinstance(outcome, Problem):
+                    finish(FileResult(entry.item.key, "failed", entry.seconds or 0.0, problem=outcome))
+                    continue
+                paths = {fmt: output_path(out_dir, entry.item.key, fmt) for fmt in formats}
+                try:
+                    _write_outputs(outcome, paths, subtitles)
+                except AlignerError as error:
+                    finish(FileResult(entry.item.key, "failed", entry.seconds or 0.0,
+                                      problem=Problem(entry.item.key, "write", str(error))))
+                    continue
+                finish(_confidence(entry.item.key, entry.seconds or 0.0, outcome))
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        summary.wall_seconds = time.perf_counter() - started
+        done = {r.key for r in summary.results if r.status in ("aligned", "skipped")}
+        _write_reports(summary, out_dir, done)
+    return summary
+
+
+def _check_options(formats: Sequence[str], batch_seconds: float, workers: int,
+                   known: dict[str, str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(f.lower() for f in formats))
+    if not chosen:
+        raise CorpusError("no output format given")
+    unknown = [f for f in chosen if f not in known]
+    if unknown:
+        raise CorpusError(f"unknown output format {unknown[0]!r}; choose from {', '.join(known)}")
+    if not batch_seconds > 0:
+        raise CorpusError(f"batch_seconds must be > 0, got {batch_seconds}")
+    if int(workers) < 1:
+        raise CorpusError(f"workers must be >= 1, got {workers}")
+    return chosen
+
+
+def _align_isolating_failures(aligner, entries: list[_Prepared]) -> list[Alignment | Problem]:
+    """Align a batch; if it fails, align its files one by one so that only
+    the files that fail alone are reported."""
+    if not entries:
+        return []
+    try:
+        return list(aligner.align_prepared([e.prepared for e in entries]))
+    except (AlignerError, RuntimeError, ValueError) as error:
+        if len(entries) == 1:
+            return [Problem(entries[0].item.key, "align", f"{entries[0].item.audio}: {error}")]
+    return [outcome for entry in entries for outcome in _align_isolating_failures(aligner, [entry])]
