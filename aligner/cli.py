@@ -74,9 +74,12 @@ def main(debug: bool) -> None:
               help="Inference precision (default: bfloat16 on GPU, float32 on CPU).")
 @click.option("--subtitles", type=click.Choice(["words", "lines"]), default="lines", show_default=True,
               help="SRT/VTT cues: one per word, or lines of words.")
+@click.option("--partial", is_flag=True,
+              help="Tolerate audio without text and text without audio (star/wildcard); "
+                   "words that cannot be placed are flagged.")
 def align(audio: Path, transcript_file: Path | None, text: str | None, output: Path | None,
           fmt: str | None, model_spec: str | None, device: str | None, dtype: str | None,
-          subtitles: str) -> None:
+          subtitles: str, partial: bool) -> None:
     """Align AUDIO to its transcript.
 
     The transcript comes from TRANSCRIPT_FILE, from --text, or from a file
@@ -106,7 +109,7 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     data, rate = read_mono(audio)  # fail early on bad audio, before loading a model
     prepare_waveform(data, rate, rate, source=str(audio))
     del data  # an hour of audio: do not hold it while aligning
-    aligner = Aligner(model_spec, device=device, dtype=dtype)
+    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial)
     alignment = aligner.align(audio, transcript)
     if output is None:
         import json
@@ -116,7 +119,11 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     effective = fmt or format_from_path(output)
     options = {"mode": subtitles} if effective in ("srt", "vtt") else {}
     path = write_alignment(alignment, output, effective, **options)
-    click.echo(f"wrote {path} ({len(alignment.words)} words, mean score {alignment.score:.2f})", err=True)
+    flags = ""
+    if partial:
+        confidence = alignment.confidence(0.0)
+        flags = f", {confidence.unaligned} not placed, {confidence.skipped_seconds:.1f} s of audio skipped"
+    click.echo(f"wrote {path} ({len(alignment.words)} words, mean score {alignment.score:.2f}{flags})", err=True)
 
 
 @main.command(cls=_Command)
@@ -427,7 +434,7 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
     if worst < 0:
         raise AlignerError(f"--worst must be >= 0, got {worst}")
     find_corpus_files(in_dir)  # fail early, before loading a model
-    aligner = Aligner(model_spec, device=device, dtype=dtype)  # PARTIAL-TODO
+    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, window_batch=64)
     bar = tqdm(total=0, unit="file", disable=quiet, dynamic_ncols=True, desc="aligning")
     audio = {"seconds": 0.0, "start": None}
 

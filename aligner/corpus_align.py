@@ -20,8 +20,10 @@ requested format at the same relative place in the output folder.
   on; a batch that fails is retried one file at a time so that only the bad
   file fails. The failures go to ``failures.tsv`` in the output folder.
 * **Confidence**: ``confidence.tsv`` lists every aligned file (this run and
-  earlier ones) with its mean word score and its low-score words, worst
-  first, so the bad alignments of a corpus are found at a glance.
+  earlier ones) with its mean word score, its low-score and unplaced words
+  (:meth:`~aligner.records.Alignment.confidence`) and the audio partial
+  mode skipped, worst first, so the bad alignments of a corpus are found at
+  a glance.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ FAILURES_FILE = "failures.tsv"
 CONFIDENCE_FILE = "confidence.tsv"
 #: Words whose score (mean frame probability) is below this count as low-confidence.
 LOW_SCORE = 0.2
-_CONFIDENCE_COLUMNS = ["file", "score", "words", "low_score_words", "unaligned_words", "worst_words"]
+_CONFIDENCE_COLUMNS = ["file", "score", "words", "low_score_words", "unaligned_words", "skipped_seconds",
+                       "worst_words"]
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,14 @@ class FileResult:
         key: the file, relative to the corpus folder.
         status: ``"aligned"``, ``"failed"`` or ``"skipped"`` (outputs exist).
         seconds: audio duration (0 when unknown).
-        score: mean word score of the alignment (aligned files).
+        score: mean score of all its words (aligned files); unlike
+            :attr:`Alignment.score` the words that could not be placed
+            count, with their low score, so a file with unplaced words ranks
+            low.
         words: number of words.
         low_words: words scoring below :data:`LOW_SCORE`.
         unaligned_words: words that could not be placed (``aligned=False``).
+        skipped_seconds: audio the star skipped (partial mode).
         worst_words: up to three lowest-scoring words, ``"WORD:0.03"``.
         problem: the failure (failed files).
     """
@@ -77,6 +84,7 @@ class FileResult:
     words: int = 0
     low_words: int = 0
     unaligned_words: int = 0
+    skipped_seconds: float = 0.0
     worst_words: tuple[str, ...] = ()
     problem: Problem | None = None
 
@@ -145,7 +153,9 @@ class CorpusSummary:
             lines.append(f"lowest mean word scores (all in {self.out_dir / CONFIDENCE_FILE}):"
                          if self.out_dir is not None else "lowest mean word scores:")
             for r in low:
-                lines.append(f"  {r.score:.3f}  {r.key}  ({r.low_words}/{r.words} words below {LOW_SCORE})")
+                unplaced = f", {r.unaligned_words} not placed" if r.unaligned_words else ""
+                lines.append(f"  {r.score:.3f}  {r.key}  ({r.low_words}/{r.words} words below {LOW_SCORE}"
+                             f"{unplaced})")
         return "\n".join(lines)
 
 
@@ -174,13 +184,13 @@ def plan_batches(durations: Sequence[tuple[CorpusFile, float | None]], batch_sec
 
 
 def _confidence(key: str, seconds: float, alignment: Alignment) -> FileResult:
-    words = alignment.words
-    placed = [w for w in words if w.aligned]
-    worst = sorted(placed, key=lambda w: w.score)[:3]
-    return FileResult(
-        key, "aligned", seconds, alignment.score, len(words),
-        sum(1 for w in placed if w.score < LOW_SCORE), len(words) - len(placed),
-        tuple(f"{w.text}:{w.score:.2f}" for w in worst))
+    confidence = alignment.confidence(LOW_SCORE)
+    worst = sorted(alignment.low_confidence_words(LOW_SCORE), key=lambda w: (w.aligned, w.score))[:3]
+    scores = [w.score for w in alignment.words if math.isfinite(w.score)]
+    score = math.fsum(scores) / len(scores) if scores else 0.0  # unplaced words count, with their low score
+    return FileResult(key, "aligned", seconds, score, confidence.words, confidence.low,
+                      confidence.unaligned, confidence.skipped_seconds,
+                      tuple(f"{w.text}:{w.score:.2f}" for w in worst))
 
 
 def _write_outputs(alignment: Alignment, paths: dict[str, Path], subtitles: str) -> None:
@@ -222,7 +232,7 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -
     for r in summary.results:
         if r.status == "aligned":
             rows[r.key] = [r.key, f"{r.score:.4f}", str(r.words), str(r.low_words),
-                           str(r.unaligned_words), " ".join(r.worst_words)]
+                           str(r.unaligned_words), f"{r.skipped_seconds:.2f}", " ".join(r.worst_words)]
     if not rows:
         return
 

@@ -2,25 +2,31 @@
 
 The whole chain: read and resample audio, normalize the transcript to the
 model's labels, compute emissions in a batch, run the batched Viterbi, and
-turn the path into character and word spans in seconds.
+turn the path into character and word spans in seconds. With
+``partial=True`` the Viterbi gets a star for audio with no text and a
+detection pass for text with no audio (see :mod:`aligner.partial`).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence, Union
 
 import torch
 
 from .audio import load_audio, prepare_waveform
 from .emissions import EmissionModel, num_frames
-from .errors import TranscriptError
+from .errors import AlignerError, TranscriptError
 from .loading import load_model
 from .model import AlignmentModel
-from .records import Alignment
+from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_star_spans, star_emissions,
+                      word_detection_scores)
+from .records import Alignment, TokenSpan, WordSpan
 from .spans import token_spans, word_spans
 from .text import Transcript, normalize_transcript, read_transcript
 from .viterbi import forced_align
@@ -60,17 +66,53 @@ class Aligner:
         end_extension: seconds of trailing blank frames a word may keep
             (see :mod:`aligner.spans`).
         language: language of the transcripts (number expansion).
+        partial: tolerate a transcript that does not match its audio
+            exactly (:mod:`aligner.partial`): audio with no text (an intro,
+            music, an untranscribed sentence) is skipped by a star and listed
+            in ``Alignment.skipped``; words with no audio are marked
+            ``aligned=False`` with their low score instead of being squeezed
+            between their neighbours.
+        star_penalty: partial mode: log-probability price per frame of audio
+            the star explains as something the transcript does not say
+            (lower: skips more readily).
+        min_word_score: partial mode: a word whose characters have a
+            geometric-mean probability below this in the detection pass is
+            not placed (0: every word is placed, no detection pass).
+        star_at: partial mode: where audio may be skipped: ``"clauses"``
+            (before and after the text and after words ending in
+            punctuation), ``"edges"`` (before and after the text only) or
+            ``"words"`` (between any two words; needed when untranscribed
+            audio can sit inside a clause, but short words then move more
+            easily onto look-alikes in skipped speech).
+        window_batch: most windows (or short recordings) per pass through
+            the network; corpus alignment raises it, its batches being
+            bounded by padded seconds instead.
+        max_memory: bytes of Viterbi back-pointer memory per recording
+            before the memory-bounded search is used (None: the default of
+            :func:`forced_align`; the path is the same either way).
+
+    Raises:
+        AlignerError: an option out of range (and see :func:`load_model`).
     """
 
     def __init__(self, model: str | os.PathLike | AlignmentModel | None = None, *,
                  device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                  chunk_seconds: float = 20.0, context_seconds: float = 2.0,
-                 end_extension: float = 0.1, language: str = "en"):
+                 end_extension: float = 0.1, language: str = "en",
+                 partial: bool = False, star_penalty: float = 3.0, min_word_score: float = 0.02,
+                 star_at: str = "clauses", window_batch: int = 4, max_memory: int | None = None):
+        _check_partial_options(partial, star_penalty, min_word_score, star_at)
         self.model = load_model(model)
         self.emitter = EmissionModel(self.model, device=device, dtype=dtype,
-                                     chunk_seconds=chunk_seconds, context_seconds=context_seconds)
+                                     chunk_seconds=chunk_seconds, context_seconds=context_seconds,
+                                     window_batch=window_batch)
+        self.max_memory = max_memory
         self.end_extension_frames = max(0, round(end_extension / self.model.frame_seconds))
         self.language = language
+        self.partial = partial
+        self.star_penalty = float(star_penalty)
+        self.min_word_score = float(min_word_score)
+        self.star_at = star_at
 
     @property
     def device(self) -> torch.device:
@@ -88,28 +130,110 @@ class Aligner:
         """Align items made by :meth:`prepare` in one batch (emissions and
         Viterbi batched; same results as one by one)."""
         emissions = self.emitter([item.waveform for item in items])
-        lengths = emissions.lengths
-        max_targets = max(len(item.targets) for item in items)
-        targets = torch.zeros(len(items), max_targets, dtype=torch.int64)
-        for row, item in enumerate(items):
-            targets[row, : len(item.targets)] = torch.tensor(item.targets)
-        target_lengths = torch.tensor([len(item.targets) for item in items])
-        device = emissions.log_probs.device
-        paths, scores = forced_align(emissions.log_probs, targets.to(device), lengths,
-                                     target_lengths.to(device), blank=self.model.blank)
-        paths, scores, lengths = paths.cpu(), scores.cpu(), lengths.cpu()
+        if self.partial:
+            return self._align_partial(items, emissions.log_probs, emissions.lengths)
+        paths, scores = self._viterbi(emissions.log_probs, [item.targets for item in items],
+                                      emissions.lengths)
+        lengths = emissions.lengths.cpu()
         results = []
         for row, item in enumerate(items):
             frames = int(lengths[row])
             spans = token_spans(paths[row, :frames], scores[row, :frames], self.model.blank)
-            words = word_spans(spans, item.word_index, item.transcript.words, self.model.labels,
-                               self.model.frame_seconds, frames, separator=self.model.separator_id,
-                               end_extension_frames=self.end_extension_frames)
-            duration = item.waveform.shape[-1] / self.model.sample_rate
-            results.append(Alignment(tuple(words), duration, self.model.frame_seconds,
-                                     self.model.phonetic, item.audio_name, self.model.name,
-                                     item.warnings))
+            words = self._word_spans(spans, item.word_index, item.transcript.words, frames)
+            results.append(self._alignment(item, words))
         return results
+
+    def _viterbi(self, emissions: torch.Tensor, targets: Sequence[Sequence[int]],
+                 lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`forced_align` of ragged target lists; paths and scores on the CPU.
+
+        Shape: emissions ``(B, T, C)``, lengths ``(B,)``; results ``(B, T)``.
+        """
+        padded = torch.zeros(len(targets), max(len(t) for t in targets), dtype=torch.int64)
+        for row, row_targets in enumerate(targets):
+            padded[row, : len(row_targets)] = torch.tensor(row_targets, dtype=torch.int64)
+        target_lengths = torch.tensor([len(t) for t in targets])
+        device = emissions.device
+        paths, scores = forced_align(emissions, padded.to(device), lengths.to(device),
+                                     target_lengths.to(device), blank=self.model.blank,
+                                     max_memory=self.max_memory)
+        return paths.cpu(), scores.cpu()
+
+    def _word_spans(self, spans: Sequence[TokenSpan], word_index: Sequence[int], words: Sequence,
+                    frames: int) -> list[WordSpan]:
+        return word_spans(spans, word_index, words, self.model.labels, self.model.frame_seconds, frames,
+                          separator=self.model.separator_id, end_extension_frames=self.end_extension_frames)
+
+    def _alignment(self, item: PreparedItem, words: Sequence[WordSpan],
+                   skipped: tuple[tuple[float, float], ...] = ()) -> Alignment:
+        duration = item.waveform.shape[-1] / self.model.sample_rate
+        return Alignment(tuple(words), duration, self.model.frame_seconds, self.model.phonetic,
+                         item.audio_name, self.model.name, item.warnings, skipped)
+
+    def _align_partial(self, items: Sequence[PreparedItem], log_probs: torch.Tensor,
+                       lengths: torch.Tensor) -> list[Alignment]:
+        """Partial mode: detection pass, then the final pass without the
+        words not found. Shape: log_probs ``(B, T, C)``, lengths ``(B,)``."""
+        model = self.model
+        emissions, codes = star_emissions(log_probs, model.blank, model.separator_id, model.star_id,
+                                          self.star_penalty)
+        star = log_probs.shape[-1]
+        keeps = [[bool(w.tokens) for w in item.transcript.words] for item in items]
+        if self.min_word_score > 0:
+            unplaced = self._detect_unplaced(items, emissions, lengths, keeps, star)
+        else:  # nothing can score below 0: no detection pass
+            unplaced = [{} for _ in items]
+        for keep, found in zip(keeps, unplaced):
+            for index in found:
+                keep[index] = False
+        plans = [partial_targets(item.transcript.words, keep, star, model.separator_id, self.star_at)
+                 for item, keep in zip(items, keeps)]
+        paths, scores = self._viterbi(emissions, [targets for targets, _ in plans], lengths)
+        codes, lengths = codes.cpu(), lengths.cpu()
+        results = []
+        for row, item in enumerate(items):
+            frames = int(lengths[row])
+            spans = token_spans(paths[row, :frames], scores[row, :frames], model.blank)
+            spans, word_index, skipped = split_star_spans(spans, plans[row][1], star, codes[row, :frames])
+            words = self._placed_words(item, spans, word_index, frames, unplaced[row])
+            duration = item.waveform.shape[-1] / model.sample_rate
+            seconds = tuple((start * model.frame_seconds, min(end * model.frame_seconds, duration))
+                            for start, end in skipped)
+            results.append(self._alignment(item, words, seconds))
+        return results
+
+    def _placed_words(self, item: PreparedItem, spans: Sequence[TokenSpan], word_index: Sequence[int],
+                      frames: int, unplaced: dict[int, float]) -> list[WordSpan]:
+        """Word spans of the final pass; the words in ``unplaced`` (left out
+        of it) get their interval between neighbours and their score."""
+        words = [replace(w, tokens=()) if index in unplaced else w
+                 for index, w in enumerate(item.transcript.words)]
+        result = self._word_spans(spans, word_index, words, frames)
+        for index, score in unplaced.items():
+            result[index] = replace(result[index], normalized=item.transcript.words[index].normalized,
+                                    score=score)
+        return result
+
+    def _detect_unplaced(self, items: Sequence[PreparedItem], emissions: torch.Tensor,
+                         lengths: torch.Tensor, keeps: Sequence[Sequence[bool]],
+                         star: int) -> list[dict[int, float]]:
+        """Per item, ``{word index: score}`` of the words whose characters'
+        geometric-mean probability (the score) on the split frames is below
+        ``min_word_score``. Shape: emissions ``(B, T, C + 1)``, lengths ``(B,)``."""
+        plans = [partial_targets(item.transcript.words, keep, star, self.model.separator_id, self.star_at)
+                 for item, keep in zip(items, keeps)]
+        split = DETECTION_SPLIT
+        paths, scores = self._viterbi(emissions.repeat_interleave(split, dim=1),
+                                      [targets for targets, _ in plans], lengths * split)
+        lengths = lengths.cpu()
+        found = []
+        for row, (_, word_index) in enumerate(plans):
+            frames = int(lengths[row]) * split
+            spans = token_spans(paths[row, :frames], scores[row, :frames], self.model.blank)
+            detected = word_detection_scores(spans, word_index, self.model.separator_id)
+            found.append({index: score for index, score in detected.items()
+                          if score < self.min_word_score})
+        return found
 
     def prepare(self, audio: AudioInput, text: TextInput, *, warn: bool = True) -> PreparedItem:
         """Decode, resample and normalize one pair without running the model
@@ -143,7 +267,14 @@ class Aligner:
         for warning in caught if warn else ():
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         targets, word_index = transcript.targets(self.model.separator_id)
-        _check_fits(targets, waveform, self.model, source, audio_name)
+        if self.partial:
+            keep = [True] * len(transcript.words)
+            needed, _ = partial_targets(transcript.words, keep, self.model.num_labels,
+                                        self.model.separator_id, self.star_at)
+            _check_fits(needed, waveform, self.model, source, audio_name,
+                        " (star tokens of partial mode included)")
+        else:
+            _check_fits(targets, waveform, self.model, source, audio_name)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name,
                      tuple(str(w.message) for w in caught))
 
@@ -154,14 +285,29 @@ def minimum_frames(targets: Sequence[int]) -> int:
     return len(targets) + repeats
 
 
+def _check_partial_options(partial: bool, star_penalty: float, min_word_score: float, star_at: str) -> None:
+    if not isinstance(partial, bool):
+        raise AlignerError(f"partial must be True or False, not {partial!r}")
+    if isinstance(star_penalty, bool) or not isinstance(star_penalty, numbers.Real) \
+            or not (math.isfinite(star_penalty) and star_penalty >= 0):
+        raise AlignerError(f"star_penalty must be a finite number >= 0 (log-probability per frame), "
+                           f"not {star_penalty!r}")
+    if isinstance(min_word_score, bool) or not isinstance(min_word_score, numbers.Real) \
+            or not 0 <= min_word_score <= 1:
+        raise AlignerError(f"min_word_score must be a probability in [0, 1], not {min_word_score!r}")
+    if star_at not in STAR_POSITIONS:
+        choices = ", ".join(map(repr, STAR_POSITIONS))
+        raise AlignerError(f"star_at must be one of {choices}, not {star_at!r}")
+
+
 def _check_fits(targets: list[int], waveform: torch.Tensor, model: AlignmentModel,
-                source: str, audio_name: str) -> None:
+                source: str, audio_name: str, note: str = "") -> None:
     frames = num_frames(model, int(waveform.shape[-1]))
     needed = minimum_frames(targets)
     if needed > frames:
         audio_seconds = waveform.shape[-1] / model.sample_rate
         raise TranscriptError(
-            f"{source}: transcript too long for the audio: its {len(targets)} tokens need at least "
+            f"{source}: transcript too long for the audio: its {len(targets)} tokens{note} need at least "
             f"{needed * model.frame_seconds:.2f} s of audio ({needed} frames of "
             f"{model.frame_seconds * 1000:g} ms) but {audio_name} is only {audio_seconds:.2f} s long")
 

@@ -5,6 +5,22 @@ Each format has a pure builder (``to_textgrid``, ``to_json``, ``to_ctm``,
 ``to_srt``, ``to_vtt``) and :func:`write_alignment` writes any of them
 atomically (see :mod:`aligner.atomic`), picking the format from the file
 extension unless it is given.
+
+Words that could not be placed and skipped audio
+------------------------------------------------
+A word with ``aligned=False`` (no representable character, or not found in
+the audio by partial mode) keeps its place in every output, at the interval
+between its placed neighbours, and is marked:
+
+* TextGrid: an extra interval tier ``unaligned`` holds the word (same
+  interval, same label); audio skipped by partial mode
+  (:attr:`~aligner.records.Alignment.skipped`) is labelled ``skipped`` in an
+  extra tier ``skipped``. Each tier is written only when it has an entry.
+* JSON: ``"aligned": false`` and its (low) ``"score"``; top-level
+  ``"skipped"`` lists ``[start, end]`` pairs.
+* CTM: confidence 0.
+* SRT: the word in italics, ``<i>word</i>``; WebVTT: ``<i.unaligned>word</i>``
+  (italic, and styleable with ``::cue(.unaligned)``).
 """
 
 from __future__ import annotations
@@ -53,6 +69,8 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 SNAP_SECONDS = 1e-6
 #: Width given to an interval that would otherwise have none (seconds).
 MIN_INTERVAL_SECONDS = 1e-3
+#: Label of skipped audio in the TextGrid tier ``skipped``.
+SKIPPED_LABEL = "skipped"
 
 
 # --------------------------------------------------------------------- formats
@@ -219,10 +237,13 @@ def _interval_tier(name: str, intervals: list[tuple[float, float, str]],
 def to_textgrid(alignment: Alignment) -> textgrid.TextGrid:
     """Build a Praat TextGrid (``textgrid`` package) of ``alignment``.
 
-    Two interval tiers from 0 to ``alignment.duration``: ``words`` (labels:
-    the words as written) and ``chars`` (``phones`` for a phonetic model;
-    labels: the model labels). Gaps are intervals with an empty label. Times
-    are made safe for Praat as described in :func:`_tier_intervals`.
+    Interval tiers from 0 to ``alignment.duration``: ``words`` (labels: the
+    words as written) and ``chars`` (``phones`` for a phonetic model;
+    labels: the model labels); then, only when there are any, ``unaligned``
+    (the words with ``aligned=False``, at their intervals in ``words``) and
+    ``skipped`` (audio skipped by partial mode, labelled ``skipped``). Gaps
+    are intervals with an empty label. Times are made safe for Praat as
+    described in :func:`_tier_intervals`.
 
     Raises:
         OutputError: ``alignment.duration`` is not a positive number, or a
@@ -241,6 +262,14 @@ def to_textgrid(alignment: Alignment) -> textgrid.TextGrid:
     grid.append(_interval_tier("words", _tier_intervals(words, duration), duration))
     char_tier = "phones" if alignment.phonetic else "chars"
     grid.append(_interval_tier(char_tier, _tier_intervals(chars, duration), duration))
+    flags = {
+        "unaligned": [word for word, w in zip(words, alignment.words) if not w.aligned],
+        "skipped": [(_check_time(start, "skipped audio"), _check_time(end, "skipped audio"), SKIPPED_LABEL)
+                    for start, end in alignment.skipped],
+    }
+    for name, items in flags.items():
+        if items:
+            grid.append(_interval_tier(name, _tier_intervals(items, duration), duration))
     return grid
 
 
@@ -259,10 +288,11 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
     """A JSON-ready dict of ``alignment``.
 
     Keys: ``audio``, ``model``, ``duration``, ``frame_seconds``, ``score``,
-    ``warnings`` (text-stage warnings, e.g. dropped characters) and
-    ``words``, a list of ``{"text", "normalized", "start", "end", "score",
-    "aligned", "chars": [{"label", "start", "end", "score"}]}``. Times are
-    rounded to microseconds; a non-finite score becomes None (``null``).
+    ``warnings`` (text-stage warnings, e.g. dropped characters), ``skipped``
+    (``[start, end]`` of audio skipped by partial mode) and ``words``, a
+    list of ``{"text", "normalized", "start", "end", "score", "aligned",
+    "chars": [{"label", "start", "end", "score"}]}``. Times are rounded to
+    microseconds; a non-finite score becomes None (``null``).
 
     Raises:
         OutputError: a time is not finite.
@@ -291,6 +321,8 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
         "frame_seconds": float(alignment.frame_seconds),
         "score": _score(alignment.score),
         "warnings": list(alignment.warnings),
+        "skipped": [[_seconds(_check_time(t, "skipped audio")) for t in interval]
+                    for interval in alignment.skipped],
         "words": words,
     }
 
@@ -307,7 +339,7 @@ def to_ctm(alignment: Alignment, utterance: str | None = None, channel: str = "1
     Start and duration are in seconds with 3 decimals (the duration is the
     difference of the rounded end and start, so they add up); the confidence
     is the word score with 3 decimals, 0 for words that could not be aligned
-    (they are still listed).
+    (they are still listed; their own low score is in the JSON output).
 
     Args:
         utterance: utterance id; default: the stem of ``alignment.audio``
@@ -402,7 +434,8 @@ def to_srt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
             when the pause before the word exceeds ``max_gap`` seconds.
 
     Cues are numbered from 1, timestamps are ``HH:MM:SS,mmm`` and every cue
-    lasts at least 1 ms. Words that could not be aligned are included.
+    lasts at least 1 ms. Words that could not be aligned are included, in
+    italics (``<i>word</i>``), at the interval between their neighbours.
 
     Raises:
         OutputError: bad option values or a non-finite time.
@@ -411,7 +444,7 @@ def to_srt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
     blocks = []
     for number, cue in enumerate(_group_words(alignment.words, mode, max_words, max_seconds, max_gap), 1):
         start, end = _cue_times(cue)
-        text = " ".join(w.text for w in cue)
+        text = " ".join(w.text if w.aligned else f"<i>{w.text}</i>" for w in cue)
         blocks.append(f"{number}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n")
     return "\n".join(blocks)
 
@@ -424,7 +457,8 @@ def to_vtt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
            max_gap: float = 0.5) -> str:
     """WebVTT subtitles of ``alignment``: a ``WEBVTT`` header, then cues with
     ``HH:MM:SS.mmm`` timestamps and ``&``, ``<``, ``>`` escaped. Options as
-    for :func:`to_srt`.
+    for :func:`to_srt`. Words that could not be aligned are in an italic
+    span of class ``unaligned``: ``<i.unaligned>word</i>``.
 
     Raises:
         OutputError: bad option values or a non-finite time.
@@ -433,6 +467,7 @@ def to_vtt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
     blocks = ["WEBVTT\n"]
     for cue in _group_words(alignment.words, mode, max_words, max_seconds, max_gap):
         start, end = _cue_times(cue)
-        text = _vtt_escape(" ".join(w.text for w in cue))
+        text = " ".join(_vtt_escape(w.text) if w.aligned else f"<i.unaligned>{_vtt_escape(w.text)}</i>"
+                        for w in cue)
         blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n")
     return "\n".join(blocks)

@@ -290,3 +290,31 @@ def test_cli_validate(corpus, tiny_model_dir):
     assert sorted((line[1], line[2]) for line in lines) == [
         ("corrupt.wav", "audio"), ("empty.wav", "transcript"), ("notext.wav", "transcript"),
         ("short.wav", "length"), ("silent.wav", "audio")]
+
+
+def test_cli_partial_flags_unspoken_words_in_the_reports(tmp_path):
+    """`align-corpus --partial` with the packaged model: words inserted into
+    the example's transcript are marked in the JSON and counted in
+    confidence.tsv; the matching file has none."""
+    import shutil
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    root = tmp_path / "corpus"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    for folder in ("a", "b"):
+        shutil.copy(examples / "example.wav", root / folder / "example.wav")
+    shutil.copy(examples / "example.txt", root / "a" / "example.txt")
+    (root / "b" / "example.txt").write_text(
+        "In 1969, two brave young astronauts walked on the Moon; the whole expensive trip cost "
+        "about $25 billion, and really nobody forgot it.\n")
+    out = tmp_path / "out"
+    result = run("align-corpus", root, out, "--partial", "-f", "json", "-q", "--worst", "1")
+    assert result.exit_code == 0, result.output
+    flagged = [w["text"] for w in json.loads((out / "b" / "example.json").read_text())["words"]
+               if not w["aligned"]]
+    assert flagged == ["brave", "young", "expensive", "really"]
+    with (out / CONFIDENCE_FILE).open(newline="") as handle:
+        rows = {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    assert rows["b/example.wav"]["unaligned_words"] == "4" and rows["a/example.wav"]["unaligned_words"] == "0"
+    assert "b/example.wav" in result.output.split("lowest mean word scores")[1]  # the worst file is listed

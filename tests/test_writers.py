@@ -91,7 +91,7 @@ def check_partition(intervals, duration):
 def test_to_textgrid_tiers(alignment):
     grid = to_textgrid(alignment)
     assert isinstance(grid, textgrid.TextGrid)
-    assert grid.getNames() == ["words", "chars"]
+    assert grid.getNames() == ["words", "chars", "unaligned"]  # no skipped audio: no "skipped" tier
     assert grid.minTime == 0.0 and grid.maxTime == 1.5
     words = tier_tuples(grid.getFirst("words"))
     assert [m for _, _, m in words] == ["Don't,", "", "café", "1984", "now"]
@@ -105,6 +105,7 @@ def test_to_textgrid_tiers(alignment):
     chars = tier_tuples(grid.getFirst("chars"))
     check_partition(chars, 1.5)
     assert [m for _, _, m in chars] == ["D", "O", "N", "'", "T", "", "C", "A", "F", "E", "N", "O", "W"]
+    assert tier_tuples(grid.getFirst("unaligned")) == [(0.0, 1.0, ""), (1.0, 1.001, "1984"), (1.001, 1.5, "")]
     for tier in grid:
         assert tier.minTime == 0.0 and tier.maxTime == 1.5
 
@@ -112,14 +113,14 @@ def test_to_textgrid_tiers(alignment):
 def test_textgrid_phonetic_tier_name(alignment):
     from dataclasses import replace
     grid = to_textgrid(replace(alignment, phonetic=True))
-    assert grid.getNames() == ["words", "phones"]
+    assert grid.getNames() == ["words", "phones", "unaligned"]
 
 
 def test_write_textgrid_read_back_with_praatio(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "out" / "rec.TextGrid")
     assert path == tmp_path / "out" / "rec.TextGrid"
     tg = ptg.openTextgrid(str(path), includeEmptyIntervals=True)
-    assert tg.tierNames == ("words", "chars")
+    assert tg.tierNames == ("words", "chars", "unaligned")
     assert tg.minTimestamp == 0.0 and tg.maxTimestamp == 1.5
     words = tg.getTier("words")
     assert [e.label for e in words.entries] == ["Don't,", "", "café", "1984", "now"]
@@ -134,7 +135,7 @@ def test_write_textgrid_read_back_with_praatio(alignment, tmp_path):
 def test_write_textgrid_read_back_with_praat(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "rec.TextGrid")
     tg = parselmouth.read(str(path))
-    assert call(tg, "Get number of tiers") == 2
+    assert call(tg, "Get number of tiers") == 3
     assert call(tg, "Get tier name", 1) == "words"
     assert call(tg, "Get tier name", 2) == "chars"
     assert call(tg, "Get start time") == 0.0
@@ -248,7 +249,9 @@ def test_json_round_trip(alignment, tmp_path):
     assert "café" in raw and "\\u00e9" not in raw
     assert raw.startswith("{\n  ")
     data = json.loads(raw)
-    assert set(data) == {"audio", "model", "duration", "frame_seconds", "score", "warnings", "words"}
+    assert set(data) == {"audio", "model", "duration", "frame_seconds", "score", "warnings", "skipped",
+                         "words"}
+    assert data["skipped"] == []
     assert data["audio"] == "/data/rec 01.wav" and data["model"] == "tiny"
     assert data["duration"] == 1.5 and data["frame_seconds"] == 0.02
     assert data["score"] == pytest.approx((0.91 + 0.8 + 0.7) / 3)
@@ -342,7 +345,7 @@ def parse_vtt(text):
 def test_srt_words(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "rec.srt")
     cues = parse_srt(path.read_text(encoding="utf-8"))
-    assert cues == [(1, 0, 400, "Don't,"), (2, 600, 1000, "café"), (3, 1000, 1001, "1984"),
+    assert cues == [(1, 0, 400, "Don't,"), (2, 600, 1000, "café"), (3, 1000, 1001, "<i>1984</i>"),
                     (4, 1000, 1500, "now")]
     assert all(end > start for _, start, end, _ in cues)
 
@@ -350,7 +353,8 @@ def test_srt_words(alignment, tmp_path):
 def test_vtt_words(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "rec.vtt")
     cues = parse_vtt(path.read_text(encoding="utf-8"))
-    assert cues == [(0, 400, "Don't,"), (600, 1000, "café"), (1000, 1001, "1984"), (1000, 1500, "now")]
+    assert cues == [(0, 400, "Don't,"), (600, 1000, "café"), (1000, 1001, "<i.unaligned>1984</i>"),
+                    (1000, 1500, "now")]
 
 
 def test_srt_timestamps_with_hours():
@@ -361,9 +365,9 @@ def test_srt_timestamps_with_hours():
 
 def test_lines_mode_gap_split(alignment):
     # pause "Don't," -> "café" is 0.2 s; the others touch
-    assert [c[3] for c in parse_srt(to_srt(alignment, mode="lines"))] == ["Don't, café 1984 now"]
+    assert [c[3] for c in parse_srt(to_srt(alignment, mode="lines"))] == ["Don't, café <i>1984</i> now"]
     cues = parse_srt(to_srt(alignment, mode="lines", max_gap=0.1))
-    assert cues == [(1, 0, 400, "Don't,"), (2, 600, 1500, "café 1984 now")]
+    assert cues == [(1, 0, 400, "Don't,"), (2, 600, 1500, "café <i>1984</i> now")]
 
 
 def test_lines_mode_max_words_and_seconds():
