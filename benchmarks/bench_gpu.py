@@ -58,7 +58,6 @@ def emission_throughput(arch: str, seconds: float, batches: list[int], dtype: st
             results.append((batch, float("nan")))
             break
         results.append((batch, batch * seconds / best))
-        del emitter
         torch.cuda.empty_cache()
     return results
 
