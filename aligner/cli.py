@@ -16,6 +16,7 @@ import click
 
 from .corpus import find_transcript
 from .errors import AlignerError
+from .writers import FORMATS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -64,7 +65,7 @@ def main(debug: bool) -> None:
 @click.option("--text", "-t", help="The transcript itself, instead of a file.")
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Output file; its extension picks the format. Default: JSON on standard output.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["textgrid", "json", "ctm", "srt", "vtt"],
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS,
               case_sensitive=False), help="Output format (default: from OUTPUT's extension).")
 @click.option("--model", "-m", "model_spec", default=None,
               help="Model: TRELLIS_EN_SMALL (default), a torchaudio bundle name (see `aligner models`) "
@@ -106,11 +107,12 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if output is not None and fmt is None and format_from_path(output) is None:
         raise AlignerError(f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt "
                            "or give --format")
-    data, rate = read_mono(audio)  # fail early on bad audio, before loading a model
+    data, rate = read_mono(audio)  # decoded once; bad audio fails here, before loading a model
     prepare_waveform(data, rate, rate, source=str(audio))
-    del data  # an hour of audio: do not hold it while aligning
     aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial)
-    alignment = aligner.align(audio, transcript)
+    item = aligner.prepare((data, rate), transcript, audio_name=str(audio))
+    del data  # an hour of audio: keep only the resampled copy while aligning
+    alignment = aligner.align_prepared([item])[0]
     if output is None:
         import json
 
@@ -386,13 +388,11 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
                f"most informative: layer {report.layers[best]}; wrote {csv_path} and 3 figures in {report_dir}",
                err=True)
 
-_FORMATS = ["textgrid", "json", "ctm", "srt", "vtt"]
-
 
 @main.command("align-corpus", cls=_Command)
 @click.argument("in_dir", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
-@click.option("--format", "-f", "formats", multiple=True, type=click.Choice(_FORMATS, case_sensitive=False),
+@click.option("--format", "-f", "formats", multiple=True, type=click.Choice(FORMATS, case_sensitive=False),
               help="Output format; repeat for several (default: textgrid).")
 @click.option("--model", "-m", "model_spec", default=None,
               help="Model: TRELLIS_EN_SMALL (default), a torchaudio bundle name (see `aligner models`) "

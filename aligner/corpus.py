@@ -18,7 +18,6 @@ aligning it.
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +41,6 @@ __all__ = [
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus")
 #: Transcript extensions, in order of preference.
 TRANSCRIPT_EXTENSIONS = (".txt", ".lab")
-#: File extension written for each output format.
-FORMAT_SUFFIXES = {"textgrid": ".TextGrid", "json": ".json", "ctm": ".ctm", "srt": ".srt", "vtt": ".vtt"}
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,9 @@ def output_path(out_dir: str | os.PathLike, key: str, fmt: str) -> Path:
     """Where the ``fmt`` output of the corpus file ``key`` goes: the same
     relative place in ``out_dir``, with the format's extension
     (``spk1/utt1.wav`` → ``OUT/spk1/utt1.TextGrid``)."""
-    return Path(out_dir) / Path(key).with_suffix(FORMAT_SUFFIXES[fmt])
+    from .writers import SUFFIXES
+
+    return Path(out_dir) / Path(key).with_suffix(SUFFIXES[fmt])
 
 
 def audio_duration(path: Path) -> float | None:
@@ -155,9 +154,8 @@ class Problem:
 def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     """Every problem of one corpus file (decodes its audio)."""
     from .audio import load_audio
-    from .pipeline import minimum_frames
-    from .emissions import num_frames
-    from .text import normalize_transcript, read_transcript
+    from .pipeline import check_fits
+    from .text import normalize_transcript_collecting, read_transcript
 
     problems: list[Problem] = []
     if item.transcript is None:
@@ -171,27 +169,19 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     if item.transcript is None:
         return problems
     try:
-        text = read_transcript(item.transcript)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            transcript = normalize_transcript(text, model.labels, blank=model.blank,
-                                              separator=model.separator, star=model.star,
-                                              language=language, source=str(item.transcript))
+        transcript, caught = normalize_transcript_collecting(
+            read_transcript(item.transcript), model.labels, blank=model.blank, separator=model.separator,
+            star=model.star, language=language, source=str(item.transcript))
     except AlignerError as error:
         problems.append(Problem(item.key, "transcript", str(error)))
         return problems
-    for warning in caught:
-        problems.append(Problem(item.key, "text", str(warning.message), fatal=False))
+    problems.extend(Problem(item.key, "text", str(w.message), fatal=False) for w in caught)
     if waveform is not None:
-        targets, _ = transcript.targets(model.separator_id)
-        needed = minimum_frames(targets)
-        available = num_frames(model, int(waveform.shape[-1]))
-        if needed > available:
-            seconds = waveform.shape[-1] / model.sample_rate
-            problems.append(Problem(
-                item.key, "length",
-                f"{item.transcript}: transcript too long for the audio: its {len(targets)} tokens need "
-                f"at least {needed * model.frame_seconds:.2f} s but {item.audio} is {seconds:.2f} s long"))
+        try:
+            check_fits(transcript.targets(model.separator_id)[0], waveform, model, str(item.transcript),
+                       str(item.audio))
+        except AlignerError as error:
+            problems.append(Problem(item.key, "length", str(error)))
     return problems
 
 

@@ -41,7 +41,7 @@ from typing import Callable, Sequence
 
 from .atomic import atomic_write_text
 from .corpus import CorpusFile, Problem, audio_duration, find_corpus_files, output_path
-from .errors import AlignerError, CorpusError
+from .errors import AlignerError, AudioError, CorpusError
 from .records import Alignment
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus",
@@ -268,7 +268,7 @@ def _prepare(aligner, item: CorpusFile, seconds: float | None) -> _Prepared:
     try:
         prepared = aligner.prepare(item.audio, item.transcript, warn=False)  # kept in the outputs
     except AlignerError as error:
-        stage = "audio" if "audio" in type(error).__name__.lower() else "transcript"
+        stage = "audio" if isinstance(error, AudioError) else "transcript"
         return _Prepared(item, seconds, problem=Problem(item.key, stage, str(error)))
     except Exception as error:  # noqa: BLE001 - one bad file never aborts the run
         return _Prepared(item, seconds, problem=Problem(item.key, "audio", f"{item.audio}: {error}"))
@@ -317,11 +317,9 @@ def align_corpus(
         CorpusError: ``in_dir`` is missing or holds no audio, or an argument
             is invalid.
     """
-    from .corpus import FORMAT_SUFFIXES
-
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir).expanduser(), Path(out_dir).expanduser()
-    formats = _check_options(formats, batch_seconds, workers, FORMAT_SUFFIXES)
+    formats = _check_options(formats, batch_seconds, workers)
     files = find_corpus_files(in_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -389,14 +387,15 @@ def align_corpus(
     return summary
 
 
-def _check_options(formats: Sequence[str], batch_seconds: float, workers: int,
-                   known: dict[str, str]) -> tuple[str, ...]:
+def _check_options(formats: Sequence[str], batch_seconds: float, workers: int) -> tuple[str, ...]:
+    from .writers import FORMATS
+
     chosen = tuple(dict.fromkeys(f.lower() for f in formats))
     if not chosen:
         raise CorpusError("no output format given")
-    unknown = [f for f in chosen if f not in known]
+    unknown = [f for f in chosen if f not in FORMATS]
     if unknown:
-        raise CorpusError(f"unknown output format {unknown[0]!r}; choose from {', '.join(known)}")
+        raise CorpusError(f"unknown output format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     if not batch_seconds > 0:
         raise CorpusError(f"batch_seconds must be > 0, got {batch_seconds}")
     if int(workers) < 1:

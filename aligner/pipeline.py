@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import threading
 import warnings
 from dataclasses import dataclass, replace
 from typing import Sequence, Union
@@ -28,14 +27,12 @@ from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_st
                       word_detection_scores)
 from .records import Alignment, TokenSpan, WordSpan
 from .spans import token_spans, word_spans
-from .text import Transcript, normalize_transcript, read_transcript
+from .text import Transcript, normalize_transcript_collecting, read_transcript
 from .viterbi import forced_align
 
 #: Audio: a file path, or ``(waveform, sample_rate)`` with a waveform of
 #: shape ``(samples,)`` or ``(samples, channels)``.
 AudioInput = Union[str, os.PathLike, tuple]
-#: ``warnings.catch_warnings`` changes process-wide state: one thread at a time.
-_WARNINGS_LOCK = threading.Lock()
 #: Transcript: the text itself (``str``) or a path to a UTF-8 text file.
 TextInput = Union[str, os.PathLike]
 
@@ -235,12 +232,15 @@ class Aligner:
                           if score < self.min_word_score})
         return found
 
-    def prepare(self, audio: AudioInput, text: TextInput, *, warn: bool = True) -> PreparedItem:
+    def prepare(self, audio: AudioInput, text: TextInput, *, warn: bool = True,
+                audio_name: str | None = None) -> PreparedItem:
         """Decode, resample and normalize one pair without running the model
         (thread-safe: corpus alignment runs it in background threads).
 
         Transcript warnings (dropped characters) are always kept in the
         item (and the alignment); ``warn=False`` does not also emit them.
+        ``audio_name`` names an in-memory ``(waveform, rate)`` in messages and
+        outputs (default ``"<waveform>"``; a path names itself).
 
         Raises:
             AudioError, TranscriptError: unusable audio or transcript, or a
@@ -249,7 +249,7 @@ class Aligner:
         rate = self.model.sample_rate
         if isinstance(audio, tuple):
             data, sample_rate = audio
-            audio_name = "<waveform>"
+            audio_name = audio_name or "<waveform>"
             waveform = prepare_waveform(data, int(sample_rate), rate, source=audio_name)
         else:
             audio_name = str(audio)
@@ -259,11 +259,9 @@ class Aligner:
             text = read_transcript(text)
         else:
             source = f"transcript of {audio_name}"
-        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:  # not thread-safe alone
-            warnings.simplefilter("always")
-            transcript = normalize_transcript(
-                text, self.model.labels, blank=self.model.blank, separator=self.model.separator,
-                star=self.model.star, language=self.language, source=source)
+        transcript, caught = normalize_transcript_collecting(
+            text, self.model.labels, blank=self.model.blank, separator=self.model.separator,
+            star=self.model.star, language=self.language, source=source)
         for warning in caught if warn else ():
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         targets, word_index = transcript.targets(self.model.separator_id)
@@ -271,10 +269,10 @@ class Aligner:
             keep = [True] * len(transcript.words)
             needed, _ = partial_targets(transcript.words, keep, self.model.num_labels,
                                         self.model.separator_id, self.star_at)
-            _check_fits(needed, waveform, self.model, source, audio_name,
+            check_fits(needed, waveform, self.model, source, audio_name,
                         " (star tokens of partial mode included)")
         else:
-            _check_fits(targets, waveform, self.model, source, audio_name)
+            check_fits(targets, waveform, self.model, source, audio_name)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name,
                      tuple(str(w.message) for w in caught))
 
@@ -300,7 +298,7 @@ def _check_partial_options(partial: bool, star_penalty: float, min_word_score: f
         raise AlignerError(f"star_at must be one of {choices}, not {star_at!r}")
 
 
-def _check_fits(targets: list[int], waveform: torch.Tensor, model: AlignmentModel,
+def check_fits(targets: list[int], waveform: torch.Tensor, model: AlignmentModel,
                 source: str, audio_name: str, note: str = "") -> None:
     frames = num_frames(model, int(waveform.shape[-1]))
     needed = minimum_frames(targets)

@@ -1,4 +1,5 @@
-"""Tiny random models for tests, examples and benchmarks (no download)."""
+"""Random models for tests, examples and benchmarks (no download): tiny
+ones, and full-size architectures that cost what a real checkpoint costs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Sequence
 import torch
 from torchaudio.models import wav2vec2_model
 
-from .model import AlignmentModel
+from .model import AlignmentModel, is_group_norm
 
 #: Labels of torchaudio's English 960h bundles (blank ``-``, separator ``|``).
 ENGLISH_LABELS: tuple[str, ...] = (
@@ -62,3 +63,22 @@ def tiny_model(labels: Sequence[str] = ENGLISH_LABELS, extractor_mode: str = "la
     if "separator" not in kwargs:
         kwargs["separator"] = "|" if "|" in labels else None
     return AlignmentModel(model=net, labels=labels, sample_rate=16000, name=name, **kwargs)
+
+
+def random_model(architecture: str = "wav2vec2_base", labels: Sequence[str] = ENGLISH_LABELS, *,
+                 seed: int = 0, name: str | None = None) -> AlignmentModel:
+    """A full-size torchaudio architecture (``"wav2vec2_base"``,
+    ``"wav2vec2_large_lv60k"``, ``"hubert_large"``, ...) with random weights,
+    for benchmarks: it costs what the real checkpoint costs (weights cannot be
+    downloaded everywhere) but its alignments are meaningless. Waveforms are
+    normalized for ``layer_norm`` extractors, as torchaudio's bundles do.
+    """
+    from torchaudio import models
+
+    labels = tuple(labels)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = getattr(models, architecture)(aux_num_out=len(labels)).eval()
+    return AlignmentModel(model=net, labels=labels, sample_rate=16000,
+                          name=name or f"{architecture} (random weights)",
+                          normalize_waveform=not is_group_norm(net))

@@ -39,6 +39,7 @@ __all__ = [
     "TranscriptWord",
     "UnrepresentableCharacterWarning",
     "normalize_transcript",
+    "normalize_transcript_collecting",
     "read_transcript",
 ]
 
@@ -638,6 +639,23 @@ def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
             + ", ".join(repr(c) for c in dropped) + hint,
             UnrepresentableCharacterWarning, stacklevel=2)
     return Transcript(words, dropped)
+
+
+#: ``warnings.catch_warnings`` changes process-wide state: one thread at a time.
+_WARNINGS_LOCK = threading.Lock()
+
+
+def normalize_transcript_collecting(text: str, labels: Sequence[str], **options
+                                    ) -> tuple[Transcript, tuple[warnings.WarningMessage, ...]]:
+    """:func:`normalize_transcript` returning its warnings instead of
+    emitting them (thread-safe; corpus workers call it in parallel).
+
+    ``options`` are those of :func:`normalize_transcript`.
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        transcript = normalize_transcript(text, labels, **options)
+    return transcript, tuple(caught)
 
 
 def read_transcript(path: str | os.PathLike[str]) -> str:

@@ -42,6 +42,7 @@ from .records import Alignment, WordSpan
 
 __all__ = [
     "FORMATS",
+    "SUFFIXES",
     "format_from_path",
     "to_ctm",
     "to_json",
@@ -51,10 +52,12 @@ __all__ = [
     "write_alignment",
 ]
 
+#: The file extension written for each output format of :func:`write_alignment`.
+SUFFIXES: dict[str, str] = {"textgrid": ".TextGrid", "json": ".json", "ctm": ".ctm", "srt": ".srt", "vtt": ".vtt"}
 #: Output formats understood by :func:`write_alignment`.
-FORMATS: tuple[str, ...] = ("textgrid", "json", "ctm", "srt", "vtt")
+FORMATS: tuple[str, ...] = tuple(SUFFIXES)
 
-_EXTENSIONS = {".textgrid": "textgrid", ".json": "json", ".ctm": "ctm", ".srt": "srt", ".vtt": "vtt"}
+_EXTENSIONS = {suffix.lower(): fmt for fmt, suffix in SUFFIXES.items()}
 
 #: Keyword options each format accepts in :func:`write_alignment`.
 _OPTIONS: dict[str, tuple[str, ...]] = {

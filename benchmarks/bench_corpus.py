@@ -73,17 +73,9 @@ def build_corpus(root: Path, synthetic: int, seed: int) -> Path:
 
 def load_bench_model(spec: str | None):
     from aligner.loading import load_model
+    from aligner.testing import random_model
 
-    if spec != "base-random":
-        return load_model(spec)
-    from torchaudio.models import wav2vec2_base
-
-    from aligner.model import AlignmentModel
-    from aligner.testing import ENGLISH_LABELS
-
-    torch.manual_seed(0)
-    net = wav2vec2_base(aux_num_out=len(ENGLISH_LABELS)).eval()
-    return AlignmentModel(net, ENGLISH_LABELS, 16000, name="wav2vec2_base (random weights)")
+    return random_model("wav2vec2_base") if spec == "base-random" else load_model(spec)
 
 
 def per_file_baseline(files, model, out_dir: Path) -> dict[str, list[float]]:

@@ -39,15 +39,10 @@ def _timed(fn, repeats: int = 3) -> float:
 
 
 def emission_throughput(arch: str, seconds: float, batches: list[int], dtype: str) -> list[tuple[int, float]]:
-    from torchaudio import models
-
     from aligner.emissions import EmissionModel
-    from aligner.model import AlignmentModel
-    from aligner.testing import ENGLISH_LABELS
+    from aligner.testing import random_model
 
-    torch.manual_seed(0)
-    net = getattr(models, arch)(aux_num_out=len(ENGLISH_LABELS)).eval()
-    model = AlignmentModel(net, ENGLISH_LABELS, 16000, name=arch, normalize_waveform=arch != "wav2vec2_base")
+    model = random_model(arch)
     results = []
     for batch in batches:
         emitter = EmissionModel(model, device="cuda", dtype=dtype, window_batch=batch)
