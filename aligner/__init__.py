@@ -10,16 +10,50 @@ See :class:`Aligner` for reuse across many files, :func:`forced_align` for
 the batched CTC Viterbi on your own emissions.
 """
 
-from .errors import (AlignerError, AlignmentError, AudioError, ModelError, ModelNotAvailableError,
-                     OutputError, TranscriptError)
-from .records import Alignment, CharSpan, Confidence, TokenSpan, WordSpan
-from .model import AlignmentModel
-from .viterbi import forced_align
-from .loading import load_model, save_model, list_models
-from .emissions import EmissionModel, Emissions
-from .pipeline import Aligner, align
-from .writers import write_alignment
-from .corpus_align import align_corpus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public names and the module each lives in. They are imported on first use
+# (PEP 562), so ``import aligner`` and ``aligner --help`` stay fast and a
+# module that needs only part of the package (the synthesizer, the phone
+# set) does not pull in torch, librosa and the writers.
+_EXPORTS = {
+    "AlignerError": "errors", "AlignmentError": "errors", "AudioError": "errors", "ModelError": "errors",
+    "ModelNotAvailableError": "errors", "OutputError": "errors", "TranscriptError": "errors",
+    "Alignment": "records", "CharSpan": "records", "Confidence": "records", "TokenSpan": "records",
+    "WordSpan": "records", "AlignmentModel": "model", "forced_align": "viterbi", "load_model": "loading",
+    "save_model": "loading", "list_models": "loading", "EmissionModel": "emissions",
+    "Emissions": "emissions", "Aligner": "pipeline", "align": "pipeline", "write_alignment": "writers",
+    "align_corpus": "corpus_align",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .corpus_align import align_corpus
+    from .emissions import EmissionModel, Emissions
+    from .errors import (AlignerError, AlignmentError, AudioError, ModelError, ModelNotAvailableError,
+                         OutputError, TranscriptError)
+    from .loading import list_models, load_model, save_model
+    from .model import AlignmentModel
+    from .pipeline import Aligner, align
+    from .records import Alignment, CharSpan, Confidence, TokenSpan, WordSpan
+    from .viterbi import forced_align
+    from .writers import write_alignment
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aligner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "AlignerError", "AlignmentError", "AudioError", "ModelError", "ModelNotAvailableError",

@@ -68,7 +68,7 @@ def main(debug: bool) -> None:
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS,
               case_sensitive=False), help="Output format (default: from OUTPUT's extension).")
 @click.option("--model", "-m", "model_spec", default=None,
-              help="Model: TRELLIS_EN_SMALL (default), a torchaudio bundle name (see `aligner models`) "
+              help="Model: TRELLIS_EN_PHONES (default), a torchaudio bundle name (see `aligner models`) "
                    "or a model folder.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available).")
 @click.option("--dtype", default=None, type=click.Choice(["float32", "bfloat16", "float16", "bf16", "fp16"]),
@@ -395,7 +395,7 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
 @click.option("--format", "-f", "formats", multiple=True, type=click.Choice(FORMATS, case_sensitive=False),
               help="Output format; repeat for several (default: textgrid).")
 @click.option("--model", "-m", "model_spec", default=None,
-              help="Model: TRELLIS_EN_SMALL (default), a torchaudio bundle name (see `aligner models`) "
+              help="Model: TRELLIS_EN_PHONES (default), a torchaudio bundle name (see `aligner models`) "
                    "or a model folder.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available).")
 @click.option("--dtype", default=None, type=click.Choice(["float32", "bfloat16", "float16", "bf16", "fp16"]),

@@ -155,7 +155,7 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     """Every problem of one corpus file (decodes its audio)."""
     from .audio import load_audio
     from .pipeline import check_fits
-    from .text import normalize_transcript_collecting, read_transcript
+    from .text import read_transcript, transcript_for_model
 
     problems: list[Problem] = []
     if item.transcript is None:
@@ -169,9 +169,8 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     if item.transcript is None:
         return problems
     try:
-        transcript, caught = normalize_transcript_collecting(
-            read_transcript(item.transcript), model.labels, blank=model.blank, separator=model.separator,
-            star=model.star, language=language, source=str(item.transcript))
+        transcript, caught = transcript_for_model(read_transcript(item.transcript), model, language=language,
+                                                  source=str(item.transcript))
     except AlignerError as error:
         problems.append(Problem(item.key, "transcript", str(error)))
         return problems

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import AlignerError
+from .frontend import frame_geometry, frames_for_samples
 from .model import AlignmentModel, is_group_norm
 
 
@@ -75,13 +76,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 def num_frames(model: AlignmentModel, num_samples: int) -> int:
     """Frames the model outputs for ``num_samples`` input samples (0 if too short)."""
-    length = num_samples
-    for layer in model.model.feature_extractor.conv_layers:
-        kernel, stride = int(layer.conv.kernel_size[0]), int(layer.conv.stride[0])
-        length = (length - kernel) // stride + 1
-        if length <= 0:
-            return 0
-    return length
+    return frames_for_samples(frame_geometry(model.model), num_samples)
 
 
 def conv_features(net, waveforms: Sequence[torch.Tensor], *,

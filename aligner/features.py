@@ -31,6 +31,7 @@ from torchaudio.models import HuBERTPretrainModel, Wav2Vec2Model
 
 from .emissions import conv_features, resolve_device
 from .errors import AlignerError
+from .frontend import frame_geometry, frames_for_samples, receptive_field
 from .model import AlignmentModel, is_group_norm
 
 __all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy",
@@ -103,19 +104,13 @@ def resolve_network(model: AnyModel) -> Wav2Vec2Model:
 
 
 def conv_frames(network: Wav2Vec2Model, num_samples: int) -> int:
-    """Frames the conv feature extractor outputs for ``num_samples`` samples
+    """Frames the feature extractor outputs for ``num_samples`` samples
     (0 if too short); equal to :func:`aligner.emissions.num_frames`."""
-    length = num_samples
-    for layer in network.feature_extractor.conv_layers:
-        kernel, stride = int(layer.conv.kernel_size[0]), int(layer.conv.stride[0])
-        length = (length - kernel) // stride + 1
-        if length <= 0:
-            return 0
-    return length
+    return frames_for_samples(frame_geometry(network), num_samples)
 
 
 def _frame_samples(network: Wav2Vec2Model) -> int:
-    return math.prod(int(layer.conv.stride[0]) for layer in network.feature_extractor.conv_layers)
+    return math.prod(stride for _, stride in frame_geometry(network))
 
 
 def _as_waveforms(waveforms, name: str = "waveforms") -> list[torch.Tensor]:
@@ -139,9 +134,7 @@ def _as_waveforms(waveforms, name: str = "waveforms") -> list[torch.Tensor]:
 
 def _check_frames(network: Wav2Vec2Model, waves: Sequence[torch.Tensor]) -> list[int]:
     frames = [conv_frames(network, int(w.shape[0])) for w in waves]
-    field = 1
-    for layer in reversed(network.feature_extractor.conv_layers):
-        field = (field - 1) * int(layer.conv.stride[0]) + int(layer.conv.kernel_size[0])
+    field = receptive_field(frame_geometry(network))
     for index, count in enumerate(frames):
         if count < 1:
             raise AlignerError(

@@ -2,7 +2,7 @@
 
 A spec is one of
 
-* ``"TRELLIS_EN_SMALL"`` (case-insensitive), the small English model shipped
+* ``"TRELLIS_EN_PHONES"`` (case-insensitive), the English phone model shipped
   inside the package (:data:`PACKAGED_MODEL`, see MODEL.md) and the default;
 * a torchaudio bundle name, case-insensitive (``"wav2vec2_asr_base_960h"``,
   ``"MMS_FA"``, see :data:`BUNDLE_NAMES`); weights are fetched by torchaudio's
@@ -41,7 +41,8 @@ from torch import nn
 from torchaudio.models import Wav2Vec2Model, wav2vec2_model
 
 from .errors import ModelError, ModelNotAvailableError, OutputError
-from .model import AlignmentModel
+from .frontend import LogMelFrontEnd, build_network
+from .model import PHONEMIZERS, AlignmentModel
 
 __all__ = [
     "BUNDLE_NAMES",
@@ -53,10 +54,10 @@ __all__ = [
     "save_model",
 ]
 
-#: Name of the small English model shipped inside the package (MODEL.md).
-PACKAGED_NAME = "TRELLIS_EN_SMALL"
+#: Name of the English phone model shipped inside the package (MODEL.md).
+PACKAGED_NAME = "TRELLIS_EN_PHONES"
 #: Its folder, in the project's own format.
-PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "en-small"
+PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "en-phones"
 
 #: The model used when none is given: the packaged model (works offline).
 DEFAULT_MODEL = PACKAGED_NAME
@@ -170,11 +171,13 @@ def load_model(spec: str | os.PathLike | AlignmentModel | None = None) -> Alignm
     )
 
 
-def save_model(model: AlignmentModel, folder: str | os.PathLike) -> Path:
+def save_model(model: AlignmentModel, folder: str | os.PathLike, *, half: bool = False) -> Path:
     """Write ``model`` to ``folder`` in the project's own format.
 
     Creates the folder if needed and writes ``model.safetensors`` and then
     ``aligner_model.json`` (overwriting existing ones). Returns the folder.
+    ``half=True`` stores floating-point weights as float16 (half the size;
+    they are loaded back as float32).
 
     Raises:
         ModelError: the network is not a plain wav2vec 2.0 / HuBERT model.
@@ -196,9 +199,14 @@ def save_model(model: AlignmentModel, folder: str | os.PathLike) -> Path:
         "normalize_waveform": bool(model.normalize_waveform),
         "append_star": bool(model.append_star),
         "phonetic": bool(model.phonetic),
+        "phonemizer": model.phonemizer,
+        "end_extension": model.end_extension,
+        "blank_penalty": model.blank_penalty,
     }
     state = {key: value.detach().to("cpu").contiguous()
              for key, value in model.model.state_dict().items()}
+    if half:
+        state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _save_safetensors(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
@@ -222,14 +230,24 @@ def architecture_of(net: Wav2Vec2Model) -> dict:
     """
     if not isinstance(net, Wav2Vec2Model):
         raise ModelError(f"expected a torchaudio Wav2Vec2Model, got {type(net).__name__}")
-    conv_layers = net.feature_extractor.conv_layers
-    first_norm = conv_layers[0].layer_norm
-    if isinstance(first_norm, nn.GroupNorm):
-        extractor_mode = "group_norm"
-    elif isinstance(first_norm, nn.LayerNorm):
+    front_end = None
+    if isinstance(net.feature_extractor, LogMelFrontEnd):
+        front_end = net.feature_extractor.config()
         extractor_mode = "layer_norm"
+        conv_config = [(net.feature_extractor.output_dim, 1, 1)]
+        conv_bias = True
     else:
-        raise ModelError("unsupported feature extractor: its first conv layer has no normalization")
+        conv_layers = net.feature_extractor.conv_layers
+        first_norm = conv_layers[0].layer_norm
+        if isinstance(first_norm, nn.GroupNorm):
+            extractor_mode = "group_norm"
+        elif isinstance(first_norm, nn.LayerNorm):
+            extractor_mode = "layer_norm"
+        else:
+            raise ModelError("unsupported feature extractor: its first conv layer has no normalization")
+        conv_config = [(int(layer.conv.out_channels), int(layer.conv.kernel_size[0]), int(layer.conv.stride[0]))
+                       for layer in conv_layers]
+        conv_bias = conv_layers[0].conv.bias is not None
     transformer = net.encoder.transformer
     first_layer = transformer.layers[0]
     if type(first_layer.attention).__name__ != "SelfAttention":
@@ -237,13 +255,10 @@ def architecture_of(net: Wav2Vec2Model) -> dict:
             f"unsupported encoder attention {type(first_layer.attention).__name__} "
             "(only wav2vec 2.0 / HuBERT models can be saved)"
         )
-    return dict(
+    architecture = dict(
         extractor_mode=extractor_mode,
-        extractor_conv_layer_config=[
-            (int(layer.conv.out_channels), int(layer.conv.kernel_size[0]), int(layer.conv.stride[0]))
-            for layer in conv_layers
-        ],
-        extractor_conv_bias=conv_layers[0].conv.bias is not None,
+        extractor_conv_layer_config=conv_config,
+        extractor_conv_bias=conv_bias,
         encoder_embed_dim=int(net.encoder.feature_projection.projection.out_features),
         encoder_projection_dropout=0.0,
         encoder_pos_conv_kernel=int(transformer.pos_conv_embed.kernel_size),
@@ -258,6 +273,9 @@ def architecture_of(net: Wav2Vec2Model) -> dict:
         encoder_layer_drop=0.0,
         aux_num_out=None if net.aux is None else int(net.aux.out_features),
     )
+    if front_end is not None:
+        architecture["front_end"] = front_end
+    return architecture
 
 
 def list_models() -> list[ModelInfo]:
@@ -425,24 +443,44 @@ def _load_own(config_path: Path) -> AlignmentModel:
         normalize_waveform=bool(config.get("normalize_waveform", False)),
         append_star=bool(config.get("append_star", False)),
         phonetic=bool(config.get("phonetic", False)),
+        phonemizer=_phonemizer_of(config, config_path),
+        end_extension=_end_extension_of(config, config_path),
+        blank_penalty=_blank_penalty_of(config, config_path),
     )
     _check_outputs(model, str(config_path))
     return model
 
 
+def _phonemizer_of(config: Mapping[str, Any], source: Path) -> str | None:
+    value = config.get("phonemizer")
+    if value is not None and value not in PHONEMIZERS:
+        raise ModelError(f"{source}: unknown phonemizer {value!r}; known: {', '.join(PHONEMIZERS)}")
+    return value
+
+
+def _end_extension_of(config: Mapping[str, Any], source: Path) -> float | None:
+    value = config.get("end_extension")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 5:
+        raise ModelError(f"{source}: 'end_extension' must be seconds in [0, 5], got {value!r}")
+    return float(value)
+
+
+def _blank_penalty_of(config: Mapping[str, Any], source: Path) -> float:
+    value = config.get("blank_penalty", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 50:
+        raise ModelError(f"{source}: 'blank_penalty' must be a number in [0, 50], got {value!r}")
+    return float(value)
+
+
 def _build(architecture: Any, source: Path) -> Wav2Vec2Model:
-    """``wav2vec2_model(**architecture)`` with errors naming ``source``."""
+    """:func:`~aligner.frontend.build_network` with errors naming ``source``."""
     if not isinstance(architecture, dict):
         raise ModelError(f"{source}: 'architecture' must be an object of wav2vec2_model arguments")
-    kwargs = dict(architecture)
-    if isinstance(kwargs.get("extractor_conv_layer_config"), list):
-        kwargs["extractor_conv_layer_config"] = [
-            tuple(layer) if isinstance(layer, list) else layer
-            for layer in kwargs["extractor_conv_layer_config"]
-        ]
     try:
-        return wav2vec2_model(**kwargs)
-    except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as exc:
+        return build_network(architecture)
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError, KeyError) as exc:
         raise ModelError(f"{source}: invalid model architecture ({_first_line(exc)})") from exc
 
 

@@ -8,11 +8,18 @@ from dataclasses import dataclass
 
 from torchaudio.models import Wav2Vec2Model
 
+from .frontend import frame_geometry, receptive_field
+
+#: Phonemizers a phone model can name: ``"espeak-arpabet"`` is
+#: :func:`aligner.phones.phonemize` (espeak-ng, mapped to ARPAbet).
+PHONEMIZERS = ("espeak-arpabet",)
+
 
 def is_group_norm(net: Wav2Vec2Model) -> bool:
     """True for the ``group_norm`` feature extractor (base-size models),
     which normalizes over time so padding would change its output."""
-    return type(net.feature_extractor.conv_layers[0].layer_norm).__name__ == "GroupNorm"
+    layers = getattr(net.feature_extractor, "conv_layers", None)
+    return layers is not None and type(layers[0].layer_norm).__name__ == "GroupNorm"
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +44,15 @@ class AlignmentModel:
             emission stage appends a column of log-probability 0, as
             torchaudio's MMS_FA bundle does.
         phonetic: labels are phones rather than characters.
+        phonemizer: how a phone model's transcripts become phones
+            (one of :data:`PHONEMIZERS`); None for character models.
+        end_extension: seconds of trailing blank frames a word keeps by
+            default (None: the aligner's default, for peaky CTC models; 0
+            for a model trained on frame-level targets, whose phones
+            already last as long as they sound).
+        blank_penalty: log-probability taken off the blank (silence) label
+            at every frame before the Viterbi (0: none). A calibration of
+            models that call weak speech silence too readily.
     """
 
     model: Wav2Vec2Model
@@ -49,20 +65,19 @@ class AlignmentModel:
     normalize_waveform: bool = False
     append_star: bool = False
     phonetic: bool = False
+    phonemizer: str | None = None
+    end_extension: float | None = None
+    blank_penalty: float = 0.0
 
     @property
     def frame_samples(self) -> int:
         """Samples per output frame: the product of the conv strides (320)."""
-        layers = self.model.feature_extractor.conv_layers
-        return math.prod(int(layer.conv.stride[0]) for layer in layers)
+        return math.prod(stride for _, stride in frame_geometry(self.model))
 
     @property
     def receptive_field(self) -> int:
         """Samples one output frame of the conv feature extractor sees (400)."""
-        field = 1
-        for layer in reversed(self.model.feature_extractor.conv_layers):
-            field = (field - 1) * int(layer.conv.stride[0]) + int(layer.conv.kernel_size[0])
-        return field
+        return receptive_field(frame_geometry(self.model))
 
     @property
     def frame_seconds(self) -> float:

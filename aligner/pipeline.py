@@ -27,8 +27,12 @@ from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_st
                       word_detection_scores)
 from .records import Alignment, TokenSpan, WordSpan
 from .spans import token_spans, word_spans
-from .text import Transcript, normalize_transcript_collecting, read_transcript
+from .text import Transcript, phonemizer_voice, read_transcript, transcript_for_model
 from .viterbi import forced_align
+
+#: Seconds of trailing blank frames a word keeps when neither the caller nor
+#: the model says otherwise (peaky CTC models).
+DEFAULT_END_EXTENSION = 0.1
 
 #: Audio: a file path, or ``(waveform, sample_rate)`` with a waveform of
 #: shape ``(samples,)`` or ``(samples, channels)``.
@@ -61,8 +65,10 @@ class Aligner:
         chunk_seconds, context_seconds: window size and context on each
             side for recordings longer than ``chunk + 2 * context``.
         end_extension: seconds of trailing blank frames a word may keep
-            (see :mod:`aligner.spans`).
-        language: language of the transcripts (number expansion).
+            (see :mod:`aligner.spans`); None: the model's own
+            ``end_extension`` (0 for the frame-level phone model), else 0.1.
+        language: language of the transcripts (number expansion; a phone
+            model's phonemizer reads English only).
         partial: tolerate a transcript that does not match its audio
             exactly (:mod:`aligner.partial`): audio with no text (an intro,
             music, an untranscribed sentence) is skipped by a star and listed
@@ -95,16 +101,22 @@ class Aligner:
     def __init__(self, model: str | os.PathLike | AlignmentModel | None = None, *,
                  device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                  chunk_seconds: float = 20.0, context_seconds: float = 2.0,
-                 end_extension: float = 0.1, language: str = "en",
+                 end_extension: float | None = None, language: str = "en",
                  partial: bool = False, star_penalty: float = 3.0, min_word_score: float = 0.02,
                  star_at: str = "clauses", window_batch: int = 4, max_memory: int | None = None):
         _check_partial_options(partial, star_penalty, min_word_score, star_at)
+        _check_end_extension(end_extension)
         self.model = load_model(model)
+        if self.model.phonemizer is not None:
+            phonemizer_voice(self.model.phonemizer, language)  # an unsupported language fails here, once
         self.emitter = EmissionModel(self.model, device=device, dtype=dtype,
                                      chunk_seconds=chunk_seconds, context_seconds=context_seconds,
                                      window_batch=window_batch)
         self.max_memory = max_memory
-        self.end_extension_frames = max(0, round(end_extension / self.model.frame_seconds))
+        if end_extension is None:
+            end_extension = DEFAULT_END_EXTENSION if self.model.end_extension is None else self.model.end_extension
+        self.end_extension = float(end_extension)
+        self.end_extension_frames = max(0, round(self.end_extension / self.model.frame_seconds))
         self.language = language
         self.partial = partial
         self.star_penalty = float(star_penalty)
@@ -127,10 +139,10 @@ class Aligner:
         """Align items made by :meth:`prepare` in one batch (emissions and
         Viterbi batched; same results as one by one)."""
         emissions = self.emitter([item.waveform for item in items])
+        log_probs = self._with_blank_penalty(emissions.log_probs)
         if self.partial:
-            return self._align_partial(items, emissions.log_probs, emissions.lengths)
-        paths, scores = self._viterbi(emissions.log_probs, [item.targets for item in items],
-                                      emissions.lengths)
+            return self._align_partial(items, log_probs, emissions.lengths)
+        paths, scores = self._viterbi(log_probs, [item.targets for item in items], emissions.lengths)
         lengths = emissions.lengths.cpu()
         results = []
         for row, item in enumerate(items):
@@ -139,6 +151,21 @@ class Aligner:
             words = self._word_spans(spans, item.word_index, item.transcript.words, frames)
             results.append(self._alignment(item, words))
         return results
+
+    def _with_blank_penalty(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """``log_probs`` with the model's ``blank_penalty`` taken off the
+        blank column (a new tensor; the same one when the penalty is 0).
+
+        A frame-level phone model trained on synthetic speech calls weak
+        real speech silence too readily; the penalty is its calibration.
+        Shape: ``(B, T, C)``.
+        """
+        penalty = self.model.blank_penalty
+        if not penalty:
+            return log_probs
+        adjusted = log_probs.clone()
+        adjusted[..., self.model.blank] -= penalty
+        return adjusted
 
     def _viterbi(self, emissions: torch.Tensor, targets: Sequence[Sequence[int]],
                  lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,7 +186,8 @@ class Aligner:
     def _word_spans(self, spans: Sequence[TokenSpan], word_index: Sequence[int], words: Sequence,
                     frames: int) -> list[WordSpan]:
         return word_spans(spans, word_index, words, self.model.labels, self.model.frame_seconds, frames,
-                          separator=self.model.separator_id, end_extension_frames=self.end_extension_frames)
+                          separator=self.model.separator_id, end_extension_frames=self.end_extension_frames,
+                          joiner=" " if self.model.phonemizer is not None else "")
 
     def _alignment(self, item: PreparedItem, words: Sequence[WordSpan],
                    skipped: tuple[tuple[float, float], ...] = ()) -> Alignment:
@@ -245,6 +273,7 @@ class Aligner:
         Raises:
             AudioError, TranscriptError: unusable audio or transcript, or a
                 transcript too long for the audio.
+            PhonemizerError: a phone model without espeak-ng.
         """
         rate = self.model.sample_rate
         if isinstance(audio, tuple):
@@ -259,9 +288,7 @@ class Aligner:
             text = read_transcript(text)
         else:
             source = f"transcript of {audio_name}"
-        transcript, caught = normalize_transcript_collecting(
-            text, self.model.labels, blank=self.model.blank, separator=self.model.separator,
-            star=self.model.star, language=self.language, source=source)
+        transcript, caught = transcript_for_model(text, self.model, language=self.language, source=source)
         for warning in caught if warn else ():
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         targets, word_index = transcript.targets(self.model.separator_id)
@@ -281,6 +308,15 @@ def minimum_frames(targets: Sequence[int]) -> int:
     """Frames a CTC path needs: one per token plus one blank per repeat."""
     repeats = sum(1 for a, b in zip(targets, targets[1:]) if a == b)
     return len(targets) + repeats
+
+
+def _check_end_extension(end_extension: float | None) -> None:
+    if end_extension is None:
+        return
+    if isinstance(end_extension, bool) or not isinstance(end_extension, numbers.Real) \
+            or not (math.isfinite(end_extension) and end_extension >= 0):
+        raise AlignerError(f"end_extension must be None or a finite number of seconds >= 0, "
+                           f"not {end_extension!r}")
 
 
 def _check_partial_options(partial: bool, star_penalty: float, min_word_score: float, star_at: str) -> None:

@@ -16,6 +16,9 @@ and the frames between characters are blank. We use these rules:
   sound typically comes before the sound ends, so a short extension is
   closer to where a phonetician puts the boundary than the spike's end,
   while a long pause is not swallowed by the word.
+* A phone model trained on frame-level targets (``AlignmentModel.end_extension``
+  = 0) is not peaky: its phones last as long as they sound, so its words
+  keep no trailing blanks and its phones (the "characters" here) tile them.
 * Scores are mean per-frame probabilities (``exp`` of the log-probability)
   over the frames of the tokens themselves, not the borrowed blanks.
 * A word with no representable character (no tokens) gets the interval
@@ -64,7 +67,8 @@ def token_spans(path: torch.Tensor, log_probs: torch.Tensor, blank: int = 0) -> 
 
 def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Sequence,
                labels: Sequence[str], frame_seconds: float, num_frames: int, *,
-               separator: int | None = None, end_extension_frames: int = 5) -> list[WordSpan]:
+               separator: int | None = None, end_extension_frames: int = 5,
+               joiner: str = "") -> list[WordSpan]:
     """Group token spans into character and word spans in seconds.
 
     Args:
@@ -77,6 +81,8 @@ def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Seq
         num_frames: valid frames of the item (words never end after it).
         separator: the word-separator id; its spans are never characters.
         end_extension_frames: how many trailing blank frames a word may keep.
+        joiner: put between a word's labels in :attr:`WordSpan.normalized`
+            (``" "`` for phones: ``"F AY V"``).
 
     Returns:
         One :class:`WordSpan` per entry of ``words``.
@@ -114,7 +120,7 @@ def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Seq
 
     result: list[WordSpan] = []
     for index, word in enumerate(words):
-        normalized = "".join(labels[t] for t in word.tokens)
+        normalized = joiner.join(labels[t] for t in word.tokens)
         found = frame_spans[index]
         if found is not None:
             start, end, score, chars = found

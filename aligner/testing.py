@@ -9,12 +9,9 @@ import torch
 from torchaudio.models import wav2vec2_model
 
 from .model import AlignmentModel, is_group_norm
+from .text import ENGLISH_LABELS
 
-#: Labels of torchaudio's English 960h bundles (blank ``-``, separator ``|``).
-ENGLISH_LABELS: tuple[str, ...] = (
-    "-", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L", "U", "M",
-    "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z",
-)
+__all__ = ["ENGLISH_LABELS", "MMS_LABELS", "random_model", "tiny_architecture", "tiny_model", "tiny_phone_model"]
 
 #: Labels of torchaudio's MMS_FA bundle, star included.
 MMS_LABELS: tuple[str, ...] = (
@@ -63,6 +60,22 @@ def tiny_model(labels: Sequence[str] = ENGLISH_LABELS, extractor_mode: str = "la
     if "separator" not in kwargs:
         kwargs["separator"] = "|" if "|" in labels else None
     return AlignmentModel(model=net, labels=labels, sample_rate=16000, name=name, **kwargs)
+
+
+def tiny_phone_model(*, seed: int = 0, name: str = "tiny-phones") -> AlignmentModel:
+    """A randomly initialised, tiny phone model (log-mel front end, ARPAbet
+    labels, espeak phonemizer, ``end_extension=0``), as the packaged phone
+    model is configured (eval mode, CPU)."""
+    from .frontend import build_network
+    from .phone_training import LABELS, phone_architecture
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = build_network(phone_architecture(embed_dim=32, num_layers=1, num_heads=2, ff_dim=64))
+    net.eval()
+    return AlignmentModel(model=net, labels=LABELS, sample_rate=16000, name=name, blank=0, separator=None,
+                          star=None, normalize_waveform=False, phonetic=True, phonemizer="espeak-arpabet",
+                          end_extension=0.0)
 
 
 def random_model(architecture: str = "wav2vec2_base", labels: Sequence[str] = ENGLISH_LABELS, *,

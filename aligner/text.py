@@ -17,6 +17,12 @@ the label ids it is aligned with (``D O N ' T``). On the way the text is
 What still cannot be represented becomes the model's star (wildcard) label,
 or is dropped with one :class:`UnrepresentableCharacterWarning` per
 transcript.
+
+Phone models (``AlignmentModel.phonemizer`` set) go one step further
+(:func:`phonemize_transcript`): the transcript is first normalized as for an
+English character model (:data:`ENGLISH_LABELS`), then every word's
+spelled-out form is phonemized, and its tokens are phone ids.
+:func:`transcript_for_model` picks the right path for a model.
 """
 
 from __future__ import annotations
@@ -30,18 +36,32 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .errors import ModelError, TranscriptError
+from .errors import AlignerError, ModelError, TranscriptError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import AlignmentModel
 
 __all__ = [
+    "ENGLISH_LABELS",
     "Transcript",
     "TranscriptWord",
     "UnrepresentableCharacterWarning",
     "normalize_transcript",
     "normalize_transcript_collecting",
+    "phonemize_transcript",
     "read_transcript",
+    "transcript_for_model",
 ]
+
+#: Labels of torchaudio's English 960h bundles (blank ``-``, separator ``|``);
+#: also the spelling a phone model's transcripts are normalized to before
+#: they are phonemized.
+ENGLISH_LABELS: tuple[str, ...] = (
+    "-", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L", "U", "M",
+    "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z",
+)
 
 
 class UnrepresentableCharacterWarning(UserWarning):
@@ -57,20 +77,25 @@ class TranscriptWord:
             (``"Don't,"``).
         tokens: its label ids. Sub-words of one word (``"$5"`` -> ``FIVE``,
             ``DOLLARS``) are joined by the separator id when the model has
-            one. Empty when nothing in the word could be represented.
+            one. For a phone model, its phones (``F AY V D AA L ER Z``).
+            Empty when nothing in the word could be represented.
         labels: the model's labels, used by :attr:`normalized` (not compared).
+        joiner: what :attr:`normalized` puts between labels: ``""`` for
+            characters, ``" "`` for phones (not compared).
     """
 
     text: str
     tokens: tuple[int, ...]
     labels: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    joiner: str = field(default="", repr=False, compare=False)
 
     @property
     def normalized(self) -> str:
-        """The word's labels joined (``"FIVE|DOLLARS"``); ``""`` without labels."""
+        """The word's labels joined (``"FIVE|DOLLARS"``, phones with spaces:
+        ``"F AY V D AA L ER Z"``); ``""`` without labels."""
         if not self.labels:
             return ""
-        return "".join(self.labels[t] for t in self.tokens)
+        return self.joiner.join(self.labels[t] for t in self.tokens)
 
 
 @dataclass(frozen=True)
@@ -656,6 +681,132 @@ def normalize_transcript_collecting(text: str, labels: Sequence[str], **options
         warnings.simplefilter("always")
         transcript = normalize_transcript(text, labels, **options)
     return transcript, tuple(caught)
+
+
+# --------------------------------------------------------------------------- phone models
+
+#: The espeak-ng voice of each phonemizer a phone model can name
+#: (:data:`aligner.model.PHONEMIZERS`).
+_PHONEMIZER_VOICES = {"espeak-arpabet": "en-us"}
+
+
+def phonemizer_voice(phonemizer: str, language: str = "en") -> str:
+    """The espeak-ng voice ``phonemizer`` speaks, checked against the
+    transcript ``language`` (``"espeak-arpabet"``: American English, so
+    ``"en"``, ``"en_US"``, ``"eng"``...).
+
+    Raises:
+        ModelError: an unknown phonemizer.
+        AlignerError: ``language`` is not one the phonemizer speaks.
+    """
+    voice = _PHONEMIZER_VOICES.get(phonemizer)
+    if voice is None:
+        raise ModelError(f"unknown phonemizer {phonemizer!r}; known: {', '.join(_PHONEMIZER_VOICES)}")
+    code = _num2words_language(language)
+    if code is None or code.split("_")[0] != voice.split("-")[0]:
+        raise AlignerError(f"the phone model's phonemizer {phonemizer!r} reads English transcripts only, "
+                           f"not language {language!r}")
+    return voice
+
+
+@lru_cache(maxsize=8)
+def _phone_ids(labels: tuple[str, ...], blank: int) -> dict[str, int]:
+    """ARPAbet phone -> label id in ``labels``.
+
+    Raises:
+        ModelError: a phone is missing from the labels, or is the blank.
+    """
+    from .phones import ARPABET
+
+    missing = [phone for phone in ARPABET if phone not in labels]
+    if missing:
+        raise ModelError(f"the phone model's labels lack the phone(s) {', '.join(missing)}")
+    ids = {phone: labels.index(phone) for phone in ARPABET}
+    if blank in ids.values():
+        raise ModelError(f"the phone model's blank label {labels[blank]!r} is a phone")
+    return ids
+
+
+def _phonemized(spelled: Transcript, labels: tuple[str, ...], blank: int, voice: str,
+                source: str | None) -> Transcript:
+    """A transcript normalized to :data:`ENGLISH_LABELS` -> the same words
+    with phone ids: each word's spelled-out form (sub-words joined by
+    spaces, lower case), all phonemized in one call."""
+    from .phones import phonemize
+
+    ids = _phone_ids(labels, blank)
+    present = [index for index, word in enumerate(spelled.words) if word.tokens]
+    spoken = [spelled.words[index].normalized.replace("|", " ").lower() for index in present]
+    tokens: list[tuple[int, ...]] = [()] * len(spelled.words)
+    for index, phones in zip(present, phonemize(spoken, voice=voice)):
+        tokens[index] = tuple(ids[phone] for phone in phones)
+    if not any(tokens):
+        where = f"{source}: " if source else ""
+        raise TranscriptError(f"{where}no word of the transcript could be phonemized "
+                              f"(espeak-ng gave no phones for: {' '.join(spoken)[:200]})")
+    words = tuple(TranscriptWord(word.text, phones, labels, " ")
+                  for word, phones in zip(spelled.words, tokens))
+    return Transcript(words, spelled.dropped)
+
+
+def phonemize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
+                         phonemizer: str = "espeak-arpabet", language: str = "en",
+                         source: str | None = None) -> Transcript:
+    """Turn a transcript into phone ids for a phone model, word by word.
+
+    The text is normalized exactly as for an English character model
+    (:func:`normalize_transcript` with :data:`ENGLISH_LABELS`: numbers,
+    currency and symbols spelled out, punctuation stripped, each original
+    word kept with its spelling); then the spelled-out form of every word
+    (``"$5"`` -> ``"five dollars"``) is phonemized by
+    :func:`aligner.phones.phonemize`, all words in one call so they are
+    pronounced as in running speech. A word that gets no phone keeps
+    ``tokens=()`` (it comes out ``aligned=False``). Words' ``normalized``
+    join their phones with spaces (``"F AY V D AA L ER Z"``).
+
+    Args:
+        text: the transcript; words are split on its whitespace.
+        labels: the model's labels; must hold the 39 ARPAbet phones.
+        blank: id of the blank (silence) label.
+        phonemizer: one of :data:`aligner.model.PHONEMIZERS`.
+        language: language of the text; must be English.
+        source: a file name to put in messages.
+
+    Raises:
+        TranscriptError: the transcript is empty, or nothing in it can be
+            spelled or phonemized.
+        ModelError: unknown phonemizer, or labels without the phones.
+        AlignerError: a language the phonemizer does not speak;
+            :class:`~aligner.phones.PhonemizerError` when espeak-ng is missing.
+
+    Warns:
+        UnrepresentableCharacterWarning: once, listing the dropped characters.
+    """
+    voice = phonemizer_voice(phonemizer, language)
+    _phone_ids(tuple(labels), blank)
+    spelled = normalize_transcript(text, ENGLISH_LABELS, language=language, source=source)
+    return _phonemized(spelled, tuple(labels), blank, voice, source)
+
+
+def transcript_for_model(text: str, model: AlignmentModel, *, language: str = "en",
+                         source: str | None = None
+                         ) -> tuple[Transcript, tuple[warnings.WarningMessage, ...]]:
+    """The transcript of ``text`` in ``model``'s labels, with its warnings
+    returned instead of emitted (thread-safe): :func:`phonemize_transcript`
+    for a phone model (``model.phonemizer`` set), else
+    :func:`normalize_transcript` with the model's labels and special tokens.
+
+    Raises:
+        As :func:`normalize_transcript` and :func:`phonemize_transcript`.
+    """
+    if model.phonemizer is None:
+        return normalize_transcript_collecting(
+            text, model.labels, blank=model.blank, separator=model.separator, star=model.star,
+            language=language, source=source)
+    voice = phonemizer_voice(model.phonemizer, language)
+    _phone_ids(tuple(model.labels), model.blank)
+    spelled, caught = normalize_transcript_collecting(text, ENGLISH_LABELS, language=language, source=source)
+    return _phonemized(spelled, tuple(model.labels), model.blank, voice, source), caught
 
 
 def read_transcript(path: str | os.PathLike[str]) -> str:

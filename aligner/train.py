@@ -53,17 +53,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torchaudio.models import Wav2Vec2Model, wav2vec2_model
+from torchaudio.models import Wav2Vec2Model
 
 from .atomic import atomic_path
 from .audio import load_audio
 from .corpus import AUDIO_EXTENSIONS, CorpusFile, find_corpus_files
 from .emissions import conv_features, num_frames, resolve_device
 from .errors import AudioError, CorpusError, OutputError, TranscriptError
+from .frontend import build_network
 from .loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, load_model, save_model
 from .model import AlignmentModel
-from .testing import ENGLISH_LABELS
-from .text import UnrepresentableCharacterWarning, normalize_transcript, read_transcript
+from .text import ENGLISH_LABELS, UnrepresentableCharacterWarning, read_transcript, transcript_for_model
 from .train_configs import CONFIG_NAMES, CONFIGS, TrainConfig, TrainingError, get_config
 
 __all__ = [
@@ -155,6 +155,7 @@ class _Labels:
     blank: int
     separator: str | None
     star: str | None  # only when the network has a star column
+    phonemizer: str | None = None  # phone models: how transcripts become phones
 
     @property
     def separator_id(self) -> int | None:
@@ -163,12 +164,9 @@ class _Labels:
 
 def _targets_for(text: str, labels: _Labels, language: str, source: str,
                  dropped: set[str]) -> tuple[list[int], list[tuple[int, ...]]]:
-    """Target ids of a transcript and the tokens of each original word."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        transcript = normalize_transcript(text, labels.labels, blank=labels.blank,
-                                          separator=labels.separator, star=labels.star,
-                                          language=language, source=source)
+    """Target ids of a transcript (phones for a phone model) and the tokens
+    of each original word."""
+    transcript, _ = transcript_for_model(text, labels, language=language, source=source)  # type: ignore[arg-type]
     dropped.update(transcript.dropped)
     targets, _ = transcript.targets(labels.separator_id)
     return targets, [w.tokens for w in transcript.words]
@@ -464,11 +462,9 @@ def _dropouts(config: TrainConfig) -> dict[str, float]:
 
 
 def _build(architecture: Mapping[str, Any]) -> Wav2Vec2Model:
-    kwargs = dict(architecture)
-    kwargs["extractor_conv_layer_config"] = [tuple(x) for x in kwargs["extractor_conv_layer_config"]]
     try:
-        return wav2vec2_model(**kwargs)
-    except (TypeError, ValueError, RuntimeError) as error:
+        return build_network(dict(architecture))
+    except (TypeError, ValueError, RuntimeError, KeyError) as error:
         raise TrainingError(f"invalid model architecture: {error}") from error
 
 
@@ -483,7 +479,7 @@ def _new_network(config: TrainConfig, init: Any, labels: Sequence[str] | None,
         meta = dict(labels=list(base.labels), sample_rate=int(base.sample_rate), blank=int(base.blank),
                     separator=base.separator, star=base.star,
                     normalize_waveform=bool(base.normalize_waveform), append_star=bool(base.append_star),
-                    phonetic=bool(base.phonetic), init=base.name)
+                    phonetic=bool(base.phonetic), phonemizer=base.phonemizer, init=base.name)
     else:
         if not config.architecture:
             raise TrainingError(f"training config {config.name!r} has no architecture: it is for "
@@ -511,10 +507,13 @@ def _jsonable_architecture(architecture: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _model_of(net: Wav2Vec2Model, meta: Mapping[str, Any]) -> AlignmentModel:
+    # A phone model keeps its phonemizer, but not its end_extension: CTC
+    # training makes its emissions peaky, so the aligner's default applies.
     return AlignmentModel(model=net, labels=tuple(meta["labels"]), sample_rate=int(meta["sample_rate"]),
                           name=str(meta["name"]), blank=int(meta["blank"]), separator=meta["separator"],
                           star=meta["star"], normalize_waveform=bool(meta["normalize_waveform"]),
-                          append_star=bool(meta["append_star"]), phonetic=bool(meta["phonetic"]))
+                          append_star=bool(meta["append_star"]), phonetic=bool(meta["phonetic"]),
+                          phonemizer=meta.get("phonemizer"))
 
 
 def _forward(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool,
@@ -843,7 +842,7 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
 
     sample_rate = int(meta["sample_rate"])
     star = meta["star"] if meta["star"] is not None and not meta["append_star"] else None
-    labels = _Labels(tuple(meta["labels"]), int(meta["blank"]), meta["separator"], star)
+    labels = _Labels(tuple(meta["labels"]), int(meta["blank"]), meta["separator"], star, meta.get("phonemizer"))
     probe = _model_of(net, meta)
     frame_seconds = probe.frame_seconds
 

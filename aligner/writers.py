@@ -21,6 +21,15 @@ between its placed neighbours, and is marked:
 * CTM: confidence 0.
 * SRT: the word in italics, ``<i>word</i>``; WebVTT: ``<i.unaligned>word</i>``
   (italic, and styleable with ``::cue(.unaligned)``).
+
+Characters and phones
+---------------------
+The labels under each word (:attr:`~aligner.records.WordSpan.chars`) are
+characters for a character model and phones for a phonetic one
+(:attr:`~aligner.records.Alignment.phonetic`). The TextGrid tier and the
+JSON key are named after them: ``chars`` or ``phones``. CTM, SRT and WebVTT
+are word-level formats: they hold the words only, for either kind of model
+(the phones are in the TextGrid and the JSON).
 """
 
 from __future__ import annotations
@@ -294,12 +303,16 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
     ``warnings`` (text-stage warnings, e.g. dropped characters), ``skipped``
     (``[start, end]`` of audio skipped by partial mode) and ``words``, a
     list of ``{"text", "normalized", "start", "end", "score", "aligned",
-    "chars": [{"label", "start", "end", "score"}]}``. Times are rounded to
+    "chars": [{"label", "start", "end", "score"}]}``; for a phonetic
+    alignment the list of labels is called ``"phones"`` instead of
+    ``"chars"`` (and ``"normalized"`` is the phones joined by spaces when
+    the model phonemizes its transcripts). Times are rounded to
     microseconds; a non-finite score becomes None (``null``).
 
     Raises:
         OutputError: a time is not finite.
     """
+    labels_key = "phones" if alignment.phonetic else "chars"
     words = []
     for w in alignment.words:
         what = f"word {w.text!r}"
@@ -310,7 +323,7 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
             "end": _seconds(_check_time(w.end, what)),
             "score": _score(w.score),
             "aligned": bool(w.aligned),
-            "chars": [{
+            labels_key: [{
                 "label": c.label,
                 "start": _seconds(_check_time(c.start, f"label {c.label!r} of {what}")),
                 "end": _seconds(_check_time(c.end, f"label {c.label!r} of {what}")),
@@ -337,7 +350,8 @@ _WHITESPACE = re.compile(r"\s+")
 
 def to_ctm(alignment: Alignment, utterance: str | None = None, channel: str = "1") -> str:
     """Kaldi / NIST CTM: one line ``utt channel start duration word confidence``
-    per word, in transcript order.
+    per word, in transcript order (words only, for a phonetic alignment too:
+    its phones are in the TextGrid and JSON outputs).
 
     Start and duration are in seconds with 3 decimals (the duration is the
     difference of the rounded end and start, so they add up); the confidence

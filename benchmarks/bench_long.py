@@ -2,7 +2,7 @@
 wall time and peak resident memory (RSS) of the whole process.
 
     python benchmarks/bench_long.py                          # base-size model (random weights) + packaged
-    python benchmarks/bench_long.py --minutes 10 --model TRELLIS_EN_SMALL
+    python benchmarks/bench_long.py --minutes 10 --model TRELLIS_EN_PHONES
 
 The recording is the real speech of ``../shared/data/speech`` (every file
 with a transcript, resampled to 16 kHz, 0.5 s pauses between files) repeated
@@ -110,7 +110,7 @@ def main() -> None:
     print()
     print("| model | wall time | x real time | peak RSS |")
     print("|---|---|---|---|")
-    for name in args.model or ["TRELLIS_EN_SMALL", "base-random"]:
+    for name in args.model or ["TRELLIS_EN_PHONES", "base-random"]:
         result = run(audio, text, model_spec(name))
         print(f"| {name} | {result['wall_s']:.0f} s | {seconds / result['wall_s']:.1f} | "
               f"{result['peak_rss_gib']:.2f} GiB |", flush=True)

@@ -26,7 +26,7 @@ def main() -> None:
     start = time.perf_counter()
     model = load_model(args.model)
     load_seconds = time.perf_counter() - start
-    folder = PACKAGED_MODEL if (args.model or DEFAULT_MODEL).upper() == "TRELLIS_EN_SMALL" else Path(args.model)
+    folder = PACKAGED_MODEL if (args.model or DEFAULT_MODEL).upper() == "TRELLIS_EN_PHONES" else Path(args.model)
     size = sum(p.stat().st_size for p in folder.glob("*")) if folder.is_dir() else float("nan")
     params = sum(p.numel() for p in model.model.parameters())
 

@@ -8,7 +8,8 @@ from praatio import textgrid as praat_textgrid
 import aligner
 from aligner.cli import main
 from aligner.loading import DEFAULT_MODEL, PACKAGED_MODEL, list_models
-from aligner.testing import ENGLISH_LABELS
+from aligner.frontend import LogMelFrontEnd
+from aligner.phone_training import LABELS
 
 EXAMPLES = PACKAGED_MODEL.parents[2] / "examples"
 
@@ -18,9 +19,12 @@ def test_packaged_model_is_the_default_and_small():
     assert set(files) == {"aligner_model.json", "model.safetensors"}
     assert sum(files.values()) <= 25 * 2**20
     model = aligner.load_model()
-    assert DEFAULT_MODEL == "TRELLIS_EN_SMALL"
-    assert model.labels == ENGLISH_LABELS and model.sample_rate == 16000 and model.separator == "|"
-    assert not model.group_norm  # layer_norm extractor: batching is exact
+    assert DEFAULT_MODEL == "TRELLIS_EN_PHONES"
+    assert model.labels == LABELS and model.sample_rate == 16000 and model.separator is None
+    assert model.phonetic and model.phonemizer == "espeak-arpabet" and model.end_extension == 0.0
+    assert model.blank_penalty > 0
+    assert isinstance(model.model.feature_extractor, LogMelFrontEnd)  # per-item normalization: batching is exact
+    assert not model.group_norm
     assert next(info for info in list_models() if info.default).available
 
 

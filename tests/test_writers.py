@@ -116,6 +116,16 @@ def test_textgrid_phonetic_tier_name(alignment):
     assert grid.getNames() == ["words", "phones", "unaligned"]
 
 
+def test_phonetic_json_lists_phones_and_ctm_stays_word_level(alignment):
+    from dataclasses import replace
+    phonetic = replace(alignment, phonetic=True)
+    chars, phones = to_json(alignment), to_json(phonetic)
+    for char_word, phone_word in zip(chars["words"], phones["words"]):
+        assert "phones" not in char_word and "chars" not in phone_word
+        assert phone_word["phones"] == char_word["chars"]
+    assert to_ctm(phonetic) == to_ctm(alignment)
+
+
 def test_write_textgrid_read_back_with_praatio(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "out" / "rec.TextGrid")
     assert path == tmp_path / "out" / "rec.TextGrid"

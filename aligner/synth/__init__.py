@@ -9,8 +9,24 @@ from Debian ``fortunes`` and ``wamerican`` when installed.
 
 from __future__ import annotations
 
-from .corpus import CorpusError, CorpusSummary, make_corpus, plan_corpus, render_speech, split_voices
-from .espeak import SynthesisError, espeak_available, synthesize, word_timings
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CorpusError": "corpus", "CorpusSummary": "corpus", "make_corpus": "corpus", "plan_corpus": "corpus",
+    "render_speech": "corpus", "split_voices": "corpus", "SynthesisError": "espeak",
+    "espeak_available": "espeak", "synthesize": "espeak", "word_timings": "espeak",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aligner.synth' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CorpusError",

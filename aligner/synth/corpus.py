@@ -21,10 +21,12 @@ corpora made with different seeds but the same ``split_seed`` stay disjoint.
 
 Timings come from espeak's events (see :func:`aligner.synth.espeak.word_timings`)
 and follow every time change (padding, speed perturbation). Convention: a
-word runs from the start of its first audible phone to the end of its last;
-the silent closure before a word-initial stop (and espeak's short gaps
-between some words) is an empty interval, so such a word starts at the
-burst. Augmentations
+word runs from the start of its first phone to the end of its last; the
+silent closure of a stop after speech (a gap of at most
+:data:`aligner.phones.MAX_CLOSURE`) belongs to the stop, as phoneticians
+segment it, so a word beginning with a stop after another word starts at
+the closure (after a pause, at the burst); espeak's other short gaps
+between words are empty intervals. Augmentations
 that do not move the direct sound (noise, reverberation, telephone band,
 gain) leave them unchanged.
 """
@@ -39,7 +41,7 @@ import os
 import pickle
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ from scipy import signal
 from ..errors import AlignerError, CorpusError
 from ..records import Alignment, CharSpan, WordSpan
 from ..writers import to_textgrid
+from ..phones import MAX_CLOSURE, attach_closures
 from .espeak import Synthesis, SynthesisError, synthesize, word_timings
 
 __all__ = [
@@ -551,21 +554,71 @@ class Speech:
         return len(self.audio) / self.sample_rate
 
 
+def spoken_form(text: str) -> tuple[str, list[str], list[int]]:
+    """``text`` as the aligner's text normalizer reads it, for the
+    synthesizer to say: numbers, currency, ordinals and symbols spelled out
+    (``"$5,"`` -> ``"five dollars,"``), trailing punctuation kept for the
+    prosody. Returns the spoken text, the written words, and for each
+    spoken word the index of the written word it belongs to.
+
+    Raises:
+        SynthesisError: a written word has nothing to say.
+    """
+    from ..text import ENGLISH_LABELS, normalize_transcript
+
+    written = text.split()
+    pieces: list[str] = []
+    owner: list[int] = []
+    for index, word in enumerate(normalize_transcript(text, ENGLISH_LABELS).words):
+        parts = [part.lower() for part in word.normalized.split("|") if part]
+        if not parts:
+            raise SynthesisError(f"word {index + 1} ({word.text!r}) of {text!r} has nothing to say")
+        tail = re.search(r"[,.;:!?]+$", word.text)
+        if tail:
+            parts[-1] += tail.group(0)
+        pieces.extend(parts)
+        owner.extend([index] * len(parts))
+    return " ".join(pieces), written, owner
+
+
 def render_speech(text: str, voice: str = "en-us", *, rate: int = 175, pitch: int = 50,
                   pitch_range: int = 50, word_gap: int = 0, lead: float = 0.0, trail: float = 0.0,
-                  speed: float = 1.0, sample_rate: int = SAMPLE_RATE) -> Speech:
+                  speed: float = 1.0, sample_rate: int = SAMPLE_RATE, spell_out: bool = True) -> Speech:
     """Synthesize ``text`` (:func:`aligner.synth.espeak.synthesize`) and
     resample it with its timings (:func:`speech_from_synthesis`).
+
+    With ``spell_out`` (the default) espeak says :func:`spoken_form` of the
+    text, numbers read as the aligner's normalizer reads them (a year as a
+    year, ``"$5.50"`` as five dollars fifty cents), so a transcript and its
+    audio agree; the words of the result are still the written ones, each
+    spanning the words it was spoken as. Without it espeak reads the text
+    its own way.
 
     Raises:
         SynthesisError: espeak failed or could not time every word.
         CorpusError: a bad ``speed``, ``lead``, ``trail`` or ``sample_rate``.
     """
     _check_resampling(lead, trail, speed, sample_rate)
-    synthesis = synthesize(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
+    spoken, written, owner = spoken_form(text) if spell_out else (text, [], [])
+    synthesis = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
                            word_gap=word_gap)
-    return speech_from_synthesis(synthesis, lead=lead, trail=trail, speed=speed,
-                                 sample_rate=sample_rate)
+    speech = speech_from_synthesis(synthesis, lead=lead, trail=trail, speed=speed,
+                                   sample_rate=sample_rate)
+    if not spell_out:
+        return speech
+    return replace(speech, text=text, alignment=_regroup(speech.alignment, written, owner))
+
+
+def _regroup(alignment: Alignment, written: list[str], owner: list[int]) -> Alignment:
+    """Spoken-word spans -> one span per written word (``owner[k]`` is the
+    written word of spoken word ``k``)."""
+    groups: list[list[WordSpan]] = [[] for _ in written]
+    for index, span in zip(owner, alignment.words):
+        groups[index].append(span)
+    words = tuple(WordSpan(text=text, normalized=" ".join(s.normalized for s in spans), start=spans[0].start,
+                           end=spans[-1].end, score=1.0, chars=tuple(c for s in spans for c in s.chars))
+                  for text, spans in zip(written, groups))
+    return replace(alignment, words=words)
 
 
 def _check_resampling(lead: Any, trail: Any, speed: Any, sample_rate: Any) -> None:
@@ -603,11 +656,13 @@ def speech_from_synthesis(synthesis: Synthesis, *, lead: float = 0.0, trail: flo
     def seconds(sample: int) -> float:
         return min((head + sample) / (rate_in * float(speed)), duration)
 
+    closed = attach_closures([[(p.label, p.start, p.end) for p in word.phones] for word in words],
+                             round(MAX_CLOSURE * rate_in))
     spans = []
-    for word in words:
-        phones = tuple(CharSpan(p.label, seconds(p.start), seconds(p.end), 1.0) for p in word.phones)
+    for word, intervals in zip(words, closed):
+        phones = tuple(CharSpan(label, seconds(a), seconds(b), 1.0) for label, a, b in intervals)
         spans.append(WordSpan(text=word.text, normalized=" ".join(p.label for p in word.phones),
-                              start=seconds(word.start), end=seconds(word.end), score=1.0, chars=phones))
+                              start=seconds(intervals[0][1]), end=seconds(word.end), score=1.0, chars=phones))
     alignment = Alignment(words=tuple(spans), duration=duration, frame_seconds=1.0 / sample_rate,
                           phonetic=True, model=f"espeak-ng {synthesis.voice}")
     return Speech(audio=audio, sample_rate=sample_rate, alignment=alignment, text=synthesis.text)

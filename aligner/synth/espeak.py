@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -184,6 +185,35 @@ class TimedWord:
 
 # ----------------------------------------------------------------- the library
 
+def _library_candidates() -> list[tuple[str, bytes | None]]:
+    """Libraries to try, each with the folder holding its ``espeak-ng-data``
+    (None: the library's built-in location).
+
+    The pinned ``espeakng-loader`` package comes first (a pip dependency,
+    espeak-ng 1.52 with its data): phone labels must be those the packaged
+    model was trained with. ``ALIGNER_ESPEAK_LIBRARY`` names another
+    library (its data in the default location, or ``ESPEAK_DATA_PATH``);
+    the system's ``libespeak-ng.so.1`` is the fallback.
+    """
+    candidates: list[tuple[str, bytes | None]] = []
+    override = os.environ.get("ALIGNER_ESPEAK_LIBRARY")
+    if override:
+        data = os.environ.get("ESPEAK_DATA_PATH")
+        return [(override, os.fsencode(data) if data else None)]
+    try:
+        import espeakng_loader
+    except ImportError:
+        pass
+    else:
+        library = espeakng_loader.get_library_path()
+        data_dir = os.path.dirname(espeakng_loader.get_data_path())
+        candidates.append((library, os.fsencode(data_dir)))
+    for name in ("libespeak-ng.so.1", "libespeak-ng.so", ctypes.util.find_library("espeak-ng")):
+        if name:
+            candidates.append((name, None))
+    return candidates
+
+
 class _Espeak:
     """The process's one synthesizer (espeak-ng state is global)."""
 
@@ -201,16 +231,14 @@ class _Espeak:
             return self.lib
         if self.load_error is not None:
             raise SynthesisError(self.load_error)
-        names = ["libespeak-ng.so.1", "libespeak-ng.so", ctypes.util.find_library("espeak-ng")]
-        lib = None
-        for name in names:
-            if not name:
-                continue
+        lib, data_dir = None, None
+        for name, data in _library_candidates():
             try:
                 lib = ctypes.CDLL(name)
-                break
             except OSError:
                 continue
+            data_dir = data
+            break
         if lib is None:
             self.load_error = ("the espeak-ng library (libespeak-ng.so.1) is not installed; "
                                "install it with `apt-get install libespeak-ng1 espeak-ng-data`")
@@ -229,7 +257,7 @@ class _Espeak:
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
         lib.espeak_Info.restype = ctypes.c_char_p
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None,
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_dir,
                                      _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             self.load_error = ("espeak-ng failed to initialise (is its data, espeak-ng-data, "

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Train the packaged phone model (see MODEL.md for the exact commands).
+
+Two steps, so that the synthesis can run where the text sources are not
+installed (a GPU machine):
+
+    # 1. decide the utterances (needs Debian's fortunes and wamerican)
+    python scripts/train_phone_model.py plan specs/ --train 40000 --dev 200 --seed 11
+    # 2. synthesize while training (needs espeak-ng: pip install espeakng-loader)
+    python scripts/train_phone_model.py train specs/ runs/phone --budget 300 --jobs 14 --device cuda
+
+The training run writes ``log.jsonl`` and model folders ``ckpt-40``,
+``ckpt-70``, ``final`` (float16 weights) into its output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _specs_of(plans):
+    from aligner.phone_training import SpeechSpec
+
+    return [SpeechSpec(text=p.texts[0], voice=p.voice, rate=p.rate, pitch=p.pitch, pitch_range=p.pitch_range,
+                       word_gap=p.word_gap, lead=p.lead, trail=p.trail) for p in plans]
+
+
+def _flite_specs(specs, seed: int):
+    """flite versions of espeak specs: the text spelled out by the project's
+    normalizer (flite gets plain lowercase words), random voice and prosody."""
+    import numpy as np
+
+    from aligner.phone_training import FliteSpec
+    from aligner.text import ENGLISH_LABELS, normalize_transcript
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for spec in specs:
+        words = normalize_transcript(spec.text, ENGLISH_LABELS).words
+        spoken = " ".join(part.lower() for w in words for part in w.normalized.split("|") if part)
+        if not spoken:
+            continue
+        voice = "awb" if rng.random() < 0.5 else "rms"
+        f0 = (float(rng.uniform(85, 210)), float(rng.uniform(8, 35))) if voice == "awb" else (None, None)
+        out.append(FliteSpec(text=spoken, voice=voice, duration_stretch=float(rng.uniform(0.8, 1.35)),
+                             f0_mean=f0[0], f0_stddev=f0[1], lead=spec.lead, trail=spec.trail))
+    return out
+
+
+def plan(args: argparse.Namespace) -> None:
+    from aligner.synth.corpus import plan_corpus
+
+    out = Path(args.folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, count, seed in (("train", args.train, args.seed), ("heldout", args.dev, args.seed + 1)):
+        specs = _specs_of(plan_corpus(count, seed, split=split, augment=False))
+        with gzip.open(out / f"{split}.json.gz", "wt", encoding="utf-8") as f:
+            json.dump([asdict(s) for s in specs], f)
+        print(f"{split}: {len(specs)} utterances")
+        if split == "train" and args.flite:
+            flite = _flite_specs(specs[: args.flite], args.seed + 7)
+            with gzip.open(out / "flite.json.gz", "wt", encoding="utf-8") as f:
+                json.dump([asdict(s) for s in flite], f)
+            print(f"flite: {len(flite)} utterances")
+
+
+def _load(path: Path, kind=None):
+    from aligner.phone_training import SpeechSpec
+
+    kind = kind or SpeechSpec
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [kind(**d) for d in json.load(f)]
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    from aligner.loading import save_model
+    from aligner.model import AlignmentModel
+    from aligner.phone_training import (LABELS, GrowingDataset, phone_architecture, render_labeled,
+                                        render_many, render_pool, train_phone_model)
+    from aligner.frontend import build_network
+
+    specs = Path(args.specs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    log_path = out / "log.jsonl"
+
+    def log(record):
+        line = json.dumps(record)
+        print(line, flush=True)
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    t0 = time.monotonic()
+    train_specs = _load(specs / "train.json.gz")[: args.limit or None]
+    if args.flite and (specs / "flite.json.gz").is_file():
+        from aligner.phone_training import FliteSpec
+        flite = _load(specs / "flite.json.gz", FliteSpec)[: args.flite]
+        # interleaved, flite first in each group: it is the slower synthesizer
+        mixed, ratio = [], max(1, len(train_specs) // max(len(flite), 1))
+        for k, spec in enumerate(flite):
+            mixed.append(spec)
+            mixed.extend(train_specs[k * ratio:(k + 1) * ratio])
+        mixed.extend(train_specs[len(flite) * ratio:])
+        train_specs = mixed
+    dev_specs = _load(specs / "heldout.json.gz")[: args.dev]
+    dev = [u for u in (render_labeled(s) for s in dev_specs) if u is not None]
+    log({"event": "dev rendered", "utterances": len(dev), "seconds": round(time.monotonic() - t0, 1)})
+    data = GrowingDataset()
+    pool = render_pool(args.jobs) if args.jobs > 1 else None  # forked before CUDA starts
+
+    def produce():
+        try:
+            render_many(train_specs, lambda u: data.add(u, copies=args.flite_copies if u.source == "flite" else 1),
+                        pool)
+        finally:
+            data.done.set()
+            log({"event": "synthesis done", "utterances": len(data.items),
+                 "hours": round(sum(len(u.audio) for u in data.items) / 16000 / 3600, 2),
+                 "seconds": round(time.monotonic() - t0, 1)})
+
+    threading.Thread(target=produce, daemon=True).start()
+    device = torch.device(args.device)
+    architecture = phone_architecture(embed_dim=args.dim, num_layers=args.layers, ff_dim=4 * args.dim,
+                                      num_heads=args.heads)
+    net = None
+    if args.init:
+        from aligner.loading import load_model
+        net = load_model(args.init).model
+    def checkpoint(model, fraction):
+        inference = {**architecture, "encoder_projection_dropout": 0.0, "encoder_attention_dropout": 0.0,
+                     "encoder_ff_interm_dropout": 0.0, "encoder_dropout": 0.0}
+        copy = build_network(inference)
+        copy.load_state_dict(model.state_dict())
+        name = "final" if fraction >= 1.0 else f"ckpt-{round(fraction * 100)}"
+        am = AlignmentModel(model=copy.eval(), labels=LABELS, sample_rate=16000, name=args.name, blank=0,
+                            separator=None, star=None, normalize_waveform=False, phonetic=True,
+                            phonemizer="espeak-arpabet", end_extension=0.0)
+        save_model(am, out / name, half=True)
+        log({"event": "checkpoint", "name": name, "seconds": round(time.monotonic() - t0, 1)})
+
+    dtype = None if args.dtype == "float32" else getattr(torch, args.dtype)
+    train_phone_model(data, dev, budget_seconds=args.budget, device=device, architecture=architecture,
+                      batch_seconds=args.batch_seconds, lr=args.lr, warmup_steps=args.warmup,
+                      min_items=args.min_items, seed=args.seed, autocast_dtype=dtype,
+                      checkpoints=[float(x) for x in args.checkpoints.split(",") if x],
+                      on_checkpoint=checkpoint, log=log, eval_every=args.eval_every, net=net)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plan")
+    p.add_argument("folder")
+    p.add_argument("--train", type=int, default=40000)
+    p.add_argument("--dev", type=int, default=200)
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--flite", type=int, default=0, help="also plan flite (awb, rms) versions of this many")
+    p.set_defaults(func=plan)
+    t = sub.add_parser("train")
+    t.add_argument("specs")
+    t.add_argument("out")
+    t.add_argument("--budget", type=float, default=300.0, help="training wall seconds")
+    t.add_argument("--jobs", type=int, default=2)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--dtype", default="bfloat16")
+    t.add_argument("--limit", type=int, default=0)
+    t.add_argument("--dev", type=int, default=100)
+    t.add_argument("--dim", type=int, default=256)
+    t.add_argument("--layers", type=int, default=6)
+    t.add_argument("--heads", type=int, default=4)
+    t.add_argument("--batch-seconds", type=float, default=400.0)
+    t.add_argument("--lr", type=float, default=1.5e-3)
+    t.add_argument("--warmup", type=int, default=400)
+    t.add_argument("--min-items", type=int, default=500)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eval-every", type=float, default=30.0)
+    t.add_argument("--checkpoints", default="0.4,0.7")
+    t.add_argument("--name", default="TRELLIS_EN_PHONES")
+    t.add_argument("--init", default=None)
+    t.add_argument("--flite", type=int, default=0, help="synthesize up to this many flite utterances")
+    t.add_argument("--flite-copies", type=int, default=3, help="sampling weight of a flite utterance")
+    t.set_defaults(func=train)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
