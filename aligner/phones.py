@@ -116,14 +116,19 @@ def map_segments(segments: Sequence[tuple[str, int, int]], *, rhotic: bool = Tru
                  ) -> list[tuple[str, int, int]]:
     """espeak phone intervals ``(phoneme, start, end)`` -> ARPAbet intervals.
 
-    A phoneme mapped to two phones has its interval split evenly; one
-    mapped to nothing (a marker) is given to the phone before it (or the one
-    after it at the start). Intervals stay contiguous where they were.
+    A phoneme mapped to two phones has its interval split evenly (an
+    r-coloured vowel followed by espeak's own ``r`` keeps only its vowel);
+    one mapped to nothing (a marker) is given to the phone before it (or
+    the one after it at the start). Intervals stay contiguous where they were.
     """
     out: list[tuple[str, int, int]] = []
     orphan: int | None = None
-    for name, start, end in segments:
+    names = [name for name, _, _ in segments]
+    for index, (name, start, end) in enumerate(segments):
         phones = arpabet(name, rhotic=rhotic)
+        following = next((arpabet(n, rhotic=rhotic) for n in names[index + 1:] if arpabet(n, rhotic=rhotic)), ())
+        if len(phones) > 1 and phones[-1] == "R" and following[:1] == ("R",):
+            phones = phones[:-1]  # "Mary": espeak's e@ + r is EH R, not EH R R
         if not phones:
             if out and out[-1][2] == start:
                 label, a, _ = out[-1]

@@ -90,6 +90,9 @@ class Aligner:
         window_batch: most windows (or short recordings) per pass through
             the network; corpus alignment raises it, its batches being
             bounded by padded seconds instead.
+        blank_penalty: log-probability taken off the blank (silence) label
+            at every frame before the Viterbi; None: the model's own
+            ``blank_penalty`` (2 for the packaged phone model, else 0).
         max_memory: bytes of Viterbi back-pointer memory per recording
             before the memory-bounded search is used (None: the default of
             :func:`forced_align`; the path is the same either way).
@@ -103,9 +106,15 @@ class Aligner:
                  chunk_seconds: float = 20.0, context_seconds: float = 2.0,
                  end_extension: float | None = None, language: str = "en",
                  partial: bool = False, star_penalty: float = 3.0, min_word_score: float = 0.02,
-                 star_at: str = "clauses", window_batch: int = 4, max_memory: int | None = None):
+                 star_at: str = "clauses", window_batch: int = 4, max_memory: int | None = None,
+                 blank_penalty: float | None = None):
         _check_partial_options(partial, star_penalty, min_word_score, star_at)
         _check_end_extension(end_extension)
+        if blank_penalty is not None and (isinstance(blank_penalty, bool)
+                                          or not isinstance(blank_penalty, numbers.Real)
+                                          or not (math.isfinite(blank_penalty) and blank_penalty >= 0)):
+            raise AlignerError(f"blank_penalty must be a finite number >= 0 (log-probability per frame), "
+                               f"not {blank_penalty!r}")
         self.model = load_model(model)
         if self.model.phonemizer is not None:
             phonemizer_voice(self.model.phonemizer, language)  # an unsupported language fails here, once
@@ -117,6 +126,7 @@ class Aligner:
             end_extension = DEFAULT_END_EXTENSION if self.model.end_extension is None else self.model.end_extension
         self.end_extension = float(end_extension)
         self.end_extension_frames = max(0, round(self.end_extension / self.model.frame_seconds))
+        self.blank_penalty = self.model.blank_penalty if blank_penalty is None else float(blank_penalty)
         self.language = language
         self.partial = partial
         self.star_penalty = float(star_penalty)
@@ -160,7 +170,7 @@ class Aligner:
         real speech silence too readily; the penalty is its calibration.
         Shape: ``(B, T, C)``.
         """
-        penalty = self.model.blank_penalty
+        penalty = self.blank_penalty
         if not penalty:
             return log_probs
         adjusted = log_probs.clone()

@@ -119,11 +119,12 @@ class Pocketsphinx:
 
 
 class Ours:
-    def __init__(self, model):
+    def __init__(self, model, blank_penalty=None):
         from aligner import Aligner
 
-        self.aligner = Aligner(model, device="cpu")
-        self.name = f"trellis-align ({self.aligner.model.name}{'' if model is None else ' ' + str(model)})"
+        self.aligner = Aligner(model, device="cpu", blank_penalty=blank_penalty)
+        note = "" if blank_penalty is None else f", blank penalty {blank_penalty:g}"
+        self.name = f"trellis-align ({self.aligner.model.name}{'' if model is None else ' ' + str(model)}{note})"
 
     def align(self, audio: np.ndarray, text: str) -> list[tuple[float, float]]:
         result = self.aligner.align((audio, 16000), text)
@@ -186,6 +187,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=None,
                         help="model spec for our aligner (default: the package default); repeat to compare")
+    parser.add_argument("--blank-penalty", type=float, action="append", default=None,
+                        help="override the models' blank penalty (repeat for a sweep)")
     parser.add_argument("--synthetic", type=Path, default=OUT / "heldout", help="held-out synthetic corpus")
     parser.add_argument("--synthetic-utterances", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1234)
@@ -196,7 +199,8 @@ def main() -> None:
 
     torch.set_num_threads(1)  # pocketsphinx is single-threaded: compare like with like
     pocketsphinx = Pocketsphinx()
-    systems = [Ours(spec) for spec in (args.model or [None])] + [pocketsphinx]
+    systems = [Ours(spec, penalty) for spec in (args.model or [None])
+               for penalty in (args.blank_penalty or [None])] + [pocketsphinx]
     report = {}
     if SPEECH.is_dir():
         items = list(real_items())

@@ -40,6 +40,22 @@ def main() -> None:
           f"loads in {load_seconds:.2f} s; emissions for {args.seconds:.0f} s of audio in {wall:.2f} s "
           f"on {args.threads} threads = {args.seconds / wall:.0f}x real time")
 
+    # end to end on the example: decoding, transcript normalization (and
+    # phonemization for a phone model), emissions, Viterbi, spans
+    from aligner import Aligner
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    text = (examples / "example.txt").read_text(encoding="utf-8")
+    engine = Aligner(model, device="cpu")
+    engine.align(examples / "example.wav", text)  # warm-up (numba, espeak)
+    runs = 5
+    start = time.perf_counter()
+    for _ in range(runs):
+        result = engine.align(examples / "example.wav", text)
+    wall = (time.perf_counter() - start) / runs
+    print(f"end to end: the {result.duration:.1f} s example aligned in {wall:.3f} s = "
+          f"{result.duration / wall:.0f}x real time on {args.threads} threads")
+
 
 if __name__ == "__main__":
     main()

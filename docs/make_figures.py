@@ -28,7 +28,7 @@ from aligner.audio import prepare_waveform, read_audio  # noqa: E402
 from aligner.readers import read_textgrid  # noqa: E402
 from aligner.records import Alignment, WordSpan  # noqa: E402
 from aligner.testing import tiny_model  # noqa: E402
-from aligner.text import normalize_transcript  # noqa: E402
+from aligner.text import transcript_for_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "data" / "speech"
@@ -85,8 +85,7 @@ def main() -> None:
     _save(figure, args.out / "alignment.png")
 
     log_probs = aligner.emitter([waveform]).log_probs[0].cpu()
-    targets, _ = normalize_transcript(text, model.labels, blank=model.blank, separator=model.separator,
-                                      star=model.star).targets(model.separator_id)
+    targets, _ = transcript_for_model(text, model)[0].targets(model.separator_id)
     paths, _ = forced_align(log_probs[None], torch.tensor([targets]), blank=model.blank)
 
     figure, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")

@@ -18,7 +18,7 @@ import soundfile
 import torch
 from click.testing import CliRunner
 
-from aligner import Aligner, AlignerError, TranscriptError, load_model, save_model
+from aligner import Aligner, AlignerError, ModelError, TranscriptError, load_model, save_model
 from aligner.cli import main
 from aligner.corpus import find_corpus_files, validate_corpus
 from aligner.corpus_align import align_corpus
@@ -133,6 +133,37 @@ def test_end_extension_comes_from_the_model_unless_given(model):
     for bad in (-0.1, float("nan"), "1", True):
         with pytest.raises(AlignerError, match="end_extension"):
             Aligner(model, device="cpu", end_extension=bad)
+
+
+def test_blank_penalty_from_the_model_config_and_overridable(model, tmp_path):
+    penalized = replace(model, blank_penalty=2.5)
+    folder = save_model(penalized, tmp_path / "p")
+    assert json.loads((folder / "aligner_model.json").read_text())["blank_penalty"] == 2.5
+    assert load_model(folder).blank_penalty == 2.5
+    assert Aligner(folder, device="cpu").blank_penalty == 2.5
+    assert Aligner(folder, device="cpu", blank_penalty=0).blank_penalty == 0
+    for bad in (-1, float("inf"), "2", True):
+        with pytest.raises(AlignerError, match="blank_penalty"):
+            Aligner(model, device="cpu", blank_penalty=bad)
+    config = json.loads((folder / "aligner_model.json").read_text())
+    config["blank_penalty"] = -3
+    (folder / "aligner_model.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="blank_penalty"):
+        load_model(folder)
+
+
+def test_blank_penalty_moves_frames_from_silence_to_phones(model):
+    """With a large penalty the Viterbi prefers phones over silence, so the
+    words cover more of the recording; the emissions themselves are unchanged."""
+    wave = (torch.from_numpy(_noise(3.0)), 16000)
+    plain = Aligner(model, device="cpu", blank_penalty=0).align(wave, TEXT)
+    pushed = Aligner(model, device="cpu", blank_penalty=30).align(wave, TEXT)
+
+    def covered(result):
+        return sum(w.end - w.start for w in result.words)
+
+    assert covered(pushed) > covered(plain)
+    assert covered(pushed) == pytest.approx(3.0, abs=0.1)  # 30 nats: no silence frame is worth it
 
 
 def test_phone_model_needs_english(model):

@@ -49,6 +49,13 @@ def test_map_segments_splits_two_phone_vowels_and_absorbs_markers():
     assert map_segments([(";", 0, 5), ("s", 5, 10)]) == [("S", 0, 10)]
 
 
+def test_rhotic_vowel_before_espeak_r_has_one_r():
+    out = map_segments([("m", 0, 5), ("'e@", 5, 15), ("r", 15, 20), ("i", 20, 30)])
+    assert [label for label, _, _ in out] == ["M", "EH", "R", "IY"]
+    assert out[1] == ("EH", 5, 15)
+    assert [label for label, _, _ in map_segments([("k", 0, 5), ("'A@", 5, 15)])] == ["K", "AA", "R"]
+
+
 def test_attach_closures_gives_short_gaps_to_stops_only():
     words = [[("AH", 0, 100)], [("K", 130, 150), ("AE", 150, 200)], [("S", 260, 300)],
              [("T", 1000, 1020)]]
