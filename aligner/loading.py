@@ -202,6 +202,7 @@ def save_model(model: AlignmentModel, folder: str | os.PathLike, *, half: bool =
         "phonemizer": model.phonemizer,
         "end_extension": model.end_extension,
         "blank_penalty": model.blank_penalty,
+        "min_frames": model.min_frames,
     }
     state = {key: value.detach().to("cpu").contiguous()
              for key, value in model.model.state_dict().items()}
@@ -446,6 +447,7 @@ def _load_own(config_path: Path) -> AlignmentModel:
         phonemizer=_phonemizer_of(config, config_path),
         end_extension=_end_extension_of(config, config_path),
         blank_penalty=_blank_penalty_of(config, config_path),
+        min_frames=_min_frames_of(config, config_path),
     )
     _check_outputs(model, str(config_path))
     return model
@@ -472,6 +474,13 @@ def _blank_penalty_of(config: Mapping[str, Any], source: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 50:
         raise ModelError(f"{source}: 'blank_penalty' must be a number in [0, 50], got {value!r}")
     return float(value)
+
+
+def _min_frames_of(config: Mapping[str, Any], source: Path) -> int | None:
+    value = config.get("min_frames")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 50):
+        raise ModelError(f"{source}: 'min_frames' must be null or an integer in [1, 50], got {value!r}")
+    return value
 
 
 def _build(architecture: Any, source: Path) -> Wav2Vec2Model:

@@ -53,6 +53,10 @@ class AlignmentModel:
         blank_penalty: log-probability taken off the blank (silence) label
             at every frame before the Viterbi (0: none). A calibration of
             models that call weak speech silence too readily.
+        min_frames: decode with the duration-aware Viterbi
+            (:mod:`aligner.duration_viterbi`), every token at least this
+            many frames and silence only between words; None: the plain
+            CTC path (character models).
     """
 
     model: Wav2Vec2Model
@@ -68,6 +72,7 @@ class AlignmentModel:
     phonemizer: str | None = None
     end_extension: float | None = None
     blank_penalty: float = 0.0
+    min_frames: int | None = None
 
     @property
     def frame_samples(self) -> int:

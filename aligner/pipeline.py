@@ -26,8 +26,9 @@ from .model import AlignmentModel
 from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_star_spans, star_emissions,
                       word_detection_scores)
 from .records import Alignment, TokenSpan, WordSpan
-from .spans import token_spans, word_spans
+from .spans import position_spans, token_spans, word_spans
 from .text import Transcript, phonemizer_voice, read_transcript, transcript_for_model
+from .duration_viterbi import duration_align
 from .viterbi import forced_align
 
 #: Seconds of trailing blank frames a word keeps when neither the caller nor
@@ -93,6 +94,13 @@ class Aligner:
         blank_penalty: log-probability taken off the blank (silence) label
             at every frame before the Viterbi; None: the model's own
             ``blank_penalty`` (2 for the packaged phone model, else 0).
+        min_frames: use the duration-aware decoder
+            (:mod:`aligner.duration_viterbi`): every token lasts at least
+            this many frames and silence falls only between words. None:
+            the model's own ``min_frames`` (2 for the packaged phone model;
+            None, the plain CTC path, for character models, whose peaky
+            output needs blanks inside words). Partial mode always uses
+            the CTC path.
         max_memory: bytes of Viterbi back-pointer memory per recording
             before the memory-bounded search is used (None: the default of
             :func:`forced_align`; the path is the same either way).
@@ -107,7 +115,7 @@ class Aligner:
                  end_extension: float | None = None, language: str = "en",
                  partial: bool = False, star_penalty: float = 3.0, min_word_score: float = 0.02,
                  star_at: str = "clauses", window_batch: int = 4, max_memory: int | None = None,
-                 blank_penalty: float | None = None):
+                 blank_penalty: float | None = None, min_frames: int | None = None):
         _check_partial_options(partial, star_penalty, min_word_score, star_at)
         _check_end_extension(end_extension)
         if blank_penalty is not None and (isinstance(blank_penalty, bool)
@@ -127,6 +135,10 @@ class Aligner:
         self.end_extension = float(end_extension)
         self.end_extension_frames = max(0, round(self.end_extension / self.model.frame_seconds))
         self.blank_penalty = self.model.blank_penalty if blank_penalty is None else float(blank_penalty)
+        if min_frames is not None and (isinstance(min_frames, bool) or not isinstance(min_frames, numbers.Integral)
+                                       or not 1 <= min_frames <= 50):
+            raise AlignerError(f"min_frames must be an integer in [1, 50], not {min_frames!r}")
+        self.min_frames = self.model.min_frames if min_frames is None else int(min_frames)
         self.language = language
         self.partial = partial
         self.star_penalty = float(star_penalty)
@@ -152,6 +164,8 @@ class Aligner:
         log_probs = self._with_blank_penalty(emissions.log_probs)
         if self.partial:
             return self._align_partial(items, log_probs, emissions.lengths)
+        if self.min_frames is not None:
+            return self._align_durations(items, emissions.log_probs, log_probs, emissions.lengths)
         paths, scores = self._viterbi(log_probs, [item.targets for item in items], emissions.lengths)
         lengths = emissions.lengths.cpu()
         results = []
@@ -160,6 +174,25 @@ class Aligner:
             spans = token_spans(paths[row, :frames], scores[row, :frames], self.model.blank)
             words = self._word_spans(spans, item.word_index, item.transcript.words, frames)
             results.append(self._alignment(item, words))
+        return results
+
+    def _align_durations(self, items: Sequence[PreparedItem], log_probs: torch.Tensor, decoded: torch.Tensor,
+                         lengths: torch.Tensor) -> list[Alignment]:
+        """The duration-aware decoder (:mod:`aligner.duration_viterbi`):
+        every token at least ``min_frames`` frames, silence only between
+        words. ``decoded`` (blank penalty applied) chooses the path; scores
+        are ``log_probs`` of the path's labels. Shape: ``(B, T, C)``."""
+        words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
+        paths, positions = duration_align(decoded, words, lengths, blank=self.model.blank,
+                                          min_frames=self.min_frames, max_memory=self.max_memory)
+        chosen = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
+        lengths = lengths.cpu()
+        results = []
+        for row, item in enumerate(items):
+            frames = int(lengths[row])
+            spans = position_spans(positions[row, :frames], paths[row, :frames], chosen[row, :frames])
+            words_ = self._word_spans(spans, item.word_index, item.transcript.words, frames)
+            results.append(self._alignment(item, words_))
         return results
 
     def _with_blank_penalty(self, log_probs: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,34 @@ def token_spans(path: torch.Tensor, log_probs: torch.Tensor, blank: int = 0) -> 
     return spans
 
 
+def position_spans(positions: torch.Tensor, path: torch.Tensor, log_probs: torch.Tensor) -> list[TokenSpan]:
+    """One span per target position from a per-frame position sequence
+    (:func:`aligner.duration_viterbi.duration_align`, where two equal
+    tokens in a row need no blank between them, so runs of labels are not
+    enough).
+
+    Args:
+        positions: target position of each frame, -1 for silence. Shape: ``(T,)``.
+        path: label of each frame. Shape: ``(T,)``.
+        log_probs: log-probability of ``path[t]`` at frame ``t``. Shape: ``(T,)``.
+    """
+    positions_list = positions.tolist()
+    labels = path.tolist()
+    probs = log_probs.double().exp().tolist()
+    spans: list[TokenSpan] = []
+    t, total = 0, len(positions_list)
+    while t < total:
+        position = positions_list[t]
+        if position < 0:
+            t += 1
+            continue
+        start = t
+        while t < total and positions_list[t] == position:
+            t += 1
+        spans.append(TokenSpan(labels[start], start, t, math.fsum(probs[start:t]) / (t - start)))
+    return spans
+
+
 def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Sequence,
                labels: Sequence[str], frame_seconds: float, num_frames: int, *,
                separator: int | None = None, end_extension_frames: int = 5,

@@ -1,0 +1,276 @@
+"""Duration-aware Viterbi: every token lasts at least ``min_frames`` frames,
+and silence (the blank) may fall only between words.
+
+The plain CTC path (:func:`aligner.viterbi.forced_align`) lets a token take
+a single frame and lets blank frames fall anywhere, also inside a word.
+With a frame-level model that hears a speaker poorly, the best path may
+then squeeze most of a sentence into one frame per token and stretch one
+word (or a blank run) over the rest. This decoder uses a left-to-right
+topology instead::
+
+    [sil] -> w1: t1^d -> t2^d -> ... -> [sil] -> w2: ... -> [sil]
+
+where ``t^d`` is a chain of ``d = min_frames`` states of token ``t`` whose
+last state may repeat (so the token lasts ``d`` frames or more), and each
+``[sil]`` is an optional run of blank frames (one frame or more, or
+skipped). Two equal tokens in a row need no blank between them. The
+score of a path is the sum of the log-probabilities of its frames' labels,
+as in CTC forced alignment.
+
+Shapes: ``log_probs`` ``(T, C)`` for one item; the batched entry point
+:func:`duration_align` takes ``(B, T, C)`` with valid lengths. Memory: the
+back-pointers take ``T x S`` bytes (``S`` states, about ``d`` per token
+plus one per word); above ``max_memory`` the forward pass keeps only every
+``K``-th score row and recomputes the back-pointers segment by segment
+(the path is the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numba import njit
+
+from .errors import AlignmentError
+
+__all__ = ["StateGraph", "duration_align", "state_graph", "viterbi_states"]
+
+_NEG = -1e30
+#: Default back-pointer budget per item (bytes) before segments are recomputed.
+DEFAULT_MAX_MEMORY = 256 * 2**20
+
+
+@dataclass(frozen=True, eq=False)
+class StateGraph:
+    """A left-to-right state graph.
+
+    Attributes:
+        label: label id each state emits. Shape: ``(S,)``.
+        pred1, pred2: the (up to) two predecessor states other than itself,
+            -1 for none. Shape: ``(S,)``.
+        loop: whether a state may repeat. Shape: ``(S,)``.
+        start: states a path may begin in. Shape: ``(S,)``.
+        final: states a path may end in. Shape: ``(S,)``.
+        token: target position of each state, -1 for silence. Shape: ``(S,)``.
+    """
+
+    label: np.ndarray
+    pred1: np.ndarray
+    pred2: np.ndarray
+    loop: np.ndarray
+    start: np.ndarray
+    final: np.ndarray
+    token: np.ndarray
+
+    @property
+    def num_states(self) -> int:
+        return int(self.label.shape[0])
+
+
+def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: int = 1) -> StateGraph:
+    """The graph for ``words`` (label ids per word, empty words skipped):
+    optional silence before, between and after the words, no silence
+    inside a word, every token at least ``min_frames`` frames.
+
+    Raises:
+        AlignmentError: no token at all, ``min_frames < 1``, or a token is the blank.
+    """
+    if min_frames < 1:
+        raise AlignmentError(f"min_frames must be >= 1, got {min_frames}")
+    label: list[int] = []
+    pred1: list[int] = []
+    pred2: list[int] = []
+    loop: list[bool] = []
+    token: list[int] = []
+
+    def add(lab: int, a: int, b: int, repeat: bool, position: int) -> int:
+        label.append(lab)
+        pred1.append(a)
+        pred2.append(b)
+        loop.append(repeat)
+        token.append(position)
+        return len(label) - 1
+
+    silence = add(blank, -1, -1, True, -1)
+    starts = [silence]
+    last_token_state = -1  # last state of the previous word's last token
+    position = 0
+    for word in words:
+        if not word:
+            continue
+        previous = -1
+        for k, lab in enumerate(word):
+            if lab == blank:
+                raise AlignmentError(f"target {position} is the blank label {blank}")
+            for copy in range(min_frames):
+                repeat = copy == min_frames - 1
+                if k == 0 and copy == 0:
+                    state = add(lab, silence, last_token_state, repeat, position)
+                    if last_token_state < 0:
+                        starts.append(state)
+                else:
+                    state = add(lab, previous, -1, repeat, position)
+                previous = state
+            position += 1
+        last_token_state = previous
+        silence = add(blank, last_token_state, -1, True, -1)
+    if position == 0:
+        raise AlignmentError("no target token to align")
+    size = len(label)
+    start = np.zeros(size, dtype=np.bool_)
+    start[starts] = True
+    final = np.zeros(size, dtype=np.bool_)
+    final[[last_token_state, silence]] = True
+    return StateGraph(np.asarray(label, np.int64), np.asarray(pred1, np.int64), np.asarray(pred2, np.int64),
+                      np.asarray(loop, np.bool_), start, final, np.asarray(token, np.int64))
+
+
+@njit(cache=True, nogil=True)
+def _step(previous, current, choice, frame, label, pred1, pred2, loop):  # pragma: no cover - numba
+    for s in range(label.shape[0]):
+        best = _NEG
+        pick = 0
+        if loop[s] and previous[s] > best:
+            best = previous[s]
+            pick = 0
+        a = pred1[s]
+        if a >= 0 and previous[a] > best:
+            best = previous[a]
+            pick = 1
+        b = pred2[s]
+        if b >= 0 and previous[b] > best:
+            best = previous[b]
+            pick = 2
+        current[s] = best + frame[label[s]] if best > _NEG else _NEG
+        choice[s] = pick
+
+
+@njit(cache=True, nogil=True)
+def _forward(log_probs, label, pred1, pred2, loop, start, every, checkpoints):  # pragma: no cover
+    """Score rows; keeps row ``t`` in ``checkpoints[t // every]`` when ``t % every == 0``."""
+    frames = log_probs.shape[0]
+    states = label.shape[0]
+    previous = np.full(states, _NEG)
+    for s in range(states):
+        if start[s]:
+            previous[s] = log_probs[0, label[s]]
+    checkpoints[0, :] = previous
+    current = np.empty(states)
+    choice = np.empty(states, dtype=np.int8)
+    for t in range(1, frames):
+        _step(previous, current, choice, log_probs[t], label, pred1, pred2, loop)
+        previous, current = current, previous
+        if t % every == 0:
+            checkpoints[t // every, :] = previous
+    return previous
+
+
+@njit(cache=True, nogil=True)
+def _backtrack_segment(log_probs, label, pred1, pred2, loop, first, row, last, end_state, path):  # pragma: no cover
+    """Recompute frames ``first + 1 .. last`` from the score row at ``first``
+    and write the states of frames ``first .. last`` (ending in ``end_state``)."""
+    count = last - first
+    states = label.shape[0]
+    choices = np.empty((max(count, 1), states), dtype=np.int8)
+    previous = row.copy()
+    current = np.empty(states)
+    for k in range(count):
+        _step(previous, current, choices[k], log_probs[first + 1 + k], label, pred1, pred2, loop)
+        previous, current = current, previous
+    state = end_state
+    path[last] = state
+    for k in range(count - 1, -1, -1):
+        pick = choices[k, state]
+        if pick == 1:
+            state = pred1[state]
+        elif pick == 2:
+            state = pred2[state]
+        path[first + k] = state
+    return state
+
+
+def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int | None = None
+                   ) -> tuple[np.ndarray, float]:
+    """Best state sequence through ``graph`` and its score.
+
+    Args:
+        log_probs: Shape ``(T, C)``, float.
+        graph: from :func:`state_graph`.
+        max_memory: bytes of back-pointers before segments are recomputed.
+
+    Returns:
+        ``(states, score)``: the state of each frame, Shape ``(T,)``, and
+        the path's total log-probability.
+
+    Raises:
+        AlignmentError: no path fits (fewer frames than the graph needs).
+    """
+    log_probs = np.ascontiguousarray(log_probs, dtype=np.float64)
+    frames, states = log_probs.shape[0], graph.num_states
+    if frames == 0:
+        raise AlignmentError("no frames to align")
+    budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+    every = int(min(frames, max(1, budget // max(states, 1))))
+    checkpoints = np.empty(((frames - 1) // every + 1, states))
+    last_row = _forward(log_probs, graph.label, graph.pred1, graph.pred2, graph.loop, graph.start, every,
+                        checkpoints)
+    ends = np.where(graph.final, last_row, _NEG)
+    end_state = int(np.argmax(ends))
+    score = float(ends[end_state])
+    if score <= _NEG / 2:
+        minimum = int(np.sum(graph.token >= 0) - np.sum((graph.token[1:] == graph.token[:-1]) & (graph.token[1:] >= 0)))
+        raise AlignmentError(f"{frames} frames are too few for this transcript (its tokens need at least "
+                             f"about {minimum} frames at the minimum duration)")
+    path = np.empty(frames, dtype=np.int64)
+    last = frames - 1
+    for index in range((frames - 1) // every, -1, -1):
+        first = index * every
+        end_state = _backtrack_segment(log_probs, graph.label, graph.pred1, graph.pred2, graph.loop, first,
+                                       checkpoints[index], last, end_state, path)
+        last = first
+    return path, score
+
+
+def duration_align(log_probs: torch.Tensor, words: Sequence[Sequence[Sequence[int]]],
+                   input_lengths: torch.Tensor | None = None, *, blank: int = 0, min_frames: int = 2,
+                   max_memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Duration-aware forced alignment of a batch.
+
+    Args:
+        log_probs: Shape ``(B, T, C)``.
+        words: per item, the label ids of each word (a word's tokens are
+            never separated by silence).
+        input_lengths: valid frames per item, Shape ``(B,)`` (None: all).
+        blank: the silence / blank label.
+        min_frames: the shortest a token may be, in frames.
+        max_memory: per-item back-pointer budget in bytes.
+
+    Returns:
+        ``(paths, positions)``, both Shape ``(B, T)`` on the CPU: the label
+        of each frame (blank for silence and padding) and the target
+        position of each frame (its index in the item's flattened tokens;
+        -1 for silence and padding).
+
+    Raises:
+        AlignmentError: inconsistent input or a transcript too long.
+    """
+    if log_probs.ndim != 3:
+        raise AlignmentError(f"log_probs must have shape (B, T, C), got {tuple(log_probs.shape)}")
+    batch, frames, _ = log_probs.shape
+    if len(words) != batch:
+        raise AlignmentError(f"{len(words)} transcripts for a batch of {batch}")
+    lengths = [frames] * batch if input_lengths is None else [int(x) for x in input_lengths.tolist()]
+    data = log_probs.detach().to("cpu", torch.float64).numpy()
+    paths = torch.full((batch, frames), blank, dtype=torch.int64)
+    positions = torch.full((batch, frames), -1, dtype=torch.int64)
+    for row in range(batch):
+        if not 0 < lengths[row] <= frames:
+            raise AlignmentError(f"input length {lengths[row]} of item {row} is outside 1..{frames}")
+        graph = state_graph(words[row], blank=blank, min_frames=min_frames)
+        states, _ = viterbi_states(data[row, : lengths[row]], graph, max_memory=max_memory)
+        paths[row, : lengths[row]] = torch.from_numpy(graph.label[states])
+        positions[row, : lengths[row]] = torch.from_numpy(graph.token[states])
+    return paths, positions

@@ -1,0 +1,135 @@
+"""The duration-aware Viterbi (:mod:`aligner.duration_viterbi`): exact
+against a brute-force search on small cases, memory-bounded mode equal to
+the single pass, batching, errors, and its use by the aligner."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aligner import Aligner, AlignerError, AlignmentError
+from aligner.duration_viterbi import duration_align, state_graph, viterbi_states
+
+
+def _brute_force(log_probs: np.ndarray, words: list[list[int]], min_frames: int, blank: int = 0) -> float:
+    """Best score over every frame labelling the topology allows, by
+    enumerating the length of every silence run and token run."""
+    tokens = [(w, t) for w, word in enumerate(words) for t in word]
+    frames = log_probs.shape[0]
+    best = -np.inf
+    gaps = len(words) + 1  # silences: before, between words, after
+    for silences in itertools.product(range(frames + 1), repeat=gaps):
+        remaining = frames - sum(silences)
+        if remaining < min_frames * len(tokens):
+            continue
+        for durations in itertools.product(range(min_frames, remaining + 1), repeat=len(tokens)):
+            if sum(durations) != remaining:
+                continue
+            labels: list[int] = [blank] * silences[0]
+            k = 0
+            for w, word in enumerate(words):
+                for _ in word:
+                    labels += [tokens[k][1]] * durations[k]
+                    k += 1
+                labels += [blank] * silences[w + 1]
+            best = max(best, float(log_probs[np.arange(frames), labels].sum()))
+    return best
+
+
+def _score(log_probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(log_probs[np.arange(len(labels)), labels].sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), frames=st.integers(3, 7), min_frames=st.integers(1, 2),
+       shape=st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 1, 1]]))
+def test_exact_against_brute_force(seed, frames, min_frames, shape):
+    rng = np.random.default_rng(seed)
+    words = [list(rng.integers(1, 4, size=n)) for n in shape]
+    if min_frames * sum(shape) > frames:
+        return
+    log_probs = np.log(rng.dirichlet(np.ones(4), size=frames))
+    graph = state_graph(words, min_frames=min_frames)
+    states, score = viterbi_states(log_probs, graph)
+    labels = graph.label[states]
+    assert score == pytest.approx(_brute_force(log_probs, words, min_frames), abs=1e-9)
+    assert _score(log_probs, labels) == pytest.approx(score, abs=1e-9)
+    # the path obeys the topology: every token lasts >= min_frames, tokens in order
+    positions = graph.token[states]
+    runs = [(p, len(list(g))) for p, g in itertools.groupby(positions) if p >= 0]
+    assert [p for p, _ in runs] == list(range(sum(shape)))
+    assert all(n >= min_frames for _, n in runs)
+
+
+def test_no_silence_inside_a_word_and_repeats_need_no_blank():
+    # frames favour silence in the middle of the word: the path may not take it
+    log_probs = np.log(np.array([[0.05, 0.9, 0.05], [0.9, 0.05, 0.05], [0.05, 0.05, 0.9]]))
+    graph = state_graph([[1, 2]], min_frames=1)
+    states, _ = viterbi_states(log_probs, graph)
+    assert list(graph.label[states]) == [1, 1, 2] or list(graph.label[states]) == [1, 2, 2]
+    # two equal tokens in a row: no blank frame between them is needed
+    log_probs = np.log(np.full((2, 3), 1 / 3))
+    states, _ = viterbi_states(log_probs, state_graph([[1, 1]]))
+    assert list(state_graph([[1, 1]]).token[states]) == [0, 1]
+
+
+@pytest.mark.parametrize("budget", [1, 50, 1000, None])
+def test_memory_bounded_path_is_the_same(budget):
+    rng = np.random.default_rng(1)
+    log_probs = np.log(rng.dirichlet(np.ones(6), size=200))
+    words = [list(rng.integers(1, 6, size=3)) for _ in range(12)]
+    graph = state_graph(words, min_frames=2)
+    reference, score = viterbi_states(log_probs, graph, max_memory=10**9)
+    states, bounded = viterbi_states(log_probs, graph, max_memory=budget)
+    assert np.array_equal(states, reference) and bounded == score
+
+
+def test_batch_equals_items_alone_and_padding_is_silence():
+    rng = np.random.default_rng(2)
+    log_probs = torch.log(torch.from_numpy(rng.dirichlet(np.ones(5), size=(2, 30)))).float()
+    words = [[[1, 2], [3]], [[4, 4, 1]]]
+    lengths = torch.tensor([30, 21])
+    paths, positions = duration_align(log_probs, words, lengths, min_frames=2)
+    for row in range(2):
+        alone, where = duration_align(log_probs[row:row + 1, : lengths[row]], words[row:row + 1], min_frames=2)
+        assert torch.equal(paths[row, : lengths[row]], alone[0]) and torch.equal(positions[row, : lengths[row]], where[0])
+    assert (paths[1, 21:] == 0).all() and (positions[1, 21:] == -1).all()
+
+
+def test_errors():
+    with pytest.raises(AlignmentError, match="too few"):
+        viterbi_states(np.zeros((3, 4)), state_graph([[1, 2]], min_frames=2))
+    with pytest.raises(AlignmentError, match="no target token"):
+        state_graph([[], []])
+    with pytest.raises(AlignmentError, match="blank"):
+        state_graph([[0]])
+    with pytest.raises(AlignmentError, match="min_frames"):
+        state_graph([[1]], min_frames=0)
+    with pytest.raises(AlignmentError, match="transcripts for a batch"):
+        duration_align(torch.zeros(2, 5, 3), [[[1]]])
+
+
+def test_aligner_uses_the_model_setting_and_the_option(tmp_path):
+    from dataclasses import replace
+
+    from aligner.testing import tiny_phone_model
+
+    model = replace(tiny_phone_model(), min_frames=3)
+    assert Aligner(model, device="cpu").min_frames == 3
+    assert Aligner(model, device="cpu", min_frames=1).min_frames == 1
+    for bad in (0, 51, 1.5, True):
+        with pytest.raises(AlignerError, match="min_frames"):
+            Aligner(model, device="cpu", min_frames=bad)
+    rng = np.random.default_rng(0)
+    wave = (torch.from_numpy((0.1 * rng.standard_normal(48000)).astype(np.float32)), 16000)
+    result = Aligner(model, device="cpu").align(wave, "the cat sat on a mat")
+    for word in result.words:
+        assert word.aligned
+        for char in word.chars:  # every phone at least 3 frames of 20 ms
+            assert char.end - char.start >= 0.06 - 1e-9
+        assert word.chars[0].start == word.start and word.chars[-1].end == word.end
