@@ -12,8 +12,9 @@ the batched CTC Viterbi on your own emissions.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 # Public names and the module each lives in. They are imported on first use
 # (PEP 562), so ``import aligner`` and ``aligner --help`` stay fast and a
@@ -42,18 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .writers import write_alignment
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aligner' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "AlignerError", "AlignmentError", "AudioError", "ModelError", "ModelNotAvailableError",

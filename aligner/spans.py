@@ -49,20 +49,8 @@ def token_spans(path: torch.Tensor, log_probs: torch.Tensor, blank: int = 0) -> 
         targets in a row are separated by a blank in any CTC path, so runs
         map one-to-one onto targets.
     """
-    path = path.tolist()
-    probs = log_probs.double().exp().tolist()
-    spans: list[TokenSpan] = []
-    t, total = 0, len(path)
-    while t < total:
-        token = path[t]
-        if token == blank:
-            t += 1
-            continue
-        start = t
-        while t < total and path[t] == token:
-            t += 1
-        spans.append(TokenSpan(token, start, t, math.fsum(probs[start:t]) / (t - start)))
-    return spans
+    labels = path.tolist()
+    return _run_spans(labels, labels, log_probs, blank)
 
 
 def position_spans(positions: torch.Tensor, path: torch.Tensor, log_probs: torch.Tensor) -> list[TokenSpan]:
@@ -76,18 +64,23 @@ def position_spans(positions: torch.Tensor, path: torch.Tensor, log_probs: torch
         path: label of each frame. Shape: ``(T,)``.
         log_probs: log-probability of ``path[t]`` at frame ``t``. Shape: ``(T,)``.
     """
-    positions_list = positions.tolist()
-    labels = path.tolist()
+    return _run_spans(positions.tolist(), path.tolist(), log_probs, -1)
+
+
+def _run_spans(keys: list[int], labels: list[int], log_probs: torch.Tensor, skip: int) -> list[TokenSpan]:
+    """One :class:`TokenSpan` per run of equal ``keys`` (runs of ``skip``
+    left out): the label of its first frame, its frames, and the mean
+    probability of its frames."""
     probs = log_probs.double().exp().tolist()
     spans: list[TokenSpan] = []
-    t, total = 0, len(positions_list)
+    t, total = 0, len(keys)
     while t < total:
-        position = positions_list[t]
-        if position < 0:
+        key = keys[t]
+        if key == skip:
             t += 1
             continue
         start = t
-        while t < total and positions_list[t] == position:
+        while t < total and keys[t] == key:
             t += 1
         spans.append(TokenSpan(labels[start], start, t, math.fsum(probs[start:t]) / (t - start)))
     return spans

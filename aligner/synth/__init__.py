@@ -9,8 +9,7 @@ from Debian ``fortunes`` and ``wamerican`` when installed.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "CorpusError": "corpus", "CorpusSummary": "corpus", "make_corpus": "corpus", "plan_corpus": "corpus",
@@ -19,14 +18,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aligner.synth' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "CorpusError",
