@@ -178,7 +178,7 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     if waveform is not None:
         try:
             check_fits(transcript.targets(model.separator_id)[0], waveform, model, str(item.transcript),
-                       str(item.audio))
+                       str(item.audio), min_frames=model.min_frames)
         except AlignerError as error:
             problems.append(Problem(item.key, "length", str(error)))
     return problems

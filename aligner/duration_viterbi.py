@@ -221,9 +221,10 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
     end_state = int(np.argmax(ends))
     score = float(ends[end_state])
     if score <= _NEG / 2:
-        minimum = int(np.sum(graph.token >= 0) - np.sum((graph.token[1:] == graph.token[:-1]) & (graph.token[1:] >= 0)))
-        raise AlignmentError(f"{frames} frames are too few for this transcript (its tokens need at least "
-                             f"about {minimum} frames at the minimum duration)")
+        tokens = int(graph.token.max()) + 1
+        minimum = int(np.sum(graph.token >= 0))  # min_frames states per token
+        raise AlignmentError(f"{frames} frames are too few for this transcript: its {tokens} tokens need at "
+                             f"least {minimum} frames at the minimum duration")
     path = np.empty(frames, dtype=np.int64)
     last = frames - 1
     for index in range((frames - 1) // every, -1, -1):

@@ -342,7 +342,7 @@ class Aligner:
             check_fits(needed, waveform, self.model, source, audio_name,
                         " (star tokens of partial mode included)")
         else:
-            check_fits(targets, waveform, self.model, source, audio_name)
+            check_fits(targets, waveform, self.model, source, audio_name, min_frames=self.min_frames)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name,
                      tuple(str(w.message) for w in caught))
 
@@ -378,9 +378,12 @@ def _check_partial_options(partial: bool, star_penalty: float, min_word_score: f
 
 
 def check_fits(targets: list[int], waveform: torch.Tensor, model: AlignmentModel,
-                source: str, audio_name: str, note: str = "") -> None:
+                source: str, audio_name: str, note: str = "", min_frames: int | None = None) -> None:
+    """Raise :class:`TranscriptError` when the audio has fewer frames than
+    the targets need: one per token plus a blank between repeats on the CTC
+    path, ``min_frames`` per token with the duration-aware decoder."""
     frames = num_frames(model, int(waveform.shape[-1]))
-    needed = minimum_frames(targets)
+    needed = minimum_frames(targets) if min_frames is None else min_frames * len(targets)
     if needed > frames:
         audio_seconds = waveform.shape[-1] / model.sample_rate
         raise TranscriptError(

@@ -102,7 +102,7 @@ def test_batch_equals_items_alone_and_padding_is_silence():
 
 
 def test_errors():
-    with pytest.raises(AlignmentError, match="too few"):
+    with pytest.raises(AlignmentError, match="3 frames are too few for this transcript: its 2 tokens need at least 4"):
         viterbi_states(np.zeros((3, 4)), state_graph([[1, 2]], min_frames=2))
     with pytest.raises(AlignmentError, match="no target token"):
         state_graph([[], []])
@@ -112,6 +112,19 @@ def test_errors():
         state_graph([[1]], min_frames=0)
     with pytest.raises(AlignmentError, match="transcripts for a batch"):
         duration_align(torch.zeros(2, 5, 3), [[[1]]])
+
+
+def test_too_long_transcript_is_a_clear_error_naming_the_file(tmp_path):
+    from dataclasses import replace
+
+    from aligner import TranscriptError
+    from aligner.testing import tiny_phone_model
+
+    wave = (torch.zeros(16000).uniform_(-0.1, 0.1), 16000)  # 1 s: 49 frames
+    text = "this is a sentence that fits in about one second yes"  # about 38 phones
+    Aligner(tiny_phone_model(), device="cpu", min_frames=1).prepare(wave, text)  # fits one frame per phone
+    with pytest.raises(TranscriptError, match=r"<waveform>: transcript too long .* need at least 1\.\d\d s"):
+        Aligner(replace(tiny_phone_model(), min_frames=2), device="cpu").prepare(wave, text)
 
 
 def test_aligner_uses_the_model_setting_and_the_option(tmp_path):
