@@ -293,9 +293,9 @@ def _save_figure(figure, path: Path) -> None:
               help="Report folder: receives layers.csv, layer_metrics.png, cka.png and projection.png.")
 @click.option("--model", "-m", "model_spec", default=None,
               help="Model: a torchaudio bundle name (see `aligner models`) or a model folder.")
-@click.option("--kind", type=click.Choice(["char", "word_position", "speech"]), default="char",
-              show_default=True, help="Frame labels: the aligned character, the position in the word "
-              "(B/I/E/S), or speech vs silence.")
+@click.option("--kind", type=click.Choice(["char", "phone", "word_position", "speech"]), default=None,
+              help="Frame labels: the aligned character or phone (default: whichever the model "
+              "outputs), the position in the word (B/I/E/S), or speech vs silence.")
 @click.option("--layers", "num_layers", type=int, default=None,
               help="Analyse only the first N transformer layers (default: all).")
 @click.option("--clusters", type=int, default=50, show_default=True, help="k of the k-means metrics.")
@@ -359,6 +359,7 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
     if not waves:
         raise AlignerError(f"{source}: none of the {len(pairs)} files could be aligned; nothing to analyse")
 
+    kind = kind or ("phone" if aligner.model.phonetic else "char")
     report = analyze_layers(aligner.model, waves, alignments, kind=kind, num_layers=num_layers,
                             n_clusters=clusters, max_frames=max_frames, device=aligner.device)
     csv_path = report.to_csv(report_dir / "layers.csv")
