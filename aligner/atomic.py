@@ -6,6 +6,16 @@ which is renamed onto the target with :func:`os.replace` only once it is
 complete. Any exception removes the temporary file, so a failure (a bug, a
 full disk, Ctrl-C) never leaves a partial file, a corrupt old file or a stray
 temporary file behind.
+
+Symbolic links are followed: a link to a regular file has its *target*
+rewritten atomically (the link stays a link). An existing target that is not a
+regular file or folder (``/dev/null``, a terminal, a FIFO) cannot be replaced
+by a rename: the content is then built in a temporary file elsewhere and
+written through to it (opened for writing, no rename), and a write error
+(``/dev/full``: no space left) is an :class:`OutputError`.
+
+:func:`same_file` tells whether an output path would land on an input file
+(hard links, symbolic links, ``..`` and symlinked folders included).
 """
 
 from __future__ import annotations
@@ -13,13 +23,35 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_text", "check_not_input", "same_file"]
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether the paths ``a`` and ``b`` name the same file: the same device
+    and inode when both exist, else the same resolved real path."""
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except OSError:
+        pass
+    else:
+        return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_not_input(output: str | os.PathLike[str],
+                    inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Raise :class:`OutputError` when ``output`` is one of the ``inputs``
+    (None entries are ignored): an output never overwrites an input."""
+    for source in inputs:
+        if source is not None and same_file(output, source):
+            raise OutputError(f"{output}: output file is the input file {source}; "
+                              "refusing to overwrite an input, choose another output path")
 
 
 def _reason(error: OSError) -> str:
@@ -67,7 +99,9 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     by name. On success it is flushed to disk (``durable``) and renamed onto
     ``path`` atomically; if ``path`` already existed its permission bits are
     kept. On any exception the temporary file is deleted and ``path`` is left
-    as it was.
+    as it was. A symbolic link has its target rewritten (the link stays);
+    an existing non-regular file (a device, a FIFO) is written through
+    instead of being replaced (see the module documentation).
 
     Args:
         path: the file to (re)write.
@@ -82,6 +116,16 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     target = Path(path)
     if target.name in ("", ".", ".."):
         raise OutputError(f"output path {str(path)!r} does not name a file")
+    try:
+        existing = os.stat(target)  # follows symbolic links
+    except OSError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode) and not stat.S_ISDIR(existing.st_mode):
+        with _write_through(target) as temporary:
+            yield temporary
+        return
+    if target.is_symlink():  # rewrite the file the link points to, keep the link
+        target = Path(os.path.realpath(target))
     folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -108,6 +152,36 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     except BaseException:
         _remove_quietly(temporary)
         raise
+
+
+@contextmanager
+def _write_through(target: Path) -> Iterator[Path]:
+    """Build the content in a temporary file of the system's temporary folder,
+    then copy it into the existing non-regular file ``target`` (a device, a
+    FIFO) opened for writing: such a file cannot be replaced by a rename."""
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(suffix=".tmp", prefix=".aligner-")
+    except OSError as error:
+        raise OutputError(f"cannot write output file {target}: no temporary file: {_reason(error)}") from error
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        yield temporary
+        data = temporary.read_bytes()
+        out = os.open(target, os.O_WRONLY)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(out, view)
+                view = view[written:]
+        finally:
+            os.close(out)
+    except OSError as error:
+        raise OutputError(f"cannot write output file {target}: {_reason(error)}") from error
+    finally:
+        _remove_quietly(temporary)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8", *,

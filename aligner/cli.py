@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from .corpus import find_transcript
-from .errors import AlignerError
+from .errors import AlignerError, OutputError
 from .writers import FORMATS
 
 EXIT_BAD_INPUT = 2
@@ -26,6 +26,20 @@ EXIT_SOME_FAILED = 3
 def _fail(message: str, code: int) -> None:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+def _write_stdout(text: str) -> None:
+    """Write ``text`` to standard output and flush it; a closed or failing
+    standard output is an :class:`OutputError`, not a silent success."""
+    stream = sys.stdout
+    if stream is None:
+        raise OutputError("standard output is closed; give an output file with -o")
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise OutputError(f"cannot write to standard output: {reason}") from error
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -107,6 +121,12 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if output is not None and fmt is None and format_from_path(output) is None:
         raise AlignerError(f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt "
                            "or give --format")
+    if output is not None:
+        from .atomic import check_not_input
+
+        check_not_input(output, [audio, transcript_file if text is None else None])
+    elif sys.stdout is None:
+        raise OutputError("standard output is closed; give an output file with -o")
     data, rate = read_mono(audio)  # decoded once; bad audio fails here, before loading a model
     prepare_waveform(data, rate, rate, source=str(audio))
     aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial)
@@ -116,7 +136,7 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if output is None:
         import json
 
-        click.echo(json.dumps(to_json(alignment), ensure_ascii=False, indent=2))
+        _write_stdout(json.dumps(to_json(alignment), ensure_ascii=False, indent=2) + "\n")
         return
     effective = fmt or format_from_path(output)
     options = {"mode": subtitles} if effective in ("srt", "vtt") else {}
@@ -228,6 +248,9 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
                            "(positive, at most 20000 pixels a side)")
     if start is not None and end is not None and start >= end:
         raise AlignerError(f"--start ({start:g} s) must be before --end ({end:g} s)")
+    from .atomic import check_not_input
+
+    check_not_input(output, [audio, alignment_file])
     alignment = read_textgrid(alignment_file, words_tier=words_tier, chars_tier=chars_tier)
     data, rate = read_audio(audio)
     if data.size == 0:

@@ -324,15 +324,21 @@ def align_corpus(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     summary = CorpusSummary(out_dir=out_dir)
+    blocked = _colliding_outputs(files, out_dir, formats)
+    inputs = _input_files(files)
     todo: list[CorpusFile] = []
     for item in files:
         paths = {fmt: output_path(out_dir, item.key, fmt) for fmt in formats}
-        if not overwrite and all(p.is_file() for p in paths.values()):
+        if item.key not in blocked and not overwrite and all(p.is_file() for p in paths.values()):
             summary.results.append(FileResult(item.key, "skipped"))
-            if on_progress is not None:
-                on_progress(summary.results[-1])
         else:
-            todo.append(item)
+            problem = blocked.get(item.key) or _overwrites_input(item, paths, inputs)
+            if problem is None:
+                todo.append(item)
+                continue
+            summary.results.append(FileResult(item.key, "failed", problem=problem))
+        if on_progress is not None:
+            on_progress(summary.results[-1])
 
     durations = [(item, audio_duration(item.audio)) for item in todo]
     if on_start is not None:
@@ -385,6 +391,66 @@ def align_corpus(
         done = {r.key for r in summary.results if r.status in ("aligned", "skipped")}
         _write_reports(summary, out_dir, done)
     return summary
+
+
+def _colliding_outputs(files: Sequence[CorpusFile], out_dir: Path, formats: Sequence[str]
+                       ) -> dict[str, Problem]:
+    """Audio files whose outputs would be the same file (``dup.wav`` and
+    ``dup.flac`` both write ``dup.TextGrid``): none of them is aligned, so
+    that neither output overwrites the other; each gets a problem naming all
+    of them."""
+    owners: dict[str, list[CorpusFile]] = {}
+    for item in files:
+        for fmt in formats:
+            target = os.path.normcase(os.path.realpath(output_path(out_dir, item.key, fmt)))
+            group = owners.setdefault(target, [])
+            if item not in group:
+                group.append(item)
+    problems: dict[str, Problem] = {}
+    for target, items in sorted(owners.items()):
+        if len(items) < 2:
+            continue
+        names = ", ".join(str(i.audio) for i in items)
+        for item in items:
+            problems.setdefault(item.key, Problem(
+                item.key, "output",
+                f"{item.audio}: output {target} would be written for several audio files ({names}); "
+                "none of them is aligned: rename them so that their names differ"))
+    return problems
+
+
+def _input_files(files: Sequence[CorpusFile]) -> dict[tuple[int, int], Path]:
+    """Every input file of the corpus (audio, transcript, TextGrid) by
+    ``(device, inode)``."""
+    inputs: dict[tuple[int, int], Path] = {}
+    for item in files:
+        for source in (item.audio, item.transcript, item.textgrid):
+            if source is None:
+                continue
+            try:
+                info = os.stat(source)
+            except OSError:
+                continue
+            inputs[(info.st_dev, info.st_ino)] = source
+    return inputs
+
+
+def _overwrites_input(item: CorpusFile, paths: dict[str, Path],
+                      inputs: dict[tuple[int, int], Path]) -> Problem | None:
+    """A problem when one of ``paths`` is an input file of the corpus (the
+    output folder is the corpus folder and a human ``.TextGrid`` lies beside
+    the audio): inputs are never overwritten."""
+    for target in paths.values():
+        try:
+            info = os.stat(target)
+        except OSError:
+            continue
+        source = inputs.get((info.st_dev, info.st_ino))
+        if source is not None:
+            return Problem(item.key, "output",
+                           f"{item.audio}: output file {target} is the input file {source}; refusing to "
+                           "overwrite an input (choose an output folder other than the corpus folder)")
+    return None
 
 
 def _check_options(formats: Sequence[str], batch_seconds: float, workers: int) -> tuple[str, ...]:

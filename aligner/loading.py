@@ -326,7 +326,8 @@ def _load_bundle(name: str) -> AlignmentModel:
     checkpoint = cache / file_name
     was_cached = checkpoint.is_file()
     is_fa = name == "MMS_FA"
-    dl_kwargs = {"map_location": "cpu"}
+    # weights_only: a checkpoint is tensors only; a pickle that would run code is refused
+    dl_kwargs = {"map_location": "cpu", "weights_only": True}
     try:
         # torch.hub prints "Downloading: ..." on stdout; keep stdout for results.
         with contextlib.redirect_stdout(sys.stderr):

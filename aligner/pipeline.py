@@ -20,7 +20,7 @@ import torch
 
 from .audio import load_audio, prepare_waveform
 from .emissions import EmissionModel, num_frames
-from .errors import AlignerError, TranscriptError
+from .errors import AlignerError, AudioError, TranscriptError
 from .loading import load_model
 from .model import AlignmentModel
 from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_star_spans, star_emissions,
@@ -318,6 +318,7 @@ class Aligner:
                 transcript too long for the audio.
             PhonemizerError: a phone model without espeak-ng.
         """
+        _check_inputs(audio, text)
         rate = self.model.sample_rate
         if isinstance(audio, tuple):
             data, sample_rate = audio
@@ -400,5 +401,16 @@ def align(audio: AudioInput, transcript: TextInput, model: str | os.PathLike | A
     file. ``options`` go to :class:`Aligner`. For many files, build one
     :class:`Aligner` and reuse it.
     """
+    _check_inputs(audio, transcript)  # before loading a model
     return Aligner(model, **options).align(audio, transcript)
+
+
+def _check_inputs(audio: object, text: object) -> None:
+    """Raise the package's errors for inputs of the wrong type (``None``)."""
+    if not isinstance(audio, (str, os.PathLike, tuple)):
+        raise AudioError(f"audio must be a file path or a (waveform, sample_rate) pair, "
+                         f"not {type(audio).__name__}")
+    if not isinstance(text, (str, os.PathLike)):
+        raise TranscriptError(f"transcript of {audio if isinstance(audio, (str, os.PathLike)) else 'the audio'} "
+                              f"must be the text (str) or a path to a text file, not {type(text).__name__}")
 

@@ -612,13 +612,18 @@ class _Normalizer:
 # --------------------------------------------------------------------------- API
 
 
+#: Control characters, treated as whitespace when a transcript is split into words.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
                          separator: str | None = "|", star: str | None = None,
                          language: str = "en", source: str | None = None) -> Transcript:
     """Turn a transcript into target label ids, word by word.
 
     Args:
-        text: the transcript; words are split on its whitespace.
+        text: the transcript; words are split on its whitespace and its
+            control characters (NUL, escape, ...), which belong to no word.
         labels: the model's labels (the index of a label is its id).
         blank: id of the CTC blank label (never produced).
         separator: the word-separator label, or None when the model has none
@@ -631,7 +636,8 @@ def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
         source: a file name to put in messages.
 
     Returns:
-        A :class:`Transcript` with one word per whitespace-separated word.
+        A :class:`Transcript` with one word per whitespace-separated word
+        (control characters count as whitespace).
 
     Raises:
         TranscriptError: the transcript is empty, or no character of it can
@@ -642,7 +648,8 @@ def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
         UnrepresentableCharacterWarning: once, listing the dropped characters.
     """
     where = f"{source}: " if source else ""
-    originals = text.split()
+    # control characters (NUL, escape, ...) are not part of any word: they separate words like whitespace
+    originals = _CONTROL_CHARACTERS.sub(" ", text).split()
     if not originals:
         raise TranscriptError(f"{where}transcript is empty (nothing but whitespace)"
                               if text else f"{where}transcript is empty")
@@ -765,7 +772,8 @@ def phonemize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
     join their phones with spaces (``"F AY V D AA L ER Z"``).
 
     Args:
-        text: the transcript; words are split on its whitespace.
+        text: the transcript; words are split on its whitespace and its
+            control characters (NUL, escape, ...), which belong to no word.
         labels: the model's labels; must hold the 39 ARPAbet phones.
         blank: id of the blank (silence) label.
         phonemizer: one of :data:`aligner.model.PHONEMIZERS`.

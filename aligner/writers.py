@@ -45,7 +45,7 @@ from typing import Any
 
 import textgrid
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, check_not_input
 from .errors import OutputError
 from .records import Alignment, WordSpan
 
@@ -67,6 +67,19 @@ SUFFIXES: dict[str, str] = {"textgrid": ".TextGrid", "json": ".json", "ctm": ".c
 FORMATS: tuple[str, ...] = tuple(SUFFIXES)
 
 _EXTENSIONS = {suffix.lower(): fmt for fmt, suffix in SUFFIXES.items()}
+
+#: Control characters (NUL, escape, ...) never reach an output file.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """``text`` without control characters (a label as written to a file)."""
+    return _CONTROL.sub("", str(text))
+
+
+def _markup_escape(text: str) -> str:
+    """``text`` cleaned, with ``&``, ``<`` and ``>`` escaped for SRT / WebVTT cues."""
+    return _clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 #: Keyword options each format accepts in :func:`write_alignment`.
 _OPTIONS: dict[str, tuple[str, ...]] = {
@@ -130,8 +143,15 @@ def write_alignment(alignment: Alignment, path: str | os.PathLike[str], format: 
         OutputError: unknown or missing format, an option the format does not
             take, bad option values, or a file that cannot be written.
     """
+    if not isinstance(alignment, Alignment):
+        raise OutputError(f"write_alignment needs an Alignment (from aligner.align), "
+                          f"not {type(alignment).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise OutputError(f"output path must be a str or path, not {type(path).__name__}")
     target = Path(path)
     name = _resolve_format(target, format)
+    if alignment.audio is not None and str(alignment.audio) and not str(alignment.audio).startswith("<"):
+        check_not_input(target, [alignment.audio])
     unknown = sorted(set(options) - set(_OPTIONS[name]))
     if unknown:
         accepted = ", ".join(_OPTIONS[name]) or "none"
@@ -265,10 +285,10 @@ def to_textgrid(alignment: Alignment) -> textgrid.TextGrid:
     if not (math.isfinite(duration) and duration > 0):
         raise OutputError(f"cannot write a TextGrid for a recording of duration {alignment.duration!r} s "
                           "(it must be positive)")
-    words = [(_check_time(w.start, f"word {w.text!r}"), _check_time(w.end, f"word {w.text!r}"), w.text)
+    words = [(_check_time(w.start, f"word {w.text!r}"), _check_time(w.end, f"word {w.text!r}"), _clean(w.text))
              for w in alignment.words]
-    chars = [(_check_time(c.start, f"label {c.label!r}"), _check_time(c.end, f"label {c.label!r}"), c.label)
-             for c in alignment.chars]
+    chars = [(_check_time(c.start, f"label {c.label!r}"), _check_time(c.end, f"label {c.label!r}"),
+              _clean(c.label)) for c in alignment.chars]
     name = Path(alignment.audio).stem if alignment.audio else None
     grid = textgrid.TextGrid(name=name, minTime=0.0, maxTime=duration)
     grid.append(_interval_tier("words", _tier_intervals(words, duration), duration))
@@ -317,14 +337,14 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
     for w in alignment.words:
         what = f"word {w.text!r}"
         words.append({
-            "text": w.text,
-            "normalized": w.normalized,
+            "text": _clean(w.text),
+            "normalized": None if w.normalized is None else _clean(w.normalized),
             "start": _seconds(_check_time(w.start, what)),
             "end": _seconds(_check_time(w.end, what)),
             "score": _score(w.score),
             "aligned": bool(w.aligned),
             labels_key: [{
-                "label": c.label,
+                "label": _clean(c.label),
                 "start": _seconds(_check_time(c.start, f"label {c.label!r} of {what}")),
                 "end": _seconds(_check_time(c.end, f"label {c.label!r} of {what}")),
                 "score": _score(c.score),
@@ -376,7 +396,7 @@ def to_ctm(alignment: Alignment, utterance: str | None = None, channel: str = "1
             raise OutputError(f"CTM {what} id {value!r} must be non-empty and contain no whitespace")
     lines = []
     for w in alignment.words:
-        word = _WHITESPACE.sub("_", w.text.strip())
+        word = _WHITESPACE.sub("_", _clean(w.text).strip())
         if not word:
             raise OutputError(f"cannot write an empty word to CTM (normalized {w.normalized!r})")
         start = round(max(_check_time(w.start, f"word {w.text!r}"), 0.0), 3)
@@ -453,6 +473,8 @@ def to_srt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
     Cues are numbered from 1, timestamps are ``HH:MM:SS,mmm`` and every cue
     lasts at least 1 ms. Words that could not be aligned are included, in
     italics (``<i>word</i>``), at the interval between their neighbours.
+    Word text is escaped (``&amp;``, ``&lt;``, ``&gt;``), so a transcript
+    cannot inject markup, and control characters are dropped.
 
     Raises:
         OutputError: bad option values or a non-finite time.
@@ -461,13 +483,9 @@ def to_srt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
     blocks = []
     for number, cue in enumerate(_group_words(alignment.words, mode, max_words, max_seconds, max_gap), 1):
         start, end = _cue_times(cue)
-        text = " ".join(w.text if w.aligned else f"<i>{w.text}</i>" for w in cue)
+        text = " ".join(_markup_escape(w.text) if w.aligned else f"<i>{_markup_escape(w.text)}</i>" for w in cue)
         blocks.append(f"{number}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n")
     return "\n".join(blocks)
-
-
-def _vtt_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_vtt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_seconds: float = 5.0,
@@ -484,7 +502,7 @@ def to_vtt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
     blocks = ["WEBVTT\n"]
     for cue in _group_words(alignment.words, mode, max_words, max_seconds, max_gap):
         start, end = _cue_times(cue)
-        text = " ".join(_vtt_escape(w.text) if w.aligned else f"<i.unaligned>{_vtt_escape(w.text)}</i>"
+        text = " ".join(_markup_escape(w.text) if w.aligned else f"<i.unaligned>{_markup_escape(w.text)}</i>"
                         for w in cue)
         blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n")
     return "\n".join(blocks)

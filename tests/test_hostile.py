@@ -1,0 +1,344 @@
+"""Hostile input (issue 12): outputs onto inputs, devices, symlinks, closed
+standard output, colliding corpus outputs, malicious checkpoints, control
+characters and markup in transcripts, wrong argument types."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torchaudio
+from click.testing import CliRunner
+
+import aligner
+from aligner.atomic import atomic_write_text, same_file
+from aligner.cli import main
+from aligner.corpus_align import FAILURES_FILE
+from aligner.errors import AlignerError, AudioError, ModelError, OutputError, TranscriptError
+from aligner.loading import load_model
+from aligner.writers import FORMATS, SUFFIXES
+
+TEXT = "the cat sat on the mat"
+BASE_CHECKPOINT = torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H._path
+
+
+def _noise(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    envelope = (np.sin(np.linspace(0, 9 * np.pi, n)) > 0).astype(np.float32)
+    return 0.2 * rng.standard_normal(n).astype(np.float32) * envelope
+
+
+@pytest.fixture
+def pair(tmp_path) -> tuple[Path, Path]:
+    """``data/a.wav`` and its transcript ``data/a.txt``."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    audio = folder / "a.wav"
+    soundfile.write(audio, _noise(2.0), 16000)
+    transcript = folder / "a.txt"
+    transcript.write_text(TEXT + "\n", encoding="utf-8")
+    return audio, transcript
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _snapshot(path: Path) -> tuple[bytes, int, int]:
+    info = os.stat(path)
+    return path.read_bytes(), info.st_ino, info.st_mtime_ns
+
+
+def _one_line_error(result, *fragments, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------
+# 1. an output never overwrites an input
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["audio", "transcript"])
+def test_output_onto_an_input_is_refused(pair, tiny_model_dir, which):
+    audio, transcript = pair
+    target = audio if which == "audio" else transcript
+    before = {p: _snapshot(p) for p in pair}
+    result = run("align", audio, transcript, "-o", target, "--format", "json", "--model", tiny_model_dir)
+    _one_line_error(result, str(target), "is the input file", "refusing to overwrite")
+    assert {p: _snapshot(p) for p in pair} == before
+    assert sorted(p.name for p in audio.parent.iterdir()) == ["a.txt", "a.wav"]  # no stray temporary file
+
+
+def test_output_onto_an_input_through_a_symlinked_folder(pair, tiny_model_dir, tmp_path):
+    audio, transcript = pair
+    link = tmp_path / "link"
+    link.symlink_to(audio.parent, target_is_directory=True)
+    before = {p: _snapshot(p) for p in pair}
+    for target in (link / "a.wav", link / "a.txt", link / ".." / "data" / "a.txt"):
+        result = run("align", audio, transcript, "-o", target, "-f", "json", "--model", tiny_model_dir)
+        _one_line_error(result, str(target), "is the input file")
+    # the transcript found beside the audio is an input too
+    result = run("align", audio, "-o", link / "a.txt", "-f", "json", "--model", tiny_model_dir)
+    _one_line_error(result, "a.txt", "is the input file")
+    assert {p: _snapshot(p) for p in pair} == before
+
+
+def test_output_onto_a_hard_link_of_an_input_is_refused(pair, tiny_model_dir, tmp_path):
+    audio, transcript = pair
+    hard = tmp_path / "copy.json"
+    os.link(audio, hard)
+    assert same_file(hard, audio)
+    before = _snapshot(audio)
+    result = run("align", audio, transcript, "-o", hard, "--model", tiny_model_dir)
+    _one_line_error(result, str(hard), str(audio))
+    assert _snapshot(audio) == before
+
+
+def test_write_alignment_refuses_the_audio_it_aligned(pair, tiny_model_dir):
+    audio, transcript = pair
+    alignment = aligner.align(audio, transcript, tiny_model_dir, device="cpu")
+    before = _snapshot(audio)
+    with pytest.raises(OutputError, match=r"a\.wav: output file is the input file .*a\.wav"):
+        aligner.write_alignment(alignment, audio, "json")
+    assert _snapshot(audio) == before
+
+
+def test_corpus_output_folder_equal_to_corpus_never_overwrites_a_human_textgrid(pair, tiny_model_dir):
+    audio, _ = pair
+    corpus = audio.parent
+    human = corpus / "a.TextGrid"
+    human.write_text("human TextGrid, not ours\n", encoding="utf-8")
+    before = _snapshot(human)
+    result = run("align-corpus", corpus, corpus, "-f", "textgrid", "-f", "json", "--overwrite",
+                 "--model", tiny_model_dir, "-q")
+    assert result.exit_code == 3, result.output
+    assert _snapshot(human) == before
+    rows = (corpus / FAILURES_FILE).read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "file\tstage\tmessage"
+    assert len(rows) == 2 and rows[1].startswith("a.wav\toutput\t") and "is the input file" in rows[1]
+    assert not (corpus / "a.json").exists()
+
+
+# ---------------------------------------------------------------------------
+# 2. symlinks, devices and FIFOs as outputs
+# ---------------------------------------------------------------------------
+
+
+def test_dev_null_stays_a_device(pair, tiny_model_dir):
+    audio, transcript = pair
+    result = run("align", audio, transcript, "-o", "/dev/null", "-f", "json", "--model", tiny_model_dir)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_dev_full_fails_with_no_space_left(pair, tiny_model_dir):
+    audio, transcript = pair
+    result = run("align", audio, transcript, "-o", "/dev/full", "-f", "json", "--model", tiny_model_dir)
+    _one_line_error(result, "/dev/full", "No space left")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    with pytest.raises(OutputError, match="No space left"):
+        atomic_write_text("/dev/full", "x" * 100)
+
+
+def test_symlink_output_rewrites_its_target_and_stays_a_link(pair, tiny_model_dir, tmp_path):
+    audio, transcript = pair
+    real = tmp_path / "real" / "out.json"
+    real.parent.mkdir()
+    real.write_text("old\n", encoding="utf-8")
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    result = run("align", audio, transcript, "-o", link, "--model", tiny_model_dir)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert [w["text"] for w in json.loads(real.read_text(encoding="utf-8"))["words"]] == TEXT.split()
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o640
+    assert sorted(p.name for p in real.parent.iterdir()) == ["out.json"]
+
+    dangling = tmp_path / "dangling.ctm"
+    dangling.symlink_to(tmp_path / "real" / "new.ctm")
+    atomic_write_text(dangling, "x\n")
+    assert dangling.is_symlink() and (tmp_path / "real" / "new.ctm").read_text() == "x\n"
+
+
+def test_fifo_is_written_through_not_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    atomic_write_text(fifo, "through the pipe\n")
+    reader.join(timeout=30)
+    assert received == [b"through the pipe\n"]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+# ---------------------------------------------------------------------------
+# 3. closed standard output
+# ---------------------------------------------------------------------------
+
+
+def test_closed_stdout_is_an_error(pair, tiny_model_dir):
+    audio, transcript = pair
+    command = (f"exec {sys.executable!s} -m aligner align {audio} {transcript} "
+               f"--model {tiny_model_dir} >&-")
+    result = subprocess.run(["bash", "-c", command], capture_output=False, stderr=subprocess.PIPE,
+                            text=True, timeout=300)
+    assert result.returncode in (1, 2), result.stderr
+    assert "standard output" in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# 4. corpus files whose outputs would collide
+# ---------------------------------------------------------------------------
+
+
+def test_corpus_outputs_that_would_collide_are_reported_not_overwritten(tmp_path, tiny_model_dir):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    soundfile.write(corpus / "dup.wav", _noise(1.5, seed=1), 16000)
+    soundfile.write(corpus / "dup.flac", _noise(1.5, seed=2), 16000)
+    (corpus / "dup.txt").write_text("shared words\n", encoding="utf-8")
+    soundfile.write(corpus / "ok.wav", _noise(1.5, seed=3), 16000)
+    (corpus / "ok.txt").write_text("fine words\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for _ in range(2):  # the same on a second run: never "skipped", never overwritten
+        result = run("align-corpus", corpus, out, "-f", "textgrid", "-f", "json", "--model", tiny_model_dir,
+                     "-q")
+        assert result.exit_code == 3, result.output
+        assert not (out / "dup.TextGrid").exists() and not (out / "dup.json").exists()
+        assert (out / "ok.TextGrid").is_file() and (out / "ok.json").is_file()
+        rows = [line.split("\t") for line in (out / FAILURES_FILE).read_text(encoding="utf-8").splitlines()]
+        assert [row[:2] for row in rows[1:]] == [["dup.flac", "output"], ["dup.wav", "output"]]
+        for row in rows[1:]:
+            assert "dup.flac" in row[2] and "dup.wav" in row[2] and "several audio files" in row[2]
+
+
+# ---------------------------------------------------------------------------
+# 5. checkpoints never execute code
+# ---------------------------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this creates the file ``marker`` (as arbitrary code could)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setattr(torch.hub, "_hub_dir", torch.hub._hub_dir)
+    folder = tmp_path / "hub"
+    torch.hub.set_dir(str(folder))
+
+    def fail(url, *args, **kwargs):
+        pytest.fail(f"download attempted: {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fail)
+    return folder
+
+
+def test_malicious_bundle_checkpoint_is_refused_and_never_runs(hub_dir, tmp_path, pair):
+    marker = tmp_path / "pwned"
+    checkpoint = hub_dir / "checkpoints" / BASE_CHECKPOINT
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"weights": _Payload(str(marker))}, checkpoint)
+
+    with pytest.raises(ModelError, match=r"WAV2VEC2_ASR_BASE_960H.*corrupt or does not match"):
+        load_model("WAV2VEC2_ASR_BASE_960H")
+    assert not marker.exists()
+
+    audio, transcript = pair
+    result = run("align", audio, transcript, "-o", tmp_path / "out.json", "--model", "WAV2VEC2_ASR_BASE_960H")
+    _one_line_error(result, str(checkpoint), "WAV2VEC2_ASR_BASE_960H")
+    assert not marker.exists() and not (tmp_path / "out.json").exists()
+
+    # the payload is real: an unrestricted unpickler would have run it
+    torch.load(checkpoint, weights_only=False)
+    assert marker.exists()
+
+
+# ---------------------------------------------------------------------------
+# 6. control characters and markup in labels
+# ---------------------------------------------------------------------------
+
+
+HOSTILE = "the \x00cat\x1b[31m sat <script>alert</script> & <i>mat</i>"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_control_characters_and_markup_never_reach_outputs(pair, tiny_model_dir, tmp_path, fmt):
+    audio, _ = pair
+    out = tmp_path / f"out{SUFFIXES[fmt]}"
+    result = run("align", audio, "--text", HOSTILE, "-o", out, "--model", tiny_model_dir)
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert not any(byte < 0x20 and byte not in b"\n\t\r" for byte in data), data
+    assert b"\x1b" not in data and b"\x00" not in data
+    text = data.decode("utf-8")
+    if fmt in ("srt", "vtt"):
+        assert "<script>" not in text and "<i>mat</i>" not in text
+        assert "&lt;script&gt;alert&lt;/script&gt;" in text and " &amp; " in text
+    else:
+        assert "<script>alert</script>" in text  # plain text formats keep the word as written
+    if fmt == "json":
+        words = [w["text"] for w in json.loads(text)["words"]]
+        assert words == ["the", "cat", "[31m", "sat", "<script>alert</script>", "&", "<i>mat</i>"]
+
+
+def test_writers_strip_control_characters_from_hand_made_alignments(pair, tiny_model_dir, tmp_path):
+    from dataclasses import replace
+
+    audio, transcript = pair
+    alignment = aligner.align(audio, transcript, tiny_model_dir, device="cpu")
+    words = [replace(w, text=f"{w.text}\x00\x07<b>") for w in alignment.words]
+    hostile = replace(alignment, words=words)
+    for fmt in FORMATS:
+        out = aligner.write_alignment(hostile, tmp_path / f"x{SUFFIXES[fmt]}")
+        data = out.read_bytes()
+        assert b"\x00" not in data and b"\x07" not in data, fmt
+        if fmt in ("srt", "vtt"):
+            assert b"<b>" not in data and b"&lt;b&gt;" in data
+
+
+# ---------------------------------------------------------------------------
+# 7. wrong argument types raise the package's errors
+# ---------------------------------------------------------------------------
+
+
+def test_api_none_arguments_raise_package_errors(pair, tiny_model_dir, tmp_path):
+    audio, transcript = pair
+    with pytest.raises(TranscriptError, match="transcript of .*a.wav must be the text .*not NoneType"):
+        aligner.align(audio, None)
+    with pytest.raises(AudioError, match="audio must be a file path .*not NoneType"):
+        aligner.align(None, TEXT)
+    with pytest.raises(OutputError, match="needs an Alignment .*not NoneType"):
+        aligner.write_alignment(None, tmp_path / "x.json")
+    alignment = aligner.align(audio, transcript, tiny_model_dir, device="cpu")
+    with pytest.raises(OutputError, match="output path must be a str or path, not NoneType"):
+        aligner.write_alignment(alignment, None)
+    with pytest.raises(TranscriptError, match="not int"):
+        aligner.Aligner(tiny_model_dir, device="cpu").align(audio, 3)
+    for error in (TranscriptError, AudioError, OutputError, ModelError):
+        assert issubclass(error, AlignerError)
