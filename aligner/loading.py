@@ -285,7 +285,7 @@ def list_models() -> list[ModelInfo]:
     Looks only at the local cache; never downloads.
     """
     infos = [ModelInfo(name=PACKAGED_NAME, kind="trellis-align",
-                       description="small English model shipped with the package (MODEL.md)",
+                       description="English phone model shipped with the package (MODEL.md)",
                        available=(PACKAGED_MODEL / CONFIG_FILE).is_file(), location=str(PACKAGED_MODEL),
                        default=DEFAULT_MODEL.upper() == PACKAGED_NAME)]
     for name, description in _BUNDLES.items():

@@ -19,6 +19,7 @@ from typing import Sequence, Union
 import torch
 
 from .audio import load_audio, prepare_waveform
+from .duration_viterbi import duration_align
 from .emissions import EmissionModel, num_frames
 from .errors import AlignerError, AudioError, TranscriptError
 from .loading import load_model
@@ -28,7 +29,6 @@ from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_st
 from .records import Alignment, TokenSpan, WordSpan
 from .spans import position_spans, token_spans, word_spans
 from .text import Transcript, phonemizer_voice, read_transcript, transcript_for_model
-from .duration_viterbi import duration_align
 from .viterbi import forced_align
 
 #: Seconds of trailing blank frames a word keeps when neither the caller nor
