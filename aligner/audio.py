@@ -15,6 +15,10 @@ from .errors import AudioError
 SILENCE_PEAK = 1e-5
 
 
+#: Sample rates outside this range (Hz) are taken as a corrupt header.
+MIN_RATE, MAX_RATE = 1000, 768000
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Decode an audio file (wav, flac, ogg, mp3, ...) as it is.
 
@@ -40,6 +44,8 @@ def _check_exists(path: Path) -> None:
         raise AudioError(f"{path}: audio file not found")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
+    if not path.is_file():  # a FIFO, a device, a socket: reading could block or never end
+        raise AudioError(f"{path}: is not a regular file (a pipe or device?); save the audio to a file first")
 
 
 def _read_with_librosa(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
@@ -123,7 +129,10 @@ def prepare_waveform(data: np.ndarray | torch.Tensor, rate: int, sample_rate: in
     """Down-mix, validate and resample an in-memory waveform.
 
     Args:
-        data: samples. Shape: ``(samples,)`` or ``(samples, channels)``.
+        data: samples. Shape: ``(samples,)``, ``(samples, channels)``, or
+            ``(channels, samples)`` as ``torchaudio.load`` returns it (a 2-D
+            array with more columns than rows is read that way: a recording
+            has more samples than channels).
         rate: its sample rate.
         sample_rate: the rate wanted.
         source: name used in error messages.
@@ -134,6 +143,8 @@ def prepare_waveform(data: np.ndarray | torch.Tensor, rate: int, sample_rate: in
     if isinstance(data, torch.Tensor):
         data = data.detach().cpu().numpy()
     data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2 and data.shape[0] < data.shape[1]:
+        data = data.T  # (channels, samples), torchaudio's layout
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     elif data.ndim != 1:
@@ -144,8 +155,9 @@ def prepare_waveform(data: np.ndarray | torch.Tensor, rate: int, sample_rate: in
         raise AudioError(f"{source}: audio contains NaN or infinite samples")
     if max(float(data.max()), -float(data.min())) < SILENCE_PEAK:  # no |data| copy
         raise AudioError(f"{source}: audio is silent (peak amplitude below {SILENCE_PEAK:g}); nothing to align")
-    if rate <= 0:
-        raise AudioError(f"{source}: invalid sample rate {rate}")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(f"{source}: impossible sample rate {rate} Hz (audio files have {MIN_RATE} to "
+                         f"{MAX_RATE} Hz); the file's header is probably corrupt")
     if rate != sample_rate:
         import soxr
 

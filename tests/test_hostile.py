@@ -342,3 +342,48 @@ def test_api_none_arguments_raise_package_errors(pair, tiny_model_dir, tmp_path)
         aligner.Aligner(tiny_model_dir, device="cpu").align(audio, 3)
     for error in (TranscriptError, AudioError, OutputError, ModelError):
         assert issubclass(error, AlignerError)
+
+
+# ---------------------------------------------------------------------------
+# audio that is not a regular file, corrupt sample rates, array layouts
+# ---------------------------------------------------------------------------
+
+def test_a_fifo_as_audio_is_refused_without_hanging(pair, tiny_model_dir, tmp_path):
+    fifo = tmp_path / "f.wav"
+    os.mkfifo(fifo)
+    result = subprocess.run([sys.executable, "-m", "aligner", "align", str(fifo), str(pair[1]),
+                             "--model", str(tiny_model_dir), "-o", str(tmp_path / "out.json")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "f.wav: is not a regular file" in result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_an_impossible_sample_rate_is_named(pair, tiny_model_dir, tmp_path):
+    audio = tmp_path / "huge_rate.wav"
+    data = bytearray(pair[0].read_bytes())
+    assert data[:4] == b"RIFF" and data[12:16] == b"fmt "
+    data[24:28] = (4294967295).to_bytes(4, "little")  # the fmt chunk's sample rate
+    audio.write_bytes(bytes(data))
+    result = run("align", audio, pair[1], "--model", tiny_model_dir, "-o", tmp_path / "o.json")
+    if result.exit_code == 2 and "cannot decode" in result.output:
+        pytest.skip("libsndfile refuses this header outright (also a clean error)")
+    _one_line_error(result, "huge_rate.wav", "impossible sample rate 4294967295 Hz")
+
+
+@pytest.mark.parametrize("rate", [0, 10, 10**7])
+def test_in_memory_impossible_rates(rate):
+    from aligner.audio import prepare_waveform
+
+    with pytest.raises(AudioError, match=f"impossible sample rate {rate} Hz"):
+        prepare_waveform(_noise(1.0), rate, 16000)
+
+
+def test_channels_first_arrays_are_read_as_torchaudio_lays_them_out():
+    from aligner.audio import prepare_waveform
+
+    stereo = np.stack([_noise(1.0, seed=1), _noise(1.0, seed=2)])  # (2, N), torchaudio.load's layout
+    first = prepare_waveform(stereo, 16000, 16000)
+    last = prepare_waveform(stereo.T, 16000, 16000)  # (N, 2)
+    assert first.shape == (16000,) and torch.equal(first, last)
+    assert torch.equal(prepare_waveform(torch.from_numpy(stereo), 16000, 16000), last)
