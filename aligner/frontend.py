@@ -31,7 +31,8 @@ def _mel_filters(num_bins: int, n_fft: int, sample_rate: int, f_min: float, f_ma
     """HTK-style triangular mel filters. Shape: ``(n_fft // 2 + 1, num_bins)``."""
     import torchaudio.functional as F
 
-    return F.melscale_fbanks(n_fft // 2 + 1, f_min, f_max, num_bins, sample_rate, norm=None, mel_scale="htk")
+    with torch.device("cpu"):  # also when the module is built on the meta device (a shape check)
+        return F.melscale_fbanks(n_fft // 2 + 1, f_min, f_max, num_bins, sample_rate, norm=None, mel_scale="htk")
 
 
 class LogMelFrontEnd(nn.Module):

@@ -432,12 +432,11 @@ def _load_own(config_path: Path) -> AlignmentModel:
         value = config.get(key)
         if value is not None and value not in labels:
             raise ModelError(f"{config_path}: {key} {value!r} is not one of the labels")
-    net = _build(config["architecture"], config_path)
     weights = config_path.parent / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"model folder {config_path.parent} has {config_path.name} "
                          f"but no weights file {WEIGHTS_FILE}")
-    _load_weights(net, _read_safetensors(weights), weights)
+    net = _build_for_weights(config["architecture"], config_path, _read_safetensors(weights), weights)
     model = AlignmentModel(
         model=net.eval(), labels=tuple(labels), sample_rate=sample_rate,
         name=str(config.get("name") or config_path.parent.resolve().name), blank=blank,
@@ -539,8 +538,8 @@ def _load_huggingface(folder: Path) -> AlignmentModel:
     weights_path, raw_state = _read_hf_weights(folder)
     state = _rename_hf_keys(raw_state, _HF_PREFIXES[model_type], weights_path)
     num_out = int(state["aux.weight"].shape[0])
-    net = _build(_hf_architecture(config, model_type, config_path, num_out), config_path)
-    _load_weights(net, state, weights_path)
+    net = _build_for_weights(_hf_architecture(config, model_type, config_path, num_out), config_path, state,
+                             weights_path)
 
     labels = _hf_labels(vocab, num_out, vocab_path)
     blank = config.get("pad_token_id", 0)
@@ -691,6 +690,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ModelError(f"{path} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ModelError(f"{path} is not a model configuration: its JSON is nested too deeply") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(f"cannot read {path}: {exc}") from exc
 
@@ -745,7 +746,14 @@ def _match_weight_norm_style(state: Mapping[str, torch.Tensor], expected: set[st
 def _load_weights(net: nn.Module, state: Mapping[str, Any], source: Path) -> None:
     """``net.load_state_dict(state)`` with a :class:`ModelError` naming
     ``source`` instead of torch's traceback on any mismatch."""
-    expected = net.state_dict()
+    net.load_state_dict(_checked_state(net.state_dict(), state, source))
+
+
+def _checked_state(expected: Mapping[str, torch.Tensor], state: Mapping[str, Any], source: Path
+                   ) -> dict[str, torch.Tensor]:
+    """``state`` (weight-norm keys renamed to ``expected``'s style) after
+    checking its keys and shapes against ``expected`` (tensors of any
+    device, ``meta`` included). Raises :class:`ModelError` naming ``source``."""
     state = _match_weight_norm_style(state, set(expected))
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -763,7 +771,20 @@ def _load_weights(net: nn.Module, state: Mapping[str, Any], source: Path) -> Non
         if tuple(value.shape) != tuple(target.shape):
             raise ModelError(f"weights in {source}: {key} has shape {tuple(value.shape)}, "
                              f"the architecture needs {tuple(target.shape)}")
-    net.load_state_dict(state)
+    return state
+
+
+def _build_for_weights(architecture: Any, source: Path, state: Mapping[str, Any], weights: Path) -> Wav2Vec2Model:
+    """The network of ``architecture`` with ``state`` loaded. The
+    architecture is first built on the ``meta`` device (no memory) and
+    checked against the weights' names and shapes, so a small config that
+    claims a huge network fails before anything is allocated."""
+    with torch.device("meta"):
+        probe = _build(architecture, source)
+    _checked_state(probe.state_dict(), state, weights)
+    net = _build(architecture, source)
+    _load_weights(net, state, weights)
+    return net
 
 
 def _check_outputs(model: AlignmentModel, source: str) -> None:

@@ -387,3 +387,36 @@ def test_channels_first_arrays_are_read_as_torchaudio_lays_them_out():
     last = prepare_waveform(stereo.T, 16000, 16000)  # (N, 2)
     assert first.shape == (16000,) and torch.equal(first, last)
     assert torch.equal(prepare_waveform(torch.from_numpy(stereo), 16000, 16000), last)
+
+
+# ---------------------------------------------------------------------------
+# model folders that lie about their size, or nest JSON without end
+# ---------------------------------------------------------------------------
+
+def test_a_config_claiming_a_huge_network_fails_before_allocating(tiny_model_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "huge"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "aligner_model.json").read_text())
+    config["architecture"].update(encoder_embed_dim=4096, encoder_num_layers=48, encoder_ff_interm_features=16384,
+                                  encoder_num_heads=16)
+    (folder / "aligner_model.json").write_text(json.dumps(config))
+    # ~10 GiB of float32 weights if it were built: limit the address space to make that fatal
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30)); "
+            f"import aligner; aligner.load_model({str(folder)!r})")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "ModelError" in result.stderr and "do not match the model architecture" in result.stderr, result.stderr
+    assert "MemoryError" not in result.stderr  # failed on the shape check, not on allocation
+
+
+def test_deeply_nested_model_json_is_a_model_error(tmp_path):
+    folder = tmp_path / "nested"
+    folder.mkdir()
+    (folder / "aligner_model.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ModelError, match="nested too deeply"):
+        load_model(folder)
+    soundfile.write(tmp_path / "x.wav", _noise(1.0), 16000)
+    result = run("align", tmp_path / "x.wav", "--text", "hi", "--model", folder)
+    _one_line_error(result, "nested too deeply")
