@@ -124,7 +124,11 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
         with _write_through(target) as temporary:
             yield temporary
         return
-    if target.is_symlink():  # rewrite the file the link points to, keep the link
+    try:
+        is_link = stat.S_ISLNK(os.lstat(target).st_mode)
+    except OSError:  # missing, or a name the system cannot hold (reported when writing)
+        is_link = False
+    if is_link:  # rewrite the file the link points to, keep the link
         target = Path(os.path.realpath(target))
     folder = target.parent
     try:
@@ -132,7 +136,7 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     except OSError as error:
         raise OutputError(
             f"cannot create the folder {folder} for output file {target}: {_reason(error)}") from error
-    if target.is_dir():
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise OutputError(f"output path {target} is a folder, not a file")
     try:
         temporary = _create_temporary(target)

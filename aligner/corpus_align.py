@@ -41,7 +41,7 @@ from typing import Callable, Sequence
 
 from .atomic import atomic_write_text
 from .corpus import CorpusFile, Problem, audio_duration, find_corpus_files, output_path
-from .errors import AlignerError, AudioError, CorpusError
+from .errors import AlignerError, AudioError, CorpusError, OutputError
 from .records import Alignment
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus",
@@ -321,7 +321,11 @@ def align_corpus(
     in_dir, out_dir = Path(in_dir).expanduser(), Path(out_dir).expanduser()
     formats = _check_options(formats, batch_seconds, workers)
     files = find_corpus_files(in_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise OutputError(f"{out_dir}: cannot create the output folder ({reason})") from None
 
     summary = CorpusSummary(out_dir=out_dir)
     blocked = _colliding_outputs(files, out_dir, formats)

@@ -420,3 +420,22 @@ def test_deeply_nested_model_json_is_a_model_error(tmp_path):
     soundfile.write(tmp_path / "x.wav", _noise(1.0), 16000)
     result = run("align", tmp_path / "x.wav", "--text", "hi", "--model", folder)
     _one_line_error(result, "nested too deeply")
+
+
+# ---------------------------------------------------------------------------
+# output paths the system cannot create: exit 2, one line
+# ---------------------------------------------------------------------------
+
+def test_an_output_name_too_long_is_bad_output(pair, tiny_model_dir, tmp_path):
+    result = run("align", pair[0], pair[1], "--model", tiny_model_dir, "-o", tmp_path / ("x" * 300 + ".json"))
+    _one_line_error(result, "File name too long")
+
+
+@pytest.mark.parametrize("where", ["a_file", "/proc/no_such_process_folder"])
+def test_corpus_output_folder_that_cannot_exist_is_bad_output(pair, tiny_model_dir, tmp_path, where):
+    target = tmp_path / where if where == "a_file" else Path(where)
+    if where == "a_file":
+        target.write_text("not a folder")
+    result = run("align-corpus", pair[0].parent, target, "--model", tiny_model_dir)
+    assert result.exit_code == 2, result.output
+    assert f"{target}: cannot create the output folder" in result.output
