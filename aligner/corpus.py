@@ -174,7 +174,7 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     except AlignerError as error:
         problems.append(Problem(item.key, "transcript", str(error)))
         return problems
-    problems.extend(Problem(item.key, "text", str(w.message), fatal=False) for w in caught)
+    problems.extend(Problem(item.key, "text", message, fatal=False) for message in caught)
     if waveform is not None:
         try:
             check_fits(transcript.targets(model.separator_id)[0], waveform, model, str(item.transcript),

@@ -28,7 +28,8 @@ from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_st
                       word_detection_scores)
 from .records import Alignment, TokenSpan, WordSpan
 from .spans import position_spans, token_spans, word_spans
-from .text import Transcript, phonemizer_voice, read_transcript, transcript_for_model
+from .text import (Transcript, UnrepresentableCharacterWarning, phonemizer_voice, read_transcript,
+                   transcript_for_model)
 from .viterbi import forced_align
 
 #: Seconds of trailing blank frames a word keeps when neither the caller nor
@@ -333,8 +334,8 @@ class Aligner:
         else:
             source = f"transcript of {audio_name}"
         transcript, caught = transcript_for_model(text, self.model, language=self.language, source=source)
-        for warning in caught if warn else ():
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        for message in caught if warn else ():
+            warnings.warn(message, UnrepresentableCharacterWarning, stacklevel=2)
         targets, word_index = transcript.targets(self.model.separator_id)
         if self.partial:
             keep = [True] * len(transcript.words)
@@ -345,7 +346,7 @@ class Aligner:
         else:
             check_fits(targets, waveform, self.model, source, audio_name, min_frames=self.min_frames)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name,
-                     tuple(str(w.message) for w in caught))
+                     tuple(caught))
 
 
 def minimum_frames(targets: Sequence[int]) -> int:

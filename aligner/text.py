@@ -647,6 +647,17 @@ def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
     Warns:
         UnrepresentableCharacterWarning: once, listing the dropped characters.
     """
+    transcript, message = _normalize(text, labels, blank=blank, separator=separator, star=star,
+                                     language=language, source=source)
+    if message is not None:
+        warnings.warn(message, UnrepresentableCharacterWarning, stacklevel=2)
+    return transcript
+
+
+def _normalize(text: str, labels: Sequence[str], *, blank: int, separator: str | None, star: str | None,
+               language: str, source: str | None) -> tuple[Transcript, str | None]:
+    """:func:`normalize_transcript` returning its warning's message (None:
+    nothing dropped) instead of emitting it."""
     where = f"{source}: " if source else ""
     # control characters (NUL, escape, ...) are not part of any word: they separate words like whitespace
     originals = _CONTROL_CHARACTERS.sub(" ", text).split()
@@ -665,29 +676,24 @@ def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
         raise TranscriptError(
             f"{where}no character of the transcript can be represented by the model's labels"
             + (f" (unrepresentable: {shown})" if shown else "") + hint)
+    message = None
     if dropped:
-        warnings.warn(
-            f"{source or 'transcript'}: dropped characters the model cannot represent: "
-            + ", ".join(repr(c) for c in dropped) + hint,
-            UnrepresentableCharacterWarning, stacklevel=2)
-    return Transcript(words, dropped)
+        message = (f"{source or 'transcript'}: dropped characters the model cannot represent: "
+                   + ", ".join(repr(c) for c in dropped) + hint)
+    return Transcript(words, dropped), message
 
 
-#: ``warnings.catch_warnings`` changes process-wide state: one thread at a time.
-_WARNINGS_LOCK = threading.Lock()
-
-
-def normalize_transcript_collecting(text: str, labels: Sequence[str], **options
-                                    ) -> tuple[Transcript, tuple[warnings.WarningMessage, ...]]:
-    """:func:`normalize_transcript` returning its warnings instead of
-    emitting them (thread-safe; corpus workers call it in parallel).
-
-    ``options`` are those of :func:`normalize_transcript`.
-    """
-    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        transcript = normalize_transcript(text, labels, **options)
-    return transcript, tuple(caught)
+def normalize_transcript_collecting(text: str, labels: Sequence[str], *, blank: int = 0,
+                                    separator: str | None = "|", star: str | None = None,
+                                    language: str = "en", source: str | None = None
+                                    ) -> tuple[Transcript, tuple[str, ...]]:
+    """:func:`normalize_transcript` returning its warning messages as data
+    instead of emitting them: thread-safe without a lock (corpus workers
+    call it in parallel) and never mixed with warnings raised elsewhere in
+    the process. Options are those of :func:`normalize_transcript`."""
+    transcript, message = _normalize(text, labels, blank=blank, separator=separator, star=star,
+                                     language=language, source=source)
+    return transcript, (() if message is None else (message,))
 
 
 # --------------------------------------------------------------------------- phone models
@@ -797,10 +803,9 @@ def phonemize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
 
 
 def transcript_for_model(text: str, model: AlignmentModel, *, language: str = "en",
-                         source: str | None = None
-                         ) -> tuple[Transcript, tuple[warnings.WarningMessage, ...]]:
-    """The transcript of ``text`` in ``model``'s labels, with its warnings
-    returned instead of emitted (thread-safe): :func:`phonemize_transcript`
+                         source: str | None = None) -> tuple[Transcript, tuple[str, ...]]:
+    """The transcript of ``text`` in ``model``'s labels, with its warning
+    messages returned as data instead of emitted (thread-safe): :func:`phonemize_transcript`
     for a phone model (``model.phonemizer`` set), else
     :func:`normalize_transcript` with the model's labels and special tokens.
 

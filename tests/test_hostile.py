@@ -439,3 +439,33 @@ def test_corpus_output_folder_that_cannot_exist_is_bad_output(pair, tiny_model_d
     result = run("align-corpus", pair[0].parent, target, "--model", tiny_model_dir)
     assert result.exit_code == 2, result.output
     assert f"{target}: cannot create the output folder" in result.output
+
+
+# ---------------------------------------------------------------------------
+# transcript warnings are data, never taken from the process's warnings
+# ---------------------------------------------------------------------------
+
+def test_other_threads_warnings_never_become_a_transcripts_warnings():
+    import warnings
+
+    from aligner.text import ENGLISH_LABELS, normalize_transcript_collecting
+
+    stop = threading.Event()
+
+    def noisy():
+        while not stop.is_set():
+            warnings.warn("unrelated warning from another thread", UserWarning)
+
+    thread = threading.Thread(target=noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        thread.start()
+        try:
+            results = [normalize_transcript_collecting("the cat sat", ENGLISH_LABELS) for _ in range(300)]
+            dropped = normalize_transcript_collecting("caf€ ok", ENGLISH_LABELS, source="t.txt")
+        finally:
+            stop.set()
+            thread.join()
+    assert all(messages == () for _, messages in results)
+    assert dropped[1] == ("t.txt: dropped characters the model cannot represent: '€'",)
+    assert dropped[0].dropped == ("€",)
