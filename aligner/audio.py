@@ -41,6 +41,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            raise AudioError(f"{path}: is a broken or looping symbolic link, not an audio file")
         raise AudioError(f"{path}: audio file not found")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")

@@ -80,6 +80,27 @@ def _find_textgrid(audio: Path) -> Path | None:
     return None
 
 
+def _entries(root: Path) -> list[Path]:
+    """Every entry below ``root``, following symbolic links to folders (a
+    symlinked speaker folder is part of the corpus) but never entering a
+    folder twice (a link loop ends there)."""
+    seen: set[tuple[int, int]] = set()
+    entries: list[Path] = []
+    for folder, folders, files in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            folders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            folders[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        entries.extend(Path(folder) / name for name in folders + files)
+    return entries
+
+
 def find_corpus_files(corpus_dir: str | os.PathLike) -> list[CorpusFile]:
     """Every audio file below ``corpus_dir`` (hidden files and folders are
     skipped), sorted by key, with its transcript and TextGrid if present.
@@ -93,15 +114,20 @@ def find_corpus_files(corpus_dir: str | os.PathLike) -> list[CorpusFile]:
     if not root.is_dir():
         raise CorpusError(f"{root} is not a folder; give the corpus folder (audio + .txt/.lab transcripts)")
     found = []
-    for path in sorted(root.rglob("*")):
+    for path in sorted(_entries(root)):
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
+        if path.suffix.lower() not in AUDIO_EXTENSIONS:
             continue
+        transcript = find_transcript(path)
+        if not path.is_file() and transcript is None:
+            continue  # a folder or special file named like audio, with no transcript: not an item
+        # with a transcript it is an item even when it is not a readable regular file (a FIFO,
+        # a folder named x.wav, a dangling or looping link): it ends in failures.tsv with a reason
+
         speaker = relative.parts[0] if len(relative.parts) > 1 else ""
-        found.append(CorpusFile(relative.as_posix(), path, find_transcript(path),
-                                _find_textgrid(path), speaker))
+        found.append(CorpusFile(relative.as_posix(), path, transcript, _find_textgrid(path), speaker))
     if not found:
         raise CorpusError(f"no audio files in {root} (the corpus folder holds no audio files with "
                           f"extension {', '.join(AUDIO_EXTENSIONS)})")
@@ -122,6 +148,8 @@ def audio_duration(path: Path) -> float | None:
     the header cannot be read by libsndfile."""
     import soundfile
 
+    if not path.is_file():  # a FIFO or device would block here; decoding reports it
+        return None
     try:
         info = soundfile.info(str(path))
     except Exception:  # noqa: BLE001 - unknown here; decoding will tell

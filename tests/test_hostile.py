@@ -469,3 +469,32 @@ def test_other_threads_warnings_never_become_a_transcripts_warnings():
     assert all(messages == () for _, messages in results)
     assert dropped[1] == ("t.txt: dropped characters the model cannot represent: '€'",)
     assert dropped[0].dropped == ("€",)
+
+
+# ---------------------------------------------------------------------------
+# corpus entries that look like audio but are not regular files
+# ---------------------------------------------------------------------------
+
+def test_corpus_special_entries_with_transcripts_are_failures_not_silence(pair, tiny_model_dir, tmp_path):
+    corpus = pair[0].parent
+    transcript = pair[1].read_text(encoding="utf-8")
+    os.mkfifo(corpus / "f.wav")
+    (corpus / "d.wav").mkdir()
+    (corpus / "loop.wav").symlink_to("loop.wav")
+    speaker = tmp_path / "elsewhere" / "spk"
+    speaker.mkdir(parents=True)
+    soundfile.write(speaker / "s.wav", _noise(2.0, seed=4), 16000)
+    (corpus / "linked").symlink_to(speaker.parent)
+    for name in ("f", "d", "loop"):
+        (corpus / f"{name}.txt").write_text(transcript, encoding="utf-8")
+    (speaker / "s.txt").write_text(transcript, encoding="utf-8")
+    (corpus / "plain_folder.wav").mkdir()  # no transcript: not an item
+    out = tmp_path / "out"
+    result = run("align-corpus", corpus, out, "--model", tiny_model_dir)
+    assert result.exit_code == 3, result.output
+    rows = {line.split("\t")[0]: line for line in (out / FAILURES_FILE).read_text().splitlines()[1:]}
+    assert set(rows) == {"d.wav", "f.wav", "loop.wav"}
+    assert "is a folder" in rows["d.wav"] and "not a regular file" in rows["f.wav"]
+    assert "looping symbolic link" in rows["loop.wav"]
+    assert (out / "a.TextGrid").is_file()
+    assert "aligned 2, failed 3" in result.output  # a.wav and the symlinked speaker's s.wav
