@@ -237,7 +237,6 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
     from matplotlib.figure import Figure
 
     from .atomic import atomic_path
-    from .audio import read_audio
     from .readers import read_textgrid
 
     fmt = _FIGURE_FORMATS.get(output.suffix.lower())
@@ -252,7 +251,11 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
 
     check_not_input(output, [audio, alignment_file])
     alignment = read_textgrid(alignment_file, words_tier=words_tier, chars_tier=chars_tier)
-    data, rate = read_audio(audio)
+    if alignment.duration > 0:  # a bad window is reported before any audio is decoded
+        from viz.alignment import time_window
+
+        time_window(start, end, alignment.duration)
+    data, rate, offset = _plot_audio(audio, start, end)
     if data.size == 0:
         raise AlignerError(f"{audio}: audio contains no samples (zero length)")
     if not np.isfinite(data).all():
@@ -261,10 +264,36 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
 
     figure = Figure(figsize=(width, height), layout="constrained")
     plot_alignment(data, rate, alignment, start=start, end=end, spectrogram=not no_spectrogram, fig=figure,
-                   title=f"{audio.name} — {alignment_file.name}")
+                   title=f"{audio.name} — {alignment_file.name}", offset=offset)
     with atomic_path(output) as temporary:
         figure.savefig(temporary, format=fmt, dpi=dpi)
     click.echo(f"wrote {output}", err=True)
+
+
+def _plot_audio(audio: Path, start: float | None, end: float | None):
+    """``(samples, rate, offset)`` for ``aligner plot``: with a window, only
+    that window (and 0.5 s around it) is decoded when libsndfile can seek
+    the file, so a short window of an hour-long recording stays cheap;
+    otherwise the whole file, offset 0."""
+    from .audio import read_audio
+
+    if start is None and end is None:
+        data, rate = read_audio(audio)
+        return data, rate, 0.0
+    import soundfile
+
+    try:
+        info = soundfile.info(str(audio)) if audio.is_file() else None
+    except Exception:  # noqa: BLE001 - not a libsndfile format: decode it all below
+        info = None
+    if info is None or info.samplerate <= 0 or info.frames <= 0:
+        data, rate = read_audio(audio)
+        return data, rate, 0.0
+    rate = info.samplerate
+    first = max(0, int(((start or 0.0) - 0.5) * rate))
+    last = info.frames if end is None else min(info.frames, int((end + 0.5) * rate))
+    data, _ = soundfile.read(str(audio), start=first, stop=max(first, last), dtype="float32", always_2d=True)
+    return data, rate, first / rate
 
 
 def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path, Path]], list[str], bool]:

@@ -498,3 +498,32 @@ def test_corpus_special_entries_with_transcripts_are_failures_not_silence(pair, 
     assert "looping symbolic link" in rows["loop.wav"]
     assert (out / "a.TextGrid").is_file()
     assert "aligned 2, failed 3" in result.output  # a.wav and the symlinked speaker's s.wav
+
+
+# ---------------------------------------------------------------------------
+# plotting a short window of a long recording decodes only that window
+# ---------------------------------------------------------------------------
+
+def test_plot_of_a_window_reads_only_the_window(tmp_path, monkeypatch):
+    from aligner import audio as audio_module
+    from aligner.records import Alignment, WordSpan
+    from aligner.writers import write_alignment
+
+    long = tmp_path / "long.wav"
+    soundfile.write(long, _noise(120.0), 16000)
+    grid = tmp_path / "long.TextGrid"
+    words = tuple(WordSpan(f"w{k}", "", k * 2.0, k * 2.0 + 1.0, 1.0, (), True) for k in range(60))
+    write_alignment(Alignment(words, 120.0), grid)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole file was decoded")
+
+    monkeypatch.setattr(audio_module, "read_audio", refuse)
+    read = []
+    original = soundfile.read
+    monkeypatch.setattr(soundfile, "read", lambda *a, **k: read.append(k) or original(*a, **k))
+    out = tmp_path / "window.png"
+    result = run("plot", long, grid, "-o", out, "--start", 50, "--end", 53)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1000
+    assert read and read[0]["start"] == 49.5 * 16000 and read[0]["stop"] == 53.5 * 16000

@@ -277,6 +277,7 @@ def _char_intervals(alignment: Alignment) -> list[tuple[float, float, str]]:
 
 def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start: float | None = None,
                    end: float | None = None, spectrogram: bool = True, fig: Figure | SubFigure | None = None,
+                   offset: float = 0.0,
                    scores: bool = True, title: str | None = None, max_frequency: float = 5000.0,
                    dynamic_range: float = 50.0, window_seconds: float = 0.008,
                    spectrogram_cmap: str = "gray_r", fontsize: float | None = None) -> AlignmentFigure:
@@ -295,6 +296,9 @@ def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start:
         sample_rate: its sample rate in Hz.
         alignment: what to draw; its ``duration`` is the default ``end``.
         start, end: time window in seconds (None: whole recording).
+        offset: time in seconds of ``waveform``'s first sample, when it is
+            only a window of the recording (read with ``start``/``end``
+            from a long file); the tiers keep the recording's own times.
         spectrogram: draw the spectrogram panel.
         fig: an empty figure or subfigure to draw into (None: a new
             pyplot figure, 12 x 6 inches, constrained layout).
@@ -319,7 +323,7 @@ def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)) \
             or not sample_rate > 0 or not math.isfinite(sample_rate):
         raise AlignerError(f"sample_rate must be a positive number of Hz, not {sample_rate!r}")
-    duration = alignment.duration if alignment.duration > 0 else samples.size / sample_rate
+    duration = alignment.duration if alignment.duration > 0 else offset + samples.size / sample_rate
     start, end = time_window(start, end, duration)
     if fig is None:
         import matplotlib.pyplot as plt
@@ -334,16 +338,16 @@ def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start:
     words_ax = axes.pop(0)
     chars_ax = axes.pop(0) if has_chars else None
 
-    first = max(0, int(math.floor(start * sample_rate)))
-    last = min(samples.size, int(math.ceil(end * sample_rate)))
+    first = max(0, int(math.floor((start - offset) * sample_rate)))
+    last = min(samples.size, int(math.ceil((end - offset) * sample_rate)))
     window = samples[first:max(first, last)]
-    wave_artist = _draw_waveform(waveform_ax, window, sample_rate, first / sample_rate)
+    wave_artist = _draw_waveform(waveform_ax, window, sample_rate, offset + first / sample_rate)
     peak = float(np.abs(window).max()) if window.size else 0.0
     waveform_ax.set_ylim(-1.05 * peak if peak > 0 else -1, 1.05 * peak if peak > 0 else 1)
     waveform_ax.tick_params(axis="y", labelsize="small")
     mesh = None
     if spectrogram_ax is not None:
-        mesh = _draw_spectrogram(spectrogram_ax, window, sample_rate, first / sample_rate,
+        mesh = _draw_spectrogram(spectrogram_ax, window, sample_rate, offset + first / sample_rate,
                                  window_seconds=window_seconds, max_frequency=max_frequency,
                                  dynamic_range=dynamic_range, cmap=spectrogram_cmap)
         spectrogram_ax.tick_params(axis="y", labelsize="small")
