@@ -39,6 +39,7 @@ __all__ = ["LABELS", "FliteSpec", "LabeledUtterance", "SpeechSpec", "frame_label
 
 #: Output classes of the phone model: silence (the blank) and ARPAbet.
 LABELS: tuple[str, ...] = ("-",) + ARPABET
+_LABEL_IDS = {label: index for index, label in enumerate(LABELS)}
 SAMPLE_RATE = 16000
 FRAME = 320
 
@@ -92,20 +93,12 @@ class LabeledUtterance:
     source: str = "espeak"
 
 
-def phone_intervals(words: Sequence[Any], rhotic: bool, rate_in: int, rate_out: int, offset: int
-                    ) -> tuple[list[list[tuple[str, int, int]]], list[tuple[int, int]]]:
-    """ARPAbet intervals per word (samples at ``rate_out``, shifted by
-    ``offset``), closures given to stops; and each word's interval."""
-    scale = rate_out / rate_in
-    per_word = []
-    for word in words:
-        segments = [(p.label, p.start, p.end) for p in word.phones]
-        mapped = map_segments(segments, rhotic=rhotic)
-        per_word.append([(label, offset + round(a * scale), offset + round(b * scale))
-                         for label, a, b in mapped])
-    per_word = attach_closures(per_word, round(MAX_CLOSURE * rate_out))
-    spans = [(phones[0][1], phones[-1][2]) for phones in per_word]
-    return per_word, spans
+def phone_intervals(words: Sequence[Any], rhotic: bool, closure_limit: int) -> list[list[tuple[str, int, int]]]:
+    """ARPAbet intervals of each espeak word (``TimedWord``), in the
+    synthesis's samples, closures of at most ``closure_limit`` samples given
+    to stops (:func:`aligner.phones.attach_closures`)."""
+    per_word = [map_segments([(p.label, p.start, p.end) for p in word.phones], rhotic=rhotic) for word in words]
+    return attach_closures(per_word, closure_limit)
 
 
 def frame_labels(num_samples: int, phones: Iterable[tuple[str, int, int]]) -> np.ndarray:
@@ -114,10 +107,9 @@ def frame_labels(num_samples: int, phones: Iterable[tuple[str, int, int]]) -> np
     Frames are those of :class:`~aligner.frontend.LogMelFrontEnd` for a
     waveform of ``num_samples``.
     """
-    index = {label: i for i, label in enumerate(LABELS)}
     per_sample = np.zeros(num_samples, dtype=np.uint8)
     for label, start, end in phones:
-        per_sample[max(start, 0):max(end, 0)] = index[label]
+        per_sample[max(start, 0):max(end, 0)] = _LABEL_IDS[label]
     count = frames_for_samples([(560, FRAME)], num_samples)
     return per_sample[FRAME * np.arange(count) + FRAME // 2]
 
@@ -165,7 +157,7 @@ def _render_espeak(spec: SpeechSpec) -> LabeledUtterance:
                            pitch_range=spec.pitch_range, word_gap=spec.word_gap)
     timed = word_timings(synthesis)
     rate_in = synthesis.sample_rate
-    per_word, _ = phone_intervals(timed, _is_rhotic(spec.voice), rate_in, rate_in, 0)
+    per_word = phone_intervals(timed, _is_rhotic(spec.voice), round(MAX_CLOSURE * rate_in))
     return _labeled(synthesis.samples, rate_in, per_word, spec.lead, spec.trail, spec.text, "espeak")
 
 

@@ -123,10 +123,10 @@ def map_segments(segments: Sequence[tuple[str, int, int]], *, rhotic: bool = Tru
     """
     out: list[tuple[str, int, int]] = []
     orphan: int | None = None
-    names = [name for name, _, _ in segments]
-    for index, (name, start, end) in enumerate(segments):
-        phones = arpabet(name, rhotic=rhotic)
-        following = next((arpabet(n, rhotic=rhotic) for n in names[index + 1:] if arpabet(n, rhotic=rhotic)), ())
+    mapped = [arpabet(name, rhotic=rhotic) for name, _, _ in segments]
+    for index, (_, start, end) in enumerate(segments):
+        phones = mapped[index]
+        following = next((later for later in mapped[index + 1:] if later), ())
         if len(phones) > 1 and phones[-1] == "R" and following[:1] == ("R",):
             phones = phones[:-1]  # "Mary": espeak's e@ + r is EH R, not EH R R
         if not phones:

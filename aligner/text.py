@@ -796,10 +796,19 @@ def phonemize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
     Warns:
         UnrepresentableCharacterWarning: once, listing the dropped characters.
     """
+    transcript, messages = _phonemize_collecting(text, tuple(labels), blank, phonemizer, language, source)
+    for message in messages:
+        warnings.warn(message, UnrepresentableCharacterWarning, stacklevel=2)
+    return transcript
+
+
+def _phonemize_collecting(text: str, labels: tuple[str, ...], blank: int, phonemizer: str, language: str,
+                          source: str | None) -> tuple[Transcript, tuple[str, ...]]:
+    """:func:`phonemize_transcript` returning its warning messages as data."""
     voice = phonemizer_voice(phonemizer, language)
-    _phone_ids(tuple(labels), blank)
-    spelled = normalize_transcript(text, ENGLISH_LABELS, language=language, source=source)
-    return _phonemized(spelled, tuple(labels), blank, voice, source)
+    _phone_ids(labels, blank)
+    spelled, messages = normalize_transcript_collecting(text, ENGLISH_LABELS, language=language, source=source)
+    return _phonemized(spelled, labels, blank, voice, source), messages
 
 
 def transcript_for_model(text: str, model: AlignmentModel, *, language: str = "en",
@@ -816,10 +825,7 @@ def transcript_for_model(text: str, model: AlignmentModel, *, language: str = "e
         return normalize_transcript_collecting(
             text, model.labels, blank=model.blank, separator=model.separator, star=model.star,
             language=language, source=source)
-    voice = phonemizer_voice(model.phonemizer, language)
-    _phone_ids(tuple(model.labels), model.blank)
-    spelled, caught = normalize_transcript_collecting(text, ENGLISH_LABELS, language=language, source=source)
-    return _phonemized(spelled, tuple(model.labels), model.blank, voice, source), caught
+    return _phonemize_collecting(text, tuple(model.labels), model.blank, model.phonemizer, language, source)
 
 
 def read_transcript(path: str | os.PathLike[str]) -> str:
