@@ -146,6 +146,8 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
         confidence = alignment.confidence(0.0)
         flags = f", {confidence.unaligned} not placed, {confidence.skipped_seconds:.1f} s of audio skipped"
     click.echo(f"wrote {path} ({len(alignment.words)} words, mean score {alignment.score:.2f}{flags})", err=True)
+    for reason in alignment.suspect:
+        click.echo(f"SUSPECT: {reason} -- check this alignment", err=True)
 
 
 @main.command(cls=_Command)

@@ -54,7 +54,7 @@ CONFIDENCE_FILE = "confidence.tsv"
 #: Words whose score (mean frame probability) is below this count as low-confidence.
 LOW_SCORE = 0.2
 _CONFIDENCE_COLUMNS = ["file", "score", "words", "low_score_words", "unaligned_words", "skipped_seconds",
-                       "worst_words"]
+                       "worst_words", "suspect"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ class FileResult:
         unaligned_words: words that could not be placed (``aligned=False``).
         skipped_seconds: audio the star skipped (partial mode).
         worst_words: up to three lowest-scoring words, ``"WORD:0.03"``.
+        suspect: why the alignment is probably wrong somewhere
+            (:attr:`Alignment.suspect`); empty when it looks plausible.
         problem: the failure (failed files).
     """
 
@@ -86,6 +88,7 @@ class FileResult:
     unaligned_words: int = 0
     skipped_seconds: float = 0.0
     worst_words: tuple[str, ...] = ()
+    suspect: tuple[str, ...] = ()
     problem: Problem | None = None
 
 
@@ -148,6 +151,10 @@ class CorpusSummary:
                          f"{self.speed:.1f}x real time (real-time factor {1 / self.speed:.4f})")
         if self.failed and self.out_dir is not None:
             lines.append(f"failures: {self.out_dir / FAILURES_FILE}")
+        suspect = [r for r in self.results if r.suspect]
+        if suspect:
+            lines.append(f"SUSPECT: {len(suspect)} alignment(s) look implausible (column 'suspect' of "
+                         f"{CONFIDENCE_FILE}), e.g. {suspect[0].key}: {suspect[0].suspect[0]}")
         low = self.worst(worst)
         if low:
             lines.append(f"lowest mean word scores (all in {self.out_dir / CONFIDENCE_FILE}):"
@@ -190,7 +197,7 @@ def _confidence(key: str, seconds: float, alignment: Alignment) -> FileResult:
     score = math.fsum(scores) / len(scores) if scores else 0.0  # unplaced words count, with their low score
     return FileResult(key, "aligned", seconds, score, confidence.words, confidence.low,
                       confidence.unaligned, confidence.skipped_seconds,
-                      tuple(f"{w.text}:{w.score:.2f}" for w in worst))
+                      tuple(f"{w.text}:{w.score:.2f}" for w in worst), alignment.suspect)
 
 
 def _write_outputs(alignment: Alignment, paths: dict[str, Path], subtitles: str) -> None:
@@ -210,7 +217,8 @@ def _read_confidence(path: Path) -> dict[str, list[str]]:
             rows = list(csv.reader(handle, delimiter="\t"))
     except (OSError, UnicodeDecodeError, csv.Error):
         return {}
-    return {row[0]: row for row in rows[1:] if len(row) == len(_CONFIDENCE_COLUMNS)}
+    width = len(_CONFIDENCE_COLUMNS)  # rows written before the 'suspect' column get an empty one
+    return {row[0]: row + [""] * (width - len(row)) for row in rows[1:] if width - 1 <= len(row) <= width}
 
 
 def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -> None:
@@ -232,7 +240,8 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -
     for r in summary.results:
         if r.status == "aligned":
             rows[r.key] = [r.key, f"{r.score:.4f}", str(r.words), str(r.low_words),
-                           str(r.unaligned_words), f"{r.skipped_seconds:.2f}", " ".join(r.worst_words)]
+                           str(r.unaligned_words), f"{r.skipped_seconds:.2f}", " ".join(r.worst_words),
+                           "; ".join(" ".join(reason.split()) for reason in r.suspect)]
     if not rows:
         return
 

@@ -7,7 +7,10 @@
 frame (the frame rate of wav2vec 2.0), and each recording's features
 normalized to zero mean and unit variance over its own valid frames
 (cepstral mean and variance normalization), so the output does not depend
-on gain, on a fixed channel filter, or on padding.
+on gain, on a fixed channel filter, or on padding. With ``dynamic_range_db``
+set, each recording's log-mel energies are first floored at its own peak
+minus that many decibels, so how quiet its silences are (digital silence,
+a noise floor at -90 or -50 dB) no longer changes what the network sees.
 
 Frame geometry: output frame ``t`` is computed from samples
 ``[320 t, 320 t + 560)`` (two 400-sample windows 160 samples apart), so a
@@ -44,11 +47,18 @@ class LogMelFrontEnd(nn.Module):
         win_length, hop_length: analysis window and hop in samples.
         stack: 10 ms frames stacked per output frame.
         f_min, f_max: band edges of the filterbank (Hz).
+        dynamic_range_db: floor every log-mel energy of a recording at its
+            loudest (over its valid frames and all bands) minus this many
+            dB before normalization; None: no floor.
     """
 
     def __init__(self, sample_rate: int = 16000, num_bins: int = 80, win_length: int = 400,
-                 hop_length: int = 160, stack: int = 2, f_min: float = 40.0, f_max: float = 7600.0):
+                 hop_length: int = 160, stack: int = 2, f_min: float = 40.0, f_max: float = 7600.0,
+                 dynamic_range_db: float | None = None):
         super().__init__()
+        if dynamic_range_db is not None and not (math.isfinite(dynamic_range_db) and dynamic_range_db > 0):
+            raise ValueError(f"dynamic_range_db must be a positive number of dB or None, not {dynamic_range_db!r}")
+        self.dynamic_range_db = None if dynamic_range_db is None else float(dynamic_range_db)
         self.sample_rate = int(sample_rate)
         self.num_bins = int(num_bins)
         self.win_length = int(win_length)
@@ -80,7 +90,8 @@ class LogMelFrontEnd(nn.Module):
         """Constructor arguments (saved with the model)."""
         return {"type": "log_mel", "sample_rate": self.sample_rate, "num_bins": self.num_bins,
                 "win_length": self.win_length, "hop_length": self.hop_length, "stack": self.stack,
-                "f_min": self.f_min, "f_max": self.f_max}
+                "f_min": self.f_min, "f_max": self.f_max,
+                **({} if self.dynamic_range_db is None else {"dynamic_range_db": self.dynamic_range_db})}
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Output frames for waveforms of ``lengths`` samples (0 when shorter
@@ -101,11 +112,14 @@ class LogMelFrontEnd(nn.Module):
 
     def stack_and_normalize(self, log_mel: torch.Tensor, lengths: torch.Tensor | None
                             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stack 10 ms frames and normalize each item over its valid frames.
+        """Floor (``dynamic_range_db``), stack 10 ms frames and normalize
+        each item over its valid frames.
 
         Shape: log_mel ``(B, N, num_bins)``, lengths ``(B,)`` in samples ->
         ``(B, T, stack * num_bins)``, ``(B,)`` frames.
         """
+        if self.dynamic_range_db is not None:
+            log_mel = self.floor(log_mel, lengths)
         batch, count, bins = log_mel.shape
         total = count // self.stack
         x = log_mel[:, : total * self.stack].reshape(batch, total, self.stack * bins)
@@ -119,6 +133,21 @@ class LogMelFrontEnd(nn.Module):
         var = (((x - mean) * mask).square()).sum(dim=1, keepdim=True) / count_valid
         x = (x - mean) / torch.sqrt(var + 1e-5)
         return x * mask, frames
+
+    def floor(self, log_mel: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """``log_mel`` floored at each item's peak (over its valid 10 ms
+        frames) minus ``dynamic_range_db`` (a new tensor).
+        Shape: ``(B, N, num_bins)``, lengths ``(B,)`` samples."""
+        count = log_mel.shape[1]
+        if lengths is None:
+            valid = torch.full((log_mel.shape[0],), count, dtype=torch.int64, device=log_mel.device)
+        else:
+            valid = torch.div(lengths.to(log_mel.device) - self.win_length, self.hop_length,
+                              rounding_mode="floor") + 1
+            valid = valid.clamp(min=1, max=count)
+        inside = (torch.arange(count, device=log_mel.device)[None, :] < valid[:, None]).unsqueeze(-1)
+        peak = torch.where(inside, log_mel, torch.finfo(log_mel.dtype).min).amax(dim=(1, 2), keepdim=True)
+        return torch.maximum(log_mel, peak - self.dynamic_range_db * math.log(10) / 10)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:

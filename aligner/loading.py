@@ -203,6 +203,7 @@ def save_model(model: AlignmentModel, folder: str | os.PathLike, *, half: bool =
         "end_extension": model.end_extension,
         "blank_penalty": model.blank_penalty,
         "min_frames": model.min_frames,
+        "quiet_db": model.quiet_db,
     }
     state = {key: value.detach().to("cpu").contiguous()
              for key, value in model.model.state_dict().items()}
@@ -448,6 +449,7 @@ def _load_own(config_path: Path) -> AlignmentModel:
         end_extension=_end_extension_of(config, config_path),
         blank_penalty=_blank_penalty_of(config, config_path),
         min_frames=_min_frames_of(config, config_path),
+        quiet_db=_quiet_db_of(config, config_path),
     )
     _check_outputs(model, str(config_path))
     return model
@@ -481,6 +483,15 @@ def _min_frames_of(config: Mapping[str, Any], source: Path) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 50):
         raise ModelError(f"{source}: 'min_frames' must be null or an integer in [1, 50], got {value!r}")
     return value
+
+
+def _quiet_db_of(config: Mapping[str, Any], source: Path) -> float | None:
+    value = config.get("quiet_db")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 120:
+        raise ModelError(f"{source}: 'quiet_db' must be null or decibels in (0, 120], got {value!r}")
+    return float(value)
 
 
 def _build(architecture: Any, source: Path) -> Wav2Vec2Model:

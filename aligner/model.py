@@ -22,6 +22,10 @@ def is_group_norm(net: Wav2Vec2Model) -> bool:
     return layers is not None and type(layers[0].layer_norm).__name__ == "GroupNorm"
 
 
+#: Log-probability taken off the non-blank labels of quiet frames (``quiet_db``).
+QUIET_PENALTY = 8.0
+
+
 @dataclass(frozen=True, eq=False)
 class AlignmentModel:
     """A CTC acoustic model ready for alignment.
@@ -57,6 +61,10 @@ class AlignmentModel:
             (:mod:`aligner.duration_viterbi`), every token at least this
             many frames and silence only between words; None: the plain
             CTC path (character models).
+        quiet_db: frames more than this many dB under the recording's
+            speech level (:mod:`aligner.activity`) cannot be speech: the
+            decoder takes :data:`QUIET_PENALTY` (8) off every label but the
+            blank there. None: no such prior.
     """
 
     model: Wav2Vec2Model
@@ -73,6 +81,7 @@ class AlignmentModel:
     end_extension: float | None = None
     blank_penalty: float = 0.0
     min_frames: int | None = None
+    quiet_db: float | None = None
 
     @property
     def frame_samples(self) -> int:

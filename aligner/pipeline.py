@@ -18,12 +18,14 @@ from typing import Sequence, Union
 
 import torch
 
+from .activity import frame_levels, quiet_frames
 from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align
 from .emissions import EmissionModel, num_frames
 from .errors import AlignerError, AudioError, TranscriptError
+from .guard import QUIET_DB, suspect_reasons
 from .loading import load_model
-from .model import AlignmentModel
+from .model import QUIET_PENALTY, AlignmentModel
 from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_star_spans, star_emissions,
                       word_detection_scores)
 from .records import Alignment, TokenSpan, WordSpan
@@ -162,13 +164,25 @@ class Aligner:
         """Align items made by :meth:`prepare` in one batch (emissions and
         Viterbi batched; same results as one by one)."""
         emissions = self.emitter([item.waveform for item in items])
-        log_probs = self._with_blank_penalty(emissions.log_probs)
+        frames = [int(n) for n in emissions.lengths.cpu()]
+        levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
+        log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), levels)
         if self.partial:
-            return self._align_partial(items, log_probs, emissions.lengths)
-        if self.min_frames is not None:
-            return self._align_durations(items, emissions.log_probs, log_probs, emissions.lengths)
-        paths, scores = self._viterbi(log_probs, [item.targets for item in items], emissions.lengths)
-        lengths = emissions.lengths.cpu()
+            results = self._align_partial(items, log_probs, emissions.lengths)
+        elif self.min_frames is not None:
+            results = self._align_durations(items, emissions.log_probs, log_probs, emissions.lengths)
+        else:
+            results = self._align_ctc(items, log_probs, emissions.lengths)
+        frame_seconds = self.model.frame_seconds
+        return [replace(result, suspect=suspect_reasons(result.words, frame_seconds, quiet_frames(level, QUIET_DB)))
+                for result, level in zip(results, levels)]
+
+    def _align_ctc(self, items: Sequence[PreparedItem], log_probs: torch.Tensor,
+                   lengths: torch.Tensor) -> list[Alignment]:
+        """The plain CTC path (:func:`aligner.viterbi.forced_align`).
+        Shape: log_probs ``(B, T, C)``, lengths ``(B,)``."""
+        paths, scores = self._viterbi(log_probs, [item.targets for item in items], lengths)
+        lengths = lengths.cpu()
         results = []
         for row, item in enumerate(items):
             frames = int(lengths[row])
@@ -210,6 +224,21 @@ class Aligner:
         adjusted = log_probs.clone()
         adjusted[..., self.model.blank] -= penalty
         return adjusted
+
+    def _with_quiet_prior(self, log_probs: torch.Tensor, levels: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``log_probs`` with :data:`~aligner.model.QUIET_PENALTY` taken off
+        every label but the blank on the frames more than the model's
+        ``quiet_db`` under the recording's speech level (a new tensor; the
+        same one when the model has no ``quiet_db``).
+        Shape: ``(B, T, C)``; levels: per item ``(T_i,)``."""
+        if self.model.quiet_db is None:
+            return log_probs
+        mask = torch.zeros(log_probs.shape[:2], dtype=log_probs.dtype)
+        for row, level in enumerate(levels):
+            mask[row, : level.numel()] = quiet_frames(level, self.model.quiet_db).to(log_probs.dtype)
+        penalty = torch.full((log_probs.shape[-1],), QUIET_PENALTY, dtype=log_probs.dtype)
+        penalty[self.model.blank] = 0.0
+        return log_probs - mask.to(log_probs.device)[..., None] * penalty.to(log_probs.device)
 
     def _viterbi(self, emissions: torch.Tensor, targets: Sequence[Sequence[int]],
                  lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

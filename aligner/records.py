@@ -108,6 +108,9 @@ class Alignment:
             network hears that the text does not say (an untranscribed intro
             or sentence, noise; not what it hears as silence), in time
             order; empty otherwise.
+        suspect: why the alignment is probably wrong somewhere (a low mean
+            score, a word too long for its sounds, a word on silence; see
+            :mod:`aligner.guard`); empty when it looks plausible.
     """
 
     words: tuple[WordSpan, ...]
@@ -118,6 +121,7 @@ class Alignment:
     model: str | None = None
     warnings: tuple[str, ...] = field(default=())
     skipped: tuple[tuple[float, float], ...] = field(default=())
+    suspect: tuple[str, ...] = field(default=())
 
     @property
     def chars(self) -> tuple[CharSpan, ...]:

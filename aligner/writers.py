@@ -321,7 +321,9 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
 
     Keys: ``audio``, ``model``, ``duration``, ``frame_seconds``, ``score``,
     ``warnings`` (text-stage warnings, e.g. dropped characters), ``skipped``
-    (``[start, end]`` of audio skipped by partial mode) and ``words``, a
+    (``[start, end]`` of audio skipped by partial mode), ``suspect`` (why
+    the alignment is probably wrong somewhere, see :mod:`aligner.guard`;
+    empty when it looks plausible) and ``words``, a
     list of ``{"text", "normalized", "start", "end", "score", "aligned",
     "chars": [{"label", "start", "end", "score"}]}``; for a phonetic
     alignment the list of labels is called ``"phones"`` instead of
@@ -359,6 +361,7 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
         "warnings": list(alignment.warnings),
         "skipped": [[_seconds(_check_time(t, "skipped audio")) for t in interval]
                     for interval in alignment.skipped],
+        "suspect": [_clean(reason) for reason in alignment.suspect],
         "words": words,
     }
 

@@ -10,6 +10,11 @@ Sets:
   * real-ps: the other recordings of ../shared/data/speech, with
     pocketsphinx's own alignment as the (rougher, ~20 ms) reference; only
     the files pocketsphinx can align;
+  * hostile: every real and real-ps recording three more times: with 1 s
+    of near-digital silence (-80 dB noise) pasted into the pause at its
+    middle word boundary, with 1 s of -50 dB white noise pasted there, and
+    with 2 s of -70 dB noise before and after it (the reference times
+    shifted to match): long pauses and silent edges of real recordings;
   * synthetic: a held-out corpus made by ``scripts/make_synthetic_corpus.py
     --split heldout`` (voices/variants and sentences never used in training),
     with the synthesizer's exact word timings. Generated on the fly into
@@ -133,8 +138,9 @@ class Ours:
 
 def evaluate(system, items) -> Result:
     result = Result([])
-    for audio_path, text, ref in items:
-        audio = _audio_16k(audio_path)
+    for audio_path, text, ref, *modified in items:
+        audio = modified[0] if modified else _audio_16k(audio_path)
+        ref = modified[1] if modified else ref
         start = time.perf_counter()
         try:
             hyp = system.align(audio, text)
@@ -176,6 +182,23 @@ def pocketsphinx_items(pocketsphinx: "Pocketsphinx"):
         yield audio, text, [(w, a, b) for w, (a, b) in zip(text.split(), words)]
 
 
+def hostile_items(items):
+    """Each item three times, with silence or noise pasted in (see the module docstring)."""
+    rng = np.random.default_rng(0)
+    rate = 16000
+    for audio_path, text, ref in items:
+        audio = _audio_16k(audio_path)
+        middle = len(ref) // 2
+        cut = (ref[middle - 1][2] + ref[middle][1]) / 2 if middle else ref[0][1]
+        at = int(cut * rate)
+        shifted = [(w, a + (a >= cut), b + (b > cut)) for w, a, b in ref]
+        for level in (1e-4, 3e-3):
+            fill = rng.normal(0, level, rate).astype(np.float32)
+            yield audio_path, text, ref, np.concatenate([audio[:at], fill, audio[at:]]), shifted
+        edge = rng.normal(0, 3e-4, 2 * rate).astype(np.float32)
+        yield audio_path, text, ref, np.concatenate([edge, audio, edge]), [(w, a + 2, b + 2) for w, a, b in ref]
+
+
 def synthetic_items(corpus: Path, limit: int | None):
     grids = sorted(corpus.rglob("*.TextGrid"))[:limit]
     for grid in grids:
@@ -192,6 +215,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=Path, default=OUT / "heldout", help="held-out synthetic corpus")
     parser.add_argument("--synthetic-utterances", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--sets", default="real,real-ps,hostile,synthetic",
+                        help="comma-separated sets to run (real, real-ps, hostile, synthetic)")
     parser.add_argument("--json", type=Path, default=OUT / "accuracy.json")
     args = parser.parse_args()
 
@@ -202,24 +227,31 @@ def main() -> None:
     systems = [Ours(spec, penalty) for spec in (args.model or [None])
                for penalty in (args.blank_penalty or [None])] + [pocketsphinx]
     report = {}
+    sets = set(args.sets.split(","))
     if SPEECH.is_dir():
-        items = list(real_items())
-        report["real"] = {s.name: evaluate(s, items).summary() for s in systems}
-        report["real"]["files"] = len(items)
-        items = list(pocketsphinx_items(pocketsphinx))
-        report["real-ps"] = {s.name: evaluate(s, items).summary() for s in systems[:-1]}
-        report["real-ps"]["files"] = len(items)
+        real, ps = list(real_items()), list(pocketsphinx_items(pocketsphinx))
+        if "real" in sets:
+            report["real"] = {s.name: evaluate(s, real).summary() for s in systems}
+            report["real"]["files"] = len(real)
+        if "real-ps" in sets:
+            report["real-ps"] = {s.name: evaluate(s, ps).summary() for s in systems[:-1]}
+            report["real-ps"]["files"] = len(ps)
+        if "hostile" in sets:  # pocketsphinx's own alignment is the reference of the real-ps files
+            items = list(hostile_items(real + ps))
+            report["hostile"] = {s.name: evaluate(s, items).summary() for s in systems[:-1]}
+            report["hostile"]["files"] = len(items)
     else:
-        print(f"skipping the real set: {SPEECH} not found", file=sys.stderr)
-    if not args.synthetic.is_dir():
+        print(f"skipping the real sets: {SPEECH} not found", file=sys.stderr)
+    if "synthetic" in sets and not args.synthetic.is_dir():
         from aligner.synth.corpus import make_corpus
 
         print(f"generating {args.synthetic_utterances} held-out synthetic utterances into {args.synthetic}",
               file=sys.stderr)
         make_corpus(args.synthetic, num_utterances=args.synthetic_utterances, seed=args.seed, split="heldout")
-    items = list(synthetic_items(args.synthetic, args.synthetic_utterances))
-    report["synthetic"] = {s.name: evaluate(s, items).summary() for s in systems}
-    report["synthetic"]["files"] = len(items)
+    if "synthetic" in sets:
+        items = list(synthetic_items(args.synthetic, args.synthetic_utterances))
+        report["synthetic"] = {s.name: evaluate(s, items).summary() for s in systems}
+        report["synthetic"]["files"] = len(items)
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))

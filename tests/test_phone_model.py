@@ -81,6 +81,31 @@ def test_log_mel_frames_match_frames_for_samples():
             assert features.shape[1] == expected, n
 
 
+def test_dynamic_range_floor_hides_how_quiet_silence_is():
+    """With a floor, digital silence and a -70 dB noise floor around the
+    same speech-like sound give the same features; padding never changes them."""
+    rng = np.random.default_rng(5)
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000) * (1 + 0.5 * rng.standard_normal(8000))
+    quiet = np.concatenate([np.zeros(8000), tone, np.zeros(8000)])
+    hiss = quiet + 1e-4 * rng.standard_normal(quiet.size)
+    floored, plain = LogMelFrontEnd(dynamic_range_db=45.0), LogMelFrontEnd()
+    features = {name: front(torch.tensor(np.stack([quiet, hiss]), dtype=torch.float32))[0]
+                for name, front in (("floored", floored), ("plain", plain))}
+    assert (features["plain"][0] - features["plain"][1]).abs().max() > 0.3
+    torch.testing.assert_close(features["floored"][0], features["floored"][1], rtol=0, atol=0.05)
+    # a batch with a padded item equals the items alone (the peak is over valid frames only)
+    short = torch.tensor(hiss[:13000], dtype=torch.float32)
+    padded = torch.nn.functional.pad(short, (0, hiss.size - 13000))
+    batch, frames = floored(torch.stack([padded, torch.tensor(hiss, dtype=torch.float32)]),
+                            torch.tensor([13000, hiss.size]))
+    alone, alone_frames = floored(short[None], torch.tensor([13000]))
+    assert int(frames[0]) == int(alone_frames[0])
+    torch.testing.assert_close(batch[0, : int(frames[0])], alone[0], rtol=0, atol=1e-5)
+    assert floored.config()["dynamic_range_db"] == 45.0 and "dynamic_range_db" not in plain.config()
+    with pytest.raises(ValueError, match="dynamic_range_db must be a positive"):
+        LogMelFrontEnd(dynamic_range_db=0)
+
+
 def test_model_geometry(model):
     assert frame_geometry(model.model) == [(560, 320)]
     assert (model.frame_samples, model.receptive_field, model.frame_seconds) == (320, 560, 0.02)

@@ -1,0 +1,76 @@
+"""Plausibility check of an alignment: say when it is probably wrong.
+
+When a model hears a speaker poorly, the best path can still be seconds
+off: a word stretched over a pause or over untranscribed audio while the
+other words are squeezed. Such an alignment must not be written as if it
+were fine. :func:`suspect_reasons` lists what is implausible about one:
+
+* ``low score``: the mean word score is below :data:`LOW_MEAN_SCORE`
+  (every seconds-off alignment of the old character model on a held-out
+  set of 81 read sentences had a mean word score below 0.09);
+* ``long word``: a word lasts longer than :data:`MAX_WORD_BASE` +
+  :data:`MAX_SECONDS_PER_TOKEN` per phone or character (a 3-phone word
+  over 1.4 s);
+* ``word on silence``: a word has more than :data:`MAX_QUIET_SECONDS` of
+  quiet audio (:data:`QUIET_DB` under the speech level, see
+  :mod:`aligner.activity`) inside it.
+
+The reasons travel with the alignment (:attr:`aligner.records.Alignment.suspect`),
+into JSON (``"suspect"``), ``confidence.tsv`` (column ``suspect``) and the
+summary lines of ``aligner align`` and ``aligner align-corpus``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .records import WordSpan
+
+__all__ = ["LOW_MEAN_SCORE", "QUIET_DB", "MAX_QUIET_SECONDS", "MAX_SECONDS_PER_TOKEN", "MAX_WORD_BASE", "suspect_reasons"]
+
+#: Mean word score below which an alignment is suspect.
+LOW_MEAN_SCORE = 0.1
+#: A word may last this long plus :data:`MAX_SECONDS_PER_TOKEN` per token.
+MAX_WORD_BASE = 0.6
+MAX_SECONDS_PER_TOKEN = 0.3
+#: Frames more than this many dB under the speech level count as quiet here.
+QUIET_DB = 40.0
+#: Seconds of quiet audio a word may contain.
+MAX_QUIET_SECONDS = 0.4
+
+
+def suspect_reasons(words: Sequence[WordSpan], frame_seconds: float,
+                    quiet: torch.Tensor | None = None) -> tuple[str, ...]:
+    """What is implausible about ``words`` (empty when nothing is).
+
+    Args:
+        words: the aligned words.
+        frame_seconds: seconds per model frame (frame ``t`` starts at
+            ``t * frame_seconds``).
+        quiet: per frame, whether the audio there is quiet (None: not
+            checked). Shape ``(T,)``, bool.
+    """
+    placed = [w for w in words if w.aligned]
+    reasons: list[str] = []
+    if placed:
+        mean = sum(w.score for w in placed) / len(placed)
+        if not mean >= LOW_MEAN_SCORE:
+            reasons.append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
+    for word in placed:
+        tokens = max(1, len(word.chars))
+        limit = MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens
+        if word.end - word.start > limit:
+            reasons.append(f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
+                           f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens")
+    if quiet is not None and quiet.numel():
+        frames = quiet.numel()
+        for word in placed:
+            first = min(frames, max(0, round(word.start / frame_seconds)))
+            last = min(frames, max(first, round(word.end / frame_seconds)))
+            seconds = float(quiet[first:last].sum()) * frame_seconds
+            if seconds > MAX_QUIET_SECONDS:
+                reasons.append(f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
+                               f"has {seconds:.2f} s of quiet audio")
+    return tuple(reasons)

@@ -1,0 +1,145 @@
+"""Speech activity, the quiet prior of the packaged model, and the
+plausibility check (:mod:`aligner.activity`, :mod:`aligner.guard`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from click.testing import CliRunner
+
+import aligner.activity as activity
+from aligner import Aligner, load_model
+from aligner.activity import frame_levels, quiet_frames
+from aligner.cli import main
+from aligner.corpus_align import CONFIDENCE_FILE
+from aligner.guard import suspect_reasons
+from aligner.records import CharSpan, WordSpan
+from aligner.writers import to_json
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _word(text: str, start: float, end: float, score: float = 0.8, phones: int = 3) -> WordSpan:
+    step = (end - start) / phones
+    chars = tuple(CharSpan("AH", start + k * step, start + (k + 1) * step, score) for k in range(phones))
+    return WordSpan(text, "AH " * phones, start, end, score, chars)
+
+
+# --------------------------------------------------------------------------- activity
+
+
+def test_frame_levels_are_centred_on_frames_and_blocked_exactly(monkeypatch):
+    wave = torch.zeros(16000)
+    wave[4000:8000] = 0.1 * torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    levels = frame_levels(wave, 320, 49)
+    quiet = quiet_frames(levels, 40.0)
+    # frame t is centred on sample 320 t + 160; a 480-sample window touches the noise for frames 12..25
+    assert quiet.tolist() == [True] * 12 + [False] * 14 + [True] * 23
+    assert levels[0] == pytest.approx(-120.0) and levels[18] == pytest.approx(-20.0, abs=1.0)
+    monkeypatch.setattr(activity, "_BLOCK", 7)
+    assert torch.equal(frame_levels(wave, 320, 49), levels)
+    assert frame_levels(wave, 320, 0).numel() == 0 and quiet_frames(torch.zeros(0), 40).numel() == 0
+
+
+def test_quiet_is_relative_to_the_recordings_own_speech_level():
+    rng = np.random.default_rng(1)
+    loud = torch.from_numpy(np.concatenate([rng.normal(0, 0.3, 8000), rng.normal(0, 0.001, 8000)]))
+    soft = loud * 1e-3  # the same recording 60 dB down: the same frames are quiet
+    assert torch.equal(quiet_frames(frame_levels(loud, 320, 49), 40), quiet_frames(frame_levels(soft, 320, 49), 40))
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def test_a_plausible_alignment_has_no_reasons():
+    words = [_word("one", 0.1, 0.4), _word("two", 0.45, 0.8)]
+    assert suspect_reasons(words, 0.02, torch.zeros(50, dtype=torch.bool)) == ()
+
+
+def test_low_mean_score_long_word_and_word_on_silence_are_named():
+    words = [_word("she", 0.0, 1.6, score=0.05, phones=2), _word("sells", 1.6, 1.8, score=0.1, phones=4)]
+    quiet = torch.zeros(100, dtype=torch.bool)
+    quiet[10:40] = True  # 0.6 s of quiet audio inside "she"
+    reasons = suspect_reasons(words, 0.02, quiet)
+    assert len(reasons) == 3
+    assert reasons[0].startswith("low score: mean word score 0.08 < 0.1")
+    assert reasons[1].startswith("long word: 'she' lasts 1.60 s (0.00-1.60 s) for 2 tokens")
+    assert reasons[2].startswith("word on silence: 'she' (0.00-1.60 s) has 0.60 s of quiet audio")
+    unplaced = replace(words[0], aligned=False, chars=())
+    assert suspect_reasons([unplaced, words[1]], 0.02) == ()  # not placed: reported elsewhere
+
+
+# --------------------------------------------------------------------------- packaged model
+
+
+@pytest.fixture(scope="module")
+def packaged():
+    return Aligner(None, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def example():
+    wave, rate = soundfile.read(EXAMPLES / "example.wav", dtype="float32")
+    return wave, rate, (EXAMPLES / "example.txt").read_text(encoding="utf-8")
+
+
+def test_the_example_is_plausible_and_noise_is_suspect(packaged, example):
+    wave, rate, text = example
+    assert packaged.align((wave, rate), text).suspect == ()
+    noise = np.random.default_rng(0).normal(0, 0.05, 5 * rate).astype(np.float32)
+    result = packaged.align((noise, rate), text)
+    assert any(reason.startswith("low score") for reason in result.suspect), result.suspect
+    assert to_json(result)["suspect"] == list(result.suspect)
+
+
+def test_a_long_silent_pause_stays_silence(packaged, example):
+    """Two seconds of digital silence pasted into the pause after "Moon;":
+    the words after it move by exactly that, the others stay, and no word
+    takes the silence (the packaged model's quiet prior)."""
+    wave, rate, text = example
+    assert packaged.model.quiet_db == 40.0
+    before = packaged.align((wave, rate), text)
+    moon = next(i for i, w in enumerate(before.words) if w.text == "Moon;")
+    cut = round((before.words[moon].end + before.words[moon + 1].start) / 2 * rate)
+    longer = np.concatenate([wave[:cut], np.zeros(2 * rate, np.float32), wave[cut:]])
+    after = packaged.align((longer, rate), text)
+    assert after.suspect == ()
+    for index, (old, new) in enumerate(zip(before.words, after.words)):
+        shift = 2.0 if index > moon else 0.0
+        assert new.start == pytest.approx(old.start + shift, abs=0.041), old.text
+        assert new.end == pytest.approx(old.end + shift, abs=0.041), old.text
+    plain = Aligner(replace(load_model(None), quiet_db=None), device="cpu")
+    assert plain.model.quiet_db is None and plain.align((longer, rate), text).words  # the prior is optional
+
+
+def test_cli_reports_suspect_alignments(tmp_path, example):
+    wave, rate, text = example
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(EXAMPLES / "example.wav", corpus / "good.wav")
+    (corpus / "good.txt").write_text(text, encoding="utf-8")
+    noise = np.random.default_rng(3).normal(0, 0.05, 6 * rate).astype(np.float32)
+    soundfile.write(corpus / "noise.wav", noise, rate)
+    (corpus / "noise.txt").write_text(text, encoding="utf-8")
+
+    result = CliRunner().invoke(main, ["align", str(corpus / "noise.wav"), str(corpus / "noise.txt"),
+                                       "-o", str(tmp_path / "noise.json")])
+    assert result.exit_code == 0, result.output
+    assert "SUSPECT: low score: mean word score" in result.output
+    assert json.loads((tmp_path / "noise.json").read_text())["suspect"][0].startswith("low score")
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["align-corpus", str(corpus), str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "SUSPECT: 1 alignment(s) look implausible" in result.output and "noise.wav: low score" in result.output
+    with (out / CONFIDENCE_FILE).open(newline="") as handle:
+        rows = {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    assert rows["noise.wav"]["suspect"].startswith("low score") and rows["good.wav"]["suspect"] == ""
