@@ -259,9 +259,9 @@ def test_json_round_trip(alignment, tmp_path):
     assert "café" in raw and "\\u00e9" not in raw
     assert raw.startswith("{\n  ")
     data = json.loads(raw)
-    assert set(data) == {"audio", "model", "duration", "frame_seconds", "score", "warnings", "skipped",
+    assert set(data) == {"audio", "model", "duration", "frame_seconds", "score", "warnings", "skipped", "suspect",
                          "words"}
-    assert data["skipped"] == []
+    assert data["skipped"] == [] and data["suspect"] == []
     assert data["audio"] == "/data/rec 01.wav" and data["model"] == "tiny"
     assert data["duration"] == 1.5 and data["frame_seconds"] == 0.02
     assert data["score"] == pytest.approx((0.91 + 0.8 + 0.7) / 3)
