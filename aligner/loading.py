@@ -22,6 +22,8 @@ a folder of that name.
 
 from __future__ import annotations
 
+import math
+
 import contextlib
 import http.client
 import json
@@ -790,12 +792,39 @@ def _build_for_weights(architecture: Any, source: Path, state: Mapping[str, Any]
     architecture is first built on the ``meta`` device (no memory) and
     checked against the weights' names and shapes, so a small config that
     claims a huge network fails before anything is allocated."""
-    with torch.device("meta"):
-        probe = _build(architecture, source)
-    _checked_state(probe.state_dict(), state, weights)
+    stored = sum(value.numel() for value in state.values() if isinstance(value, torch.Tensor))
+    if _estimated_parameters(architecture) > 2 * stored + 2**20:
+        # building on the meta device costs 1-2 s once (torch imports its meta kernels): only when needed
+        with torch.device("meta"):
+            probe = _build(architecture, source)
+        _checked_state(probe.state_dict(), state, weights)
     net = _build(architecture, source)
+    _checked_state(net.state_dict(), state, weights)
     _load_weights(net, state, weights)
     return net
+
+
+def _estimated_parameters(architecture: Any) -> float:
+    """About how many parameters ``architecture`` asks for (transformer,
+    convolutions, projections); infinite when it cannot be read, so the
+    caller takes the safe path."""
+    try:
+        dim = int(architecture["encoder_embed_dim"])
+        layers = int(architecture["encoder_num_layers"])
+        feed_forward = int(architecture["encoder_ff_interm_features"])
+        kernel = int(architecture["encoder_pos_conv_kernel"])
+        groups = max(1, int(architecture["encoder_pos_conv_groups"]))
+        outputs = int(architecture.get("aux_num_out") or 0)
+        convs, previous = 0, 1
+        for channels, width, _ in architecture["extractor_conv_layer_config"] or []:
+            convs += int(channels) * previous * int(width)
+            previous = int(channels)
+        front_end = architecture.get("front_end") or {}
+        previous = max(previous, 2 * int(front_end.get("num_bins", 0)))
+    except (KeyError, TypeError, ValueError):
+        return math.inf
+    return float(layers * (4 * dim * dim + 2 * dim * feed_forward) + dim * dim * kernel / groups + convs
+                 + previous * dim + dim * outputs)
 
 
 def _check_outputs(model: AlignmentModel, source: str) -> None:
