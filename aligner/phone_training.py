@@ -205,9 +205,11 @@ def _worker_init() -> None:
 # --------------------------------------------------------------------------- model
 
 def phone_architecture(*, embed_dim: int = 256, num_layers: int = 6, num_heads: int = 4,
-                       ff_dim: int = 1024, dropout: float = 0.1, num_bins: int = 80) -> dict[str, Any]:
-    """Arguments of :func:`~aligner.frontend.build_network` for the phone model."""
-    front = LogMelFrontEnd(num_bins=num_bins)
+                       ff_dim: int = 1024, dropout: float = 0.1, num_bins: int = 80,
+                       dynamic_range_db: float | None = None) -> dict[str, Any]:
+    """Arguments of :func:`~aligner.frontend.build_network` for the phone model
+    (``dynamic_range_db``: the front end's floor, see :class:`~aligner.frontend.LogMelFrontEnd`)."""
+    front = LogMelFrontEnd(num_bins=num_bins, dynamic_range_db=dynamic_range_db)
     return dict(
         front_end=front.config(), extractor_mode="layer_norm",
         extractor_conv_layer_config=[[front.output_dim, 1, 1]], extractor_conv_bias=True,

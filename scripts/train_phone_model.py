@@ -133,20 +133,26 @@ def train(args: argparse.Namespace) -> None:
     threading.Thread(target=produce, daemon=True).start()
     device = torch.device(args.device)
     architecture = phone_architecture(embed_dim=args.dim, num_layers=args.layers, ff_dim=4 * args.dim,
-                                      num_heads=args.heads)
-    net = None
-    if args.init:
+                                      num_heads=args.heads, dynamic_range_db=args.dynamic_range_db or None)
+    net, init_model = None, None
+    if args.init:  # fine-tuning keeps the init model's front end and decoding settings
         from aligner.loading import load_model
-        net = load_model(args.init).model
+        init_model = load_model(args.init)
+        net = init_model.model
+
     def checkpoint(model, fraction):
-        inference = {**architecture, "encoder_projection_dropout": 0.0, "encoder_attention_dropout": 0.0,
-                     "encoder_ff_interm_dropout": 0.0, "encoder_dropout": 0.0}
-        copy = build_network(inference)
+        from dataclasses import replace
+
+        from aligner.loading import architecture_of
+        copy = build_network(architecture_of(model))  # dropouts 0, front end as trained
         copy.load_state_dict(model.state_dict())
         name = "final" if fraction >= 1.0 else f"ckpt-{round(fraction * 100)}"
-        am = AlignmentModel(model=copy.eval(), labels=LABELS, sample_rate=16000, name=args.name, blank=0,
-                            separator=None, star=None, normalize_waveform=False, phonetic=True,
-                            phonemizer="espeak-arpabet", end_extension=0.0)
+        if init_model is not None:
+            am = replace(init_model, model=copy.eval(), name=args.name)
+        else:
+            am = AlignmentModel(model=copy.eval(), labels=LABELS, sample_rate=16000, name=args.name, blank=0,
+                                separator=None, star=None, normalize_waveform=False, phonetic=True,
+                                phonemizer="espeak-arpabet", end_extension=0.0)
         save_model(am, out / name, half=True)
         log({"event": "checkpoint", "name": name, "seconds": round(time.monotonic() - t0, 1)})
 
@@ -190,6 +196,8 @@ def main() -> None:
     t.add_argument("--checkpoints", default="0.4,0.7")
     t.add_argument("--name", default="TRELLIS_EN_PHONES")
     t.add_argument("--init", default=None)
+    t.add_argument("--dynamic-range-db", type=float, default=43.0,
+                   help="front-end floor of a model trained from scratch (0: none)")
     t.add_argument("--flite", type=int, default=0, help="synthesize up to this many flite utterances")
     t.add_argument("--flite-copies", type=int, default=3, help="sampling weight of a flite utterance")
     t.set_defaults(func=train)
