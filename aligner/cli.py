@@ -468,10 +468,18 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
               help="SRT/VTT cues: one per word, or lines of words.")
 @click.option("--worst", type=int, default=10, show_default=True,
               help="List this many files with the lowest confidence in the summary.")
+@click.option("--adapt", is_flag=True,
+              help="First fine-tune a copy of the model on the corpus itself (its audio and transcripts), "
+                   "keep it only if it scores better on held-out files, then align with it.")
+@click.option("--adapt-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Wall-time budget of --adapt in minutes (default: 5x the first pass, at least 1).")
+@click.option("--save-adapted", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Save the adapted model in this folder (use it later with --model).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_spec: str | None,
                  device: str | None, dtype: str | None, batch_seconds: float, workers: int, overwrite: bool,
-                 partial: bool, subtitles: str, worst: int, quiet: bool) -> None:
+                 partial: bool, subtitles: str, worst: int, adapt: bool, adapt_minutes: float | None,
+                 save_adapted: Path | None, quiet: bool) -> None:
     """Align every audio file of IN_DIR (audio + same-name .txt/.lab
     transcripts, optionally in speaker subfolders: the Montreal Forced
     Aligner layout) and write the outputs into OUT_DIR with the same tree.
@@ -517,9 +525,24 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
             tqdm.write(f"failed: {result.problem.message}", file=sys.stderr)
         bar.update(1)
 
+    options, adapt_bar = None, None
+    if adapt or adapt_minutes is not None or save_adapted is not None:
+        from .adapt import AdaptOptions
+
+        options = AdaptOptions(minutes=adapt_minutes, save_to=None if save_adapted is None else str(save_adapted))
+        adapt_bar = tqdm(unit="step", disable=quiet, dynamic_ncols=True, desc="adapting")
+
+    def on_adapt_step(step: int, score: float | None) -> None:
+        if adapt_bar is not None:
+            if score is not None:
+                adapt_bar.set_postfix_str(f"held-out score {score:.3f}", refresh=False)
+            adapt_bar.update(1)
+
     summary = run(in_dir, out_dir, aligner, formats=formats or ("textgrid",), batch_seconds=batch_seconds,
                   workers=workers, overwrite=overwrite, subtitles=subtitles, on_progress=on_progress,
-                  on_start=on_start)
+                  on_start=on_start, adapt=options, on_adapt_step=on_adapt_step)
+    if adapt_bar is not None:
+        adapt_bar.close()
     bar.close()
     click.echo(summary.describe(worst), err=True)
     if summary.interrupted:

@@ -32,17 +32,21 @@ import csv
 import io
 import math
 import os
+import random
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .atomic import atomic_write_text
 from .corpus import CorpusFile, Problem, audio_duration, find_corpus_files, output_path
 from .errors import AlignerError, AudioError, CorpusError, OutputError
 from .records import Alignment
+
+if TYPE_CHECKING:
+    from .adapt import AdaptationResult, AdaptOptions
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus",
            "plan_batches"]
@@ -54,7 +58,7 @@ CONFIDENCE_FILE = "confidence.tsv"
 #: Words whose score (mean frame probability) is below this count as low-confidence.
 LOW_SCORE = 0.2
 _CONFIDENCE_COLUMNS = ["file", "score", "words", "low_score_words", "unaligned_words", "skipped_seconds",
-                       "worst_words", "suspect"]
+                       "worst_words", "suspect", "first_pass_score"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ class FileResult:
         worst_words: up to three lowest-scoring words, ``"WORD:0.03"``.
         suspect: why the alignment is probably wrong somewhere
             (:attr:`Alignment.suspect`); empty when it looks plausible.
+        first_pass_score: with ``--adapt``, the file's mean word score
+            with the original model (NaN when it was not in the adaptation
+            set or there was no adaptation).
         problem: the failure (failed files).
     """
 
@@ -89,6 +96,7 @@ class FileResult:
     skipped_seconds: float = 0.0
     worst_words: tuple[str, ...] = ()
     suspect: tuple[str, ...] = ()
+    first_pass_score: float = math.nan
     problem: Problem | None = None
 
 
@@ -101,12 +109,19 @@ class CorpusSummary:
         wall_seconds: duration of the run.
         out_dir: the output folder.
         interrupted: True when the run was stopped (Ctrl-C) before the end.
+        adaptation: what ``--adapt`` did (None without it).
     """
 
     results: list[FileResult] = field(default_factory=list)
     wall_seconds: float = 0.0
     out_dir: Path | None = None
     interrupted: bool = False
+    adaptation: AdaptationResult | None = None
+
+    @property
+    def scored_lower(self) -> list[FileResult]:
+        """Files whose mean word score fell below their first-pass score (``--adapt``)."""
+        return [r for r in self.results if r.status == "aligned" and r.score < r.first_pass_score]
 
     def _count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -151,6 +166,14 @@ class CorpusSummary:
                          f"{self.speed:.1f}x real time (real-time factor {1 / self.speed:.4f})")
         if self.failed and self.out_dir is not None:
             lines.append(f"failures: {self.out_dir / FAILURES_FILE}")
+        if self.adaptation is not None:
+            lines.append(self.adaptation.describe())
+            if self.adaptation.improved:
+                lower = self.scored_lower
+                compared = sum(1 for r in self.results if r.status == "aligned" and r.first_pass_score >= 0)
+                lines.append(f"{len(lower)} of {compared} files scored lower than with the original model "
+                             f"(column first_pass_score of {CONFIDENCE_FILE})"
+                             + (f", e.g. {lower[0].key}" if lower else ""))
         suspect = [r for r in self.results if r.suspect]
         if suspect:
             lines.append(f"SUSPECT: {len(suspect)} alignment(s) look implausible (column 'suspect' of "
@@ -217,8 +240,8 @@ def _read_confidence(path: Path) -> dict[str, list[str]]:
             rows = list(csv.reader(handle, delimiter="\t"))
     except (OSError, UnicodeDecodeError, csv.Error):
         return {}
-    width = len(_CONFIDENCE_COLUMNS)  # rows written before the 'suspect' column get an empty one
-    return {row[0]: row + [""] * (width - len(row)) for row in rows[1:] if width - 1 <= len(row) <= width}
+    width = len(_CONFIDENCE_COLUMNS)  # rows of earlier versions (7 or 8 columns) get empty new ones
+    return {row[0]: row + [""] * (width - len(row)) for row in rows[1:] if width - 2 <= len(row) <= width}
 
 
 def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -> None:
@@ -241,7 +264,8 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -
         if r.status == "aligned":
             rows[r.key] = [r.key, f"{r.score:.4f}", str(r.words), str(r.low_words),
                            str(r.unaligned_words), f"{r.skipped_seconds:.2f}", " ".join(r.worst_words),
-                           "; ".join(" ".join(reason.split()) for reason in r.suspect)]
+                           "; ".join(" ".join(reason.split()) for reason in r.suspect),
+                           "" if math.isnan(r.first_pass_score) else f"{r.first_pass_score:.4f}"]
     if not rows:
         return
 
@@ -297,6 +321,8 @@ def align_corpus(
     subtitles: str = "lines",
     on_progress: Callable[[FileResult], None] | None = None,
     on_start: Callable[[int, float], None] | None = None,
+    adapt: AdaptOptions | None = None,
+    on_adapt_step: Callable[[int, float | None], None] | None = None,
 ) -> CorpusSummary:
     """Align every file of a corpus folder and write the outputs.
 
@@ -316,6 +342,13 @@ def align_corpus(
             it is done (progress bars).
         on_start: called once with the number of files to align and their
             total duration in seconds (from the headers).
+        adapt: adapt the model to the corpus first (:mod:`aligner.adapt`):
+            align a random share of the files to do, fine-tune a copy of
+            the model on them, then align everything with the adapted model
+            if it scored better on held-out files. ``confidence.tsv`` gets
+            the first-pass score of the files adapted on.
+        on_adapt_step: progress callback of the adaptation (step, held-out
+            score or None).
 
     Returns:
         A :class:`CorpusSummary`. ``KeyboardInterrupt`` stops the run after
@@ -356,6 +389,9 @@ def align_corpus(
     durations = [(item, audio_duration(item.audio)) for item in todo]
     if on_start is not None:
         on_start(len(todo), sum(d for _, d in durations if d is not None))
+    first_pass: dict[str, float] = {}
+    if adapt is not None and len(todo) >= 2:
+        aligner, summary.adaptation, first_pass = _adapt(aligner, durations, adapt, workers, on_adapt_step)
     batches = plan_batches(durations, batch_seconds)
 
     def finish(result: FileResult) -> None:
@@ -395,7 +431,8 @@ def align_corpus(
                     finish(FileResult(entry.item.key, "failed", entry.seconds or 0.0,
                                       problem=Problem(entry.item.key, "write", str(error))))
                     continue
-                finish(_confidence(entry.item.key, entry.seconds or 0.0, outcome))
+                result = _confidence(entry.item.key, entry.seconds or 0.0, outcome)
+                finish(replace(result, first_pass_score=first_pass.get(entry.item.key, math.nan)))
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -404,6 +441,36 @@ def align_corpus(
         done = {r.key for r in summary.results if r.status in ("aligned", "skipped")}
         _write_reports(summary, out_dir, done)
     return summary
+
+
+def _adapt(aligner, durations, options: AdaptOptions, workers: int,
+           on_step: Callable[[int, float | None], None] | None):
+    """Adapt ``aligner``'s model on a random share of the files (see
+    :func:`align_corpus`). Returns the aligner to use, the report and the
+    first-pass score of each file adapted on."""
+    from .adapt import adapt_model
+    from .loading import save_model
+
+    rng = random.Random(options.seed)
+    order = list(durations)
+    rng.shuffle(order)
+    chosen, total = [], 0.0
+    for item, seconds in order:
+        if total >= options.max_audio_minutes * 60:
+            break
+        chosen.append((item, seconds))
+        total += seconds or 0.0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode") as pool:
+        ready = [entry for entry in pool.map(lambda d: _prepare(aligner, *d), chosen) if entry.problem is None]
+    if len(ready) < 2:
+        return aligner, None, {}
+    result = adapt_model(aligner, [entry.prepared for entry in ready],
+                         seconds=None if options.minutes is None else 60.0 * options.minutes,
+                         seed=options.seed, on_step=on_step)
+    if options.save_to is not None:
+        save_model(replace(result.model, name=f"{result.model.name}-adapted"), options.save_to)
+    first_pass = {entry.item.key: score for entry, score in zip(ready, result.first_pass)}
+    return (aligner.with_model(result.model) if result.improved else aligner), result, first_pass
 
 
 def _colliding_outputs(files: Sequence[CorpusFile], out_dir: Path, formats: Sequence[str]

@@ -9,6 +9,7 @@ detection pass for text with no audio (see :mod:`aligner.partial`).
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import os
@@ -151,6 +152,19 @@ class Aligner:
     @property
     def device(self) -> torch.device:
         return self.emitter.device
+
+    def with_model(self, model: AlignmentModel) -> "Aligner":
+        """A new aligner with the same settings (device, dtype, decoding)
+        running ``model``, which must have the same labels (e.g. an adapted
+        copy of this aligner's model)."""
+        if tuple(model.labels) != tuple(self.model.labels):
+            raise AlignerError("with_model: the new model must have the same labels")
+        other = copy.copy(self)
+        other.model = model
+        other.emitter = copy.copy(self.emitter)
+        other.emitter.model = model
+        other.emitter.net = model.model.to(self.emitter.device).eval()
+        return other
 
     def align(self, audio: AudioInput, transcript: TextInput) -> Alignment:
         """Align one recording to its transcript."""

@@ -1,0 +1,311 @@
+"""Adapt a model to the corpus it aligns (``aligner align-corpus --adapt``).
+
+The Montreal Forced Aligner's accuracy comes largely from training on the
+corpus it aligns; the transcripts are all the supervision a model needs.
+:func:`adapt_model` fine-tunes a copy of the aligner's model on prepared
+corpus items and returns it with a report:
+
+* **Targets.** A frame-level phone model (``min_frames`` set, e.g. the
+  packaged default) is trained by *Viterbi training*: frame labels come
+  from the current model's own alignment of each item (each phone's frames
+  get the phone, the silence between words the blank), words scoring below
+  :data:`MIN_TARGET_SCORE` are left out of the loss, and the labels are
+  re-computed with the adapted model at every evaluation (align,
+  re-estimate, re-align, as an HMM aligner does). A character CTC model
+  (torchaudio bundles) gets the CTC loss of its transcripts, which needs no
+  alignment.
+* **A prior to the original weights.** The loss adds ``prior_weight`` times
+  the squared distance of the weights to the original ones (L2-SP), the
+  learning rate is small and the steps are few, so the model cannot drift
+  far from what it knew.
+* **Held-out stopping.** A share of the items (``holdout``, at least one)
+  is never trained on. Their mean word score (:attr:`Alignment.score`) is
+  measured before adapting and after every ``eval_every`` steps; the best
+  weights are kept, adaptation stops when the score has not improved for
+  ``patience`` evaluations or when the time budget is spent, and when no
+  evaluation beats the original model the original model is returned
+  (``improved`` False). The score is the model's own confidence: it rises
+  when the model hears these speakers better, but a sharper model is also
+  a more confident one, so ``align-corpus`` reports the per-file scores of
+  both passes rather than claiming the alignments improved.
+
+Items longer than :data:`MAX_ITEM_SECONDS` are cut into windows of that
+length for training (phone models; a CTC model skips them: its targets
+cannot be cut without an alignment).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .emissions import conv_features, num_frames
+from .errors import AlignerError
+from .model import AlignmentModel
+
+__all__ = ["AdaptOptions", "AdaptationResult", "adapt_model", "adaptation_budget", "frame_targets"]
+
+#: Words of the current alignment scoring below this give no frame labels.
+MIN_TARGET_SCORE = 0.1
+#: Longest stretch of audio (seconds) trained on at once.
+MAX_ITEM_SECONDS = 20.0
+#: Ignored frames in the cross-entropy loss.
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class AdaptationResult:
+    """The adapted model and how adaptation went.
+
+    Attributes:
+        model: the adapted model (the original one when ``improved`` is False).
+        improved: whether any evaluation beat the original model on the
+            held-out items.
+        steps: optimizer steps taken.
+        seconds: wall time spent adapting.
+        train_items, held_out_items: how many items each side had.
+        held_out_before, held_out_after: mean word score of the held-out
+            items with the original and with the returned model.
+        history: ``(step, held-out score)`` of every evaluation.
+        first_pass: per item (in the order given), the mean word score with
+            the original model.
+    """
+
+    model: AlignmentModel
+    improved: bool
+    steps: int
+    seconds: float
+    train_items: int
+    held_out_items: int
+    held_out_before: float
+    held_out_after: float
+    history: tuple[tuple[int, float], ...]
+    first_pass: tuple[float, ...]
+
+    def describe(self) -> str:
+        """One line for people."""
+        verdict = "kept" if self.improved else "not kept (no held-out improvement)"
+        return (f"adapted on {self.train_items} files ({self.held_out_items} held out) for {self.steps} steps "
+                f"in {self.seconds:.0f} s: held-out mean word score {self.held_out_before:.3f} -> "
+                f"{self.held_out_after:.3f}, adapted model {verdict}")
+
+
+def frame_targets(alignment, frames: int, labels: Sequence[str], blank: int,
+                  min_score: float = MIN_TARGET_SCORE) -> torch.Tensor:
+    """Per-frame class ids from an alignment: each phone's frames get its
+    label and the frames between words the blank; a word scoring below
+    ``min_score`` and the silence on either side of it are ignored (a weak
+    word's neighbourhood is where its boundaries are least certain).
+
+    Shape: ``(frames,)``, int64; :data:`IGNORE` where no label is given.
+    """
+    index = {label: k for k, label in enumerate(labels)}
+    step = alignment.frame_seconds
+    targets = torch.full((frames,), blank, dtype=torch.int64)
+
+    def span(start: float, end: float) -> tuple[int, int]:
+        first = min(frames, max(0, round(start / step)))
+        return first, min(frames, max(first, round(end / step)))
+
+    words = alignment.words
+    for position, word in enumerate(words):
+        first, last = span(word.start, word.end)
+        if word.aligned and word.score >= min_score and word.chars:
+            for char in word.chars:
+                a, b = span(char.start, char.end)
+                targets[a:b] = index.get(char.label, IGNORE)
+            continue
+        before = span(words[position - 1].end, word.start)[0] if position else 0
+        after = span(word.end, words[position + 1].start)[1] if position + 1 < len(words) else frames
+        targets[before:after] = IGNORE
+    return targets
+
+
+def _forward(model: AlignmentModel, waveform: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Log-probabilities of one waveform, with gradients. Shape ``(S,)`` -> ``(T, C)``."""
+    features, lengths = conv_features(model.model, [waveform.to(device, torch.float32)],
+                                      normalize=model.normalize_waveform)
+    hidden = model.model.encoder(features, lengths)
+    return torch.log_softmax(model.model.aux(hidden)[0].float(), dim=-1)
+
+
+def _window(frames: int, frame_samples: int, sample_rate: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A random window of at most :data:`MAX_ITEM_SECONDS` (frame range)."""
+    longest = max(1, int(MAX_ITEM_SECONDS * sample_rate / frame_samples))
+    if frames <= longest:
+        return 0, frames
+    first = int(rng.integers(0, frames - longest + 1))
+    return first, first + longest
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    """How ``align_corpus`` adapts (``--adapt``, ``--adapt-minutes``, ``--save-adapted``).
+
+    Attributes:
+        minutes: wall-time budget of the adaptation; None: 5x the first
+            pass's time (at least 1 minute).
+        max_audio_minutes: audio (in minutes) drawn at random from the
+            corpus to adapt on; the rest is aligned with the adapted model
+            without being trained on.
+        save_to: folder to save the adapted model in (for ``--model``).
+        seed: random seed.
+    """
+
+    minutes: float | None = None
+    max_audio_minutes: float = 60.0
+    save_to: str | None = None
+    seed: int = 0
+
+
+def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdout: float = 0.2, lr: float = 3e-5,
+                prior_weight: float = 1e-2, batch_items: int = 4, eval_every: int = 10, patience: int = 3,
+                seed: int = 0, max_steps: int | None = None, min_target_score: float = MIN_TARGET_SCORE,
+                on_step: Callable[[int, float | None], None] | None = None) -> AdaptationResult:
+    """Fine-tune a copy of ``aligner.model`` on ``items`` (see the module docstring).
+
+    Args:
+        aligner: an :class:`aligner.Aligner` (its decoding settings are used
+            for every alignment made here; it is not changed).
+        items: :class:`aligner.pipeline.PreparedItem` of the corpus.
+        seconds: wall-time budget for the whole adaptation; None: 5x the
+            time of the first pass over ``items`` (at least 60 s).
+        holdout: share of the items held out to decide when to stop.
+        lr: AdamW learning rate.
+        prior_weight: weight of the squared distance to the original weights.
+        batch_items: items per optimizer step.
+        eval_every: steps between held-out evaluations.
+        patience: evaluations without improvement before stopping.
+        seed: random seed (split, order, windows).
+        max_steps: stop after this many steps at the latest.
+        min_target_score: phone models: words scoring below this give no
+            frame labels (:func:`frame_targets`).
+        on_step: called after every step with the step number and, after an
+            evaluation, the held-out score (progress bars).
+
+    Raises:
+        AlignerError: fewer than two items, or a bad argument.
+    """
+    if len(items) < 2:
+        raise AlignerError(f"adaptation needs at least 2 files (one is held out), got {len(items)}")
+    if not ((seconds is None or seconds > 0) and 0 < holdout < 1 and lr > 0 and prior_weight >= 0 and batch_items >= 1
+            and eval_every >= 1 and patience >= 1):
+        raise AlignerError("adaptation: seconds, holdout in (0, 1), lr > 0, prior_weight >= 0, batch_items, "
+                           "eval_every and patience >= 1 are required")
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(items))
+    held = max(1, round(len(items) * holdout))
+    held_out = [items[k] for k in order[:held]]
+    train = [items[k] for k in order[held:]]
+    original = aligner.model
+    phone_model = aligner.min_frames is not None
+
+    first_pass = [a.score for a in aligner.align_prepared(list(items))]
+    if seconds is None:
+        seconds = adaptation_budget(time.perf_counter() - started, None)
+    before = float(np.mean([first_pass[k] for k in order[:held]]))
+
+    model = replace(original, model=copy.deepcopy(original.model))
+    adapted = aligner.with_model(model)
+    device = aligner.device
+    if phone_model:
+        train = [item for item in train if item.transcript.words]
+    else:  # CTC targets cannot be cut: only items that fit in one window
+        longest = MAX_ITEM_SECONDS * original.sample_rate
+        train = [item for item in train if item.waveform.shape[-1] <= longest]
+    if not train:
+        raise AlignerError("adaptation: no file short enough to train on")
+
+    reference = [p.detach().clone() for p in model.model.parameters()]
+    trainable = [p for p in model.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
+
+    def targets_of(current) -> list[torch.Tensor]:
+        model.model.eval()
+        alignments = current.align_prepared(train)
+        result = []
+        for item, alignment in zip(train, alignments):
+            frames = num_frames(original, item.waveform.shape[-1])
+            result.append(frame_targets(alignment, frames, original.labels, original.blank, min_target_score))
+        return result
+
+    def held_out_score() -> float:
+        model.model.eval()
+        return float(np.mean([a.score for a in adapted.align_prepared(held_out)]))
+
+    targets = targets_of(adapted) if phone_model else []
+    best_score, best_state, best_step = before, None, 0
+    history: list[tuple[int, float]] = []
+    step, stale = 0, 0
+    while time.perf_counter() - started < seconds and stale < patience and step < (max_steps or math.inf):
+        model.model.train()
+        chosen = rng.choice(len(train), size=min(batch_items, len(train)), replace=False)
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=device)
+        for k in chosen:
+            item = train[k]
+            if phone_model:
+                frames = num_frames(original, item.waveform.shape[-1])
+                first, last = _window(frames, original.frame_samples, original.sample_rate, rng)
+                audio = item.waveform[first * original.frame_samples:
+                                      (last - 1) * original.frame_samples + original.receptive_field]
+                log_probs = _forward(model, audio, device)
+                labels = targets[k][first: first + log_probs.shape[0]].to(device)
+                width = min(log_probs.shape[0], labels.shape[0])
+                if not bool((labels[:width] != IGNORE).any()):
+                    continue
+                total = total + F.nll_loss(log_probs[:width], labels[:width], ignore_index=IGNORE)
+            else:
+                log_probs = _forward(model, item.waveform, device)
+                target = torch.tensor(item.targets, dtype=torch.long, device=device)
+                loss = F.ctc_loss(log_probs[:, None, : original.num_labels - (1 if original.append_star else 0)],
+                                  target[None], torch.tensor([log_probs.shape[0]]), torch.tensor([len(target)]),
+                                  blank=original.blank, reduction="mean", zero_infinity=True)
+                total = total + loss
+        loss = total / len(chosen)
+        if prior_weight:
+            loss = loss + prior_weight * sum(((p - r) ** 2).sum() for p, r in zip(model.model.parameters(),
+                                                                                  reference))
+        if loss.requires_grad:  # else nothing in these items had a label
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+        step += 1
+        score = None
+        if step % eval_every == 0:
+            score = held_out_score()
+            history.append((step, score))
+            if score > best_score:
+                best_score, best_step, stale = score, step, 0
+                best_state = {k: v.detach().clone() for k, v in model.model.state_dict().items()}
+            else:
+                stale += 1
+            if phone_model:
+                targets = targets_of(adapted)
+        if on_step is not None:
+            on_step(step, score)
+    model.model.eval()
+    if best_state is None:
+        return AdaptationResult(original, False, step, time.perf_counter() - started, len(train), held,
+                                before, before, tuple(history), tuple(first_pass))
+    model.model.load_state_dict(best_state)
+    return AdaptationResult(model, True, step, time.perf_counter() - started, len(train), held, before,
+                            best_score, tuple(history), tuple(first_pass))
+
+
+def adaptation_budget(first_pass_seconds: float, minutes: float | None) -> float:
+    """Seconds of adaptation: ``minutes`` when given, else 5x the first
+    pass's time (at least 60 s)."""
+    if minutes is not None:
+        if not (math.isfinite(minutes) and minutes > 0):
+            raise AlignerError(f"adapt minutes must be a positive number, not {minutes!r}")
+        return 60.0 * minutes
+    return max(60.0, 5.0 * first_pass_seconds)
