@@ -55,7 +55,7 @@ def test_adaptation_lowers_the_training_loss_and_reports(speech_corpus):
     aligner = _phone_aligner()
     items = _items(aligner, speech_corpus)
     result = adapt_model(aligner, items, seconds=120, lr=3e-3, prior_weight=0.0, eval_every=3, patience=50,
-                         holdout=0.25, seed=1, max_steps=12, min_target_score=0.0)
+                         holdout=0.25, seed=1, max_steps=12, max_epochs=10, min_target_score=0.0)
     assert result.train_items == 6 and result.held_out_items == 2 and len(result.first_pass) == 8
     assert result.steps >= 3 and result.history and result.history[0][0] == 3
     assert result.steps == 12 and [step for step, _ in result.history] == [3, 6, 9, 12]
@@ -88,7 +88,7 @@ def test_ctc_models_adapt_on_their_transcripts(speech_corpus):
         return total
 
     result = adapt_model(aligner, items, seconds=120, lr=3e-3, prior_weight=0.0, eval_every=4, patience=50,
-                         holdout=0.25, seed=0, max_steps=12)
+                         holdout=0.25, seed=0, max_steps=12, max_epochs=10)
     assert result.improved
     assert ctc(result.model) < ctc(aligner.model)
 
@@ -99,6 +99,13 @@ def test_no_held_out_improvement_keeps_the_original(speech_corpus):
     result = adapt_model(aligner, items, seconds=120, lr=1e-12, eval_every=2, patience=1, seed=1, max_steps=20)
     assert not result.improved and result.model is aligner.model and result.steps == 2
     assert result.held_out_after == result.held_out_before and "not kept" in result.describe()
+
+
+def test_adaptation_stops_after_max_epochs(speech_corpus):
+    aligner = _phone_aligner()
+    items = _items(aligner, speech_corpus)  # 6 training items, 4 per step: 2 epochs = 3 steps
+    result = adapt_model(aligner, items, seconds=120, eval_every=100, holdout=0.25, max_epochs=2)
+    assert result.steps == 3 and result.history == () and not result.improved
 
 
 def test_bad_arguments_are_errors(speech_corpus):
