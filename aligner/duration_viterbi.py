@@ -28,6 +28,7 @@ plus one per word); above ``max_memory`` the forward pass keeps only every
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,22 @@ class StateGraph:
     @property
     def num_states(self) -> int:
         return int(self.label.shape[0])
+
+    @property
+    def skip(self) -> np.ndarray:
+        """Whether a state may be entered from two states back. The graphs
+        of :func:`state_graph` are chains: ``pred1`` is always ``s - 1``
+        (-1 for state 0) and ``pred2`` is ``s - 2`` or -1, which the kernels
+        use directly. Shape: ``(S,)``, bool.
+
+        Raises:
+            AlignmentError: the graph is not such a chain.
+        """
+        index = np.arange(self.label.shape[0])
+        if not (np.all((self.pred1 == index - 1) | ((index == 0) & (self.pred1 < 0)))
+                and np.all((self.pred2 < 0) | (self.pred2 == index - 2))):
+            raise AlignmentError("the state graph is not a left-to-right chain")
+        return np.ascontiguousarray(self.pred2 >= 0)
 
 
 def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: int = 1) -> StateGraph:
@@ -129,28 +146,27 @@ def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: i
 
 
 @njit(cache=True, nogil=True)
-def _step(previous, current, choice, frame, label, pred1, pred2, loop):  # pragma: no cover - numba
+def _step(previous, current, choice, frame, label, skip, loop):  # pragma: no cover - numba
+    """One frame with back-pointers: 0 = stay, 1 = from ``s - 1``, 2 = from ``s - 2``."""
     for s in range(label.shape[0]):
         best = _NEG
         pick = 0
-        if loop[s] and previous[s] > best:
+        if loop[s]:
             best = previous[s]
-            pick = 0
-        a = pred1[s]
-        if a >= 0 and previous[a] > best:
-            best = previous[a]
+        if s >= 1 and previous[s - 1] > best:
+            best = previous[s - 1]
             pick = 1
-        b = pred2[s]
-        if b >= 0 and previous[b] > best:
-            best = previous[b]
+        if skip[s] and previous[s - 2] > best:
+            best = previous[s - 2]
             pick = 2
         current[s] = best + frame[label[s]] if best > _NEG else _NEG
         choice[s] = pick
 
 
 @njit(cache=True, nogil=True)
-def _forward(log_probs, label, pred1, pred2, loop, start, every, checkpoints):  # pragma: no cover
-    """Score rows; keeps row ``t`` in ``checkpoints[t // every]`` when ``t % every == 0``."""
+def _forward(log_probs, label, skip, loop, start, every, checkpoints):  # pragma: no cover
+    """Score rows; keeps row ``t`` in ``checkpoints[t // every]`` when ``t % every == 0``.
+    (The scores only: the back-pointers are recomputed segment by segment.)"""
     frames = log_probs.shape[0]
     states = label.shape[0]
     previous = np.full(states, _NEG)
@@ -159,9 +175,15 @@ def _forward(log_probs, label, pred1, pred2, loop, start, every, checkpoints):  
             previous[s] = log_probs[0, label[s]]
     checkpoints[0, :] = previous
     current = np.empty(states)
-    choice = np.empty(states, dtype=np.int8)
     for t in range(1, frames):
-        _step(previous, current, choice, log_probs[t], label, pred1, pred2, loop)
+        frame = log_probs[t]
+        for s in range(states):
+            best = previous[s] if loop[s] else _NEG
+            if s >= 1 and previous[s - 1] > best:
+                best = previous[s - 1]
+            if skip[s] and previous[s - 2] > best:
+                best = previous[s - 2]
+            current[s] = best + frame[label[s]] if best > _NEG else _NEG
         previous, current = current, previous
         if t % every == 0:
             checkpoints[t // every, :] = previous
@@ -169,7 +191,7 @@ def _forward(log_probs, label, pred1, pred2, loop, start, every, checkpoints):  
 
 
 @njit(cache=True, nogil=True)
-def _backtrack_segment(log_probs, label, pred1, pred2, loop, first, row, last, end_state, path):  # pragma: no cover
+def _backtrack_segment(log_probs, label, skip, loop, first, row, last, end_state, path):  # pragma: no cover
     """Recompute frames ``first + 1 .. last`` from the score row at ``first``
     and write the states of frames ``first .. last`` (ending in ``end_state``)."""
     count = last - first
@@ -178,18 +200,38 @@ def _backtrack_segment(log_probs, label, pred1, pred2, loop, first, row, last, e
     previous = row.copy()
     current = np.empty(states)
     for k in range(count):
-        _step(previous, current, choices[k], log_probs[first + 1 + k], label, pred1, pred2, loop)
+        _step(previous, current, choices[k], log_probs[first + 1 + k], label, skip, loop)
         previous, current = current, previous
     state = end_state
     path[last] = state
     for k in range(count - 1, -1, -1):
-        pick = choices[k, state]
-        if pick == 1:
-            state = pred1[state]
-        elif pick == 2:
-            state = pred2[state]
+        state -= choices[k, state]  # 0 stay, 1 from s - 1, 2 from s - 2
         path[first + k] = state
     return state
+
+
+@njit(cache=True, nogil=True)
+def _forward_choices(log_probs, label, skip, loop, start, choices):  # pragma: no cover - numba
+    """Score rows with every frame's back-pointers in ``choices`` (``(T - 1, S)``); the last row."""
+    states = label.shape[0]
+    previous = np.full(states, _NEG)
+    for s in range(states):
+        if start[s]:
+            previous[s] = log_probs[0, label[s]]
+    current = np.empty(states)
+    for t in range(1, log_probs.shape[0]):
+        _step(previous, current, choices[t - 1], log_probs[t], label, skip, loop)
+        previous, current = current, previous
+    return previous
+
+
+@njit(cache=True, nogil=True)
+def _trace(choices, end_state, path):  # pragma: no cover - numba
+    state = end_state
+    path[path.shape[0] - 1] = state
+    for t in range(path.shape[0] - 2, -1, -1):
+        state -= choices[t, state]
+        path[t] = state
 
 
 def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int | None = None
@@ -214,9 +256,14 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
         raise AlignmentError("no frames to align")
     budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
     every = int(min(frames, max(1, budget // max(states, 1))))
-    checkpoints = np.empty(((frames - 1) // every + 1, states))
-    last_row = _forward(log_probs, graph.label, graph.pred1, graph.pred2, graph.loop, graph.start, every,
-                        checkpoints)
+    skip = graph.skip
+    single = frames * states <= budget  # all back-pointers fit: one pass, no recomputation
+    if single:
+        choices = np.empty((max(frames - 1, 1), states), dtype=np.int8)
+        last_row = _forward_choices(log_probs, graph.label, skip, graph.loop, graph.start, choices)
+    else:
+        checkpoints = np.empty(((frames - 1) // every + 1, states))
+        last_row = _forward(log_probs, graph.label, skip, graph.loop, graph.start, every, checkpoints)
     ends = np.where(graph.final, last_row, _NEG)
     end_state = int(np.argmax(ends))
     score = float(ends[end_state])
@@ -226,11 +273,14 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
         raise AlignmentError(f"{frames} frames are too few for this transcript: its {tokens} tokens need at "
                              f"least {minimum} frames at the minimum duration")
     path = np.empty(frames, dtype=np.int64)
+    if single:
+        _trace(choices, end_state, path)
+        return path, score
     last = frames - 1
     for index in range((frames - 1) // every, -1, -1):
         first = index * every
-        end_state = _backtrack_segment(log_probs, graph.label, graph.pred1, graph.pred2, graph.loop, first,
-                                       checkpoints[index], last, end_state, path)
+        end_state = _backtrack_segment(log_probs, graph.label, skip, graph.loop, first, checkpoints[index], last,
+                                       end_state, path)
         last = first
     return path, score
 
@@ -270,8 +320,18 @@ def duration_align(log_probs: torch.Tensor, words: Sequence[Sequence[Sequence[in
     for row in range(batch):
         if not 0 < lengths[row] <= frames:
             raise AlignmentError(f"input length {lengths[row]} of item {row} is outside 1..{frames}")
-        graph = state_graph(words[row], blank=blank, min_frames=min_frames)
-        states, _ = viterbi_states(data[row, : lengths[row]], graph, max_memory=max_memory)
-        paths[row, : lengths[row]] = torch.from_numpy(graph.label[states])
-        positions[row, : lengths[row]] = torch.from_numpy(graph.token[states])
+    graphs = [state_graph(words[row], blank=blank, min_frames=min_frames) for row in range(batch)]
+
+    def decode(row: int) -> np.ndarray:
+        return viterbi_states(data[row, : lengths[row]], graphs[row], max_memory=max_memory)[0]
+
+    workers = max(1, min(batch, torch.get_num_threads()))
+    if workers > 1:  # the numba kernels release the GIL: items run in parallel
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-viterbi") as pool:
+            decoded = list(pool.map(decode, range(batch)))
+    else:
+        decoded = [decode(row) for row in range(batch)]
+    for row, states in enumerate(decoded):
+        paths[row, : lengths[row]] = torch.from_numpy(graphs[row].label[states])
+        positions[row, : lengths[row]] = torch.from_numpy(graphs[row].token[states])
     return paths, positions

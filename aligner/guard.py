@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from .records import WordSpan
@@ -66,10 +67,11 @@ def suspect_reasons(words: Sequence[WordSpan], frame_seconds: float,
                            f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens")
     if quiet is not None and quiet.numel():
         frames = quiet.numel()
+        counts = np.concatenate([[0], np.cumsum(quiet.numpy().astype(np.int64))])  # quiet frames before t
         for word in placed:
             first = min(frames, max(0, round(word.start / frame_seconds)))
             last = min(frames, max(first, round(word.end / frame_seconds)))
-            seconds = float(quiet[first:last].sum()) * frame_seconds
+            seconds = float(counts[last] - counts[first]) * frame_seconds
             if seconds > MAX_QUIET_SECONDS:
                 reasons.append(f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
                                f"has {seconds:.2f} s of quiet audio")
