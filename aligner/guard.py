@@ -15,6 +15,13 @@ were fine. :func:`suspect_reasons` lists what is implausible about one:
   quiet audio (:data:`QUIET_DB` under the speech level, see
   :mod:`aligner.activity`) inside it.
 
+A suspect alignment made by the duration-aware decoder is decoded once
+more with a stricter speech/silence constraint (no blank penalty; phones
+cannot take frames :data:`FALLBACK_QUIET_DB` under the speech level), and
+the second one replaces it (:meth:`aligner.Aligner.align_prepared`); its
+last reason says that it was re-aligned and why, so the file stays
+flagged for a look.
+
 The reasons travel with the alignment (:attr:`aligner.records.Alignment.suspect`),
 into JSON (``"suspect"``), ``confidence.tsv`` (column ``suspect``) and the
 summary lines of ``aligner align`` and ``aligner align-corpus``.
@@ -29,7 +36,7 @@ import torch
 
 from .records import WordSpan
 
-__all__ = ["LOW_MEAN_SCORE", "QUIET_DB", "MAX_QUIET_SECONDS", "MAX_SECONDS_PER_TOKEN", "MAX_WORD_BASE", "suspect_reasons"]
+__all__ = ["FALLBACK_QUIET_DB", "LOW_MEAN_SCORE", "QUIET_DB", "MAX_QUIET_SECONDS", "MAX_SECONDS_PER_TOKEN", "MAX_WORD_BASE", "suspect_reasons"]
 
 #: Mean word score below which an alignment is suspect.
 LOW_MEAN_SCORE = 0.1
@@ -38,6 +45,9 @@ MAX_WORD_BASE = 0.6
 MAX_SECONDS_PER_TOKEN = 0.3
 #: Frames more than this many dB under the speech level count as quiet here.
 QUIET_DB = 40.0
+#: The fallback re-alignment of a suspect alignment (duration decoder) takes
+#: phones off frames this many dB under the speech level, without blank penalty.
+FALLBACK_QUIET_DB = 30.0
 #: Seconds of quiet audio a word may contain.
 MAX_QUIET_SECONDS = 0.4
 

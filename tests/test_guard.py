@@ -134,7 +134,8 @@ def test_cli_reports_suspect_alignments(tmp_path, example):
                                        "-o", str(tmp_path / "noise.json")])
     assert result.exit_code == 0, result.output
     assert "SUSPECT: low score: mean word score" in result.output
-    assert json.loads((tmp_path / "noise.json").read_text())["suspect"][0].startswith("low score")
+    reasons = json.loads((tmp_path / "noise.json").read_text())["suspect"]
+    assert reasons[0].startswith("low score") and "re-aligned with a stricter speech/silence constraint" in reasons[-1]
 
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["align-corpus", str(corpus), str(out), "-q"])
@@ -143,3 +144,30 @@ def test_cli_reports_suspect_alignments(tmp_path, example):
     with (out / CONFIDENCE_FILE).open(newline="") as handle:
         rows = {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
     assert rows["noise.wav"]["suspect"].startswith("low score") and rows["good.wav"]["suspect"] == ""
+
+
+def test_a_suspect_alignment_is_realigned_with_the_stricter_constraint(packaged, speech_dir, monkeypatch):
+    """A real recording with 1 s of -50 dB noise pasted into its middle
+    pause: the first pass puts a word about a second off and is flagged;
+    the re-alignment without blank penalty and with the stricter quiet
+    prior replaces it and lands within 0.1 s of the human boundaries."""
+    from praatio import textgrid as praat_textgrid
+
+    wave, rate = soundfile.read(speech_dir / "damon_set_test.wav", dtype="float32")
+    text = (speech_dir / "damon_set_test.txt").read_text(encoding="utf-8")
+    grid = praat_textgrid.openTextgrid(str(speech_dir / "damon_set_test.TextGrid"), includeEmptyIntervals=False)
+    ref = [(e.start, e.end) for e in grid.getTier("words").entries if e.label.strip()]
+    cut = (ref[1][1] + ref[2][0]) / 2
+    at = round(cut * rate)
+    pause = np.random.default_rng(0).normal(0, 3e-3, rate).astype(np.float32)  # -50 dB noise
+    longer = np.concatenate([wave[:at], pause, wave[at:]])
+    shifted = [(a + (a >= cut), b + (b > cut)) for a, b in ref]
+    result = packaged.align((longer, rate), text)
+    assert result.suspect and "re-aligned with a stricter speech/silence constraint after: low score" in result.suspect[-1]
+    errors = [abs(w.start - a) for w, (a, _) in zip(result.words, shifted)]
+    errors += [abs(w.end - b) for w, (_, b) in zip(result.words, shifted)]
+    assert max(errors) < 0.1, errors
+    monkeypatch.setattr(Aligner, "_fall_back", lambda self, items, lp, lengths, levels, results: results)
+    first = packaged.align((longer, rate), text)  # without the fallback: a word about a second off
+    assert first.suspect[0].startswith("low score") and len(first.suspect) == 1
+    assert max(max(abs(w.start - a), abs(w.end - b)) for w, (a, b) in zip(first.words, shifted)) > 0.5
