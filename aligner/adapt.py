@@ -228,7 +228,8 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
         longest = MAX_ITEM_SECONDS * original.sample_rate
         train = [item for item in train if item.waveform.shape[-1] <= longest]
     if not train:
-        raise AlignerError("adaptation: no file short enough to train on")
+        raise AlignerError(f"adaptation: no file to train on (a character model trains on files of at most "
+                           f"{MAX_ITEM_SECONDS:g} s)")
 
     reference = [p.detach().clone() for p in model.model.parameters()]
     trainable = [p for p in model.model.parameters() if p.requires_grad]
@@ -251,7 +252,7 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
     limit = math.ceil(max_epochs * len(train) / batch_items)
     if max_steps is not None:
         limit = min(limit, max_steps)
-    best_score, best_state, best_step = before, None, 0
+    best_score, best_state = before, None
     history: list[tuple[int, float]] = []
     step, stale = 0, 0
     while time.perf_counter() - started < seconds and stale < patience and step < limit:
@@ -293,7 +294,7 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
             score = held_out_score()
             history.append((step, score))
             if score > best_score:
-                best_score, best_step, stale = score, step, 0
+                best_score, stale = score, 0
                 best_state = {k: v.detach().clone() for k, v in model.model.state_dict().items()}
             else:
                 stale += 1

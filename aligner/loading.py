@@ -22,15 +22,12 @@ a folder of that name.
 
 from __future__ import annotations
 
-import math
-
 import contextlib
 import http.client
 import json
+import math
 import os
 import sys
-import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -45,6 +42,9 @@ from torchaudio.models import Wav2Vec2Model, wav2vec2_model
 from .errors import ModelError, ModelNotAvailableError, OutputError
 from .frontend import LogMelFrontEnd, build_network
 from .model import PHONEMIZERS, AlignmentModel
+from .registry import BUNDLE_NAMES, CONFIG_FILE, DEFAULT_MODEL, PACKAGED_MODEL, PACKAGED_NAME, WEIGHTS_FILE
+from .registry import BUNDLES as _BUNDLES
+from .registry import ModelInfo, checkpoint_location, list_models
 
 __all__ = [
     "BUNDLE_NAMES",
@@ -54,82 +54,20 @@ __all__ = [
     "list_models",
     "load_model",
     "save_model",
+    "PACKAGED_MODEL",
+    "PACKAGED_NAME",
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
 ]
 
-#: Name of the English phone model shipped inside the package (MODEL.md).
-PACKAGED_NAME = "TRELLIS_EN_PHONES"
-#: Its folder, in the project's own format.
-PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "en-phones"
-
-#: The model used when none is given: the packaged model (works offline).
-DEFAULT_MODEL = PACKAGED_NAME
-
-#: Name of the config file of the project's own model format.
-CONFIG_FILE = "aligner_model.json"
-#: Name of the weights file of the project's own model format.
-WEIGHTS_FILE = "model.safetensors"
 FORMAT_NAME = "trellis-align-model"
 FORMAT_VERSION = 1
-
-_BUNDLES: dict[str, str] = {
-    "WAV2VEC2_ASR_BASE_960H":
-        "wav2vec 2.0 base (95M), fine-tuned on LibriSpeech 960 h; English letters",
-    "WAV2VEC2_ASR_LARGE_960H":
-        "wav2vec 2.0 large (317M), fine-tuned on LibriSpeech 960 h; English letters",
-    "WAV2VEC2_ASR_LARGE_LV60K_960H":
-        "wav2vec 2.0 large (317M), Libri-Light 60k h + LibriSpeech 960 h; English letters",
-    "HUBERT_ASR_LARGE":
-        "HuBERT large (316M), Libri-Light 60k h + LibriSpeech 960 h; English letters",
-    "HUBERT_ASR_XLARGE":
-        "HuBERT extra large (964M), Libri-Light 60k h + LibriSpeech 960 h; English letters",
-    "VOXPOPULI_ASR_BASE_10K_EN":
-        "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on English; lower-case letters (CC BY-NC 4.0)",
-    "VOXPOPULI_ASR_BASE_10K_DE":
-        "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on German; lower-case letters (CC BY-NC 4.0)",
-    "VOXPOPULI_ASR_BASE_10K_FR":
-        "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on French; lower-case letters (CC BY-NC 4.0)",
-    "VOXPOPULI_ASR_BASE_10K_ES":
-        "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on Spanish; lower-case letters (CC BY-NC 4.0)",
-    "VOXPOPULI_ASR_BASE_10K_IT":
-        "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on Italian; lower-case letters (CC BY-NC 4.0)",
-    "MMS_FA":
-        "MMS forced-alignment model (wav2vec 2.0, 300M), 1,130 languages; romanized (uroman) "
-        "lower-case letters, no word separator (CC BY-NC 4.0)",
-}
-
-#: torchaudio bundles :func:`load_model` accepts (case-insensitive).
-BUNDLE_NAMES: tuple[str, ...] = tuple(_BUNDLES)
 
 _FOLDER_HINT = (
     f"a model folder must contain either {CONFIG_FILE} + {WEIGHTS_FILE} (trellis-align format, "
     "written by save_model) or config.json + vocab.json + model.safetensors/pytorch_model.bin "
     "(Hugging Face Wav2Vec2ForCTC / HubertForCTC)"
 )
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """One entry of :func:`list_models`.
-
-    Attributes:
-        name: the spec to pass to :func:`load_model`.
-        kind: ``"torchaudio"`` (bundle), ``"trellis-align"`` or ``"huggingface"``
-            (folders).
-        description: one line for humans.
-        available: True when it loads without network access.
-        location: local path of the weights (for bundles: where the checkpoint
-            is or will be cached).
-        url: where a bundle's checkpoint is downloaded from (None for folders).
-        default: True for :data:`DEFAULT_MODEL`.
-    """
-
-    name: str
-    kind: str
-    description: str
-    available: bool
-    location: str
-    url: str | None = None
-    default: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -282,26 +220,6 @@ def architecture_of(net: Wav2Vec2Model) -> dict:
     return architecture
 
 
-def list_models() -> list[ModelInfo]:
-    """Every known bundle, with whether its checkpoint is cached, plus the default.
-
-    Looks only at the local cache; never downloads.
-    """
-    infos = [ModelInfo(name=PACKAGED_NAME, kind="trellis-align",
-                       description="English phone model shipped with the package (MODEL.md)",
-                       available=(PACKAGED_MODEL / CONFIG_FILE).is_file(), location=str(PACKAGED_MODEL),
-                       default=DEFAULT_MODEL.upper() == PACKAGED_NAME)]
-    for name, description in _BUNDLES.items():
-        file_name, url, cache = _checkpoint_location(name)
-        path = cache / file_name
-        infos.append(ModelInfo(name=name, kind="torchaudio", description=description,
-                               available=path.is_file(), location=str(path), url=url,
-                               default=name == DEFAULT_MODEL.upper()))
-    if DEFAULT_MODEL.upper() not in _BUNDLES and DEFAULT_MODEL.upper() != PACKAGED_NAME:
-        infos.append(_folder_info(Path(DEFAULT_MODEL)))
-    return infos
-
-
 # ---------------------------------------------------------------------------
 # torchaudio bundles
 # ---------------------------------------------------------------------------
@@ -314,18 +232,9 @@ def _bundle(name: str):
     return bundle
 
 
-def _checkpoint_location(name: str) -> tuple[str, str, Path]:
-    """``(file name, download URL, cache folder)`` of a bundle's checkpoint,
-    computed the way torchaudio and ``torch.hub.load_state_dict_from_url`` do."""
-    path = _bundle(name)._path
-    url = path if path.startswith("https") else f"https://download.pytorch.org/torchaudio/models/{path}"
-    file_name = os.path.basename(urllib.parse.urlparse(url).path)
-    return file_name, url, Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def _load_bundle(name: str) -> AlignmentModel:
     bundle = _bundle(name)
-    file_name, url, cache = _checkpoint_location(name)
+    file_name, url, cache = checkpoint_location(name)
     checkpoint = cache / file_name
     was_cached = checkpoint.is_file()
     is_fa = name == "MMS_FA"
@@ -394,17 +303,6 @@ def _load_path(path: Path) -> AlignmentModel:
     if (path / "config.json").is_file():
         return _load_huggingface(path)
     raise ModelError(f"{path} is not a model folder: {_FOLDER_HINT}")
-
-
-def _folder_info(path: Path) -> ModelInfo:
-    if (path / CONFIG_FILE).is_file() or path.name == CONFIG_FILE:
-        kind = "trellis-align"
-    elif (path / "config.json").is_file():
-        kind = "huggingface"
-    else:
-        kind = "folder"
-    return ModelInfo(name=str(path), kind=kind, description="default model (local folder)",
-                     available=path.exists(), location=str(path), default=True)
 
 
 def _load_own(config_path: Path) -> AlignmentModel:

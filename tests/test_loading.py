@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 from pathlib import Path
 
@@ -296,7 +297,7 @@ def test_list_models_empty_cache(hub_dir):
 
 def test_list_models_reports_a_folder_default(hub_dir, tmp_path, monkeypatch):
     save_model(tiny_model(), tmp_path / "default")
-    monkeypatch.setattr(loading, "DEFAULT_MODEL", str(tmp_path / "default"))
+    monkeypatch.setenv("ALIGNER_MODEL", str(tmp_path / "default"))  # what load_model(None) uses too
     last = list_models()[-1]
     assert (last.kind, last.available, last.default) == ("trellis-align", True, True)
     assert load_model(None).name == "tiny"
@@ -437,3 +438,23 @@ def test_aligner_model_environment_variable_sets_the_default(tmp_path, monkeypat
     monkeypatch.setenv("ALIGNER_MODEL", "no_such_model_anywhere")
     with pytest.raises(ModelError, match="no_such_model_anywhere"):
         load_model()
+
+
+def test_the_registry_matches_torchaudio_and_needs_no_torch(monkeypatch, tmp_path):
+    """The checkpoint names listed without importing torch are torchaudio's
+    own (a torchaudio that renames them fails here), and the cache folder is
+    torch's rule from the environment."""
+    import subprocess
+    import sys
+
+    from aligner import registry
+
+    for name in registry.BUNDLE_NAMES:
+        assert registry.BUNDLES[name][1] == getattr(torchaudio.pipelines, name)._path, name
+    code = ("import sys, aligner.registry as r; infos = r.list_models(); "
+            "print(len(infos), 'torch' in sys.modules, r.hub_dir())")
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "th"), "ALIGNER_MODEL": "MMS_FA"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == [str(1 + len(registry.BUNDLE_NAMES)), "False", str(tmp_path / "th" / "hub")]
+    monkeypatch.setenv("ALIGNER_MODEL", "MMS_FA")
+    assert [info.name for info in registry.list_models() if info.default] == ["MMS_FA"]
