@@ -467,8 +467,9 @@ def _adapt(aligner, durations, options: AdaptOptions, workers: int,
     result = adapt_model(aligner, [entry.prepared for entry in ready],
                          seconds=None if options.minutes is None else 60.0 * options.minutes,
                          seed=options.seed, on_step=on_step)
-    if options.save_to is not None:
-        save_model(replace(result.model, name=f"{result.model.name}-adapted"), options.save_to)
+    if options.save_to is not None:  # the model that aligns the corpus (the original when not improved)
+        name = f"{result.model.name}-adapted" if result.improved else result.model.name
+        save_model(replace(result.model, name=name), options.save_to)
     first_pass = {entry.item.key: score for entry, score in zip(ready, result.first_pass)}
     return (aligner.with_model(result.model) if result.improved else aligner), result, first_pass
 

@@ -131,7 +131,7 @@ def test_align_corpus_adapts_reports_both_scores_and_saves(speech_corpus, tmp_pa
                            on_adapt_step=lambda step, score: steps.append(step))
     assert summary.aligned == 8 and summary.adaptation is not None and steps
     assert "adapted on 6 files (2 held out)" in summary.describe()
-    assert load_model(saved).name.endswith("-adapted")
+    assert load_model(saved).name.endswith("-adapted") == summary.adaptation.improved
     with (out / CONFIDENCE_FILE).open(newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     assert len(rows) == 8 and all(not math.isnan(float(row["first_pass_score"])) for row in rows)
