@@ -158,12 +158,15 @@ class AdaptOptions:
             without being trained on.
         save_to: folder to save the adapted model in (for ``--model``).
         seed: random seed.
+        max_steps: stop after this many steps at the latest (reproducible
+            runs; None: the time budget and the other limits decide).
     """
 
     minutes: float | None = None
     max_audio_minutes: float = 60.0
     save_to: str | None = None
     seed: int = 0
+    max_steps: int | None = None
 
 
 def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdout: float = 0.2, lr: float = 3e-5,

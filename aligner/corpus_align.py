@@ -466,7 +466,7 @@ def _adapt(aligner, durations, options: AdaptOptions, workers: int,
         return aligner, None, {}
     result = adapt_model(aligner, [entry.prepared for entry in ready],
                          seconds=None if options.minutes is None else 60.0 * options.minutes,
-                         seed=options.seed, on_step=on_step)
+                         seed=options.seed, max_steps=options.max_steps, on_step=on_step)
     if options.save_to is not None:  # the model that aligns the corpus (the original when not improved)
         name = f"{result.model.name}-adapted" if result.improved else result.model.name
         save_model(replace(result.model, name=name), options.save_to)

@@ -127,9 +127,9 @@ def test_align_corpus_adapts_reports_both_scores_and_saves(speech_corpus, tmp_pa
     saved = tmp_path / "adapted"
     steps = []
     summary = align_corpus(speech_corpus, out, aligner, formats=("json",),
-                           adapt=AdaptOptions(minutes=0.05, save_to=str(saved)),
+                           adapt=AdaptOptions(minutes=10, save_to=str(saved), max_steps=3),
                            on_adapt_step=lambda step, score: steps.append(step))
-    assert summary.aligned == 8 and summary.adaptation is not None and steps
+    assert summary.aligned == 8 and summary.adaptation is not None and steps == [1, 2, 3]
     assert "adapted on 6 files (2 held out)" in summary.describe()
     assert load_model(saved).name.endswith("-adapted") == summary.adaptation.improved
     with (out / CONFIDENCE_FILE).open(newline="") as handle:
