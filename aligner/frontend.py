@@ -67,7 +67,7 @@ class LogMelFrontEnd(nn.Module):
         self.f_min = float(f_min)
         self.f_max = float(f_max)
         self.n_fft = 1 << (self.win_length - 1).bit_length()
-        with torch.device("cpu"):  # on the meta device a window would import torch's meta kernels (1-2 s)
+        with torch.device("cpu"):  # a real window also when the module is built on the meta device
             window = torch.hann_window(self.win_length, periodic=True)
         self.register_buffer("window", window, persistent=False)
         self.register_buffer("filters", _mel_filters(self.num_bins, self.n_fft, self.sample_rate,

@@ -36,7 +36,8 @@ import torch
 
 from .records import WordSpan
 
-__all__ = ["FALLBACK_QUIET_DB", "LOW_MEAN_SCORE", "QUIET_DB", "MAX_QUIET_SECONDS", "MAX_SECONDS_PER_TOKEN", "MAX_WORD_BASE", "suspect_reasons"]
+__all__ = ["FALLBACK_QUIET_DB", "LOW_MEAN_SCORE", "MAX_QUIET_SECONDS", "MAX_SECONDS_PER_TOKEN", "MAX_WORD_BASE",
+           "QUIET_DB", "suspect_reasons"]
 
 #: Mean word score below which an alignment is suspect.
 LOW_MEAN_SCORE = 0.1
