@@ -37,7 +37,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file as _load_safetensors
 from safetensors.torch import save_file as _save_safetensors
 from torch import nn
-from torchaudio.models import Wav2Vec2Model, wav2vec2_model
+from torchaudio.models import Wav2Vec2Model
 
 from .errors import ModelError, ModelNotAvailableError, OutputError
 from .frontend import LogMelFrontEnd, build_network

@@ -79,7 +79,7 @@ def test_word_score_is_frame_weighted_mean():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 4), min_size=1, max_size=12), st.integers(0, 6), st.data())
 def test_words_are_ordered_and_never_overlap(word_sizes, extension, data):
-    targets, word_index, words, spans, t = [], [], [], [], 0
+    word_index, words, spans, t = [], [], [], 0
     for w, size in enumerate(word_sizes):
         tokens = [data.draw(st.sampled_from([A, B, C])) for _ in range(size)]
         words.append(_word(f"w{w}", *tokens))
