@@ -15,6 +15,7 @@ match one-shot inference.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -129,6 +130,13 @@ class EmissionModel:
     @property
     def frame_seconds(self) -> float:
         return self.model.frame_seconds
+
+    def with_model(self, model: AlignmentModel) -> "EmissionModel":
+        """The same device, dtype and windows for another model (moved to the device here)."""
+        other = copy.copy(self)
+        other.model = model
+        other.net = model.model.to(self.device).eval()
+        return other
 
     def __call__(self, waveforms: Sequence[torch.Tensor]) -> Emissions:
         """Log-probabilities of a list of mono waveforms.

@@ -29,7 +29,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torchaudio
@@ -362,20 +362,25 @@ def _phonemizer_of(config: Mapping[str, Any], source: Path) -> str | None:
     return value
 
 
-def _end_extension_of(config: Mapping[str, Any], source: Path) -> float | None:
-    value = config.get("end_extension")
-    if value is None:
+def _number_of(config: Mapping[str, Any], source: Path, key: str, what: str, valid: Callable[[float], bool],
+               default: float | None = None, optional: bool = True) -> float | None:
+    """``config[key]`` as a float checked by ``valid`` (None when missing or
+    null and ``optional``); otherwise a :class:`ModelError` saying ``what`` it must be."""
+    value = config.get(key, default)
+    if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 5:
-        raise ModelError(f"{source}: 'end_extension' must be seconds in [0, 5], got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
+        raise ModelError(f"{source}: '{key}' must be {what}, got {value!r}")
     return float(value)
+
+
+def _end_extension_of(config: Mapping[str, Any], source: Path) -> float | None:
+    return _number_of(config, source, "end_extension", "seconds in [0, 5]", lambda v: 0 <= v <= 5)
 
 
 def _blank_penalty_of(config: Mapping[str, Any], source: Path) -> float:
-    value = config.get("blank_penalty", 0.0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 50:
-        raise ModelError(f"{source}: 'blank_penalty' must be a number in [0, 50], got {value!r}")
-    return float(value)
+    return _number_of(config, source, "blank_penalty", "a number in [0, 50]", lambda v: 0 <= v <= 50,
+                      default=0.0, optional=False) or 0.0  # never None: not optional
 
 
 def _min_frames_of(config: Mapping[str, Any], source: Path) -> int | None:
@@ -386,12 +391,7 @@ def _min_frames_of(config: Mapping[str, Any], source: Path) -> int | None:
 
 
 def _quiet_db_of(config: Mapping[str, Any], source: Path) -> float | None:
-    value = config.get("quiet_db")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 120:
-        raise ModelError(f"{source}: 'quiet_db' must be null or decibels in (0, 120], got {value!r}")
-    return float(value)
+    return _number_of(config, source, "quiet_db", "null or decibels in (0, 120]", lambda v: 0 < v <= 120)
 
 
 def _build(architecture: Any, source: Path) -> Wav2Vec2Model:

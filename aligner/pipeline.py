@@ -161,9 +161,7 @@ class Aligner:
             raise AlignerError("with_model: the new model must have the same labels")
         other = copy.copy(self)
         other.model = model
-        other.emitter = copy.copy(self.emitter)
-        other.emitter.model = model
-        other.emitter.net = model.model.to(self.emitter.device).eval()
+        other.emitter = self.emitter.with_model(model)
         return other
 
     def align(self, audio: AudioInput, transcript: TextInput) -> Alignment:
@@ -187,15 +185,16 @@ class Aligner:
             results = self._align_durations(items, emissions.log_probs, log_probs, emissions.lengths)
         else:
             results = self._align_ctc(items, log_probs, emissions.lengths)
-        frame_seconds = self.model.frame_seconds
-        results = [replace(result, suspect=suspect_reasons(result.words, frame_seconds, quiet_frames(level, QUIET_DB)))
-                   for result, level in zip(results, levels)]
+        quiet = [quiet_frames(level, QUIET_DB) for level in levels]
+        results = [replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q))
+                   for result, q in zip(results, quiet)]
         if self.min_frames is not None and not self.partial:
-            results = self._fall_back(items, emissions.log_probs, emissions.lengths, levels, results)
+            results = self._fall_back(items, emissions.log_probs, emissions.lengths, levels, quiet, results)
         return results
 
     def _fall_back(self, items: Sequence[PreparedItem], log_probs: torch.Tensor, lengths: torch.Tensor,
-                   levels: Sequence[torch.Tensor], results: list[Alignment]) -> list[Alignment]:
+                   levels: Sequence[torch.Tensor], quiet: Sequence[torch.Tensor],
+                   results: list[Alignment]) -> list[Alignment]:
         """Re-decode the suspect alignments with a stricter speech/silence
         constraint: no blank penalty, and phones taken off frames
         :data:`~aligner.guard.FALLBACK_QUIET_DB` under the speech level. The
@@ -204,16 +203,16 @@ class Aligner:
         from 1.1 and 1.7 s off to 0.07 and 0.05 s, and cost the two flagged
         files that were fine 10 ms); its ``suspect`` reasons end with a note
         that it was re-aligned, so the file stays flagged for a look.
-        Shape: log_probs ``(B, T, C)``, lengths ``(B,)``."""
+        Shape: log_probs ``(B, T, C)``, lengths ``(B,)``; levels and quiet
+        (the guard's quiet frames) per item ``(T_i,)``."""
         rows = [row for row, result in enumerate(results) if result.suspect]
         if not rows:
             return results
         strict = self._with_quiet_prior(log_probs[rows], [levels[row] for row in rows], FALLBACK_QUIET_DB)
         second = self._align_durations([items[row] for row in rows], log_probs[rows], strict, lengths[rows])
         results = list(results)
-        frame_seconds = self.model.frame_seconds
         for row, again in zip(rows, second):
-            reasons = suspect_reasons(again.words, frame_seconds, quiet_frames(levels[row], QUIET_DB))
+            reasons = suspect_reasons(again.words, self.model.frame_seconds, quiet[row])
             note = f"re-aligned with a stricter speech/silence constraint after: {results[row].suspect[0]}"
             results[row] = replace(again, suspect=(*reasons, note))
         return results

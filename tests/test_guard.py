@@ -167,7 +167,7 @@ def test_a_suspect_alignment_is_realigned_with_the_stricter_constraint(packaged,
     errors = [abs(w.start - a) for w, (a, _) in zip(result.words, shifted)]
     errors += [abs(w.end - b) for w, (_, b) in zip(result.words, shifted)]
     assert max(errors) < 0.1, errors
-    monkeypatch.setattr(Aligner, "_fall_back", lambda self, items, lp, lengths, levels, results: results)
+    monkeypatch.setattr(Aligner, "_fall_back", lambda self, *args: args[-1])  # returns the results
     first = packaged.align((longer, rate), text)  # without the fallback: a word about a second off
     assert first.suspect[0].startswith("low score") and len(first.suspect) == 1
     assert max(max(abs(w.start - a), abs(w.end - b)) for w, (a, b) in zip(first.words, shifted)) > 0.5
