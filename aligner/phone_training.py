@@ -34,7 +34,7 @@ from torch import nn
 from .frontend import LogMelFrontEnd, build_network, frames_for_samples
 from .phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
 
-__all__ = ["LABELS", "FliteSpec", "LabeledUtterance", "SpeechSpec", "frame_labels", "phone_architecture",
+__all__ = ["LABELS", "FliteSpec", "LabeledUtterance", "MbrolaSpec", "SpeechSpec", "frame_labels", "phone_architecture",
            "render_labeled", "train_phone_model"]
 
 #: Output classes of the phone model: silence (the blank) and ARPAbet.
@@ -72,6 +72,19 @@ class FliteSpec:
     trail: float = 0.2
 
 
+@dataclass(frozen=True)
+class MbrolaSpec:
+    """What an MBROLA voice (:mod:`aligner.synth.mbrola`, us1/us2/us3) says:
+    spoken words in lowercase letters, tempo and pitch ratios, silence around."""
+
+    text: str
+    voice: str
+    time_ratio: float = 1.0
+    pitch_ratio: float = 1.0
+    lead: float = 0.2
+    trail: float = 0.2
+
+
 @dataclass(frozen=True, eq=False)
 class LabeledUtterance:
     """16 kHz audio with a phone label per 20 ms frame.
@@ -79,10 +92,11 @@ class LabeledUtterance:
     Attributes:
         audio: int16 samples. Shape: ``(S,)``.
         labels: label id per frame (index into :data:`LABELS`). Shape: ``(T,)``.
-        words: ``(start, end)`` seconds of every word.
+        words: ``(start, end)`` seconds of every word (for MBROLA, whose
+            phone files mark no words, one span over all the speech).
         phones: ``(label, start, end)`` seconds of every phone.
         text: the sentence.
-        source: the synthesizer (``"espeak"``, ``"flite"``).
+        source: the synthesizer (``"espeak"``, ``"flite"``, ``"mbrola"``).
     """
 
     audio: np.ndarray
@@ -114,7 +128,7 @@ def frame_labels(num_samples: int, phones: Iterable[tuple[str, int, int]]) -> np
     return per_sample[FRAME * np.arange(count) + FRAME // 2]
 
 
-def render_labeled(spec: SpeechSpec | FliteSpec) -> LabeledUtterance | None:
+def render_labeled(spec: SpeechSpec | FliteSpec | MbrolaSpec) -> LabeledUtterance | None:
     """Synthesize one utterance at 16 kHz with frame labels (None when the
     synthesizer cannot time its words)."""
     from .synth.espeak import SynthesisError
@@ -122,6 +136,8 @@ def render_labeled(spec: SpeechSpec | FliteSpec) -> LabeledUtterance | None:
     try:
         if isinstance(spec, FliteSpec):
             return _render_flite(spec)
+        if isinstance(spec, MbrolaSpec):
+            return _render_mbrola(spec)
         return _render_espeak(spec)
     except SynthesisError:
         return None
@@ -172,6 +188,14 @@ def _render_flite(spec: FliteSpec) -> LabeledUtterance:
         raise SynthesisError("a word without phones")
     return _labeled(synthesis.samples, synthesis.sample_rate, per_word, spec.lead, spec.trail, spec.text,
                     "flite")
+
+
+def _render_mbrola(spec: MbrolaSpec) -> LabeledUtterance:
+    from .synth.mbrola import synthesize
+
+    synthesis = synthesize(spec.text, spec.voice, time_ratio=spec.time_ratio, pitch_ratio=spec.pitch_ratio)
+    return _labeled(synthesis.samples, synthesis.sample_rate, [list(synthesis.phones)], spec.lead, spec.trail,
+                    spec.text, "mbrola")
 
 
 def render_pool(jobs: int):

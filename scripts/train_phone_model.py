@@ -34,19 +34,43 @@ def _specs_of(plans):
                        word_gap=p.word_gap, lead=p.lead, trail=p.trail) for p in plans]
 
 
+def _spoken(text: str) -> str:
+    """The text as the project's normalizer spells it out, in plain lowercase
+    words (what flite and MBROLA are given)."""
+    from aligner.text import ENGLISH_LABELS, normalize_transcript
+
+    words = normalize_transcript(text, ENGLISH_LABELS).words
+    return " ".join(part.lower() for w in words for part in w.normalized.split("|") if part)
+
+
+def _mbrola_specs(specs, seed: int):
+    """MBROLA (us1, us2, us3) versions of espeak specs: spelled-out text, random voice, tempo and pitch."""
+    import numpy as np
+
+    from aligner.phone_training import MbrolaSpec
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for spec in specs:
+        spoken = _spoken(spec.text)
+        if spoken:
+            out.append(MbrolaSpec(text=spoken, voice=str(rng.choice(["us1", "us2", "us3"])),
+                                  time_ratio=float(rng.uniform(0.8, 1.3)), pitch_ratio=float(rng.uniform(0.8, 1.25)),
+                                  lead=spec.lead, trail=spec.trail))
+    return out
+
+
 def _flite_specs(specs, seed: int):
     """flite versions of espeak specs: the text spelled out by the project's
     normalizer (flite gets plain lowercase words), random voice and prosody."""
     import numpy as np
 
     from aligner.phone_training import FliteSpec
-    from aligner.text import ENGLISH_LABELS, normalize_transcript
 
     rng = np.random.default_rng(seed)
     out = []
     for spec in specs:
-        words = normalize_transcript(spec.text, ENGLISH_LABELS).words
-        spoken = " ".join(part.lower() for w in words for part in w.normalized.split("|") if part)
+        spoken = _spoken(spec.text)
         if not spoken:
             continue
         voice = "awb" if rng.random() < 0.5 else "rms"
@@ -71,6 +95,12 @@ def plan(args: argparse.Namespace) -> None:
             with gzip.open(out / "flite.json.gz", "wt", encoding="utf-8") as f:
                 json.dump([asdict(s) for s in flite], f)
             print(f"flite: {len(flite)} utterances")
+        if split == "train" and args.mbrola:
+            # the sentences after flite's, so that the three synthesizers say different things
+            mbrola = _mbrola_specs(specs[args.flite: args.flite + args.mbrola], args.seed + 13)
+            with gzip.open(out / "mbrola.json.gz", "wt", encoding="utf-8") as f:
+                json.dump([asdict(s) for s in mbrola], f)
+            print(f"mbrola: {len(mbrola)} utterances")
 
 
 def _load(path: Path, kind=None):
@@ -104,15 +134,22 @@ def train(args: argparse.Namespace) -> None:
 
     t0 = time.monotonic()
     train_specs = _load(specs / "train.json.gz")[: args.limit or None]
+    from aligner.phone_training import FliteSpec, MbrolaSpec
+    extra = []
     if args.flite and (specs / "flite.json.gz").is_file():
-        from aligner.phone_training import FliteSpec
-        flite = _load(specs / "flite.json.gz", FliteSpec)[: args.flite]
-        # interleaved, flite first in each group: it is the slower synthesizer
-        mixed, ratio = [], max(1, len(train_specs) // max(len(flite), 1))
-        for k, spec in enumerate(flite):
+        extra += _load(specs / "flite.json.gz", FliteSpec)[: args.flite]
+    if args.mbrola and (specs / "mbrola.json.gz").is_file():
+        mbrola = _load(specs / "mbrola.json.gz", MbrolaSpec)[: args.mbrola]
+        step = max(1, len(extra) // max(len(mbrola), 1)) if extra else 1
+        for k, spec in enumerate(mbrola):  # spread among the flite ones
+            extra.insert(min(len(extra), k * (step + 1) + 1), spec)
+    if extra:
+        # interleaved, the other synthesizers first in each group: flite is the slowest
+        mixed, ratio = [], max(1, len(train_specs) // len(extra))
+        for k, spec in enumerate(extra):
             mixed.append(spec)
             mixed.extend(train_specs[k * ratio:(k + 1) * ratio])
-        mixed.extend(train_specs[len(flite) * ratio:])
+        mixed.extend(train_specs[len(extra) * ratio:])
         train_specs = mixed
     dev_specs = _load(specs / "heldout.json.gz")[: args.dev]
     dev = [u for u in (render_labeled(s) for s in dev_specs) if u is not None]
@@ -122,8 +159,8 @@ def train(args: argparse.Namespace) -> None:
 
     def produce():
         try:
-            render_many(train_specs, lambda u: data.add(u, copies=args.flite_copies if u.source == "flite" else 1),
-                        pool)
+            copies = {"flite": args.flite_copies, "mbrola": args.mbrola_copies}
+            render_many(train_specs, lambda u: data.add(u, copies=copies.get(u.source, 1)), pool)
         finally:
             data.done.set()
             log({"event": "synthesis done", "utterances": len(data.items),
@@ -173,6 +210,8 @@ def main() -> None:
     p.add_argument("--dev", type=int, default=200)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--flite", type=int, default=0, help="also plan flite (awb, rms) versions of this many")
+    p.add_argument("--mbrola", type=int, default=0,
+                   help="also plan MBROLA (us1, us2, us3) versions of this many (the sentences after flite's)")
     p.set_defaults(func=plan)
     t = sub.add_parser("train")
     t.add_argument("specs")
@@ -200,6 +239,8 @@ def main() -> None:
                    help="front-end floor of a model trained from scratch (0: none)")
     t.add_argument("--flite", type=int, default=0, help="synthesize up to this many flite utterances")
     t.add_argument("--flite-copies", type=int, default=3, help="sampling weight of a flite utterance")
+    t.add_argument("--mbrola", type=int, default=0, help="synthesize up to this many MBROLA utterances")
+    t.add_argument("--mbrola-copies", type=int, default=2, help="sampling weight of an MBROLA utterance")
     t.set_defaults(func=train)
     args = parser.parse_args()
     args.func(args)
