@@ -298,6 +298,44 @@ def _plot_audio(audio: Path, start: float | None, end: float | None):
     return data, rate, first / rate
 
 
+@main.command(cls=_Command)
+@click.argument("audio", type=click.Path(path_type=Path))
+@click.argument("alignment_file", metavar="ALIGNMENT", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="HTML page to write (default: ALIGNMENT's name with .html, beside it).")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="Another TextGrid or JSON of the same recording, shown below with the boundary differences.")
+@click.option("--tiers", default=None, help="Tiers to show, in order, separated by commas (default: all "
+              "interval tiers), e.g. words,phones.")
+@click.option("--audio-format", type=click.Choice(["vorbis", "opus", "flac"]), default="vorbis", show_default=True,
+              help="Embedded audio: Ogg Vorbis (small, quick), Ogg Opus (smaller, slow to encode) or FLAC "
+                   "(lossless, larger; plays in every browser).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Words scoring below this are highlighted.")
+def view(audio: Path, alignment_file: Path, output: Path | None, reference: Path | None, tiers: str | None,
+         audio_format: str, threshold: float) -> None:
+    """Write one self-contained HTML page to listen to and correct ALIGNMENT
+    (a TextGrid, or the JSON of `aligner align`) of AUDIO: waveform,
+    spectrogram and tiers; click a word to hear it, drag a boundary to move
+    it, then "Download TextGrid". Works offline, from file://."""
+    from .atomic import check_not_input
+
+    if output is None:
+        output = alignment_file.with_suffix(".html")
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise AlignerError(f"{output}: the page must end in .html or .htm")
+    check_not_input(output, [audio, alignment_file, reference])
+    from viz.view import write_view
+
+    info = write_view(audio, alignment_file, output, reference=reference, tiers=tiers, threshold=threshold,
+                      audio_format=audio_format)
+    for warning in info.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    compared = f"; vs reference: {info.comparison}" if info.comparison else ""
+    click.echo(f"wrote {info.path} ({info.bytes / 1e6:.1f} MB, tiers {', '.join(info.tiers)}, "
+               f"{info.intervals} intervals{compared})", err=True)
+
+
 def _layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path, Path]], list[str], bool]:
     """``(pairs, problems, is_corpus)``: the (audio, transcript) pairs to
     analyse and one message per audio file of a corpus that has no transcript."""
@@ -475,11 +513,21 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
               help="Wall-time budget of --adapt in minutes (default: 5x the first pass, at least 1).")
 @click.option("--save-adapted", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Save the adapted model in this folder (use it later with --model).")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Run on a Ray cluster: 'auto' (this machine's cluster, `ray start`) or HOST:PORT of its head. "
+                   "IN_DIR, OUT_DIR and a model folder must be on storage every node sees.")
+@click.option("--actors", type=click.IntRange(min=1), default=None,
+              help="With --ray: number of actors, each loading the model once (default: one per GPU, or as "
+                   "many as the nodes' CPUs hold).")
+@click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --ray: CPUs (torch threads) per actor (default: 1 with GPUs, else the CPUs of the "
+                   "smallest node).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_spec: str | None,
                  device: str | None, dtype: str | None, batch_seconds: float, workers: int, overwrite: bool,
                  partial: bool, subtitles: str, worst: int, adapt: bool, adapt_minutes: float | None,
-                 save_adapted: Path | None, quiet: bool) -> None:
+                 save_adapted: Path | None, ray_address: str | None, actors: int | None,
+                 cpus_per_actor: float | None, quiet: bool) -> None:
     """Align every audio file of IN_DIR (audio + same-name .txt/.lab
     transcripts, optionally in speaker subfolders: the Montreal Forced
     Aligner layout) and write the outputs into OUT_DIR with the same tree.
@@ -488,6 +536,9 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
     that fails does not stop the run: it is listed in OUT_DIR/failures.tsv
     and the exit code is 3 at the end. OUT_DIR/confidence.tsv lists every
     file's mean word score, worst first.
+
+    With --ray ADDRESS the same run goes to the actors of a Ray cluster
+    (pip install "trellis-align[ray]"); outputs and reports are the same.
     """
     from tqdm import tqdm
 
@@ -498,12 +549,24 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
     if worst < 0:
         raise AlignerError(f"--worst must be >= 0, got {worst}")
     find_corpus_files(in_dir)  # fail early, before loading a model
-    from .emissions import resolve_device
+    if ray_address is not None:
+        if adapt or adapt_minutes is not None or save_adapted is not None:
+            raise AlignerError("--adapt does not run on a Ray cluster: adapt on one machine with --save-adapted, "
+                               "then align the corpus with --ray and --model the saved folder")
+        if device is not None and device not in ("cpu", "cuda"):
+            raise AlignerError(f"with --ray, --device is cpu or cuda (each actor gets its own GPU), not {device}")
+        from .corpus_ray import AlignerSpec
 
-    # Batches are bounded by --batch-seconds; on a GPU pass them whole, on a CPU
-    # (compute-bound, no gain from large batches) keep the default groups of 4.
-    window_batch = 64 if resolve_device(device).type == "cuda" else 4
-    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, window_batch=window_batch)
+        aligner = AlignerSpec(model_spec, device=device, dtype=dtype, partial=partial)
+    else:
+        if actors is not None or cpus_per_actor is not None:
+            raise AlignerError("--actors and --cpus-per-actor need --ray ADDRESS")
+        from .emissions import resolve_device
+
+        # Batches are bounded by --batch-seconds; on a GPU pass them whole, on a CPU
+        # (compute-bound, no gain from large batches) keep the default groups of 4.
+        window_batch = 64 if resolve_device(device).type == "cuda" else 4
+        aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, window_batch=window_batch)
     bar = tqdm(total=0, unit="file", disable=quiet, dynamic_ncols=True, desc="aligning")
     audio = {"seconds": 0.0, "start": None}
 
@@ -520,7 +583,10 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
             return
         audio["seconds"] += result.seconds
         elapsed = time.perf_counter() - (audio["start"] or time.perf_counter())
-        bar.set_postfix_str(f"{audio['seconds'] / elapsed if elapsed > 0 else 0:.1f} audio h/h", refresh=False)
+        speed = f"{audio['seconds'] / elapsed if elapsed > 0 else 0:.1f} audio h/h"
+        if ray_address is not None:
+            speed = f"{audio['seconds'] / 3600:.2f} h audio, {speed}"
+        bar.set_postfix_str(speed, refresh=False)
         if result.status == "failed":
             tqdm.write(f"failed: {result.problem.message}", file=sys.stderr)
         bar.update(1)
@@ -540,7 +606,8 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
 
     summary = run(in_dir, out_dir, aligner, formats=formats or ("textgrid",), batch_seconds=batch_seconds,
                   workers=workers, overwrite=overwrite, subtitles=subtitles, on_progress=on_progress,
-                  on_start=on_start, adapt=options, on_adapt_step=on_adapt_step)
+                  on_start=on_start, adapt=options, on_adapt_step=on_adapt_step, ray_address=ray_address,
+                  actors=actors, cpus_per_actor=cpus_per_actor)
     if adapt_bar is not None:
         adapt_bar.close()
     bar.close()

@@ -24,6 +24,9 @@ requested format at the same relative place in the output folder.
   (:meth:`~aligner.records.Alignment.confidence`) and the audio partial
   mode skipped, worst first, so the bad alignments of a corpus are found at
   a glance.
+* **Clusters**: with ``ray_address`` the same run (the same batches,
+  functions and reports) goes to the actors of a Ray cluster
+  (:mod:`aligner.corpus_ray`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .atomic import atomic_write_text
 from .corpus import CorpusFile, Problem, audio_duration, find_corpus_files, output_path
@@ -323,6 +326,9 @@ def align_corpus(
     on_start: Callable[[int, float], None] | None = None,
     adapt: AdaptOptions | None = None,
     on_adapt_step: Callable[[int, float | None], None] | None = None,
+    ray_address: str | None = None,
+    actors: int | None = None,
+    cpus_per_actor: float | None = None,
 ) -> CorpusSummary:
     """Align every file of a corpus folder and write the outputs.
 
@@ -349,6 +355,18 @@ def align_corpus(
             the first-pass score of the files adapted on.
         on_adapt_step: progress callback of the adaptation (step, held-out
             score or None).
+        ray_address: run on a Ray cluster instead of this machine
+            (:mod:`aligner.corpus_ray`): ``"auto"`` for the cluster this
+            machine belongs to (``ray start``), or ``"HOST:PORT"`` of its
+            head. ``aligner`` is then the model *spec* (a model name or a
+            folder every node sees, or an
+            :class:`~aligner.corpus_ray.AlignerSpec`), not an
+            :class:`aligner.Aligner`: every actor loads its own model. Same
+            outputs, reports and resume as the local run.
+        actors: Ray: number of actors (default: one per GPU, or as many as
+            the nodes' CPUs hold).
+        cpus_per_actor: Ray: CPUs (torch threads) per actor (default: 1
+            with GPUs, else the CPUs of the smallest node).
 
     Returns:
         A :class:`CorpusSummary`. ``KeyboardInterrupt`` stops the run after
@@ -359,32 +377,25 @@ def align_corpus(
         CorpusError: ``in_dir`` is missing or holds no audio, or an argument
             is invalid.
     """
+    if ray_address is not None:
+        if adapt is not None:
+            raise CorpusError("adapt is not supported on a Ray cluster; adapt on one machine with "
+                              "save_to, then align the corpus on the cluster with the saved model")
+        from .corpus_ray import align_corpus_ray
+
+        return align_corpus_ray(in_dir, out_dir, aligner, address=ray_address, formats=formats,
+                                batch_seconds=batch_seconds, workers=workers, overwrite=overwrite,
+                                subtitles=subtitles, on_progress=on_progress, on_start=on_start,
+                                actors=actors, cpus_per_actor=cpus_per_actor)
+    if actors is not None or cpus_per_actor is not None:
+        raise CorpusError("actors and cpus_per_actor need ray_address (a Ray cluster)")
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir).expanduser(), Path(out_dir).expanduser()
     formats = _check_options(formats, batch_seconds, workers)
-    files = find_corpus_files(in_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise OutputError(f"{out_dir}: cannot create the output folder ({reason})") from None
-
-    summary = CorpusSummary(out_dir=out_dir)
-    blocked = _colliding_outputs(files, out_dir, formats)
-    inputs = _input_files(files)
-    todo: list[CorpusFile] = []
-    for item in files:
-        paths = {fmt: output_path(out_dir, item.key, fmt) for fmt in formats}
-        if item.key not in blocked and not overwrite and all(p.is_file() for p in paths.values()):
-            summary.results.append(FileResult(item.key, "skipped"))
-        else:
-            problem = blocked.get(item.key) or _overwrites_input(item, paths, inputs)
-            if problem is None:
-                todo.append(item)
-                continue
-            summary.results.append(FileResult(item.key, "failed", problem=problem))
-        if on_progress is not None:
-            on_progress(summary.results[-1])
+    summary, todo = _scan_corpus(in_dir, out_dir, formats, overwrite)
+    if on_progress is not None:
+        for result in summary.results:
+            on_progress(result)
 
     durations = [(item, audio_duration(item.audio)) for item in todo]
     if on_start is not None:
@@ -414,33 +425,82 @@ def align_corpus(
         while pending:
             ready = [future.result() for future in pending.popleft()]
             submit_next()
-            good = []
-            for entry in ready:
-                if entry.problem is not None:
-                    finish(FileResult(entry.item.key, "failed", entry.seconds or 0.0, problem=entry.problem))
-                else:
-                    good.append(entry)
-            for entry, outcome in zip(good, _align_isolating_failures(aligner, good)):
-                if isinstance(outcome, Problem):
-                    finish(FileResult(entry.item.key, "failed", entry.seconds or 0.0, problem=outcome))
-                    continue
-                paths = {fmt: output_path(out_dir, entry.item.key, fmt) for fmt in formats}
-                try:
-                    _write_outputs(outcome, paths, subtitles)
-                except AlignerError as error:
-                    finish(FileResult(entry.item.key, "failed", entry.seconds or 0.0,
-                                      problem=Problem(entry.item.key, "write", str(error))))
-                    continue
-                result = _confidence(entry.item.key, entry.seconds or 0.0, outcome)
-                finish(replace(result, first_pass_score=first_pass.get(entry.item.key, math.nan)))
+            for entry, outcome in _batch_outcomes(aligner, ready):
+                result = _settle(entry.item.key, entry.seconds or 0.0, outcome, out_dir, formats, subtitles)
+                if result.status == "aligned":
+                    result = replace(result, first_pass_score=first_pass.get(entry.item.key, math.nan))
+                finish(result)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        summary.wall_seconds = time.perf_counter() - started
-        done = {r.key for r in summary.results if r.status in ("aligned", "skipped")}
-        _write_reports(summary, out_dir, done)
+        _end_run(summary, out_dir, started)
     return summary
+
+
+def _scan_corpus(in_dir: Path, out_dir: Path, formats: Sequence[str], overwrite: bool
+                 ) -> tuple[CorpusSummary, list[CorpusFile]]:
+    """List the corpus, create the output folder and sort the files into
+    those to align and those settled already: a summary holding the
+    latter (``skipped``: outputs exist; ``failed``: outputs that would
+    collide or overwrite an input), and the files to align."""
+    files = find_corpus_files(in_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise OutputError(f"{out_dir}: cannot create the output folder ({reason})") from None
+
+    summary = CorpusSummary(out_dir=out_dir)
+    blocked = _colliding_outputs(files, out_dir, formats)
+    inputs = _input_files(files)
+    todo: list[CorpusFile] = []
+    for item in files:
+        paths = {fmt: output_path(out_dir, item.key, fmt) for fmt in formats}
+        if item.key not in blocked and not overwrite and all(p.is_file() for p in paths.values()):
+            summary.results.append(FileResult(item.key, "skipped"))
+        else:
+            problem = blocked.get(item.key) or _overwrites_input(item, paths, inputs)
+            if problem is None:
+                todo.append(item)
+                continue
+            summary.results.append(FileResult(item.key, "failed", problem=problem))
+    return summary, todo
+
+
+def _batch_outcomes(aligner, ready: Sequence[_Prepared]) -> Iterator[tuple[_Prepared, Alignment | Problem]]:
+    """The outcome of every file of a decoded batch, in the order a run
+    reports them: the files that could not be decoded first (yielded
+    before the batch is aligned), then the others, aligned as one batch
+    (retried file by file if it fails)."""
+    good = []
+    for entry in ready:
+        if entry.problem is not None:
+            yield entry, entry.problem
+        else:
+            good.append(entry)
+    yield from zip(good, _align_isolating_failures(aligner, good))
+
+
+def _settle(key: str, seconds: float, outcome: Alignment | Problem, out_dir: Path, formats: Sequence[str],
+            subtitles: str) -> FileResult:
+    """Write an aligned file's outputs (atomically) and return its result;
+    a problem (or a write error) makes a failed result."""
+    if isinstance(outcome, Problem):
+        return FileResult(key, "failed", seconds, problem=outcome)
+    paths = {fmt: output_path(out_dir, key, fmt) for fmt in formats}
+    try:
+        _write_outputs(outcome, paths, subtitles)
+    except AlignerError as error:
+        return FileResult(key, "failed", seconds, problem=Problem(key, "write", str(error)))
+    return _confidence(key, seconds, outcome)
+
+
+def _end_run(summary: CorpusSummary, out_dir: Path, started: float) -> None:
+    """Close a run: its wall time, and the reports (failures.tsv, confidence.tsv)."""
+    summary.wall_seconds = time.perf_counter() - started
+    done = {r.key for r in summary.results if r.status in ("aligned", "skipped")}
+    _write_reports(summary, out_dir, done)
 
 
 def _adapt(aligner, durations, options: AdaptOptions, workers: int,

@@ -143,6 +143,21 @@ class Alignment:
         ``threshold`` (a non-finite score counts as low), in order."""
         return tuple(w for w in self.words if not w.aligned or not w.score >= threshold)
 
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the interactive view of ``aligner view`` (:mod:`viz.view`),
+        tiers only: an ``Alignment`` holds no audio (``viz.show(alignment,
+        audio)`` adds waveform, spectrogram and playback)."""
+        from .errors import AlignerError
+
+        try:
+            from viz.view import View
+        except ImportError:  # pragma: no cover - the viz package is part of the distribution
+            return None
+        try:
+            return View(self)._repr_html_()
+        except AlignerError:  # e.g. a non-finite time: the plain repr shows it
+            return None
+
     def confidence(self, threshold: float) -> Confidence:
         """A :class:`Confidence` summary with ``threshold`` for low scores."""
         placed = [w.score for w in self.words if w.aligned]

@@ -124,6 +124,9 @@ def test_quickstart(notebook_env):
     _check_ran(notebook)
     stdout = _stdout(notebook)
     assert _images(notebook) >= 2  # the whole recording and a zoom
+    views = [o.data["text/html"] for o in _outputs(notebook)
+             if o.output_type in ("display_data", "execute_result") and "text/html" in o.data]
+    assert any("<iframe" in v and "data-tier=&quot;words&quot;" in v for v in views)  # viz.show, inline
     match = re.search(r"^wrote (\S+\.TextGrid)$", stdout, re.MULTILINE)
     assert match, stdout
     textgrid = Path(match.group(1))

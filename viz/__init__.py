@@ -14,6 +14,9 @@ never change rcParams. They work with any backend, Agg included.
   :func:`aligner.readers.read_textgrid`).
 * :func:`plot_layer_metrics`, :func:`plot_cka`, :func:`plot_projection`,
   :func:`plot_hubert_accuracy`: layer-wise analysis (:mod:`aligner.analysis`).
+* :func:`show` / :func:`view_page`: the interactive page of ``aligner view``
+  (listen, zoom, drag boundaries, download the corrected TextGrid), inline in
+  Jupyter (:mod:`viz.view`).
 """
 
 from .alignment import (AlignmentFigure, ConfidencePlot, TierArtists, draw_tier, plot_alignment,
@@ -22,10 +25,12 @@ from .compare import BoundaryComparison, ComparisonFigure, boundary_differences,
 from .emissions import (EmissionsPlot, TrellisPlot, plot_emissions, plot_trellis, token_positions,
                         trellis_scores)
 from .layers import plot_cka, plot_hubert_accuracy, plot_layer_metrics, plot_projection
+from .view import View, show, view_page
 
 __all__ = [
     "AlignmentFigure", "BoundaryComparison", "ComparisonFigure", "ConfidencePlot", "EmissionsPlot",
     "TierArtists", "TrellisPlot", "boundary_differences", "draw_tier", "plot_alignment",
     "plot_comparison", "plot_confidence", "plot_emissions", "plot_trellis", "token_positions",
     "trellis_scores", "plot_cka", "plot_hubert_accuracy", "plot_layer_metrics", "plot_projection",
+    "View", "show", "view_page",
 ]
