@@ -56,6 +56,9 @@ class StateGraph:
         start: states a path may begin in. Shape: ``(S,)``.
         final: states a path may end in. Shape: ``(S,)``.
         token: target position of each state, -1 for silence. Shape: ``(S,)``.
+        jump: a further predecessor of each state, -1 for none (partial
+            mode's way round a word, :func:`state_graph`). Shape: ``(S,)``.
+        jump_cost: log-probability price of taking ``jump``. Shape: ``(S,)``.
     """
 
     label: np.ndarray
@@ -65,6 +68,16 @@ class StateGraph:
     start: np.ndarray
     final: np.ndarray
     token: np.ndarray
+    jump: np.ndarray | None = None
+    jump_cost: np.ndarray | None = None
+
+    @property
+    def jumps(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(jump, jump_cost)`` with no jumps filled in as -1 and 0."""
+        if self.jump is None or self.jump_cost is None:
+            size = self.label.shape[0]
+            return np.full(size, -1, np.int64), np.zeros(size)
+        return np.ascontiguousarray(self.jump, np.int64), np.ascontiguousarray(self.jump_cost, np.float64)
 
     @property
     def num_states(self) -> int:
@@ -87,23 +100,52 @@ class StateGraph:
         return np.ascontiguousarray(self.pred2 >= 0)
 
 
-def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: int = 1) -> StateGraph:
+def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: int = 1,
+                gaps: Sequence[int] | None = None, skip_cost: float | Sequence[float] | None = None) -> StateGraph:
     """The graph for ``words`` (label ids per word, empty words skipped):
     optional silence before, between and after the words, no silence
     inside a word, every token at least ``min_frames`` frames.
 
+    ``gaps`` (optional) gives the label of each optional run between words:
+    one per gap of the non-empty words, before the first and after the last
+    included (``len`` = non-empty words + 1); default the blank everywhere.
+    Partial mode puts its star (:mod:`aligner.partial`) in some gaps.
+
+    ``skip_cost`` (optional) makes every word optional: the run after a word
+    may be entered straight from the run before it at this price (a
+    log-probability, > 0; one for all words or one per non-empty word), so a path can leave out a word that is not
+    spoken. The two runs then take at least a frame each; a skipped word's
+    tokens have no frame (``token`` never takes their positions).
+
     Raises:
-        AlignmentError: no token at all, ``min_frames < 1``, or a token is the blank.
+        AlignmentError: no token at all, ``min_frames < 1``, a token is the
+            blank, or ``gaps`` has the wrong length.
     """
     if min_frames < 1:
         raise AlignmentError(f"min_frames must be >= 1, got {min_frames}")
+    count = sum(1 for word in words if word)
+    if gaps is not None and len(gaps) != count + 1:
+        raise AlignmentError(f"{len(gaps)} gap labels for {count} words (need {count + 1})")
+    gap_labels = [blank] * (count + 1) if gaps is None else [int(g) for g in gaps]
+    costs_per_word = None
+    if skip_cost is not None:
+        costs_per_word = ([float(skip_cost)] * count if isinstance(skip_cost, (int, float))
+                          else [float(c) for c in skip_cost])
+        if len(costs_per_word) != count:
+            raise AlignmentError(f"{len(costs_per_word)} skip costs for {count} words")
+        if not all(c > 0 for c in costs_per_word):
+            raise AlignmentError(f"skip_cost must be > 0, got {skip_cost}")
+    jump_cost: list[float] = []
+    jump: list[int] = []
     label: list[int] = []
     pred1: list[int] = []
     pred2: list[int] = []
     loop: list[bool] = []
     token: list[int] = []
 
-    def add(lab: int, a: int, b: int, repeat: bool, position: int) -> int:
+    def add(lab: int, a: int, b: int, repeat: bool, position: int, over: int = -1) -> int:
+        jump.append(over)
+        jump_cost.append(0.0)
         label.append(lab)
         pred1.append(a)
         pred2.append(b)
@@ -111,8 +153,9 @@ def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: i
         token.append(position)
         return len(label) - 1
 
-    silence = add(blank, -1, -1, True, -1)
+    silence = add(gap_labels[0], -1, -1, True, -1)
     starts = [silence]
+    gap = 0
     last_token_state = -1  # last state of the previous word's last token
     position = 0
     for word in words:
@@ -133,7 +176,10 @@ def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: i
                 previous = state
             position += 1
         last_token_state = previous
-        silence = add(blank, last_token_state, -1, True, -1)
+        gap += 1
+        silence = add(gap_labels[gap], last_token_state, -1, True, -1, silence if costs_per_word else -1)
+        if costs_per_word:
+            jump_cost[-1] = costs_per_word[gap - 1]
     if position == 0:
         raise AlignmentError("no target token to align")
     size = len(label)
@@ -141,13 +187,17 @@ def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: i
     start[starts] = True
     final = np.zeros(size, dtype=np.bool_)
     final[[last_token_state, silence]] = True
+    optional = costs_per_word is not None
     return StateGraph(np.asarray(label, np.int64), np.asarray(pred1, np.int64), np.asarray(pred2, np.int64),
-                      np.asarray(loop, np.bool_), start, final, np.asarray(token, np.int64))
+                      np.asarray(loop, np.bool_), start, final, np.asarray(token, np.int64),
+                      np.asarray(jump, np.int64) if optional else None,
+                      np.asarray(jump_cost, np.float64) if optional else None)
 
 
 @njit(cache=True, nogil=True)
-def _step(previous, current, choice, frame, label, skip, loop):  # pragma: no cover - numba
-    """One frame with back-pointers: 0 = stay, 1 = from ``s - 1``, 2 = from ``s - 2``."""
+def _step(previous, current, choice, frame, label, skip, loop, jump, jump_cost):  # pragma: no cover - numba
+    """One frame with back-pointers: 0 = stay, 1 = from ``s - 1``, 2 = from
+    ``s - 2``, 3 = from ``jump[s]``."""
     for s in range(label.shape[0]):
         best = _NEG
         pick = 0
@@ -159,12 +209,15 @@ def _step(previous, current, choice, frame, label, skip, loop):  # pragma: no co
         if skip[s] and previous[s - 2] > best:
             best = previous[s - 2]
             pick = 2
-        current[s] = best + frame[label[s]] if best > _NEG else _NEG
+        if jump[s] >= 0 and previous[jump[s]] - jump_cost[s] > best:
+            best = previous[jump[s]] - jump_cost[s]
+            pick = 3
+        current[s] = best + frame[label[s]] if best > _NEG / 2 else _NEG
         choice[s] = pick
 
 
 @njit(cache=True, nogil=True)
-def _forward(log_probs, label, skip, loop, start, every, checkpoints):  # pragma: no cover
+def _forward(log_probs, label, skip, loop, start, every, checkpoints, jump, jump_cost):  # pragma: no cover
     """Score rows; keeps row ``t`` in ``checkpoints[t // every]`` when ``t % every == 0``.
     (The scores only: the back-pointers are recomputed segment by segment.)"""
     frames = log_probs.shape[0]
@@ -183,7 +236,9 @@ def _forward(log_probs, label, skip, loop, start, every, checkpoints):  # pragma
                 best = previous[s - 1]
             if skip[s] and previous[s - 2] > best:
                 best = previous[s - 2]
-            current[s] = best + frame[label[s]] if best > _NEG else _NEG
+            if jump[s] >= 0 and previous[jump[s]] - jump_cost[s] > best:
+                best = previous[jump[s]] - jump_cost[s]
+            current[s] = best + frame[label[s]] if best > _NEG / 2 else _NEG
         previous, current = current, previous
         if t % every == 0:
             checkpoints[t // every, :] = previous
@@ -191,7 +246,8 @@ def _forward(log_probs, label, skip, loop, start, every, checkpoints):  # pragma
 
 
 @njit(cache=True, nogil=True)
-def _backtrack_segment(log_probs, label, skip, loop, first, row, last, end_state, path):  # pragma: no cover
+def _backtrack_segment(log_probs, label, skip, loop, first, row, last, end_state, path, jump,
+                       jump_cost):  # pragma: no cover
     """Recompute frames ``first + 1 .. last`` from the score row at ``first``
     and write the states of frames ``first .. last`` (ending in ``end_state``)."""
     count = last - first
@@ -200,18 +256,24 @@ def _backtrack_segment(log_probs, label, skip, loop, first, row, last, end_state
     previous = row.copy()
     current = np.empty(states)
     for k in range(count):
-        _step(previous, current, choices[k], log_probs[first + 1 + k], label, skip, loop)
+        _step(previous, current, choices[k], log_probs[first + 1 + k], label, skip, loop, jump, jump_cost)
         previous, current = current, previous
     state = end_state
     path[last] = state
     for k in range(count - 1, -1, -1):
-        state -= choices[k, state]  # 0 stay, 1 from s - 1, 2 from s - 2
+        state = _back(state, choices[k, state], jump)
         path[first + k] = state
     return state
 
 
 @njit(cache=True, nogil=True)
-def _forward_choices(log_probs, label, skip, loop, start, choices):  # pragma: no cover - numba
+def _back(state, choice, jump):  # pragma: no cover - numba
+    """The predecessor a back-pointer names: 0 stay, 1 ``s - 1``, 2 ``s - 2``, 3 ``jump[s]``."""
+    return jump[state] if choice == 3 else state - choice
+
+
+@njit(cache=True, nogil=True)
+def _forward_choices(log_probs, label, skip, loop, start, choices, jump, jump_cost):  # pragma: no cover
     """Score rows with every frame's back-pointers in ``choices`` (``(T - 1, S)``); the last row."""
     states = label.shape[0]
     previous = np.full(states, _NEG)
@@ -220,17 +282,17 @@ def _forward_choices(log_probs, label, skip, loop, start, choices):  # pragma: n
             previous[s] = log_probs[0, label[s]]
     current = np.empty(states)
     for t in range(1, log_probs.shape[0]):
-        _step(previous, current, choices[t - 1], log_probs[t], label, skip, loop)
+        _step(previous, current, choices[t - 1], log_probs[t], label, skip, loop, jump, jump_cost)
         previous, current = current, previous
     return previous
 
 
 @njit(cache=True, nogil=True)
-def _trace(choices, end_state, path):  # pragma: no cover - numba
+def _trace(choices, end_state, path, jump):  # pragma: no cover - numba
     state = end_state
     path[path.shape[0] - 1] = state
     for t in range(path.shape[0] - 2, -1, -1):
-        state -= choices[t, state]
+        state = _back(state, choices[t, state], jump)
         path[t] = state
 
 
@@ -257,13 +319,15 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
     budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
     every = int(min(frames, max(1, budget // max(states, 1))))
     skip = graph.skip
+    jump, jump_cost = graph.jumps
     single = frames * states <= budget  # all back-pointers fit: one pass, no recomputation
     if single:
         choices = np.empty((max(frames - 1, 1), states), dtype=np.int8)
-        last_row = _forward_choices(log_probs, graph.label, skip, graph.loop, graph.start, choices)
+        last_row = _forward_choices(log_probs, graph.label, skip, graph.loop, graph.start, choices, jump, jump_cost)
     else:
         checkpoints = np.empty(((frames - 1) // every + 1, states))
-        last_row = _forward(log_probs, graph.label, skip, graph.loop, graph.start, every, checkpoints)
+        last_row = _forward(log_probs, graph.label, skip, graph.loop, graph.start, every, checkpoints, jump,
+                            jump_cost)
     ends = np.where(graph.final, last_row, _NEG)
     end_state = int(np.argmax(ends))
     score = float(ends[end_state])
@@ -274,20 +338,22 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
                              f"least {minimum} frames at the minimum duration")
     path = np.empty(frames, dtype=np.int64)
     if single:
-        _trace(choices, end_state, path)
+        _trace(choices, end_state, path, jump)
         return path, score
     last = frames - 1
     for index in range((frames - 1) // every, -1, -1):
         first = index * every
         end_state = _backtrack_segment(log_probs, graph.label, skip, graph.loop, first, checkpoints[index], last,
-                                       end_state, path)
+                                       end_state, path, jump, jump_cost)
         last = first
     return path, score
 
 
 def duration_align(log_probs: torch.Tensor, words: Sequence[Sequence[Sequence[int]]],
                    input_lengths: torch.Tensor | None = None, *, blank: int = 0, min_frames: int = 2,
-                   max_memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   max_memory: int | None = None, gaps: Sequence[Sequence[int] | None] | None = None,
+                   skip_cost: float | Sequence[float | Sequence[float]] | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Duration-aware forced alignment of a batch.
 
     Args:
@@ -298,10 +364,14 @@ def duration_align(log_probs: torch.Tensor, words: Sequence[Sequence[Sequence[in
         blank: the silence / blank label.
         min_frames: the shortest a token may be, in frames.
         max_memory: per-item back-pointer budget in bytes.
+        gaps: per item, the labels of its optional runs between words (see
+            :func:`state_graph`), or None for the blank.
+        skip_cost: make every word optional at this price (see
+            :func:`state_graph`): one for all, or per item (a price or one per word).
 
     Returns:
         ``(paths, positions)``, both Shape ``(B, T)`` on the CPU: the label
-        of each frame (blank for silence and padding) and the target
+        of each frame (blank for padding, the gap's label for silence) and the target
         position of each frame (its index in the item's flattened tokens;
         -1 for silence and padding).
 
@@ -320,7 +390,11 @@ def duration_align(log_probs: torch.Tensor, words: Sequence[Sequence[Sequence[in
     for row in range(batch):
         if not 0 < lengths[row] <= frames:
             raise AlignmentError(f"input length {lengths[row]} of item {row} is outside 1..{frames}")
-    graphs = [state_graph(words[row], blank=blank, min_frames=min_frames) for row in range(batch)]
+    if gaps is not None and len(gaps) != batch:
+        raise AlignmentError(f"{len(gaps)} gap lists for a batch of {batch}")
+    graphs = [state_graph(words[row], blank=blank, min_frames=min_frames, gaps=None if gaps is None else gaps[row],
+                          skip_cost=skip_cost if skip_cost is None or isinstance(skip_cost, (int, float))
+                          else skip_cost[row]) for row in range(batch)]
 
     def decode(row: int) -> np.ndarray:
         return viterbi_states(data[row, : lengths[row]], graphs[row], max_memory=max_memory)[0]

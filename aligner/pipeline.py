@@ -27,8 +27,8 @@ from .errors import AlignerError, AudioError, TranscriptError
 from .guard import FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
 from .loading import load_model
 from .model import QUIET_PENALTY, AlignmentModel
-from .partial import (DETECTION_SPLIT, STAR_POSITIONS, partial_targets, split_star_spans, star_emissions,
-                      word_detection_scores)
+from .partial import (DETECTION_SPLIT, DURATION_STAR_PENALTY, STAR_POSITIONS, WORD_SKIP_COST, duration_plan,
+                      partial_targets, skipped_runs, split_star_spans, star_emissions, word_detection_scores)
 from .records import Alignment, TokenSpan, WordSpan
 from .spans import position_spans, token_spans, word_spans
 from .text import (Transcript, UnrepresentableCharacterWarning, phonemizer_voice, read_transcript,
@@ -82,10 +82,16 @@ class Aligner:
             between their neighbours.
         star_penalty: partial mode: log-probability price per frame of audio
             the star explains as something the transcript does not say
-            (lower: skips more readily).
-        min_word_score: partial mode: a word whose characters have a
-            geometric-mean probability below this in the detection pass is
-            not placed (0: every word is placed, no detection pass).
+            (lower: skips more readily); None: 3 on the CTC path,
+            :data:`~aligner.partial.DURATION_STAR_PENALTY` (5) with the
+            duration-aware decoder, whose frame-level models are surer of
+            silence.
+        min_word_score: partial mode: on the CTC path, a word whose
+            characters have a geometric-mean probability below this in the
+            detection pass is not placed; with the duration-aware decoder
+            (phone models) a word is left out where that pays more than
+            :data:`~aligner.partial.WORD_SKIP_COST` per token; 0: every word
+            is placed.
         star_at: partial mode: where audio may be skipped: ``"clauses"``
             (before and after the text and after words ending in
             punctuation), ``"edges"`` (before and after the text only) or
@@ -117,10 +123,10 @@ class Aligner:
                  device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                  chunk_seconds: float = 20.0, context_seconds: float = 2.0,
                  end_extension: float | None = None, language: str = "en",
-                 partial: bool = False, star_penalty: float = 3.0, min_word_score: float = 0.02,
+                 partial: bool = False, star_penalty: float | None = None, min_word_score: float = 0.02,
                  star_at: str = "clauses", window_batch: int = 4, max_memory: int | None = None,
                  blank_penalty: float | None = None, min_frames: int | None = None):
-        _check_partial_options(partial, star_penalty, min_word_score, star_at)
+        _check_partial_options(partial, 3.0 if star_penalty is None else star_penalty, min_word_score, star_at)
         _check_end_extension(end_extension)
         if blank_penalty is not None and (isinstance(blank_penalty, bool)
                                           or not isinstance(blank_penalty, numbers.Real)
@@ -145,6 +151,8 @@ class Aligner:
         self.min_frames = self.model.min_frames if min_frames is None else int(min_frames)
         self.language = language
         self.partial = partial
+        if star_penalty is None:
+            star_penalty = DURATION_STAR_PENALTY if self.min_frames is not None else 3.0
         self.star_penalty = float(star_penalty)
         self.min_word_score = float(min_word_score)
         self.star_at = star_at
@@ -179,7 +187,9 @@ class Aligner:
         frames = [int(n) for n in emissions.lengths.cpu()]
         levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
         log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), levels)
-        if self.partial:
+        if self.partial and self.min_frames is not None:
+            results = self._align_partial_durations(items, emissions.log_probs, log_probs, emissions.lengths)
+        elif self.partial:
             results = self._align_partial(items, log_probs, emissions.lengths)
         elif self.min_frames is not None:
             results = self._align_durations(items, emissions.log_probs, log_probs, emissions.lengths)
@@ -342,6 +352,47 @@ class Aligner:
             results.append(self._alignment(item, words, seconds))
         return results
 
+    def _align_partial_durations(self, items: Sequence[PreparedItem], log_probs: torch.Tensor,
+                                 decoded: torch.Tensor, lengths: torch.Tensor) -> list[Alignment]:
+        """Partial mode with the duration-aware decoder, in one pass: the
+        star is an optional run at the edges and clause boundaries
+        (:func:`~aligner.partial.duration_plan`), and every word may be left
+        out at the price :data:`~aligner.partial.WORD_SKIP_COST` (none when
+        ``min_word_score`` is 0). ``decoded`` (blank penalty and quiet prior
+        applied) chooses the paths; scores are ``log_probs``.
+        Shape: ``(B, T, C)``, lengths ``(B,)``."""
+        model = self.model
+        emissions, _ = star_emissions(decoded, model.blank, None, model.star_id, self.star_penalty)
+        # skipped audio is what the star takes as speech against the blank's
+        # own probability (the blank penalty calibrates word edges, not this)
+        _, codes = star_emissions(log_probs, model.blank, None, model.star_id, self.star_penalty)
+        star = log_probs.shape[-1]
+        plans = [duration_plan(item.transcript.words, [bool(w.tokens) for w in item.transcript.words], star,
+                               model.blank, self.star_at) for item in items]
+        skip_cost = None
+        if self.min_word_score > 0:
+            skip_cost = [[WORD_SKIP_COST * len(word) for word in plan[0]] for plan in plans]
+        paths, positions = duration_align(emissions, [plan[0] for plan in plans], lengths, blank=model.blank,
+                                          min_frames=self.min_frames, max_memory=self.max_memory,
+                                          gaps=[plan[1] for plan in plans], skip_cost=skip_cost)
+        scored = torch.cat([log_probs, torch.zeros_like(log_probs[..., :1])], dim=-1).detach().cpu().float()
+        chosen = scored.gather(-1, paths[..., None])[..., 0]
+        codes, lengths = codes.cpu(), lengths.cpu()
+        results = []
+        for row, item in enumerate(items):
+            frames = int(lengths[row])
+            word_index = plans[row][2]
+            placed = sorted(set(positions[row, :frames].tolist()) - {-1})
+            left_out = {index: 0.0 for index in set(word_index) - {word_index[p] for p in placed}}
+            spans = position_spans(positions[row, :frames], paths[row, :frames], chosen[row, :frames])
+            skipped = skipped_runs(paths[row, :frames], star, codes[row, :frames])
+            words = self._placed_words(item, spans, [word_index[p] for p in placed], frames, left_out)
+            duration = item.waveform.shape[-1] / model.sample_rate
+            seconds = tuple((start * model.frame_seconds, min(end * model.frame_seconds, duration))
+                            for start, end in skipped)
+            results.append(self._alignment(item, words, seconds))
+        return results
+
     def _placed_words(self, item: PreparedItem, spans: Sequence[TokenSpan], word_index: Sequence[int],
                       frames: int, unplaced: dict[int, float]) -> list[WordSpan]:
         """Word spans of the final pass; the words in ``unplaced`` (left out
@@ -408,7 +459,7 @@ class Aligner:
         for message in caught if warn else ():
             warnings.warn(message, UnrepresentableCharacterWarning, stacklevel=2)
         targets, word_index = transcript.targets(self.model.separator_id)
-        if self.partial:
+        if self.partial and self.min_frames is None:  # CTC stars take a frame each
             keep = [True] * len(transcript.words)
             needed, _ = partial_targets(transcript.words, keep, self.model.num_labels,
                                         self.model.separator_id, self.star_at)

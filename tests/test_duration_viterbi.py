@@ -146,3 +146,85 @@ def test_aligner_uses_the_model_setting_and_the_option(tmp_path):
         for char in word.chars:  # every phone at least 3 frames of 20 ms
             assert char.end - char.start >= 0.06 - 1e-9
         assert word.chars[0].start == word.start and word.chars[-1].end == word.end
+
+
+def _brute_force_optional(log_probs: np.ndarray, words: list[list[int]], min_frames: int, cost: float) -> float:
+    """Best score when every word may be left out at ``cost``: the silence
+    run where words were left out takes at least one frame per gap state it
+    passes through (left-out words + 1); all words may be left out."""
+    frames = log_probs.shape[0]
+    best = -np.inf
+    for skipped in itertools.product([False, True], repeat=len(words)):
+        kept = [w for w, s in zip(words, skipped) if not s]  # may be none: all silence
+        # left-out words in each gap of the kept words (before, between, after)
+        runs, count = [], 0
+        for s in skipped:
+            if s:
+                count += 1
+            else:
+                runs.append(count)
+                count = 0
+        runs.append(count)
+        minimum = [m + 1 if m else 0 for m in runs]
+        tokens = [t for word in kept for t in word]
+        for silences in itertools.product(range(frames + 1), repeat=len(kept) + 1):
+            if any(s < m for s, m in zip(silences, minimum)):
+                continue
+            remaining = frames - sum(silences)
+            if remaining < min_frames * len(tokens):
+                continue
+            for durations in itertools.product(range(min_frames, remaining + 1), repeat=len(tokens)):
+                if sum(durations) != remaining:
+                    continue
+                labels: list[int] = [0] * silences[0]
+                k = 0
+                for w, word in enumerate(kept):
+                    for _ in word:
+                        labels += [tokens[k]] * durations[k]
+                        k += 1
+                    labels += [0] * silences[w + 1]
+                score = float(log_probs[np.arange(frames), labels].sum()) - cost * sum(skipped)
+                best = max(best, score)
+    return best
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), frames=st.integers(3, 7), min_frames=st.integers(1, 2),
+       shape=st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 1, 1]]), cost=st.sampled_from([0.5, 2.0, 8.0]),
+       max_memory=st.sampled_from([None, 8]))
+def test_optional_words_exact_against_brute_force(seed, frames, min_frames, shape, cost, max_memory):
+    rng = np.random.default_rng(seed)
+    words = [list(rng.integers(1, 4, size=n)) for n in shape]
+    if min_frames * min(shape) > frames:
+        return
+    log_probs = np.log(rng.dirichlet(np.ones(4), size=frames))
+    graph = state_graph(words, min_frames=min_frames, skip_cost=cost)
+    states, score = viterbi_states(log_probs, graph, max_memory=max_memory)
+    assert score == pytest.approx(_brute_force_optional(log_probs, words, min_frames, cost), abs=1e-9)
+    # the score is the path's: its frames' labels less the price of each word it left out
+    placed = set(graph.token[states][graph.token[states] >= 0].tolist())
+    starts = np.cumsum([0] + shape[:-1])
+    left_out = sum(1 for start in starts if start not in placed)
+    assert score == pytest.approx(_score(log_probs, graph.label[states]) - cost * left_out, abs=1e-9)
+
+
+def test_optional_word_is_left_out_only_when_it_pays():
+    # frames say: token 1, silence, token 2; the transcript has a word 3 between them
+    log_probs = np.log(np.full((6, 4), 0.01))
+    for t, label in enumerate([1, 1, 0, 0, 2, 2]):
+        log_probs[t, label] = 0.97
+    words = [[1], [3], [2]]
+    graph = state_graph(words, min_frames=2, skip_cost=3.0)
+    states, _ = viterbi_states(log_probs, graph)
+    assert list(graph.label[states]) == [1, 1, 0, 0, 2, 2]
+    assert 1 not in set(graph.token[states])  # word 3 (position 1) has no frame
+    forced, _ = viterbi_states(log_probs, state_graph(words, min_frames=2))
+    assert 1 in set(state_graph(words, min_frames=2).token[forced])
+    # a price above what forcing the word in costs keeps it
+    expensive = state_graph(words, min_frames=2, skip_cost=50.0)
+    states, _ = viterbi_states(log_probs, expensive)
+    assert 1 in set(expensive.token[states])
+    with pytest.raises(AlignmentError, match="skip_cost must be > 0"):
+        state_graph(words, skip_cost=0.0)
+    with pytest.raises(AlignmentError, match="2 gap labels for 3 words"):
+        state_graph(words, gaps=[0, 0])

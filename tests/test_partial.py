@@ -17,8 +17,8 @@ from praatio import textgrid as praat_textgrid
 import aligner
 from aligner.emissions import Emissions
 from aligner.errors import AlignerError, AlignmentError
-from aligner.partial import (BOUNDARY, GARBAGE, SILENCE, TIE_MARGIN, ends_clause, partial_targets,
-                             split_star_spans, star_emissions, word_detection_scores)
+from aligner.partial import (BOUNDARY, GARBAGE, SILENCE, TIE_MARGIN, duration_plan, ends_clause, partial_targets,
+                             skipped_runs, split_star_spans, star_emissions, word_detection_scores)
 from aligner.readers import read_textgrid, read_tiers
 from aligner.records import Alignment, Confidence, TokenSpan, WordSpan
 from aligner.testing import ENGLISH_LABELS, MMS_LABELS, tiny_model
@@ -85,6 +85,31 @@ def test_partial_targets_stars_at_edges_and_clauses():
     assert partial_targets(words, [True, False, True, True], star, sep, "clauses") == (
         [star, a, b, star, d, e, star], [-1, 0, 0, -1, 3, 3, -1])
     assert partial_targets(words, [False] * 4, star, sep) == ([star], [-1])
+
+
+def test_duration_plan_puts_the_star_in_the_gaps_partial_targets_would():
+    words = _words("ab,", "c", "—", "de")
+    star, blank = 99, 0
+    a, b, c, d, e = (LABEL[x] for x in "ABCDE")
+    keep = [True] * 4
+    assert duration_plan(words, keep, star, blank, "clauses") == (
+        [[a, b], [c], [d, e]], [star, star, star, star], [0, 0, 1, 3, 3])
+    assert duration_plan(words, keep, star, blank, "edges")[1] == [star, blank, blank, star]
+    assert duration_plan(words, keep, star, blank, "words")[1] == [star, star, star, star]
+    assert duration_plan(words, [True, False, True, True], star, blank, "clauses") == (
+        [[a, b], [d, e]], [star, star, star], [0, 0, 3, 3])
+    assert duration_plan(words, [False] * 4, star, blank) == ([], [star], [])
+
+
+def test_skipped_runs_of_a_duration_path():
+    star = 9
+    path = torch.tensor([9, 9, 9, 9, 3, 3, 9, 9, 0, 9, 9, 9])
+    codes = torch.tensor([GARBAGE, GARBAGE, SILENCE, GARBAGE, GARBAGE, GARBAGE, SILENCE, GARBAGE, GARBAGE,
+                          GARBAGE, SILENCE, GARBAGE], dtype=torch.int8)
+    # frames 4-5 are a word's and frame 8 the blank's: garbage there is not skipped audio
+    assert skipped_runs(path, star, codes) == [(0, 4), (9, 12)]
+    assert skipped_runs(path, star, codes, min_skip=1) == [(0, 4), (7, 8), (9, 12)]
+    assert skipped_runs(torch.zeros(5, dtype=torch.int64), star, codes[:5]) == []
 
 
 def test_split_star_spans_trims_silence_and_reports_garbage():
@@ -398,3 +423,22 @@ def test_words_not_spoken_are_flagged(example):
     errors = boundary_errors(real, example["truth"])
     assert statistics.median(errors) < 0.06
     assert np.mean(np.array(errors) <= 0.05) >= 0.75
+
+
+def test_long_matching_recording_has_no_invented_gaps():
+    """Issue 12: a long recording with a transcript that matches it exactly
+    (the example 12 times, 2 minutes, 228 words) -- no word left out, no
+    audio skipped, words where the plain alignment puts them."""
+    audio, rate = soundfile.read(EXAMPLES / "example.wav", dtype="float32")
+    text = (EXAMPLES / "example.txt").read_text(encoding="utf-8").strip()
+    pause = np.zeros(rate // 2, dtype=np.float32)
+    long_audio = np.concatenate([np.concatenate([audio, pause]) for _ in range(12)])
+    long_text = " ".join([text] * 12)
+    plain = aligner.Aligner()
+    partial = aligner.Aligner(plain.model, partial=True)
+    partial.emitter = plain.emitter = CachingEmitter(plain.emitter)
+    ours, reference = partial.align((long_audio, rate), long_text), plain.align((long_audio, rate), long_text)
+    assert len(ours.words) == 12 * len(text.split())
+    assert ours.unaligned_words == () and ours.skipped == ()
+    moved = [abs(a.start - b.start) for a, b in zip(ours.words, reference.words)]
+    assert np.mean(np.array(moved) <= 0.05) >= 0.97
