@@ -445,6 +445,16 @@ class LayerReport:
             raise AlignerError(f"the report has no column {name!r}; columns: {available}")
         return [row[name] for row in self.rows]
 
+    def most_informative(self) -> int:
+        """Row index of the layer with the best probe accuracy (else the
+        best PNMI, else the last layer)."""
+        for metric in ("probe_accuracy", "pnmi"):
+            if self.rows and metric in self.rows[0]:
+                values = np.array(self.column(metric), dtype=float)
+                if np.isfinite(values).any():
+                    return int(np.nanargmax(values))
+        return len(self.rows) - 1
+
     def to_dicts(self) -> list[dict]:
         return [dict(row) for row in self.rows]
 

@@ -239,3 +239,25 @@ def test_bad_audio_reported_before_the_model_is_loaded(tmp_path, out):
     """A missing file is reported as such even when the model is unavailable."""
     _one_line_error(run("align", tmp_path / "gone.wav", "--text", "hi", "-o", out, "--model", "no_such_model"),
                     "gone.wav", "not found")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["align-corpus", "in", "out", "--worst", "-1"], "--worst must be >= 0, got -1"),
+    (["align-corpus", "in", "out", "--workers", "0"], "--workers must be >= 1, got 0"),
+    (["validate", "in", "--workers", "0"], "--workers must be >= 1, got 0"),
+    (["layers", "a.wav", "-o", "r", "--max-seconds", "nan"], "--max-seconds must be positive, got nan"),
+])
+def test_numbers_out_of_range_are_one_line_before_anything_runs(tmp_path, args, message):
+    """Range checks are click types: the value is refused while parsing (no
+    folder is read, no model loaded), as one ``error:`` line, exit code 2."""
+    _one_line_error(run(*args), message)
+
+
+def test_cli_import_and_help_load_no_heavy_module():
+    code = ("import sys; from click.testing import CliRunner; from aligner.cli import main; "
+            "r = CliRunner(); assert r.invoke(main, ['--help']).exit_code == 0; "
+            "assert all(r.invoke(main, [c, '--help']).exit_code == 0 for c in main.commands); "
+            "print(sorted(m for m in ('torch', 'torchaudio', 'numpy', 'matplotlib', 'aligner.pipeline') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -13,7 +13,8 @@ never change rcParams. They work with any backend, Agg included.
   against a reference (e.g. a human TextGrid read with
   :func:`aligner.readers.read_textgrid`).
 * :func:`plot_layer_metrics`, :func:`plot_cka`, :func:`plot_projection`,
-  :func:`plot_hubert_accuracy`: layer-wise analysis (:mod:`aligner.analysis`).
+  :func:`plot_hubert_accuracy`, :func:`layer_report_figures`: layer-wise
+  analysis (:mod:`aligner.analysis`).
 * :func:`show` / :func:`view_page`: the interactive page of ``aligner view``
   (listen, zoom, drag boundaries, download the corrected TextGrid), inline in
   Jupyter (:mod:`viz.view`).
@@ -24,7 +25,7 @@ from .alignment import (AlignmentFigure, ConfidencePlot, TierArtists, draw_tier,
 from .compare import BoundaryComparison, ComparisonFigure, boundary_differences, plot_comparison
 from .emissions import (EmissionsPlot, TrellisPlot, plot_emissions, plot_trellis, token_positions,
                         trellis_scores)
-from .layers import plot_cka, plot_hubert_accuracy, plot_layer_metrics, plot_projection
+from .layers import layer_report_figures, plot_cka, plot_hubert_accuracy, plot_layer_metrics, plot_projection
 from .view import View, show, view_page
 
 __all__ = [
@@ -32,5 +33,5 @@ __all__ = [
     "TierArtists", "TrellisPlot", "boundary_differences", "draw_tier", "plot_alignment",
     "plot_comparison", "plot_confidence", "plot_emissions", "plot_trellis", "token_positions",
     "trellis_scores", "plot_cka", "plot_hubert_accuracy", "plot_layer_metrics", "plot_projection",
-    "View", "show", "view_page",
+    "layer_report_figures", "View", "show", "view_page",
 ]

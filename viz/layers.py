@@ -13,7 +13,7 @@ import numpy as np
 
 from aligner.errors import AlignerError
 
-__all__ = ["plot_layer_metrics", "plot_cka", "plot_projection", "plot_hubert_accuracy"]
+__all__ = ["plot_layer_metrics", "plot_cka", "plot_projection", "plot_hubert_accuracy", "layer_report_figures"]
 
 #: Metrics :func:`plot_layer_metrics` draws by default, when the report has them.
 DEFAULT_METRICS = ("probe_accuracy", "probe_chance", "phone_purity", "cluster_purity", "pnmi")
@@ -153,6 +153,43 @@ def plot_projection(points, labels, ax=None, max_labels: int = 12, other: str = 
         artists.append(ax.scatter(points[rest, 0], points[rest, 1], s=size, color="0.7", label=other))
     ax.legend(markerscale=2, fontsize="small")
     return artists
+
+
+def layer_report_figures(report) -> dict:
+    """The figures of ``aligner layers`` for a :class:`aligner.analysis.LayerReport`.
+
+    Returns:
+        ``{"layer_metrics": ..., "cka": ..., "projection": ...}``, each a
+        ``matplotlib.figure.Figure`` (no pyplot state): the metrics per
+        layer, the CKA between layers, and the PCA of the most informative
+        layer (:meth:`~aligner.analysis.LayerReport.most_informative`)
+        coloured by the report's labels.
+    """
+    from matplotlib.figure import Figure
+
+    rows = _rows(report)
+    figures = {}
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    plot_layer_metrics(report, ax=ax)
+    ax.set_title(f"{report.model or 'model'}: {report.kind} labels, {rows[0]['frames']} frames")
+    figures["layer_metrics"] = figure
+
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    ax = figure.subplots()
+    plot_cka(report, ax=ax)
+    ax.set_title("linear CKA between layers")
+    figures["cka"] = figure
+
+    best = report.most_informative()
+    figure = Figure(figsize=(7, 6), layout="constrained")
+    ax = figure.subplots()
+    plot_projection(report.projections[best], report.labels, ax=ax)
+    ax.set_title(f"PCA of layer {report.layers[best]} (the most informative), coloured by {report.kind}")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    figures["projection"] = figure
+    return figures
 
 
 def _colours(count: int) -> list:

@@ -1,0 +1,85 @@
+"""``aligner align``: one recording and its transcript."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import AlignerError, OutputError
+from ..writers import FORMATS
+from .common import (command, device_option, dtype_option, model_option, partial_option, subtitles_option,
+                     write_stdout)
+
+
+@command()
+@click.argument("audio", type=click.Path(path_type=Path))
+@click.argument("transcript_file", required=False, type=click.Path(path_type=Path))
+@click.option("--text", "-t", help="The transcript itself, instead of a file.")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="Output file; its extension picks the format. Default: JSON on standard output.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS,
+              case_sensitive=False), help="Output format (default: from OUTPUT's extension).")
+@model_option()
+@device_option()
+@dtype_option()
+@subtitles_option()
+@partial_option()
+def align(audio: Path, transcript_file: Path | None, text: str | None, output: Path | None,
+          fmt: str | None, model_spec: str | None, device: str | None, dtype: str | None,
+          subtitles: str, partial: bool) -> None:
+    """Align AUDIO to its transcript.
+
+    The transcript comes from TRANSCRIPT_FILE, from --text, or from a file
+    beside AUDIO with the same name and a .txt or .lab extension.
+    """
+    from ..audio import prepare_waveform, read_mono
+    from ..corpus import find_transcript
+    from ..pipeline import Aligner
+    from ..text import read_transcript
+    from ..writers import format_from_path, to_json, write_alignment
+
+    if transcript_file is not None and text is not None:
+        raise click.UsageError("give either TRANSCRIPT_FILE or --text, not both")
+    if text is None:
+        transcript_file = transcript_file or find_transcript(audio)
+        if transcript_file is None:
+            raise AlignerError(f"{audio}: no transcript given (TRANSCRIPT_FILE or --text) "
+                               "and no .txt or .lab file beside it")
+        transcript: str | Path = transcript_file
+        read_transcript(transcript_file)  # fail early, before loading a model
+    else:
+        transcript = text
+    if output is None and fmt not in (None, "json"):
+        raise click.UsageError("--format other than json needs --output")
+    if output is not None and fmt is None and format_from_path(output) is None:
+        raise AlignerError(f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt "
+                           "or give --format")
+    if output is not None:
+        from ..atomic import check_not_input
+
+        check_not_input(output, [audio, transcript_file if text is None else None])
+    elif sys.stdout is None:
+        raise OutputError("standard output is closed; give an output file with -o")
+    data, rate = read_mono(audio)  # decoded once; bad audio fails here, before loading a model
+    prepare_waveform(data, rate, rate, source=str(audio))
+    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial)
+    item = aligner.prepare((data, rate), transcript, audio_name=str(audio))
+    del data  # an hour of audio: keep only the resampled copy while aligning
+    alignment = aligner.align_prepared([item])[0]
+    if output is None:
+        import json
+
+        write_stdout(json.dumps(to_json(alignment), ensure_ascii=False, indent=2) + "\n")
+        return
+    effective = fmt or format_from_path(output)
+    options = {"mode": subtitles} if effective in ("srt", "vtt") else {}
+    path = write_alignment(alignment, output, effective, **options)
+    flags = ""
+    if partial:
+        confidence = alignment.confidence(0.0)
+        flags = f", {confidence.unaligned} not placed, {confidence.skipped_seconds:.1f} s of audio skipped"
+    click.echo(f"wrote {path} ({len(alignment.words)} words, mean score {alignment.score:.2f}{flags})", err=True)
+    for reason in alignment.suspect:
+        click.echo(f"SUSPECT: {reason} -- check this alignment", err=True)

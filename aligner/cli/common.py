@@ -1,0 +1,189 @@
+"""Shared pieces of the ``aligner`` commands: the command class that turns
+errors into exit codes, output helpers, and the options several commands
+declare (each declared once here).
+
+Nothing heavy is imported at module level: ``aligner --help`` must stay fast
+(issue 16), so torch, numpy and the pipeline are imported inside the
+commands.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import traceback
+import warnings
+
+import click
+
+from ..errors import AlignerError, OutputError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+EXIT_SOME_FAILED = 3
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` to standard output and flush it; a closed or failing
+    standard output is an :class:`OutputError`, not a silent success."""
+    stream = sys.stdout
+    if stream is None:
+        raise OutputError("standard output is closed; give an output file with -o")
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise OutputError(f"cannot write to standard output: {reason}") from error
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)
+
+
+class AlignerCommand(click.Command):
+    """Turns package errors into exit code 2 and crashes into exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        warnings.showwarning = show_warning
+        try:
+            return super().invoke(ctx)
+        except AlignerError as error:
+            fail(f"error: {error}", EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except Exception as error:  # noqa: BLE001 - the last line of defence
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            fail(f"internal error: {type(error).__name__}: {error} (run with --debug for a traceback)",
+                 EXIT_INTERNAL)
+
+
+def command(name: str | None = None):
+    """``@click.command`` with :class:`AlignerCommand`."""
+    return click.command(name, cls=AlignerCommand)
+
+
+# --------------------------------------------------------------------------- number checks
+
+
+class OptionValueError(click.BadParameter):
+    """A number outside its option's range, reported like the package's own
+    errors: one line ``error: ...``, exit code 2 (no usage block)."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", file=file, err=file is None)
+
+
+def _option_name(param: click.Parameter | None) -> str:
+    if param is None:
+        return "the value"
+    return next((opt for opt in getattr(param, "opts", ()) if opt.startswith("--")), param.name or "the value")
+
+
+class _OneLineRange:
+    """Mixin for click's number ranges: a value that is not a number is
+    click's usual usage error; a number out of range (or NaN) is one line
+    built from ``message`` (``{option}``, ``{value}``, ``{min}``, ``{max}``)."""
+
+    _parse: click.ParamType
+
+    def __init__(self, *args, message: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.message = message
+
+    def convert(self, value, param, ctx):
+        try:
+            number = super().convert(value, param, ctx)
+        except click.BadParameter:
+            number = self._parse.convert(value, param, ctx)  # not a number: click's own message
+        else:
+            if not (isinstance(number, float) and math.isnan(number)):
+                return number
+        raise OptionValueError(self.message.format(option=_option_name(param), value=number, min=self.min,
+                                                   max=self.max), ctx=ctx, param=param)
+
+
+class IntRange(_OneLineRange, click.IntRange):
+    """:class:`click.IntRange` whose out-of-range message is one ``error:`` line."""
+
+    _parse = click.INT
+
+
+class FloatRange(_OneLineRange, click.FloatRange):
+    """:class:`click.FloatRange` whose out-of-range (or NaN) message is one ``error:`` line."""
+
+    _parse = click.FLOAT
+
+
+def at_least(low: int, message: str = "{option} must be at least {min}, got {value}") -> IntRange:
+    """An integer option of at least ``low``."""
+    return IntRange(min=low, message=message)
+
+
+def positive(message: str = "{option} must be positive, got {value}") -> FloatRange:
+    """A number option above 0 (NaN refused)."""
+    return FloatRange(min=0, min_open=True, message=message)
+
+
+# --------------------------------------------------------------------------- shared options
+
+MODEL_HELP = ("Model: TRELLIS_EN_PHONES (default), a torchaudio bundle name (see `aligner models`) "
+              "or a model folder.")
+DEVICE_HELP = "cpu, cuda, cuda:N (default: CUDA when available)."
+DTYPES = ["float32", "bfloat16", "float16", "bf16", "fp16"]
+DTYPE_HELP = "Inference precision (default: bfloat16 on GPU, float32 on CPU)."
+PARTIAL_HELP = ("Tolerate audio without text and text without audio (star/wildcard); "
+                "words that cannot be placed are flagged.")
+
+
+def model_option(help: str = MODEL_HELP):
+    """``--model/-m SPEC`` (parameter ``model_spec``; None = the default model)."""
+    return click.option("--model", "-m", "model_spec", default=None, help=help)
+
+
+def device_option(help: str = DEVICE_HELP):
+    """``--device cpu|cuda|cuda:N`` (None = CUDA when available)."""
+    return click.option("--device", default=None, help=help)
+
+
+def dtype_option(help: str = DTYPE_HELP):
+    """``--dtype`` of inference (None = bfloat16 on GPU, float32 on CPU)."""
+    return click.option("--dtype", default=None, type=click.Choice(DTYPES), help=help)
+
+
+def partial_option():
+    """``--partial``: tolerate audio without text and text without audio."""
+    return click.option("--partial", is_flag=True, help=PARTIAL_HELP)
+
+
+def subtitles_option():
+    """``--subtitles words|lines``: the SRT/VTT cues."""
+    return click.option("--subtitles", type=click.Choice(["words", "lines"]), default="lines", show_default=True,
+                        help="SRT/VTT cues: one per word, or lines of words.")
+
+
+def quiet_option(help: str = "No progress bar."):
+    """``--quiet/-q``."""
+    return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
+def workers_option(help: str, default: int | None = 2, minimum: int | None = 1):
+    """``--workers N``: at least ``minimum`` (None: any integer, checked by
+    the library)."""
+    kind = int if minimum is None else at_least(minimum, "{option} must be >= {min}, got {value}")
+    return click.option("--workers", type=kind, default=default, show_default=default is not None, help=help)
+
+
+def batch_seconds_option(default: float | None = None):
+    """``--batch-seconds S``: padded audio per batch (checked by the library)."""
+    return click.option("--batch-seconds", type=float, default=default, show_default=default is not None,
+                        help="Padded audio per batch, in seconds.")
