@@ -31,6 +31,7 @@ __all__ = [
     "CorpusFile",
     "Problem",
     "audio_duration",
+    "bucket_batches",
     "find_corpus_files",
     "find_transcript",
     "output_path",
@@ -132,6 +133,34 @@ def find_corpus_files(corpus_dir: str | os.PathLike) -> list[CorpusFile]:
         raise CorpusError(f"no audio files in {root} (the corpus folder holds no audio files with "
                           f"extension {', '.join(AUDIO_EXTENSIONS)})")
     return found
+
+
+def bucket_batches(durations: Sequence[float], batch_seconds: float,
+                   order: Sequence[int] | None = None) -> list[list[int]]:
+    """Length-bucketed batches: the indices of ``order`` (by default all of
+    ``durations``'s, sorted by duration, ties by index) cut, in that order,
+    so that each batch's padded audio (``len(batch) * longest``) stays
+    within ``batch_seconds``. An item longer than ``batch_seconds`` is a
+    batch of its own. Every index of ``order`` appears exactly once.
+
+    Training (:mod:`aligner.train`) batches shortest first, corpus
+    alignment (:func:`aligner.corpus_align.plan_batches`) longest first.
+    """
+    if order is None:
+        order = sorted(range(len(durations)), key=lambda i: (durations[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0.0
+    for index in order:
+        duration = durations[index]
+        if current and max(longest, duration) * (len(current) + 1) > batch_seconds:
+            batches.append(current)
+            current, longest = [], 0.0
+        current.append(index)
+        longest = max(longest, duration)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def output_path(out_dir: str | os.PathLike, key: str, fmt: str) -> Path:

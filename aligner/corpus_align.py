@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .atomic import atomic_write_text
-from .corpus import CorpusFile, Problem, audio_duration, find_corpus_files, output_path
+from .corpus import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
 from .errors import AlignerError, AudioError, CorpusError, OutputError
 from .records import Alignment
 
@@ -201,17 +201,10 @@ def plan_batches(durations: Sequence[tuple[CorpusFile, float | None]], batch_sec
     batch of its own (the emission stage windows long files). Files of
     unknown duration (no readable header) each get a batch of their own.
     """
-    known = sorted((d for d in durations if d[1] is not None), key=lambda d: (-d[1], d[0].key))
-    batches: list[list[tuple[CorpusFile, float | None]]] = []
-    current: list[tuple[CorpusFile, float | None]] = []
-    for item in known:
-        longest = current[0][1] if current else item[1]
-        if current and longest * (len(current) + 1) > batch_seconds:
-            batches.append(current)
-            current = []
-        current.append(item)
-    if current:
-        batches.append(current)
+    known = sorted((i for i, d in enumerate(durations) if d[1] is not None),
+                   key=lambda i: (-durations[i][1], durations[i][0].key))
+    seconds = [0.0 if d is None else d for _, d in durations]
+    batches = [[durations[i] for i in batch] for batch in bucket_batches(seconds, batch_seconds, known)]
     batches.extend([d] for d in durations if d[1] is None)
     return batches
 

@@ -75,9 +75,16 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         raise AlignerError(f"unknown dtype {dtype!r}; choose one of {sorted(set(_DTYPES))}") from None
 
 
+def conv_frames(network: torch.nn.Module, num_samples: int) -> int:
+    """Frames the feature extractor of ``network`` (a ``Wav2Vec2Model``)
+    outputs for ``num_samples`` samples (0 if too short)."""
+    return frames_for_samples(frame_geometry(network), num_samples)
+
+
 def num_frames(model: AlignmentModel, num_samples: int) -> int:
-    """Frames the model outputs for ``num_samples`` input samples (0 if too short)."""
-    return frames_for_samples(frame_geometry(model.model), num_samples)
+    """Frames the model outputs for ``num_samples`` input samples (0 if too
+    short): :func:`conv_frames` of its network."""
+    return conv_frames(model.model, num_samples)
 
 
 def conv_features(net, waveforms: Sequence[torch.Tensor], *,

@@ -28,6 +28,12 @@ class ModelNotAvailableError(ModelError):
     """Weights are not cached locally and cannot be downloaded (offline)."""
 
 
+class ModelConfigError(ModelError, ValueError):
+    """A setting of a model's configuration is out of range (a front end's
+    option, an unknown front end). Also a :class:`ValueError`, as it was
+    before it joined this hierarchy."""
+
+
 class AlignmentError(AlignerError, ValueError):
     """Inputs to the aligner are inconsistent (shapes, lengths, targets).
 
@@ -48,3 +54,7 @@ class OutputError(AlignerError):
 class CorpusError(AlignerError, ValueError):
     """A corpus folder that is missing, empty or unusable, or a bad argument
     to the synthetic corpus generator."""
+
+
+class TrainingError(AlignerError):
+    """A training option, configuration or saved training state is unusable."""

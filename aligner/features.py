@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from torchaudio.models import HuBERTPretrainModel, Wav2Vec2Model
 
-from .emissions import conv_features, resolve_device
+from ._torchaudio_compat import encoder_preprocess
+from .emissions import conv_features, conv_frames, resolve_device
 from .errors import AlignerError
-from .frontend import frame_geometry, frames_for_samples, receptive_field
+from .frontend import frame_geometry, receptive_field
 from .model import AlignmentModel, is_group_norm
 
 __all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy",
@@ -101,12 +102,6 @@ def resolve_network(model: AnyModel) -> Wav2Vec2Model:
     raise AlignerError(
         f"model must be an AlignmentModel, a torchaudio Wav2Vec2Model or a HuBERTPretrainModel, "
         f"not {type(model).__name__}")
-
-
-def conv_frames(network: Wav2Vec2Model, num_samples: int) -> int:
-    """Frames the feature extractor outputs for ``num_samples`` samples
-    (0 if too short); equal to :func:`aligner.emissions.num_frames`."""
-    return frames_for_samples(frame_geometry(network), num_samples)
 
 
 def _frame_samples(network: Wav2Vec2Model) -> int:
@@ -219,7 +214,7 @@ def extract_layer_features(model: AnyModel, waveforms: Sequence[torch.Tensor] | 
         for group in _groups(len(waves), batch_size):
             items = [waves[i].to(device) for i in group]
             features, lengths = conv_features(network, items, normalize=normalize_waveform)
-            projected, attention_mask = network.encoder._preprocess(features, lengths)
+            projected, attention_mask = encoder_preprocess(network.encoder, features, lengths)
             hidden = network.encoder.transformer.get_intermediate_outputs(
                 projected, attention_mask=attention_mask, num_layers=num_layers)
             if include_projection:
@@ -280,7 +275,7 @@ def _unmasked_logits(model: HuBERTPretrainModel, batch: torch.Tensor, labels: to
     network = model.wav2vec2
     x, out_lengths = network.feature_extractor(batch, lengths)
     valid = torch.arange(x.shape[1], device=x.device)[None, :] < out_lengths[:, None]
-    x, attention_mask = network.encoder._preprocess(x, out_lengths)
+    x, attention_mask = encoder_preprocess(network.encoder, x, out_lengths)
     x = network.encoder.transformer(x, attention_mask=attention_mask)
     _, logit_u = model.logit_generator(x, labels, torch.zeros_like(valid), valid)
     return logit_u

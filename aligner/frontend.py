@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .errors import ModelConfigError
+
 __all__ = ["LogMelFrontEnd", "frame_geometry", "frames_for_samples"]
 
 
@@ -50,6 +52,9 @@ class LogMelFrontEnd(nn.Module):
         dynamic_range_db: floor every log-mel energy of a recording at its
             loudest (over its valid frames and all bands) minus this many
             dB before normalization; None: no floor.
+
+    Raises:
+        ModelConfigError: ``dynamic_range_db`` is not a positive number.
     """
 
     def __init__(self, sample_rate: int = 16000, num_bins: int = 80, win_length: int = 400,
@@ -57,7 +62,7 @@ class LogMelFrontEnd(nn.Module):
                  dynamic_range_db: float | None = None):
         super().__init__()
         if dynamic_range_db is not None and not (math.isfinite(dynamic_range_db) and dynamic_range_db > 0):
-            raise ValueError(f"dynamic_range_db must be a positive number of dB or None, not {dynamic_range_db!r}")
+            raise ModelConfigError(f"dynamic_range_db must be a positive number of dB or None, not {dynamic_range_db!r}")
         self.dynamic_range_db = None if dynamic_range_db is None else float(dynamic_range_db)
         self.sample_rate = int(sample_rate)
         self.num_bins = int(num_bins)
@@ -197,7 +202,9 @@ def build_network(architecture: dict):
     convolutional feature extractor by a :class:`LogMelFrontEnd`.
 
     Raises:
-        TypeError, ValueError: bad arguments (the callers name the source).
+        TypeError, ValueError: bad arguments (the callers name the source;
+            the front end's own checks raise :class:`ModelConfigError`, a
+            ``ValueError``).
     """
     from torchaudio.models import wav2vec2_model
 
@@ -208,7 +215,7 @@ def build_network(architecture: dict):
     if front_end is None:
         return wav2vec2_model(**kwargs)
     if not isinstance(front_end, dict) or front_end.get("type") != "log_mel":
-        raise ValueError(f"unknown front_end {front_end!r} (only type 'log_mel' is known)")
+        raise ModelConfigError(f"unknown front_end {front_end!r} (only type 'log_mel' is known)")
     options = {key: value for key, value in front_end.items() if key != "type"}
     extractor = LogMelFrontEnd(**options)
     # the placeholder conv layer only sets the width the encoder's projection expects

@@ -39,7 +39,8 @@ from safetensors.torch import save_file as _save_safetensors
 from torch import nn
 from torchaudio.models import Wav2Vec2Model
 
-from .errors import ModelError, ModelNotAvailableError, OutputError
+from ._torchaudio_compat import unwrap_bundle_model
+from .errors import AlignerError, ModelError, ModelNotAvailableError, OutputError
 from .frontend import LogMelFrontEnd, build_network
 from .model import PHONEMIZERS, AlignmentModel
 from .registry import BUNDLE_NAMES, CONFIG_FILE, DEFAULT_MODEL, PACKAGED_MODEL, PACKAGED_NAME, WEIGHTS_FILE
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ModelInfo",
     "architecture_of",
+    "build_from_architecture",
     "list_models",
     "load_model",
     "save_model",
@@ -278,10 +280,10 @@ def _unwrap(loaded: nn.Module) -> tuple[Wav2Vec2Model, bool]:
     emission stage applies them)."""
     if isinstance(loaded, Wav2Vec2Model):
         return loaded, False
-    inner = getattr(loaded, "model", None)
-    if not isinstance(inner, Wav2Vec2Model):
+    unwrapped = unwrap_bundle_model(loaded)
+    if unwrapped is None:
         raise ModelError(f"unexpected model type {type(loaded).__name__} from torchaudio")
-    return inner, bool(getattr(loaded, "normalize_waveform", False))
+    return unwrapped
 
 
 # ---------------------------------------------------------------------------
@@ -394,14 +396,19 @@ def _quiet_db_of(config: Mapping[str, Any], source: Path) -> float | None:
     return _number_of(config, source, "quiet_db", "null or decibels in (0, 120]", lambda v: 0 < v <= 120)
 
 
-def _build(architecture: Any, source: Path) -> Wav2Vec2Model:
-    """:func:`~aligner.frontend.build_network` with errors naming ``source``."""
+def build_from_architecture(architecture: Any, source: str | os.PathLike[str] | None = None, *,
+                            error: type[AlignerError] = ModelError) -> Wav2Vec2Model:
+    """:func:`~aligner.frontend.build_network` (the one way the package builds
+    a network from its architecture), with a bad architecture raised as
+    ``error`` naming ``source`` (loading: :class:`ModelError` naming the
+    config file; training: :class:`~aligner.errors.TrainingError`)."""
+    where = "" if source is None else f"{source}: "
     if not isinstance(architecture, dict):
-        raise ModelError(f"{source}: 'architecture' must be an object of wav2vec2_model arguments")
+        raise error(f"{where}'architecture' must be an object of wav2vec2_model arguments")
     try:
         return build_network(architecture)
     except (TypeError, ValueError, RuntimeError, ZeroDivisionError, KeyError) as exc:
-        raise ModelError(f"{source}: invalid model architecture ({_first_line(exc)})") from exc
+        raise error(f"{where}invalid model architecture ({_first_line(exc)})") from exc
 
 
 # ---------------------------------------------------------------------------
@@ -694,9 +701,9 @@ def _build_for_weights(architecture: Any, source: Path, state: Mapping[str, Any]
     if _estimated_parameters(architecture) > 2 * stored + 2**20:
         # building on the meta device costs 1-2 s once (torch imports its meta kernels): only when needed
         with torch.device("meta"):
-            probe = _build(architecture, source)
+            probe = build_from_architecture(architecture, source)
         _checked_state(probe.state_dict(), state, weights)
-    net = _build(architecture, source)
+    net = build_from_architecture(architecture, source)
     _checked_state(net.state_dict(), state, weights)
     _load_weights(net, state, weights)
     return net

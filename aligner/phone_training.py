@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._amp import grad_scaler, optimizer_step
 from .frontend import LogMelFrontEnd, build_network, frames_for_samples
 from .phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
 
@@ -467,6 +468,7 @@ def train_phone_model(data: GrowingDataset, dev: Sequence[LabeledUtterance], *, 
     net = net.to(device).train()
     front = net.feature_extractor
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    scaler = grad_scaler(device, autocast_dtype)  # float16 on CUDA only
     while len(data.snapshot()) < min_items and not data.done.is_set():
         time.sleep(0.5)
     start = time.monotonic()
@@ -499,10 +501,7 @@ def train_phone_model(data: GrowingDataset, dev: Sequence[LabeledUtterance], *, 
         loss = nn.functional.cross_entropy(logits[:, :width].float().reshape(-1, logits.shape[-1]),
                                            labels[:, :width].reshape(-1), ignore_index=-100,
                                            label_smoothing=0.1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimizer.step()
+        optimizer_step(loss, optimizer, net.parameters(), 1.0, scaler)
         losses.append(float(loss.detach()) if step % 10 == 0 else losses[-1] if losses else 0.0)
         step += 1
         now = time.monotonic()

@@ -33,7 +33,7 @@ from .records import Alignment, TokenSpan, WordSpan
 from .spans import position_spans, token_spans, word_spans
 from .text import (Transcript, UnrepresentableCharacterWarning, phonemizer_voice, read_transcript,
                    transcript_for_model)
-from .viterbi import forced_align
+from .viterbi import forced_align, minimum_frames
 
 #: Seconds of trailing blank frames a word keeps when neither the caller nor
 #: the model says otherwise (peaky CTC models).
@@ -469,12 +469,6 @@ class Aligner:
             check_fits(targets, waveform, self.model, source, audio_name, min_frames=self.min_frames)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name,
                      tuple(caught))
-
-
-def minimum_frames(targets: Sequence[int]) -> int:
-    """Frames a CTC path needs: one per token plus one blank per repeat."""
-    repeats = sum(1 for a, b in zip(targets, targets[1:]) if a == b)
-    return len(targets) + repeats
 
 
 def _check_end_extension(end_extension: float | None) -> None:

@@ -5,14 +5,20 @@ tier) of any Praat text TextGrid into an ``Alignment``, for plotting and for
 comparing an automatic alignment with a human one. :func:`read_tiers` gives
 the raw tiers.
 
-Parsing is done by praatio (``praatio.textgrid.openTextgrid``), which reads
+Reading gives :mod:`textgrid` objects (``textgrid.TextGrid``, the package
+that also writes them, see :mod:`aligner.writers`). This module decodes the
+bytes (UTF-8 with or without BOM, UTF-16 with or without BOM, else Latin-1
+with a warning), checks the ``ooTextFile`` header, and reads the values of
 both of Praat's text formats, the long one (``xmin = 0``, ``intervals [1]:``)
-and the short one (bare values), interval and point tiers alike. This module
-only decodes the bytes first (UTF-8 with or without BOM, UTF-16 with or
-without BOM, else Latin-1 with a warning), checks the ``ooTextFile`` header
-and turns praatio's errors into :class:`TextGridError` naming the file. As
-praatio does, labels are stripped of surrounding white space and entries
-come sorted by time. Binary TextGrids are not read.
+and the short one (bare values), interval and point tiers alike, as Praat
+does: numbers, texts in double quotes (``""`` is a quote; a text may span
+lines) and ``<exists>`` flags, skipping the names of the long format and
+``!`` comments (the ``textgrid`` package's own line-by-line reader takes
+only a path, rounds times to 5 decimals, loses point tiers' time domains and
+stops at a comment). Errors become :class:`TextGridError` naming the file.
+Labels are stripped of surrounding white space, entries come sorted by time,
+and a tier's or the grid's time domain widens to cover its entries (as
+praatio, used before, read them). Binary TextGrids are not read.
 """
 
 from __future__ import annotations
@@ -21,13 +27,11 @@ import bisect
 import math
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from praatio import textgrid
-from praatio.utilities.errors import PraatioException
+import textgrid
 
 from .errors import TextGridError
 from .records import Alignment, CharSpan, WordSpan
@@ -45,7 +49,7 @@ class TextGridTier:
         xmin, xmax: the tier's time domain in seconds.
         items: ``(start, end, label)`` for an interval tier, ``(time, time,
             label)`` for a point tier, by time; empty labels kept, labels
-            stripped of surrounding white space (as praatio reads them).
+            stripped of surrounding white space.
     """
 
     name: str
@@ -86,7 +90,141 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str | None]:
     return raw.decode("latin-1"), f"{path}: not valid UTF-8 or UTF-16; read as Latin-1"
 
 
-def _load(path: str | os.PathLike[str]) -> tuple[Path, textgrid.Textgrid, str | None]:
+class ParsingError(ValueError):
+    """The values of a TextGrid do not make one (named in the message)."""
+
+
+# One value of Praat's text format: a text in quotes (its "" is a quote), an
+# <exists> flag, a number (after a space, "=" or ":", so not the digits of a
+# name or of an [n] index), a ! comment (its quotes open no text) or a stray
+# quote or "<". What comes before it (the names of the long format, white
+# space) is skipped; the value is optional, so a match never backtracks.
+_TOKEN = re.compile(r'(?:[^"!<\d+.\-]+|(?<=[^\s=:])[-+.\d])*'
+                    r'(?:(?P<text>"(?:[^"]|"")*")|(?P<flag><[A-Za-z]+>)|(?P<number>[-+.\d][^\s"!\[<=:]*)'
+                    r'|(?P<comment>![^\n]*)|(?P<stray>["<]))?')
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_INTERVAL = ("number", "number", "text")
+_POINT = ("number", "text")
+
+
+class _Values:
+    """The values of a TextGrid's text after its header, read in order."""
+
+    def __init__(self, text: str, start: int):
+        self.text = text
+        self.kinds: list[str] = []
+        self.values: list[str | float] = []
+        self.offsets: list[int] = []
+        for match in _TOKEN.finditer(text, start):
+            kind = match.lastgroup
+            if kind is None or kind == "comment":
+                continue
+            value: str | float = match[kind]
+            if kind == "text":
+                value = value[1:-1].replace('""', '"')
+            elif kind == "number":
+                if _NUMBER.fullmatch(value):
+                    value = float(value) + 0.0  # -0 is 0
+                else:
+                    kind = "stray"
+            self.kinds.append(kind)
+            self.values.append(value)
+            self.offsets.append(match.start(match.lastgroup))
+        self.position = 0
+
+    def _where(self, index: int) -> str:
+        return f"line {self.text.count(chr(10), 0, self.offsets[index]) + 1}"
+
+    def next(self, kind: str, what: str) -> str | float:
+        index = self.position
+        if index == len(self.kinds):
+            raise ParsingError(f"the file ends where {what} should be")
+        if self.kinds[index] != kind:
+            found, value = self.kinds[index], self.values[index]
+            shown = (f'"{value}"' if found == "text" else f"{value:g}" if found == "number"
+                     else 'a " that opens a text never closed' if value == '"' else value)
+            raise ParsingError(f"{self._where(index)}: {what} should be here, not {shown}")
+        self.position += 1
+        return self.values[index]
+
+    def peek(self) -> str | None:
+        return self.kinds[self.position] if self.position < len(self.kinds) else None
+
+    def count(self, what: str) -> int:
+        value = self.next("number", what)
+        if value < 0 or value != int(value):
+            raise ParsingError(f"{self._where(self.position - 1)}: {what} is {value:g}, not a count")
+        return int(value)
+
+    def starts_with(self, kinds: tuple[str, ...]) -> bool:
+        return tuple(self.kinds[self.position:self.position + len(kinds)]) == kinds
+
+    def runs(self, kinds: tuple[str, ...], size: int, names: tuple[str, ...], entry: str, tier: str) -> list:
+        """The values of ``size`` entries of ``kinds`` each (``names`` says
+        what each value is and ``entry`` what an entry of ``tier`` is, for
+        messages)."""
+        end = self.position + len(kinds) * size
+        if self.kinds[self.position:end] != list(kinds) * size:  # name the first wrong value
+            for number in range(1, size + 1):
+                for kind, name in zip(kinds, names):
+                    self.next(kind, f"the {name} of {entry} {number} of tier {tier!r}")
+        values = self.values[self.position:end]
+        self.position = end
+        return values
+
+    def check_end(self, tiers: int) -> None:
+        if self.position < len(self.kinds):
+            raise ParsingError(f"{self._where(self.position)}: more after the last of the {tiers} tier(s) "
+                               "the TextGrid says it has")
+
+
+def _parse(values: _Values) -> textgrid.TextGrid:
+    """A ``textgrid.TextGrid`` of the values (see the module documentation)."""
+    low, high = values.next("number", "the TextGrid's xmin"), values.next("number", "the TextGrid's xmax")
+    present = values.next("flag", "<exists> (the tiers)") if values.peek() == "flag" else "<exists>"
+    count = values.count("the number of tiers") if present == "<exists>" else 0
+    tiers: list[textgrid.IntervalTier | textgrid.PointTier] = []
+    for number in range(1, count + 1):
+        kind = values.next("text", f"the class of tier {number}")
+        if kind not in ("IntervalTier", "TextTier"):
+            raise ParsingError(f"tier {number} is a {kind!r}; IntervalTier or TextTier expected")
+        name = values.next("text", f"the name of tier {number}")
+        if any(tier.name == name for tier in tiers):
+            raise ParsingError(f"two tiers have the same name {name!r}")
+        tier_low = values.next("number", f"the xmin of tier {name!r}")
+        tier_high = values.next("number", f"the xmax of tier {name!r}")
+        size = values.count(f"the number of entries of tier {name!r}")
+        if size and kind == "TextTier" and values.starts_with(_INTERVAL):
+            raise ParsingError(f"tier {name!r} is a point tier (TextTier) but its entries are intervals")
+        if size and kind == "IntervalTier" and values.starts_with(_POINT):
+            raise ParsingError(f"tier {name!r} is an interval tier but its entries are points")
+        if kind == "IntervalTier":
+            flat = values.runs(_INTERVAL, size, ("start", "end", "text"), "interval", name)
+            intervals = sorted(zip(flat[0::3], flat[1::3], (label.strip() for label in flat[2::3])))
+            for start, end, label in intervals:
+                if not start < end:
+                    raise ParsingError(f"tier {name!r}: the interval {label!r} starts at {start:g} s "
+                                       f"and ends at {end:g} s")
+            for (start, end, label), (start2, end2, label2) in zip(intervals, intervals[1:]):
+                if end > start2:
+                    raise ParsingError(f"tier {name!r}: the intervals ({start:g}, {end:g}, {label!r}) and "
+                                       f"({start2:g}, {end2:g}, {label2!r}) overlap")
+            tier = textgrid.IntervalTier(name, min([tier_low] + flat[0::3]), max([tier_high] + flat[1::3]))
+            tier.intervals = [textgrid.Interval(*interval) for interval in intervals]
+        else:
+            flat = values.runs(_POINT, size, ("time", "text"), "point", name)
+            points = sorted(zip(flat[0::2], (label.strip() for label in flat[1::2])))
+            tier = textgrid.PointTier(name, min([tier_low] + flat[0::2]), max([tier_high] + flat[0::2]))
+            tier.points = [textgrid.Point(*point) for point in points]
+        tiers.append(tier)
+    values.check_end(count)
+    grid = textgrid.TextGrid(minTime=min([low] + [t.minTime for t in tiers]),
+                             maxTime=max([high] + [t.maxTime for t in tiers]))
+    grid.tiers = tiers
+    return grid
+
+
+def _load(path: str | os.PathLike[str]) -> tuple[Path, textgrid.TextGrid, str | None]:
     path = Path(path)
     if not path.exists():
         raise TextGridError(f"{path}: TextGrid file not found")
@@ -99,31 +237,27 @@ def _load(path: str | os.PathLike[str]) -> tuple[Path, textgrid.Textgrid, str | 
     if not raw.strip():
         raise TextGridError(f"{path}: the TextGrid file is empty")
     text, warning = _decode(raw, path)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     header = _HEADER.match(text)
     if header is None:
         raise TextGridError(f"{path}: not a Praat TextGrid (the file does not start with "
                             'File type = "ooTextFile")')
     if header[1] != "TextGrid":
         raise TextGridError(f"{path}: a Praat {header[1]!r} file, not a TextGrid")
-    # praatio reads only UTF-8 and UTF-16 with BOM from a path: give it a UTF-8
-    # copy, ending in a newline (without one it drops a short-format file's last entry)
-    with tempfile.TemporaryDirectory() as folder:
-        copy = Path(folder) / "copy.TextGrid"
-        copy.write_text(text + "\n", encoding="utf-8")
-        try:
-            grid = textgrid.openTextgrid(str(copy), includeEmptyIntervals=True, reportingMode="silence")
-        except (PraatioException, ValueError, IndexError) as error:
-            raise TextGridError(f"{path}: malformed or truncated TextGrid "
-                                f"({type(error).__name__}: {error})") from error
+    try:
+        grid = _parse(_Values(text, header.end()))
+    except ParsingError as error:
+        raise TextGridError(f"{path}: malformed or truncated TextGrid "
+                            f"({type(error).__name__}: {error})") from error
     return path, grid, warning
 
 
 def _tier(tier: textgrid.IntervalTier | textgrid.PointTier) -> TextGridTier:
-    if tier.tierType == "IntervalTier":
-        items = tuple((start, end, label) for start, end, label in tier.entries)
-    else:
-        items = tuple((time, time, label) for time, label in tier.entries)
-    return TextGridTier(tier.name, tier.tierType, tier.minTimestamp, tier.maxTimestamp, items)
+    if isinstance(tier, textgrid.IntervalTier):
+        items = tuple((i.minTime, i.maxTime, i.mark) for i in tier.intervals)
+        return TextGridTier(tier.name, "IntervalTier", tier.minTime, tier.maxTime, items)
+    items = tuple((p.time, p.time, p.mark) for p in tier.points)
+    return TextGridTier(tier.name, "TextTier", tier.minTime, tier.maxTime, items)
 
 
 def read_tiers(path: str | os.PathLike[str]) -> tuple[TextGridTier, ...]:
@@ -194,7 +328,7 @@ def read_textgrid(path: str | os.PathLike[str], *, words_tier: str = "words",
             TextGrid's ``xmax`` is not positive.
     """
     path, grid, encoding_warning = _load(path)
-    tiers, xmax = [_tier(tier) for tier in grid.tiers], grid.maxTimestamp
+    tiers, xmax = [_tier(tier) for tier in grid.tiers], grid.maxTime
     if xmax <= 0:
         raise TextGridError(f"{path}: the TextGrid ends at {xmax} s; its xmax must be positive")
     words = _labelled(_find_tier(tiers, words_tier, path, "words tier"))

@@ -17,6 +17,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._torchaudio_compat import CHECKPOINT_URL
+
 __all__ = ["BUNDLES", "BUNDLE_NAMES", "CONFIG_FILE", "DEFAULT_MODEL", "ModelInfo", "PACKAGED_MODEL",
            "PACKAGED_NAME", "WEIGHTS_FILE", "checkpoint_location", "hub_dir", "list_models"]
 
@@ -115,7 +117,7 @@ def checkpoint_location(name: str) -> tuple[str, str, Path]:
     """``(file name, download URL, cache folder)`` of a bundle's checkpoint,
     computed the way torchaudio and ``torch.hub.load_state_dict_from_url`` do."""
     path = BUNDLES[name][1]
-    url = path if path.startswith("https") else f"https://download.pytorch.org/torchaudio/models/{path}"
+    url = path if path.startswith("https") else CHECKPOINT_URL.format(path=path)
     file_name = os.path.basename(urllib.parse.urlparse(url).path)
     return file_name, url, hub_dir() / "checkpoints"
 

@@ -33,6 +33,7 @@ from typing import Sequence
 
 import torch
 
+from .errors import AlignmentError
 from .records import CharSpan, TokenSpan, WordSpan
 
 
@@ -107,9 +108,12 @@ def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Seq
 
     Returns:
         One :class:`WordSpan` per entry of ``words``.
+
+    Raises:
+        AlignmentError: not one span per target (also a ``ValueError``).
     """
     if len(spans) != len(word_index):
-        raise ValueError(f"{len(spans)} token spans for {len(word_index)} targets")
+        raise AlignmentError(f"{len(spans)} token spans for {len(word_index)} targets")
     per_word: dict[int, list[int]] = {}
     for position, index in enumerate(word_index):
         if index >= 0 and spans[position].token != separator:

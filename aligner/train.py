@@ -9,7 +9,8 @@ configuration (:mod:`aligner.train_configs`) or fine-tunes any model
   (``aligner_model.json`` + ``model.safetensors``), so ``model_dir`` works
   with ``load_model(model_dir)`` and ``aligner align --model model_dir``;
 * ``training_state.pt``: everything needed to continue (``resume=True``):
-  network, optimizer, scheduler, step, epoch, position in the epoch, RNG
+  network, optimizer, scheduler (and the gradient scaler of float16 CUDA
+  training), step, epoch, position in the epoch, RNG
   states, configuration, dev split and history; written atomically after
   every evaluation, every ``save_every`` steps, at the end and on Ctrl-C;
 * ``training_log.jsonl``: one JSON object per line: the command line and
@@ -55,16 +56,18 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchaudio.models import Wav2Vec2Model
 
+from ._amp import grad_scaler, optimizer_step
 from .atomic import atomic_path
 from .audio import load_audio
-from .corpus import AUDIO_EXTENSIONS, CorpusFile, find_corpus_files
+from .corpus import AUDIO_EXTENSIONS, CorpusFile, bucket_batches, find_corpus_files
 from .emissions import conv_features, num_frames, resolve_device
-from .errors import AudioError, CorpusError, OutputError, TranscriptError
-from .frontend import build_network
-from .loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, load_model, save_model
+from .errors import AudioError, CorpusError, OutputError, TextGridError, TrainingError, TranscriptError
+from .loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, build_from_architecture, load_model, save_model
 from .model import AlignmentModel
+from .readers import read_tiers
 from .text import ENGLISH_LABELS, UnrepresentableCharacterWarning, read_transcript, transcript_for_model
-from .train_configs import CONFIG_NAMES, CONFIGS, TrainConfig, TrainingError, get_config
+from .train_configs import CONFIG_NAMES, CONFIGS, TrainConfig, get_config
+from .viterbi import minimum_frames
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -172,26 +175,17 @@ def _targets_for(text: str, labels: _Labels, language: str, source: str,
     return targets, [w.tokens for w in transcript.words]
 
 
-def _minimum_frames(targets: Sequence[int]) -> int:
-    """Frames a CTC path needs: one per token plus one blank per repeat."""
-    return len(targets) + sum(1 for a, b in zip(targets, targets[1:]) if a == b)
-
-
 def _read_word_intervals(path: Path) -> list[tuple[float, float]] | str:
     """Start and end (seconds) of the non-silent intervals of the ``words``
     tier, or a reason why there are none."""
-    import textgrid
-
     try:
-        grid = textgrid.TextGrid.fromFile(str(path))
-    except Exception as error:  # noqa: BLE001 - the parser raises anything on a bad file
+        tiers = [t for t in read_tiers(path) if t.is_interval]
+    except TextGridError as error:
         return f"unreadable ({type(error).__name__})"
-    tiers = [t for t in grid.tiers if isinstance(t, textgrid.IntervalTier)]
-    tier = next((t for t in tiers if (t.name or "").strip().lower() in ("words", "word")), None)
+    tier = next((t for t in tiers if t.name.strip().lower() in ("words", "word")), None)
     if tier is None:
         return "no 'words' interval tier"
-    return [(float(i.minTime), float(i.maxTime)) for i in tier.intervals
-            if (i.mark or "").strip().lower() not in SILENCE_MARKS]
+    return [(start, end) for start, end, label in tier.items if label.strip().lower() not in SILENCE_MARKS]
 
 
 def _word_frames(intervals: list[tuple[float, float]], word_tokens: list[tuple[int, ...]],
@@ -259,7 +253,7 @@ def _prepare_corpus(files: Sequence[CorpusFile], labels: _Labels, *, sample_rate
             skipped["transcript with nothing the model can represent"].append(item.key)
             continue
         frames = frames_of(samples)
-        if frames < 1 or _minimum_frames(targets) > frames:
+        if frames < 1 or minimum_frames(targets) > frames:
             skipped["transcript too long for the audio"].append(item.key)
             continue
         words = None
@@ -305,27 +299,6 @@ def _split(keys: Sequence[str], fraction: float, seed: int) -> set[str]:
 # ---------------------------------------------------------------------------
 # Batches, losses, metrics
 # ---------------------------------------------------------------------------
-
-
-def bucket_batches(durations: Sequence[float], batch_seconds: float) -> list[list[int]]:
-    """Length-bucketed batches: indices sorted by duration, cut so that each
-    batch's padded audio (``len(batch) * longest``) stays within
-    ``batch_seconds``. An item longer than ``batch_seconds`` is a batch of
-    its own. Every index appears exactly once."""
-    order = sorted(range(len(durations)), key=lambda i: (durations[i], i))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0.0
-    for index in order:
-        duration = durations[index]
-        if current and max(longest, duration) * (len(current) + 1) > batch_seconds:
-            batches.append(current)
-            current, longest = [], 0.0
-        current.append(index)
-        longest = max(longest, duration)
-    if current:
-        batches.append(current)
-    return batches
 
 
 def _epoch_batches(batches: Sequence[list[int]], seed: int, epoch: int, sortagrad: bool) -> list[list[int]]:
@@ -461,20 +434,13 @@ def _dropouts(config: TrainConfig) -> dict[str, float]:
                 encoder_layer_drop=config.layer_drop)
 
 
-def _build(architecture: Mapping[str, Any]) -> Wav2Vec2Model:
-    try:
-        return build_network(dict(architecture))
-    except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        raise TrainingError(f"invalid model architecture: {error}") from error
-
-
 def _new_network(config: TrainConfig, init: Any, labels: Sequence[str] | None,
                  name: str) -> tuple[Wav2Vec2Model, dict[str, Any]]:
     """The network to train and its metadata (labels etc., see :func:`_model_of`)."""
     if init is not None:
         base = load_model(init)
         architecture = {**architecture_of(base.model), **_dropouts(config)}
-        net = _build(architecture)
+        net = build_from_architecture(architecture, error=TrainingError)
         net.load_state_dict(base.model.state_dict())
         meta = dict(labels=list(base.labels), sample_rate=int(base.sample_rate), blank=int(base.blank),
                     separator=base.separator, star=base.star,
@@ -488,7 +454,7 @@ def _new_network(config: TrainConfig, init: Any, labels: Sequence[str] | None,
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise TrainingError("labels must be at least two distinct strings (blank first)")
         architecture = {**config.architecture, **_dropouts(config), "aux_num_out": len(labels)}
-        net = _build(architecture)
+        net = build_from_architecture(architecture, error=TrainingError)
         meta = dict(labels=list(labels), sample_rate=16000, blank=0,
                     separator="|" if "|" in labels else None, star=None,
                     normalize_waveform=bool(config.normalize_waveform), append_star=False,
@@ -816,7 +782,7 @@ def train(corpus_dir: str | os.PathLike, model_dir: str | os.PathLike, *,
                                          name or model_dir.resolve().name or "model")
             else:
                 meta = dict(state["meta"])
-                net = _build(meta["architecture"])
+                net = build_from_architecture(meta["architecture"], error=TrainingError)
                 net.load_state_dict(state["model"])
             return _run(
                 files=files, net=net, meta=meta, config=train_config, state=state, model_dir=model_dir,
@@ -899,6 +865,9 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
     parameters = sum(p.numel() for p in net.parameters() if p.requires_grad)
     autocast_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) \
         if device.type == "cuda" else None
+    scaler = grad_scaler(device, autocast_dtype)  # float16 only
+    if scaler is not None and state is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     options = dict(seed=seed, batch_seconds=batch_seconds, dev_fraction=dev_fraction,
                    timing_weight=timing_weight, epochs=epochs, max_steps=max_steps, language=language,
                    eval_every=eval_every, save_every=save_every, device=str(device), threads=threads,
@@ -928,6 +897,7 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
             "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng_snapshot,
             "config": config.to_dict(), "meta": meta, "options": options, "dev_keys": sorted(dev_keys),
             "history": history, "best": best,
+            **({"scaler": scaler.state_dict()} if scaler is not None else {}),
         }
 
     def evaluate(kind: str) -> None:
@@ -970,7 +940,7 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
                 batch = [train_set[i] for i, _ in items]
                 loss = _train_step(net, [w for _, w in items], batch, optimizer=optimizer, config=config,
                                    meta=meta, device=device, autocast_dtype=autocast_dtype, blank=blank,
-                                   separator_id=separator_id, timing_weight=timing_weight)
+                                   separator_id=separator_id, timing_weight=timing_weight, scaler=scaler)
                 scheduler.step()
                 step += 1
                 batch_in_epoch += 1
@@ -1046,7 +1016,8 @@ def _ctc(log_probs: torch.Tensor, lengths: torch.Tensor, batch: Sequence[_Uttera
 def _train_step(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], batch: Sequence[_Utterance], *,
                 optimizer: torch.optim.Optimizer, config: TrainConfig, meta: Mapping[str, Any],
                 device: torch.device, autocast_dtype: torch.dtype | None, blank: int,
-                separator_id: int | None, timing_weight: float) -> float:
+                separator_id: int | None, timing_weight: float,
+                scaler: torch.amp.GradScaler | None = None) -> float:
     log_probs, lengths = _forward(net, waveforms, normalize=bool(meta["normalize_waveform"]), device=device,
                                   autocast_dtype=autocast_dtype,
                                   freeze_extractor=config.freeze_feature_extractor,
@@ -1057,11 +1028,7 @@ def _train_step(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], batch: Se
         extra = timing_loss(log_probs, lengths, [u.words for u in batch], blank=blank, separator=separator_id)
         if extra is not None:
             loss = loss + timing_weight * extra
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    params = [p for p in net.parameters() if p.requires_grad]
-    nn.utils.clip_grad_norm_(params, config.clip_norm)
-    optimizer.step()
+    optimizer_step(loss, optimizer, [p for p in net.parameters() if p.requires_grad], config.clip_norm, scaler)
     return float(loss.detach())
 
 

@@ -27,13 +27,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
-from .errors import AlignerError
+from .errors import TrainingError  # re-exported: it lived here before errors.py held it
 
 __all__ = ["CONFIGS", "CONFIG_NAMES", "TrainConfig", "TrainingError", "get_config"]
-
-
-class TrainingError(AlignerError):
-    """A training option, configuration or saved training state is unusable."""
 
 
 @dataclass(frozen=True)

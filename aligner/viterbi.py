@@ -84,7 +84,7 @@ from numba import njit
 
 from .errors import AlignmentError
 
-__all__ = ["forced_align", "count_repeats", "BACKENDS", "DEFAULT_MAX_MEMORY"]
+__all__ = ["forced_align", "count_repeats", "minimum_frames", "BACKENDS", "DEFAULT_MAX_MEMORY"]
 
 #: Accepted values of the ``backend`` keyword of :func:`forced_align`.
 BACKENDS: tuple[str, ...] = ("auto", "numba", "torch")
@@ -113,6 +113,17 @@ def count_repeats(targets: torch.Tensor | np.ndarray | Sequence[int]) -> int:
     if t.numel() < 2:
         return 0
     return int((t[1:] == t[:-1]).sum())
+
+
+def minimum_frames(targets: torch.Tensor | np.ndarray | Sequence[int]) -> int:
+    """Frames a CTC path through ``targets`` needs: one per token plus one
+    blank per repeat, ``len(targets) + count_repeats(targets)`` (the check
+    :func:`forced_align` makes; the pipeline and training use it too).
+
+    Args:
+        targets: token ids. Shape: (L,).
+    """
+    return len(targets) + count_repeats(targets)
 
 
 @njit(cache=True, nogil=True)

@@ -14,9 +14,11 @@ call's allocations; the result is then ``VmHWM`` after the call minus
 
 Usage (one method per process)::
 
-    python benchmarks/_memory.py {ours,torchaudio} FRAMES TOKENS CLASSES [SEED]
+    python benchmarks/_memory.py {ours,torchaudio} FRAMES TOKENS CLASSES [SEED] [--cold]
 
-prints one JSON object: ``{"method", "extra_mib", "seconds", "measure"}``.
+prints one JSON object: ``{"method", "extra_mib", "seconds", "measure", "cold"}``;
+``--cold`` skips the warm-up, so the call is the process's first (numba
+loading its cached kernels, torchaudio initialising its op).
 """
 
 from __future__ import annotations
@@ -76,11 +78,13 @@ def _reset_peak() -> bool:
         return False
 
 
-def probe(name: str, frames: int, tokens: int, classes: int, seed: int = 0) -> dict:
-    """Run in *this* process: peak-RSS growth (MiB) and time of one call."""
+def probe(name: str, frames: int, tokens: int, classes: int, seed: int = 0, cold: bool = False) -> dict:
+    """Run in *this* process: peak-RSS growth (MiB) and time of one call
+    (``cold``: the first call of the process, kernel loading included)."""
     align = _method(name)
-    small_lp, small_tg = make_inputs(50, 10, classes, seed + 1)
-    align(small_lp, small_tg)  # warm-up
+    if not cold:
+        small_lp, small_tg = make_inputs(50, 10, classes, seed + 1)
+        align(small_lp, small_tg)  # warm-up
     log_probs, targets = make_inputs(frames, tokens, classes, seed)
     reset = _reset_peak()
     before = _status_mib("VmRSS") if reset else _max_rss_mib()
@@ -89,21 +93,24 @@ def probe(name: str, frames: int, tokens: int, classes: int, seed: int = 0) -> d
     seconds = time.perf_counter() - start
     after = _status_mib("VmHWM") if reset else _max_rss_mib()
     return {"method": name, "extra_mib": after - before, "seconds": seconds,
-            "measure": "VmHWM-reset" if reset else "ru_maxrss"}
+            "measure": "VmHWM-reset" if reset else "ru_maxrss", "cold": cold}
 
 
-def probe_subprocess(name: str, frames: int, tokens: int, classes: int, seed: int = 0) -> dict:
+def probe_subprocess(name: str, frames: int, tokens: int, classes: int, seed: int = 0,
+                     cold: bool = False) -> dict:
     """:func:`probe` in a fresh Python process (clean peak-RSS baseline)."""
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), name, str(frames), str(tokens),
-         str(classes), str(seed)],
+         str(classes), str(seed)] + (["--cold"] if cold else []),
         check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    if len(sys.argv) not in (5, 6):
+    cold = "--cold" in sys.argv
+    arguments = [a for a in sys.argv[1:] if a != "--cold"]
+    if len(arguments) not in (4, 5):
         raise SystemExit(__doc__)
-    method, *numbers = sys.argv[1:]
-    print(json.dumps(probe(method, *map(int, numbers))))
+    method, *numbers = arguments
+    print(json.dumps(probe(method, *map(int, numbers), cold=cold)))

@@ -396,3 +396,40 @@ def test_all_shared_textgrids_match_praatio(speech_dir):
                     assert (start, end, label) == pytest.approx((entry.start, entry.end, entry.label))
                 else:
                     assert (start, label) == pytest.approx((entry.time, entry.label))
+
+
+# ------------------------------------------- Praat's own text-format rules
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.replace("xmax = 2.0\n", "xmax = 2.0 ! a comment with \"quotes\" and 5\n"),
+    lambda t: t.replace("xmax = 0.5\n", "xmax = 5e-1\n").replace("xmin = 0\n", "xmin = -0\n", 1),
+    lambda t: "\n  \n" + t,
+    lambda t: t.replace("    ", "\t"),
+], ids=["comment", "exponent", "leading-blank-lines", "tabs"])
+def test_long_format_as_praat_reads_it(tmp_path, change):
+    path = _write(tmp_path, "a.TextGrid", change(LONG).encode())
+    _check_example(read_textgrid(path))
+    assert [t.xmin for t in read_tiers(path)] == [0.0, 0.0, 0.0]
+
+
+def test_point_tier_domain_and_widened_domains(tmp_path):
+    text = LONG.replace("number = 0.6", "number = 2.7").replace("xmax = 2.5\n        points", "xmax = 2.6\n        points")
+    tiers = read_tiers(_write(tmp_path, "a.TextGrid", text.encode()))
+    assert (tiers[2].xmin, tiers[2].xmax) == (0.0, 2.7)  # widened to its point, as praatio did
+    assert tiers[2].items == ((1.5, 1.5, "L%"), (2.7, 2.7, "H*"))  # sorted by time
+    assert read_textgrid(tmp_path / "a.TextGrid").duration == 2.7
+
+
+@pytest.mark.parametrize("content,message", [
+    (LONG[:LONG.index("item [3]")], r"the file ends where the class of tier 3 should be"),
+    (SHORT.replace('"IntervalTier"\n"phones"', '"Bogus"\n"phones"'), r"tier 2 is a 'Bogus'"),
+    (LONG.replace("size = 3", "size = 2"), r"line 66: more after the last of the 2 tier\(s\)"),
+    (LONG.replace("intervals: size = 5", "intervals: size = 1.5", 1), r"line 14: .* is 1.5, not a count"),
+    (LONG.replace("xmax = 1.0\n            text", "xmax = 0.5\n            text", 1), r".*starts at 0.5 s and ends at 0.5 s"),
+    (LONG.replace('class = "IntervalTier"\n        name = "phones"', 'class = "TextTier"\n        name = "phones"'),
+     r"tier 'phones' is a point tier \(TextTier\) but its entries are intervals"),
+    (LONG.replace('class = "TextTier"', 'class = "IntervalTier"'), r"tier 'tones' is an interval tier but its entries are points"),
+])
+def test_truncated_or_inconsistent_files_are_refused(tmp_path, content, message):
+    with pytest.raises(TextGridError, match=r"bad\.TextGrid: malformed or truncated TextGrid \(ParsingError: " + message):
+        read_textgrid(_write(tmp_path, "bad.TextGrid", content.encode()))

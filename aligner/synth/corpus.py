@@ -52,9 +52,10 @@ import soxr
 from scipy import fft as scipy_fft
 from scipy import signal
 
+from ..atomic import atomic_path, atomic_write_text
 from ..errors import AlignerError, CorpusError
 from ..records import Alignment, CharSpan, WordSpan
-from ..writers import to_textgrid
+from ..writers import write_alignment
 from ..phones import MAX_CLOSURE, attach_closures
 from .espeak import Synthesis, SynthesisError, synthesize, word_timings
 
@@ -814,12 +815,13 @@ def render_utterance(plan: UtterancePlan, out_dir: str | os.PathLike[str]) -> di
     folder = Path(out_dir) / plan.speaker
     folder.mkdir(parents=True, exist_ok=True)
     wav = folder / f"{plan.name}.wav"
-    soundfile.write(wav, audio, speech.sample_rate, subtype="PCM_16", format="WAV")
-    (folder / f"{plan.name}.txt").write_text(speech.text + "\n", encoding="utf-8")
+    with atomic_path(wav) as temporary:  # every file complete or absent, as the package's other writers
+        soundfile.write(temporary, audio, speech.sample_rate, subtype="PCM_16", format="WAV")
+    atomic_write_text(folder / f"{plan.name}.txt", speech.text + "\n")
     alignment = Alignment(words=speech.alignment.words, duration=len(audio) / speech.sample_rate,
                           frame_seconds=speech.alignment.frame_seconds, phonetic=True,
                           audio=str(wav.name), model=speech.alignment.model)
-    to_textgrid(alignment).write(str(folder / f"{plan.name}.TextGrid"))
+    write_alignment(alignment, folder / f"{plan.name}.TextGrid")
     voice, variant = _parse_voice(plan.voice)
     augmentations: dict[str, Any] = {"gain_db": plan.gain_db}
     if plan.speed != 1.0:
@@ -995,7 +997,5 @@ def make_corpus(out_dir: str | os.PathLike[str], *, num_utterances: int, seed: i
         if bar is not None:
             bar.close()
     lines = "".join(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n" for entry in entries)
-    temporary = manifest.with_name(manifest.name + ".tmp")
-    temporary.write_text(lines, encoding="utf-8")
-    os.replace(temporary, manifest)
+    atomic_write_text(manifest, lines)
     return CorpusSummary(out_dir=out, manifest=manifest, entries=tuple(entries))
