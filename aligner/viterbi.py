@@ -48,8 +48,8 @@ Bounded memory
 Back-pointers grow as ``T * S``, i.e. quadratically with the duration: for
 one hour of 20 ms frames (T = 180000, L = 54000) the numba band takes about
 3.2 GiB and a torch or torchaudio table 18 GiB. When an item's table would
-exceed ``max_memory`` bytes (:func:`forced_align`; default 512 MiB: the
-numba band of up to about 20 minutes of speech), both backends search it in
+exceed ``max_memory`` bytes (:func:`forced_align`; default 64 MiB: the
+numba band of up to about 8 minutes of speech), both backends search it in
 segments of ``K`` frames instead (checkpointing): a forward pass keeps only
 the alpha row of every ``K``-th frame (the checkpoints, in the input dtype);
 then, from the last segment to the first, the segment's ``K`` alpha rows are
@@ -89,9 +89,11 @@ __all__ = ["forced_align", "count_repeats", "minimum_frames", "BACKENDS", "DEFAU
 #: Accepted values of the ``backend`` keyword of :func:`forced_align`.
 BACKENDS: tuple[str, ...] = ("auto", "numba", "torch")
 
-#: Default ``max_memory`` of :func:`forced_align`: 512 MiB of back-pointers
-#: per item (the numba single-pass search up to about 20 minutes of speech).
-DEFAULT_MAX_MEMORY: int = 512 * 2**20
+#: Default ``max_memory`` of :func:`forced_align`: 64 MiB of back-pointers
+#: per item (the numba single-pass search up to about 8 minutes of speech;
+#: longer items are searched in segments, about 1.5x the time of one pass,
+#: a small share of the network's time on such audio).
+DEFAULT_MAX_MEMORY: int = 64 * 2**20
 
 # --------------------------------------------------------------------------
 # Small helpers
@@ -871,7 +873,7 @@ def forced_align(
         num_threads: worker threads of the numba backend (default: the CPU
             cores available to the process).
         max_memory: bytes of back-pointers one item may use (None:
-            :data:`DEFAULT_MAX_MEMORY`, 512 MiB). An item whose back-pointer
+            :data:`DEFAULT_MAX_MEMORY`, 64 MiB). An item whose back-pointer
             table is larger is searched in segments with checkpoints instead
             (same path, 1.5 to 2 times the time; see the module docstring),
             with the least memory that scheme allows, whatever
