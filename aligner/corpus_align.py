@@ -201,9 +201,9 @@ def plan_batches(durations: Sequence[tuple[CorpusFile, float | None]], batch_sec
     batch of its own (the emission stage windows long files). Files of
     unknown duration (no readable header) each get a batch of their own.
     """
-    known = sorted((i for i, d in enumerate(durations) if d[1] is not None),
-                   key=lambda i: (-durations[i][1], durations[i][0].key))
     seconds = [0.0 if d is None else d for _, d in durations]
+    known = sorted((i for i, d in enumerate(durations) if d[1] is not None),
+                   key=lambda i: (-seconds[i], durations[i][0].key))
     batches = [[durations[i] for i in batch] for batch in bucket_batches(seconds, batch_seconds, known)]
     batches.extend([d] for d in durations if d[1] is None)
     return batches

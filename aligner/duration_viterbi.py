@@ -120,6 +120,18 @@ def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: i
     Raises:
         AlignmentError: no token at all, ``min_frames < 1``, a token is the
             blank, or ``gaps`` has the wrong length.
+
+    Examples:
+        Two words, ``1 2`` and ``1``, every token at least 2 frames: each
+        token gets ``min_frames`` states, and a silence state (the blank, 0)
+        sits before, between and after the words.
+
+        >>> from aligner.duration_viterbi import state_graph
+        >>> graph = state_graph([[1, 2], [1]], min_frames=2)
+        >>> graph.label.tolist()
+        [0, 1, 1, 2, 2, 0, 1, 1, 0]
+        >>> graph.token.tolist()  # target position of each state, -1 for silence
+        [-1, 0, 0, 1, 1, -1, 2, 2, -1]
     """
     if min_frames < 1:
         raise AlignmentError(f"min_frames must be >= 1, got {min_frames}")
@@ -311,6 +323,24 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
 
     Raises:
         AlignmentError: no path fits (fewer frames than the graph needs).
+
+    Examples:
+        The label ``2`` is likelier than ``1`` on frame 2 alone, but a token
+        lasts at least 2 frames, so the path keeps ``1`` there:
+
+        >>> import numpy as np
+        >>> from aligner.duration_viterbi import state_graph, viterbi_states
+        >>> graph = state_graph([[1, 2]], min_frames=2)
+        >>> probs = np.array([[0.8, 0.1, 0.1],
+        ...                   [0.1, 0.8, 0.1],
+        ...                   [0.1, 0.3, 0.6],
+        ...                   [0.1, 0.1, 0.8],
+        ...                   [0.1, 0.1, 0.8]])
+        >>> states, score = viterbi_states(np.log(probs), graph)
+        >>> graph.label[states].tolist()
+        [0, 1, 1, 2, 2]
+        >>> round(score, 3)  # 4 log 0.8 + log 0.3
+        -2.097
     """
     log_probs = np.ascontiguousarray(log_probs, dtype=np.float64)
     frames, states = log_probs.shape[0], graph.num_states

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -56,6 +57,9 @@ class LogMelFrontEnd(nn.Module):
     Raises:
         ModelConfigError: ``dynamic_range_db`` is not a positive number.
     """
+
+    window: torch.Tensor  # buffers (registered in __init__)
+    filters: torch.Tensor
 
     def __init__(self, sample_rate: int = 16000, num_bins: int = 80, win_length: int = 400,
                  hop_length: int = 160, stack: int = 2, f_min: float = 40.0, f_max: float = 7600.0,
@@ -145,6 +149,7 @@ class LogMelFrontEnd(nn.Module):
         """``log_mel`` floored at each item's peak (over its valid 10 ms
         frames) minus ``dynamic_range_db`` (a new tensor).
         Shape: ``(B, N, num_bins)``, lengths ``(B,)`` samples."""
+        assert self.dynamic_range_db is not None, "floor() needs dynamic_range_db"
         count = log_mel.shape[1]
         if lengths is None:
             valid = torch.full((log_mel.shape[0],), count, dtype=torch.int64, device=log_mel.device)
@@ -171,7 +176,7 @@ class LogMelFrontEnd(nn.Module):
 def frame_geometry(network: nn.Module) -> list[tuple[int, int]]:
     """``(kernel, stride)`` in samples of each layer of the feature
     extractor of a ``Wav2Vec2Model`` (conv stack or :class:`LogMelFrontEnd`)."""
-    extractor = network.feature_extractor
+    extractor: Any = network.feature_extractor
     if isinstance(extractor, LogMelFrontEnd):
         return [(extractor.kernel, extractor.stride)]
     return [(int(layer.conv.kernel_size[0]), int(layer.conv.stride[0])) for layer in extractor.conv_layers]

@@ -166,7 +166,13 @@ _CLAUSE_END = re.compile(r"[.,;:!?\u2026\u2013\u2014][\"'\u2019\u201d\u00bb)\]}]
 
 
 def ends_clause(text: str) -> bool:
-    """True when a word as written ends a clause (``"Moon;"``, ``"it.”"``)."""
+    """True when a word as written ends a clause (``"Moon;"``, ``"it.”"``).
+
+    Examples:
+        >>> from aligner.partial import ends_clause
+        >>> ends_clause("Moon;"), ends_clause("it.”"), ends_clause("(1969)"), ends_clause("two")
+        (True, True, False, False)
+    """
     return _CLAUSE_END.search(text) is not None
 
 
@@ -288,7 +294,8 @@ def skipped_runs(path: torch.Tensor, star: int, codes: torch.Tensor, min_skip: i
         if not on_star[t]:
             t += 1
             continue
-        first = last = None
+        first: int | None = None
+        last = 0
         while t < total and on_star[t]:
             if garbage[t]:
                 first = t if first is None else first

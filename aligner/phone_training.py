@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -362,7 +362,7 @@ def _feature_augment(front: LogMelFrontEnd, waves: torch.Tensor, lengths: torch.
     m = torch.arange(bins, device=device).float() / (bins - 1)
     coeffs = torch.randn(batch, 5, generator=generator, device=device) * torch.tensor(
         [1.2, 0.6, 0.4, 0.3, 0.2], device=device) * strength
-    curve = sum(coeffs[:, k : k + 1] * torch.cos(math.pi * (k + 1) * m)[None, :] for k in range(5))
+    curve = cast(torch.Tensor, sum(coeffs[:, k : k + 1] * torch.cos(math.pi * (k + 1) * m)[None, :] for k in range(5)))
     log_mel = log_mel + curve[:, None, :]
     features, frames = front.stack_and_normalize(log_mel, lengths)
     # SpecAugment: two frequency masks (same bands in each stacked half), time masks
@@ -466,14 +466,16 @@ def train_phone_model(data: GrowingDataset, dev: Sequence[LabeledUtterance], *, 
     if net is None:
         net = build_network(architecture or phone_architecture())
     net = net.to(device).train()
-    front = net.feature_extractor
+    front = cast(LogMelFrontEnd, net.feature_extractor)
+    encoder, aux = cast(nn.Module, net.encoder), cast(nn.Module, net.aux)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     scaler = grad_scaler(device, autocast_dtype)  # float16 on CUDA only
     while len(data.snapshot()) < min_items and not data.done.is_set():
         time.sleep(0.5)
     start = time.monotonic()
     pending = sorted(checkpoints)
-    step, last_eval, losses = 0, start, []
+    losses: list[float] = []
+    step, last_eval = 0, start
     items: list[LabeledUtterance] = []
     durations = np.zeros(0)
     while True:
@@ -495,8 +497,8 @@ def train_phone_model(data: GrowingDataset, dev: Sequence[LabeledUtterance], *, 
         for group in optimizer.param_groups:
             group["lr"] = lr * max(factor, 0.02)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-            hidden = net.encoder(features, frames)
-            logits = net.aux(hidden)
+            hidden = encoder(features, frames)
+            logits = aux(hidden)
         width = min(logits.shape[1], labels.shape[1])
         loss = nn.functional.cross_entropy(logits[:, :width].float().reshape(-1, logits.shape[-1]),
                                            labels[:, :width].reshape(-1), ignore_index=-100,

@@ -198,8 +198,8 @@ def _phonemize_together(words: tuple[str, ...], voice: str, rhotic: bool) -> lis
     if len(timed) != len(pieces):
         from .synth.espeak import SynthesisError
         raise SynthesisError("word count changed")
-    for index, word in zip(owner, timed):
-        segments = [(p.label, p.start, p.end) for p in word.phones]
+    for index, timed_word in zip(owner, timed):
+        segments = [(p.label, p.start, p.end) for p in timed_word.phones]
         result[index].extend(label for label, _, _ in map_segments(segments, rhotic=rhotic))
     return [tuple(phones) for phones in result]
 

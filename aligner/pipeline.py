@@ -117,6 +117,25 @@ class Aligner:
 
     Raises:
         AlignerError: an option out of range (and see :func:`load_model`).
+
+    Examples:
+        A tiny random model (:mod:`aligner.testing`) keeps this fast; leave
+        ``model`` out for the packaged English phone model.
+
+        >>> import torch
+        >>> from aligner import Aligner
+        >>> from aligner.testing import tiny_model
+        >>> aligner = Aligner(tiny_model(), device="cpu")
+        >>> tone = torch.sin(torch.arange(16000) * 0.2)  # 1 s at 16 kHz
+        >>> result = aligner.align((tone, 16000), "Hello, world!")
+        >>> [(word.text, word.normalized) for word in result.words]
+        [('Hello,', 'HELLO'), ('world!', 'WORLD')]
+        >>> [char.label for char in result.words[0].chars]
+        ['H', 'E', 'L', 'L', 'O']
+        >>> result.duration, result.model
+        (1.0, 'tiny')
+        >>> all(0 <= w.start < w.end <= result.duration for w in result.words)
+        True
     """
 
     def __init__(self, model: str | os.PathLike | AlignmentModel | None = None, *,
@@ -247,6 +266,7 @@ class Aligner:
         every token at least ``min_frames`` frames, silence only between
         words. ``decoded`` (blank penalty applied) chooses the path; scores
         are ``log_probs`` of the path's labels. Shape: ``(B, T, C)``."""
+        assert self.min_frames is not None  # only called for the duration-aware decoder
         words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
         paths, positions = duration_align(decoded, words, lengths, blank=self.model.blank,
                                           min_frames=self.min_frames, max_memory=self.max_memory)
@@ -361,6 +381,7 @@ class Aligner:
         ``min_word_score`` is 0). ``decoded`` (blank penalty and quiet prior
         applied) chooses the paths; scores are ``log_probs``.
         Shape: ``(B, T, C)``, lengths ``(B,)``."""
+        assert self.min_frames is not None  # only called for the duration-aware decoder
         model = self.model
         emissions, _ = star_emissions(decoded, model.blank, None, model.star_id, self.star_penalty)
         # skipped audio is what the star takes as speech against the blank's
@@ -517,6 +538,18 @@ def align(audio: AudioInput, transcript: TextInput, model: str | os.PathLike | A
     ``transcript`` is the text itself, or a :class:`pathlib.Path` to a text
     file. ``options`` go to :class:`Aligner`. For many files, build one
     :class:`Aligner` and reuse it.
+
+    Examples:
+        ``audio`` is a file path or a ``(waveform, sample_rate)`` pair; here
+        a tiny random model (:mod:`aligner.testing`) keeps it fast.
+
+        >>> import torch
+        >>> import aligner
+        >>> from aligner.testing import tiny_model
+        >>> tone = torch.sin(torch.arange(8000) * 0.2)  # 1 s at 8 kHz, resampled to the model's 16 kHz
+        >>> result = aligner.align((tone, 8000), "one two", model=tiny_model(), device="cpu")
+        >>> [word.text for word in result.words], result.duration
+        (['one', 'two'], 1.0)
     """
     _check_inputs(audio, transcript)  # before loading a model
     return Aligner(model, **options).align(audio, transcript)

@@ -30,6 +30,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import textgrid
 
@@ -116,20 +117,21 @@ class _Values:
         self.values: list[str | float] = []
         self.offsets: list[int] = []
         for match in _TOKEN.finditer(text, start):
-            kind = match.lastgroup
-            if kind is None or kind == "comment":
+            group = match.lastgroup
+            if group is None or group == "comment":
                 continue
-            value: str | float = match[kind]
+            kind, raw = group, match[group]
+            value: str | float = raw
             if kind == "text":
-                value = value[1:-1].replace('""', '"')
+                value = raw[1:-1].replace('""', '"')
             elif kind == "number":
-                if _NUMBER.fullmatch(value):
-                    value = float(value) + 0.0  # -0 is 0
+                if _NUMBER.fullmatch(raw):
+                    value = float(raw) + 0.0  # -0 is 0
                 else:
                     kind = "stray"
             self.kinds.append(kind)
             self.values.append(value)
-            self.offsets.append(match.start(match.lastgroup))
+            self.offsets.append(match.start(group))
         self.position = 0
 
     def _where(self, index: int) -> str:
@@ -151,7 +153,7 @@ class _Values:
         return self.kinds[self.position] if self.position < len(self.kinds) else None
 
     def count(self, what: str) -> int:
-        value = self.next("number", what)
+        value = cast(float, self.next("number", what))
         if value < 0 or value != int(value):
             raise ParsingError(f"{self._where(self.position - 1)}: {what} is {value:g}, not a count")
         return int(value)
@@ -188,7 +190,7 @@ def _parse(values: _Values) -> textgrid.TextGrid:
         kind = values.next("text", f"the class of tier {number}")
         if kind not in ("IntervalTier", "TextTier"):
             raise ParsingError(f"tier {number} is a {kind!r}; IntervalTier or TextTier expected")
-        name = values.next("text", f"the name of tier {number}")
+        name = cast(str, values.next("text", f"the name of tier {number}"))
         if any(tier.name == name for tier in tiers):
             raise ParsingError(f"two tiers have the same name {name!r}")
         tier_low = values.next("number", f"the xmin of tier {name!r}")
@@ -326,6 +328,20 @@ def read_textgrid(path: str | os.PathLike[str], *, words_tier: str = "words",
         TextGridError: the file is missing or malformed, a tier is absent
             (the message lists the tiers present) or is a point tier, or the
             TextGrid's ``xmax`` is not positive.
+
+    Examples:
+        The human alignment of the example recording (from the repository
+        root):
+
+        >>> from aligner.readers import read_textgrid
+        >>> reference = read_textgrid("examples/example.reference.TextGrid")
+        >>> reference.duration, len(reference.words)
+        (9.8025625, 19)
+        >>> first = reference.words[0]
+        >>> first.text, first.normalized, first.start, first.end
+        ('In', 'IN', 0.4, 0.533515)
+        >>> [char.label for char in first.chars]
+        ['I', 'n']
     """
     path, grid, encoding_warning = _load(path)
     tiers, xmax = [_tier(tier) for tier in grid.tiers], grid.maxTime

@@ -111,6 +111,18 @@ class Alignment:
         suspect: why the alignment is probably wrong somewhere (a low mean
             score, a word too long for its sounds, a word on silence; see
             :mod:`aligner.guard`); empty when it looks plausible.
+
+    Examples:
+        >>> from aligner.records import Alignment, CharSpan, WordSpan
+        >>> hi = WordSpan("Hi", "HI", 0.1, 0.3, 0.9, (CharSpan("H", 0.1, 0.2, 0.9), CharSpan("I", 0.2, 0.3, 0.9)))
+        >>> there = WordSpan("there", "THERE", 0.4, 0.8, 0.5)
+        >>> alignment = Alignment((hi, there), duration=1.0)
+        >>> [char.label for char in alignment.chars], alignment.score
+        (['H', 'I'], 0.7)
+        >>> [word.text for word in alignment.low_confidence_words(0.6)]
+        ['there']
+        >>> alignment.confidence(0.6).flagged
+        1
     """
 
     words: tuple[WordSpan, ...]

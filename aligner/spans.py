@@ -49,6 +49,14 @@ def token_spans(path: torch.Tensor, log_probs: torch.Tensor, blank: int = 0) -> 
         One :class:`TokenSpan` per target token, in order. Two equal
         targets in a row are separated by a blank in any CTC path, so runs
         map one-to-one onto targets.
+
+    Examples:
+        >>> import torch
+        >>> from aligner.spans import token_spans
+        >>> path = torch.tensor([0, 1, 1, 0, 2, 2, 0])
+        >>> log_probs = torch.tensor([0.9, 0.8, 0.6, 0.7, 0.5, 0.5, 0.9], dtype=torch.float64).log()
+        >>> [(span.token, span.start, span.end, round(span.score, 3)) for span in token_spans(path, log_probs)]
+        [(1, 1, 3, 0.7), (2, 4, 6, 0.5)]
     """
     labels = path.tolist()
     return _run_spans(labels, labels, log_probs, blank)
@@ -148,9 +156,9 @@ def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Seq
         normalized = joiner.join(labels[t] for t in word.tokens)
         found = frame_spans[index]
         if found is not None:
-            start, end, score, chars = found
+            start, end, score, word_chars = found
             result.append(WordSpan(word.text, normalized, start * frame_seconds,
-                                   end * frame_seconds, score, chars, True))
+                                   end * frame_seconds, score, word_chars, True))
             continue
         before = next((f for f in reversed(frame_spans[:index]) if f is not None), None)
         after = next((f for f in frame_spans[index + 1:] if f is not None), None)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import AlignerError, ModelError, TranscriptError
 
@@ -253,7 +253,7 @@ _uroman_lock = threading.Lock()
 _uroman_instance = None
 
 
-def _uroman():
+def _uroman() -> Any:
     """The shared ``uroman.Uroman`` (loading its tables takes a second or two)."""
     global _uroman_instance
     with _uroman_lock:
@@ -646,6 +646,18 @@ def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
 
     Warns:
         UnrepresentableCharacterWarning: once, listing the dropped characters.
+
+    Examples:
+        Numbers and symbols are spelled out; punctuation is dropped silently:
+
+        >>> from aligner.text import ENGLISH_LABELS, normalize_transcript
+        >>> transcript = normalize_transcript("Don't pay $5!", ENGLISH_LABELS)
+        >>> [(word.text, word.normalized) for word in transcript.words]
+        [("Don't", "DON'T"), ('pay', 'PAY'), ('$5!', 'FIVE|DOLLARS')]
+        >>> transcript.words[1].tokens
+        (20, 4, 19)
+        >>> transcript.targets(separator_id=ENGLISH_LABELS.index("|"))[1]  # the word of each target
+        [0, 0, 0, 0, 0, -1, 1, 1, 1, -1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
     transcript, message = _normalize(text, labels, blank=blank, separator=separator, star=star,
                                      language=language, source=source)

@@ -48,7 +48,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, cast
 
 import torch
 import torch.nn.functional as F
@@ -526,13 +526,15 @@ def _lr_factor(step: int, total: int, config: TrainConfig) -> float:
 
 
 def _optimizer(net: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in net.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), eps=config.eps)
+    betas = cast("tuple[float, float]", tuple(config.betas))
+    return torch.optim.AdamW(groups, lr=config.lr, betas=betas, eps=config.eps)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:

@@ -76,7 +76,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -124,6 +124,11 @@ def minimum_frames(targets: torch.Tensor | np.ndarray | Sequence[int]) -> int:
 
     Args:
         targets: token ids. Shape: (L,).
+
+    Examples:
+        >>> from aligner.viterbi import minimum_frames
+        >>> minimum_frames([3, 3, 5])  # 3, blank, 3, 5
+        4
     """
     return len(targets) + count_repeats(targets)
 
@@ -424,7 +429,7 @@ def _viterbi_one(lp, tgt, blank, path, max_memory, segment):  # pragma: no cover
 # Validation
 # --------------------------------------------------------------------------
 
-def _lengths(value, name: str, batch: int, size: int, what: str) -> torch.Tensor:
+def _lengths(value: Any, name: str, batch: int, size: int, what: str) -> torch.Tensor:
     """Check a lengths argument and return it as an int64 CPU tensor (B,)."""
     if value is None:
         return torch.full((batch,), size, dtype=torch.int64)
@@ -453,8 +458,8 @@ def _lengths(value, name: str, batch: int, size: int, what: str) -> torch.Tensor
     return t
 
 
-def _validate(log_probs, targets, input_lengths, target_lengths, blank, backend, num_threads,
-              max_memory):
+def _validate(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, blank: Any, backend: Any,
+              num_threads: Any, max_memory: Any) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Check every argument.
 
     Returns ``(blank, targets, T_b, L_b, max_memory)`` with ``targets`` an
@@ -905,6 +910,22 @@ def forced_align(
     (torch): ``O(T)`` (segmented: ``2 T``) steps over ``B * S`` cells;
     device memory ``T * B * S`` bytes of back-pointers if ``T * S`` is at
     most ``max_memory``, else about ``2 * B * S * sqrt(w * T)``.
+
+    Examples:
+        Four frames over the labels blank (0), ``a`` (1) and ``b`` (2),
+        aligned to the targets ``a b``:
+
+        >>> import torch
+        >>> from aligner import forced_align
+        >>> probs = torch.tensor([[[0.1, 0.8, 0.1],
+        ...                        [0.7, 0.2, 0.1],
+        ...                        [0.1, 0.1, 0.8],
+        ...                        [0.1, 0.1, 0.8]]])
+        >>> paths, scores = forced_align(probs.log(), torch.tensor([[1, 2]]))
+        >>> paths
+        tensor([[1, 0, 2, 2]])
+        >>> scores.exp()
+        tensor([[0.8000, 0.7000, 0.8000, 0.8000]])
     """
     blank, tgt, t_len, l_len, max_memory = _validate(
         log_probs, targets, input_lengths, target_lengths, blank, backend, num_threads,

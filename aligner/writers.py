@@ -113,13 +113,13 @@ def _resolve_format(path: Path, format: str | None) -> str:
         if name not in FORMATS:
             raise OutputError(f"unknown output format {format!r}; valid formats: {valid}")
         return name
-    name = format_from_path(path)
-    if name is None:
+    inferred = format_from_path(path)
+    if inferred is None:
         raise OutputError(
             f"cannot tell the output format of {str(path)!r} from its extension "
             f"{path.suffix or '(none)'!r}; use one of .TextGrid, .json, .ctm, .srt, .vtt "
             f"or name the format (valid formats: {valid})")
-    return name
+    return inferred
 
 
 def write_alignment(alignment: Alignment, path: str | os.PathLike[str], format: str | None = None,
@@ -333,6 +333,16 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
 
     Raises:
         OutputError: a time is not finite.
+
+    Examples:
+        >>> from aligner.records import Alignment, CharSpan, WordSpan
+        >>> from aligner.writers import to_json
+        >>> word = WordSpan("Hi!", "HI", 0.1, 0.3, 0.9, (CharSpan("H", 0.1, 0.2, 0.95), CharSpan("I", 0.2, 0.3, 0.85)))
+        >>> data = to_json(Alignment((word,), duration=0.5, model="demo"))
+        >>> data["model"], data["duration"], data["score"]
+        ('demo', 0.5, 0.9)
+        >>> data["words"][0]["chars"][1]
+        {'label': 'I', 'start': 0.2, 'end': 0.3, 'score': 0.85}
     """
     labels_key = "phones" if alignment.phonetic else "chars"
     words = []
@@ -389,6 +399,14 @@ def to_ctm(alignment: Alignment, utterance: str | None = None, channel: str = "1
     Raises:
         OutputError: ``utterance`` or ``channel`` is empty or contains
             whitespace, a word is empty, or a time is not finite.
+
+    Examples:
+        >>> from aligner.records import Alignment, WordSpan
+        >>> from aligner.writers import to_ctm
+        >>> words = (WordSpan("Hello,", "HELLO", 0.1, 0.5, 0.9), WordSpan("world", "WORLD", 0.6, 1.0, 0.75))
+        >>> print(to_ctm(Alignment(words, duration=1.2, audio="clips/greeting.wav")), end="")
+        greeting 1 0.100 0.400 Hello, 0.900
+        greeting 1 0.600 0.400 world 0.750
     """
     if utterance is None:
         stem = Path(alignment.audio).stem if alignment.audio else ""

@@ -423,6 +423,18 @@ def plot_confidence(alignment: Alignment, *, ax: Axes | None = None, threshold: 
         cmap: colormap of the scores.
         colorbar: add a colorbar of the score colours.
         rotation: angle of the word labels.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> from aligner.records import Alignment, WordSpan
+        >>> from viz import plot_confidence
+        >>> words = (WordSpan("Hello", "HELLO", 0.1, 0.5, 0.9), WordSpan("world", "WORLD", 0.6, 1.0, 0.4))
+        >>> plot = plot_confidence(Alignment(words, duration=1.2), threshold=0.5)
+        >>> [float(bar.get_height()) for bar in plot.bars], plot.unaligned is None, plot.threshold is not None
+        ([0.9, 0.4], True, True)
+        >>> [tick.get_text() for tick in plot.ax.get_xticklabels()]
+        ['Hello', 'world']
+        >>> plt.close(plot.ax.figure)
     """
     import matplotlib as mpl
 

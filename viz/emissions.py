@@ -137,6 +137,18 @@ def plot_emissions(log_probs, labels: Sequence[str], *, path=None, frame_seconds
 
     Raises:
         AlignmentError: inconsistent shapes, labels or path.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> from viz import plot_emissions
+        >>> probs = np.array([[0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8]])
+        >>> plot = plot_emissions(np.log(probs), ["-", "a", "b"], path=[1, 0, 2, 2])
+        >>> plot.image.get_array().shape  # labels x frames
+        (3, 4)
+        >>> plot.path.get_ydata().tolist(), [tick.get_text() for tick in plot.ax.get_yticklabels()]
+        ([1, 0, 2, 2], ['-', 'a', 'b'])
+        >>> plt.close(plot.ax.figure)
     """
     lp = _log_probs(log_probs)
     frames, num_labels = lp.shape
@@ -273,6 +285,11 @@ def token_positions(path, targets, *, blank: int = 0) -> np.ndarray:
 
     Raises:
         AlignmentError: the path does not collapse to ``targets``.
+
+    Examples:
+        >>> from viz import token_positions
+        >>> token_positions([0, 1, 1, 0, 2, 2], [1, 2]).tolist()
+        [nan, 0.0, 0.0, 0.0, 1.0, 1.0]
     """
     ids = _to_numpy(path, "path").reshape(-1).astype(np.int64)
     tgt = _to_numpy(targets, "targets").reshape(-1).astype(np.int64)

@@ -123,7 +123,8 @@ def _score(value: Any) -> float | None:
 def _tier_from_items(name: str, items: Sequence[tuple[float, float, str]], xmin: float, xmax: float,
                      scores: Sequence[float | None] | None, source: str) -> Tier:
     """A :class:`Tier` from labelled intervals, gaps filled with empty intervals."""
-    bounds, labels, tier_scores = [float(xmin)], [], []
+    bounds, labels = [float(xmin)], []
+    tier_scores: list[float | None] = []
     for k, (start, end, label) in enumerate(items):
         start, end = float(start), float(end)
         if not (math.isfinite(start) and math.isfinite(end)) or end < start:
@@ -157,7 +158,8 @@ def _alignment_tiers(alignment: Alignment) -> list[Tier]:
     tiers = []
     for tier in grid.tiers:
         items = [(iv.minTime, iv.maxTime, _clean(iv.mark or "")) for iv in tier.intervals]
-        source = {"words": alignment.words, "chars": alignment.chars, "phones": alignment.chars}.get(tier.name)
+        source: Sequence[Any] | None = {"words": alignment.words, "chars": alignment.chars,
+                                        "phones": alignment.chars}.get(tier.name)
         scores: list[float | None] = [None] * len(items)
         if source is not None:  # the labelled intervals are the spans, in order
             spans = iter(source)
@@ -552,7 +554,7 @@ def _tier_row(tier: Tier, key: str, threshold: float, reference: bool) -> str:
 def _summary(tiers: list[Tier], threshold: float) -> str:
     words = next((t for t in tiers if t.name.casefold() == "words"), tiers[0])
     index = words.labelled
-    scores = [words.scores[i] for i in index if words.scores[i] is not None]
+    scores = [s for s in (words.scores[i] for i in index) if s is not None]
     text = f"{len(index)} {'words' if words.name.casefold() == 'words' else 'intervals'}"
     if scores:
         low = sum(1 for s in scores if s < threshold)

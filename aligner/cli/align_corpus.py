@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +14,10 @@ from ..writers import FORMATS
 from .common import (EXIT_INTERRUPTED, EXIT_SOME_FAILED, at_least, batch_seconds_option, command,
                      device_option, dtype_option, fail, model_option, partial_option, quiet_option,
                      subtitles_option, workers_option)
+
+if TYPE_CHECKING:
+    from ..corpus_ray import AlignerSpec
+    from ..pipeline import Aligner
 
 
 @command("align-corpus")
@@ -72,6 +77,7 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
 
     find_corpus_files(in_dir)  # fail early, before loading a model
     adapting = adapt or adapt_minutes is not None or save_adapted is not None
+    aligner: Aligner | AlignerSpec
     if ray_address is not None:
         if adapting:
             raise AlignerError("--adapt does not run on a Ray cluster: adapt on one machine with --save-adapted, "
@@ -92,7 +98,7 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
         window_batch = 64 if resolve_device(device).type == "cuda" else 4
         aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, window_batch=window_batch)
     bar = tqdm(total=0, unit="file", disable=quiet, dynamic_ncols=True, desc="aligning")
-    audio = {"seconds": 0.0, "start": None}
+    audio: dict[str, Any] = {"seconds": 0.0, "start": None}
 
     def on_start(count: int, seconds: float) -> None:
         import time

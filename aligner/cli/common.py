@@ -13,6 +13,7 @@ import math
 import sys
 import traceback
 import warnings
+from typing import Any
 
 import click
 
@@ -89,12 +90,16 @@ def _option_name(param: click.Parameter | None) -> str:
     return next((opt for opt in getattr(param, "opts", ()) if opt.startswith("--")), param.name or "the value")
 
 
-class _OneLineRange:
+class _OneLineRange(click.ParamType):
     """Mixin for click's number ranges: a value that is not a number is
     click's usual usage error; a number out of range (or NaN) is one line
-    built from ``message`` (``{option}``, ``{value}``, ``{min}``, ``{max}``)."""
+    built from ``message`` (``{option}``, ``{value}``, ``{min}``, ``{max}``).
+    (It derives from :class:`click.ParamType`, which click's ranges follow in
+    the method resolution order, so that type checkers know ``convert``.)"""
 
     _parse: click.ParamType
+    min: Any  # set by click's range __init__
+    max: Any
 
     def __init__(self, *args, message: str, **kwargs):
         super().__init__(*args, **kwargs)

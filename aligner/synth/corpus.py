@@ -294,7 +294,7 @@ def _year(rng: np.random.Generator) -> str:
 
 
 def _time(rng: np.random.Generator) -> str:
-    return f"{rng.integers(1, 13)}:{int(rng.choice([0, 15, 30, 45, rng.integers(1, 60)])):02d}"
+    return f"{rng.integers(1, 13)}:{int(rng.choice([0, 15, 30, 45, int(rng.integers(1, 60))])):02d}"
 
 
 _TEMPLATES: tuple[str, ...] = (
@@ -483,7 +483,7 @@ def plan_corpus(num_utterances: int, seed: int, *, split: str = "train",
         voice = str(pool[int(rng.integers(len(pool)))])
         primary = texts.draw()
         fallbacks = [texts.draw("template") for _ in range(2)]
-        options = _choose_augmentations(rng) if augment else {
+        options: dict[str, Any] = _choose_augmentations(rng) if augment else {
             "speed": 1.0, "reverb": None, "noise": None, "telephone": False, "gain_db": -3.0}
         babble: tuple[tuple[str, str], ...] = ()
         if options["noise"] is not None and options["noise"]["kind"] == "babble":
