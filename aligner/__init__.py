@@ -21,20 +21,43 @@ from ._lazy import lazy_exports
 # module that needs only part of the package (the synthesizer, the phone
 # set) does not pull in torch, librosa and the writers.
 _EXPORTS = {
-    "AlignerError": "errors", "AlignmentError": "errors", "AudioError": "errors", "ModelError": "errors",
-    "ModelNotAvailableError": "errors", "OutputError": "errors", "TranscriptError": "errors",
-    "Alignment": "records", "CharSpan": "records", "Confidence": "records", "TokenSpan": "records",
-    "WordSpan": "records", "AlignmentModel": "model", "forced_align": "viterbi", "load_model": "loading",
-    "save_model": "loading", "list_models": "loading", "EmissionModel": "emissions",
-    "Emissions": "emissions", "Aligner": "pipeline", "align": "pipeline", "write_alignment": "writers",
+    "AlignerError": "errors",
+    "AlignmentError": "errors",
+    "AudioError": "errors",
+    "ModelError": "errors",
+    "ModelNotAvailableError": "errors",
+    "OutputError": "errors",
+    "TranscriptError": "errors",
+    "Alignment": "records",
+    "CharSpan": "records",
+    "Confidence": "records",
+    "TokenSpan": "records",
+    "WordSpan": "records",
+    "AlignmentModel": "model",
+    "forced_align": "viterbi",
+    "load_model": "loading",
+    "save_model": "loading",
+    "list_models": "loading",
+    "EmissionModel": "emissions",
+    "Emissions": "emissions",
+    "Aligner": "pipeline",
+    "align": "pipeline",
+    "write_alignment": "writers",
     "align_corpus": "corpus_align",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .corpus_align import align_corpus
     from .emissions import EmissionModel, Emissions
-    from .errors import (AlignerError, AlignmentError, AudioError, ModelError, ModelNotAvailableError,
-                         OutputError, TranscriptError)
+    from .errors import (
+        AlignerError,
+        AlignmentError,
+        AudioError,
+        ModelError,
+        ModelNotAvailableError,
+        OutputError,
+        TranscriptError,
+    )
     from .loading import list_models, load_model, save_model
     from .model import AlignmentModel
     from .pipeline import Aligner, align
@@ -46,8 +69,27 @@ if TYPE_CHECKING:  # pragma: no cover
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
-    "AlignerError", "AlignmentError", "AudioError", "ModelError", "ModelNotAvailableError",
-    "OutputError", "TranscriptError", "Alignment", "CharSpan", "Confidence", "TokenSpan", "WordSpan",
-    "AlignmentModel", "forced_align", "load_model", "save_model", "list_models", "EmissionModel",
-    "Emissions", "Aligner", "align", "write_alignment", "align_corpus",
+    "AlignerError",
+    "AlignmentError",
+    "AudioError",
+    "ModelError",
+    "ModelNotAvailableError",
+    "OutputError",
+    "TranscriptError",
+    "Alignment",
+    "CharSpan",
+    "Confidence",
+    "TokenSpan",
+    "WordSpan",
+    "AlignmentModel",
+    "forced_align",
+    "load_model",
+    "save_model",
+    "list_models",
+    "EmissionModel",
+    "Emissions",
+    "Aligner",
+    "align",
+    "write_alignment",
+    "align_corpus",
 ]

@@ -22,8 +22,13 @@ def grad_scaler(device: torch.device, autocast_dtype: torch.dtype | None) -> tor
     return None
 
 
-def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, parameters: Iterable[torch.Tensor],
-                   clip_norm: float, scaler: torch.amp.GradScaler | None = None) -> None:
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    parameters: Iterable[torch.Tensor],
+    clip_norm: float,
+    scaler: torch.amp.GradScaler | None = None,
+) -> None:
     """Zero the gradients, back-propagate ``loss``, clip the gradient norm of
     ``parameters`` to ``clip_norm`` and step ``optimizer``; with ``scaler``
     the loss is scaled, the gradients unscaled before clipping, and a step

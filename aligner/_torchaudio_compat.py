@@ -32,8 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
 CHECKPOINT_URL = "https://download.pytorch.org/torchaudio/models/{path}"
 
 
-def encoder_preprocess(encoder: Any, features: torch.Tensor, lengths: torch.Tensor | None
-                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def encoder_preprocess(
+    encoder: Any, features: torch.Tensor, lengths: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(x, attention_mask)`` that ``encoder.transformer`` takes, for the
     convolutional ``features`` (``(batch, frames, channels)``) of valid
     ``lengths``: what ``encoder.forward`` computes before its transformer."""

@@ -53,7 +53,7 @@ def frame_levels(waveform: torch.Tensor, frame_samples: int, frames: int, window
         segment = np.zeros(hi - lo, dtype=np.float64)  # zeros before the audio and after its end
         a, b = max(lo, 0), min(hi, x.size)
         if b > a:
-            segment[a - lo: b - lo] = x[a:b]
+            segment[a - lo : b - lo] = x[a:b]
         windows = np.lib.stride_tricks.sliding_window_view(segment, window)[::frame_samples]
         power = np.einsum("ij,ij->i", windows, windows) / window
         levels[first:last] = 10 * np.log10(power + 1e-12)

@@ -93,13 +93,16 @@ class AdaptationResult:
     def describe(self) -> str:
         """One line for people."""
         verdict = "kept" if self.improved else "not kept (no held-out improvement)"
-        return (f"adapted on {self.train_items} files ({self.held_out_items} held out) for {self.steps} steps "
-                f"in {self.seconds:.0f} s: held-out mean word score {self.held_out_before:.3f} -> "
-                f"{self.held_out_after:.3f}, adapted model {verdict}")
+        return (
+            f"adapted on {self.train_items} files ({self.held_out_items} held out) for {self.steps} steps "
+            f"in {self.seconds:.0f} s: held-out mean word score {self.held_out_before:.3f} -> "
+            f"{self.held_out_after:.3f}, adapted model {verdict}"
+        )
 
 
-def frame_targets(alignment, frames: int, labels: Sequence[str], blank: int,
-                  min_score: float = MIN_TARGET_SCORE) -> torch.Tensor:
+def frame_targets(
+    alignment, frames: int, labels: Sequence[str], blank: int, min_score: float = MIN_TARGET_SCORE
+) -> torch.Tensor:
     """Per-frame class ids from an alignment: each phone's frames get its
     label and the frames between words the blank; a word scoring below
     ``min_score`` and the silence on either side of it are ignored (a weak
@@ -131,8 +134,9 @@ def frame_targets(alignment, frames: int, labels: Sequence[str], blank: int,
 
 def _forward(model: AlignmentModel, waveform: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Log-probabilities of one waveform, with gradients. Shape ``(S,)`` -> ``(T, C)``."""
-    features, lengths = conv_features(model.model, [waveform.to(device, torch.float32)],
-                                      normalize=model.normalize_waveform)
+    features, lengths = conv_features(
+        model.model, [waveform.to(device, torch.float32)], normalize=model.normalize_waveform
+    )
     hidden = model.model.encoder(features, lengths)
     return torch.log_softmax(model.model.aux(hidden)[0].float(), dim=-1)
 
@@ -169,11 +173,23 @@ class AdaptOptions:
     max_steps: int | None = None
 
 
-def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdout: float = 0.2, lr: float = 3e-5,
-                prior_weight: float = 1e-2, batch_items: int = 4, eval_every: int = 10, patience: int = 3,
-                seed: int = 0, max_steps: int | None = None, max_epochs: float = 5.0,
-                min_target_score: float = MIN_TARGET_SCORE,
-                on_step: Callable[[int, float | None], None] | None = None) -> AdaptationResult:
+def adapt_model(
+    aligner,
+    items: Sequence,
+    *,
+    seconds: float | None = None,
+    holdout: float = 0.2,
+    lr: float = 3e-5,
+    prior_weight: float = 1e-2,
+    batch_items: int = 4,
+    eval_every: int = 10,
+    patience: int = 3,
+    seed: int = 0,
+    max_steps: int | None = None,
+    max_epochs: float = 5.0,
+    min_target_score: float = MIN_TARGET_SCORE,
+    on_step: Callable[[int, float | None], None] | None = None,
+) -> AdaptationResult:
     """Fine-tune a copy of ``aligner.model`` on ``items`` (see the module docstring).
 
     Args:
@@ -204,10 +220,19 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
     """
     if len(items) < 2:
         raise AlignerError(f"adaptation needs at least 2 files (one is held out), got {len(items)}")
-    if not ((seconds is None or seconds > 0) and 0 < holdout < 1 and lr > 0 and prior_weight >= 0 and batch_items >= 1
-            and eval_every >= 1 and patience >= 1):
-        raise AlignerError("adaptation: seconds, holdout in (0, 1), lr > 0, prior_weight >= 0, batch_items, "
-                           "eval_every and patience >= 1 are required")
+    if not (
+        (seconds is None or seconds > 0)
+        and 0 < holdout < 1
+        and lr > 0
+        and prior_weight >= 0
+        and batch_items >= 1
+        and eval_every >= 1
+        and patience >= 1
+    ):
+        raise AlignerError(
+            "adaptation: seconds, holdout in (0, 1), lr > 0, prior_weight >= 0, batch_items, "
+            "eval_every and patience >= 1 are required"
+        )
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
@@ -231,8 +256,9 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
         longest = MAX_ITEM_SECONDS * original.sample_rate
         train = [item for item in train if item.waveform.shape[-1] <= longest]
     if not train:
-        raise AlignerError(f"adaptation: no file to train on (a character model trains on files of at most "
-                           f"{MAX_ITEM_SECONDS:g} s)")
+        raise AlignerError(
+            f"adaptation: no file to train on (a character model trains on files of at most {MAX_ITEM_SECONDS:g} s)"
+        )
 
     reference = [p.detach().clone() for p in model.model.parameters()]
     trainable = [p for p in model.model.parameters() if p.requires_grad]
@@ -268,10 +294,11 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
             if phone_model:
                 frames = num_frames(original, item.waveform.shape[-1])
                 first, last = _window(frames, original.frame_samples, original.sample_rate, rng)
-                audio = item.waveform[first * original.frame_samples:
-                                      (last - 1) * original.frame_samples + original.receptive_field]
+                audio = item.waveform[
+                    first * original.frame_samples : (last - 1) * original.frame_samples + original.receptive_field
+                ]
                 log_probs = _forward(model, audio, device)
-                labels = targets[k][first: first + log_probs.shape[0]].to(device)
+                labels = targets[k][first : first + log_probs.shape[0]].to(device)
                 width = min(log_probs.shape[0], labels.shape[0])
                 if not bool((labels[:width] != IGNORE).any()):
                     continue
@@ -279,14 +306,19 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
             else:
                 log_probs = _forward(model, item.waveform, device)
                 target = torch.tensor(item.targets, dtype=torch.long, device=device)
-                loss = F.ctc_loss(log_probs[:, None, : original.num_labels - (1 if original.append_star else 0)],
-                                  target[None], torch.tensor([log_probs.shape[0]]), torch.tensor([len(target)]),
-                                  blank=original.blank, reduction="mean", zero_infinity=True)
+                loss = F.ctc_loss(
+                    log_probs[:, None, : original.num_labels - (1 if original.append_star else 0)],
+                    target[None],
+                    torch.tensor([log_probs.shape[0]]),
+                    torch.tensor([len(target)]),
+                    blank=original.blank,
+                    reduction="mean",
+                    zero_infinity=True,
+                )
                 total = total + loss
         loss = total / len(chosen)
         if prior_weight:
-            loss = loss + prior_weight * sum(((p - r) ** 2).sum() for p, r in zip(model.model.parameters(),
-                                                                                  reference))
+            loss = loss + prior_weight * sum(((p - r) ** 2).sum() for p, r in zip(model.model.parameters(), reference))
         if loss.requires_grad:  # else nothing in these items had a label
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -307,11 +339,31 @@ def adapt_model(aligner, items: Sequence, *, seconds: float | None = None, holdo
             on_step(step, score)
     model.model.eval()
     if best_state is None:
-        return AdaptationResult(original, False, step, time.perf_counter() - started, len(train), held,
-                                before, before, tuple(history), tuple(first_pass))
+        return AdaptationResult(
+            original,
+            False,
+            step,
+            time.perf_counter() - started,
+            len(train),
+            held,
+            before,
+            before,
+            tuple(history),
+            tuple(first_pass),
+        )
     model.model.load_state_dict(best_state)
-    return AdaptationResult(model, True, step, time.perf_counter() - started, len(train), held, before,
-                            best_score, tuple(history), tuple(first_pass))
+    return AdaptationResult(
+        model,
+        True,
+        step,
+        time.perf_counter() - started,
+        len(train),
+        held,
+        before,
+        best_score,
+        tuple(history),
+        tuple(first_pass),
+    )
 
 
 def adaptation_budget(first_pass_seconds: float, minutes: float | None) -> float:

@@ -36,14 +36,25 @@ import torch
 
 from .atomic import atomic_write_text
 from .errors import AlignerError, AlignmentError
-from .features import (AnyModel, _as_waveforms, _check_frames, _frame_samples, extract_layer_features,
-                       resolve_network)
+from .features import AnyModel, _as_waveforms, _check_frames, _frame_samples, extract_layer_features, resolve_network
 from .model import AlignmentModel
 from .records import Alignment
 
-__all__ = ["SILENCE", "UNKNOWN", "LABEL_KINDS", "frame_labels", "probe_accuracy", "contingency_metrics",
-           "cluster_metrics", "linear_cka", "cka_matrix", "pca_projection", "LayerReport",
-           "layerwise_report", "analyze_layers"]
+__all__ = [
+    "SILENCE",
+    "UNKNOWN",
+    "LABEL_KINDS",
+    "frame_labels",
+    "probe_accuracy",
+    "contingency_metrics",
+    "cluster_metrics",
+    "linear_cka",
+    "cka_matrix",
+    "pca_projection",
+    "LayerReport",
+    "layerwise_report",
+    "analyze_layers",
+]
 
 #: Label of frames outside every word.
 SILENCE = "sil"
@@ -55,13 +66,15 @@ LABEL_KINDS = ("char", "phone", "word_position", "speech")
 
 # --------------------------------------------------------------------------- frame labels
 
+
 def _frame_slice(centres: np.ndarray, start: float, end: float) -> slice:
     """Frames whose centre lies in ``[start, end)``."""
     return slice(int(np.searchsorted(centres, start, "left")), int(np.searchsorted(centres, end, "left")))
 
 
-def frame_labels(alignment: Alignment, num_frames: int, frame_seconds: float | None = None,
-                 kind: str = "char") -> np.ndarray:
+def frame_labels(
+    alignment: Alignment, num_frames: int, frame_seconds: float | None = None, kind: str = "char"
+) -> np.ndarray:
     """One label per model frame, read off an alignment.
 
     Frame ``t`` is labelled by the interval that contains its **centre**
@@ -96,7 +109,8 @@ def frame_labels(alignment: Alignment, num_frames: int, frame_seconds: float | N
     if kind == "phone" and not alignment.phonetic:
         raise AlignerError(
             f"kind='phone' needs an alignment made by a phonetic model, but {alignment.audio or 'this alignment'} "
-            f"was made by {alignment.model or 'a character model'}; use kind='char'")
+            f"was made by {alignment.model or 'a character model'}; use kind='char'"
+        )
     if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 0:
         raise AlignerError(f"num_frames must be a non-negative integer, got {num_frames!r}")
     if frame_seconds is None:
@@ -104,8 +118,7 @@ def frame_labels(alignment: Alignment, num_frames: int, frame_seconds: float | N
     if not frame_seconds > 0:
         raise AlignerError(f"frame_seconds must be positive, got {frame_seconds!r}")
     centres = (np.arange(int(num_frames)) + 0.5) * frame_seconds
-    width = max([len(SILENCE), len(UNKNOWN), len("speech")]
-                + [len(c.label) for c in alignment.chars])
+    width = max([len(SILENCE), len(UNKNOWN), len("speech")] + [len(c.label) for c in alignment.chars])
     labels = np.full(int(num_frames), SILENCE, dtype=f"<U{width}")
     for word in alignment.words:
         frames = _frame_slice(centres, word.start, word.end)
@@ -127,6 +140,7 @@ def frame_labels(alignment: Alignment, num_frames: int, frame_seconds: float | N
 
 
 # --------------------------------------------------------------------------- metrics
+
 
 def _sklearn():
     if importlib.util.find_spec("sklearn") is None:
@@ -150,7 +164,8 @@ def _check_xy(features, labels, name: str = "features") -> tuple[np.ndarray, np.
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise AlignerError(
             f"labels must be a 1-D array with one label per frame: {name} have {x.shape[0]} frames, "
-            f"labels have shape {y.shape}")
+            f"labels have shape {y.shape}"
+        )
     if x.shape[0] == 0:
         raise AlignerError(f"{name} have no frames")
     if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
@@ -158,8 +173,9 @@ def _check_xy(features, labels, name: str = "features") -> tuple[np.ndarray, np.
     return x, y
 
 
-def probe_accuracy(features, labels, *, groups=None, test_size: float = 0.25, seed: int = 0,
-                   max_iter: int = 1000, C: float = 1.0) -> dict:
+def probe_accuracy(
+    features, labels, *, groups=None, test_size: float = 0.25, seed: int = 0, max_iter: int = 1000, C: float = 1.0
+) -> dict:
     """Accuracy of a linear probe predicting the labels from the features.
 
     A multinomial logistic regression on standardized features is trained
@@ -209,13 +225,17 @@ def probe_accuracy(features, labels, *, groups=None, test_size: float = 0.25, se
     if len(values) < 2:
         accuracy = chance
     else:
-        probe = make_pipeline(StandardScaler(),
-                              LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
         with _one_blas_thread():
             probe.fit(x[train].astype(np.float64), y[train])
         accuracy = float(probe.score(x[test].astype(np.float64), y[test]))
-    return {"accuracy": accuracy, "chance": chance, "train_frames": int(len(train)),
-            "test_frames": int(len(test)), "classes": int(len(np.unique(y)))}
+    return {
+        "accuracy": accuracy,
+        "chance": chance,
+        "train_frames": int(len(train)),
+        "test_frames": int(len(test)),
+        "classes": int(len(np.unique(y))),
+    }
 
 
 def contingency_metrics(labels, clusters) -> dict:
@@ -238,8 +258,9 @@ def contingency_metrics(labels, clusters) -> dict:
     y = np.asarray(labels)
     z = np.asarray(clusters)
     if y.ndim != 1 or y.shape != z.shape or y.size == 0:
-        raise AlignerError(f"labels and clusters must be non-empty 1-D arrays of the same length, "
-                           f"got shapes {y.shape} and {z.shape}")
+        raise AlignerError(
+            f"labels and clusters must be non-empty 1-D arrays of the same length, got shapes {y.shape} and {z.shape}"
+        )
     _, y_index = np.unique(y, return_inverse=True)
     _, z_index = np.unique(z, return_inverse=True)
     joint = np.zeros((y_index.max() + 1, z_index.max() + 1))
@@ -250,13 +271,14 @@ def contingency_metrics(labels, clusters) -> dict:
     nonzero = joint > 0
     mutual = float(np.sum(joint[nonzero] * np.log(joint[nonzero] / np.outer(p_y, p_z)[nonzero])))
     entropy = float(-np.sum(p_y * np.log(p_y)))
-    return {"phone_purity": float(joint.max(axis=0).sum()),
-            "cluster_purity": float(joint.max(axis=1).sum()),
-            "pnmi": max(0.0, mutual) / entropy if entropy > 0 else float("nan")}
+    return {
+        "phone_purity": float(joint.max(axis=0).sum()),
+        "cluster_purity": float(joint.max(axis=1).sum()),
+        "pnmi": max(0.0, mutual) / entropy if entropy > 0 else float("nan"),
+    }
 
 
-def cluster_metrics(features, labels, n_clusters: int = 50, *, seed: int = 0,
-                    minibatch: bool | None = None) -> dict:
+def cluster_metrics(features, labels, n_clusters: int = 50, *, seed: int = 0, minibatch: bool | None = None) -> dict:
     """K-means on the features, scored against the labels.
 
     Args:
@@ -289,8 +311,7 @@ def cluster_metrics(features, labels, n_clusters: int = 50, *, seed: int = 0,
     if minibatch is None:
         minibatch = len(x) > 10000
     if minibatch:
-        kmeans = MiniBatchKMeans(n_clusters=int(n_clusters), random_state=seed, n_init=3,
-                                 batch_size=min(len(x), 10000))
+        kmeans = MiniBatchKMeans(n_clusters=int(n_clusters), random_state=seed, n_init=3, batch_size=min(len(x), 10000))
     else:
         kmeans = KMeans(n_clusters=int(n_clusters), random_state=seed, n_init=3)
     with _one_blas_thread():
@@ -359,8 +380,11 @@ def cka_matrix(layers: Sequence) -> np.ndarray:
         norms = [np.linalg.norm(g) for g in grams]
         for i in range(count):
             for j in range(i, count):
-                value = float(np.vdot(grams[i], grams[j]) / (norms[i] * norms[j])) \
-                    if norms[i] * norms[j] > 0 else float("nan")
+                value = (
+                    float(np.vdot(grams[i], grams[j]) / (norms[i] * norms[j]))
+                    if norms[i] * norms[j] > 0
+                    else float("nan")
+                )
                 matrix[i, j] = matrix[j, i] = value
     else:
         norms = [np.linalg.norm(x.T @ x) for x in centred]
@@ -387,8 +411,11 @@ def pca_projection(features, n_components: int = 2) -> np.ndarray:
         Shape: ``(N, n_components)``.
     """
     x = _centred(features, "features")
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
-            or not 1 <= n_components <= min(x.shape):
+    if (
+        isinstance(n_components, bool)
+        or not isinstance(n_components, (int, np.integer))
+        or not 1 <= n_components <= min(x.shape)
+    ):
         raise AlignerError(f"n_components must be between 1 and {min(x.shape)}, got {n_components!r}")
     if x.shape[0] >= x.shape[1]:  # eigenvectors of the scatter matrix: cheaper than an SVD here
         scatter = x.T @ x
@@ -406,8 +433,17 @@ def pca_projection(features, n_components: int = 2) -> np.ndarray:
 # --------------------------------------------------------------------------- reports
 
 #: Columns of a :class:`LayerReport` row, in CSV order (missing ones are left out).
-REPORT_COLUMNS = ("layer", "frames", "classes", "probe_accuracy", "probe_chance", "phone_purity",
-                  "cluster_purity", "pnmi", "n_clusters")
+REPORT_COLUMNS = (
+    "layer",
+    "frames",
+    "classes",
+    "probe_accuracy",
+    "probe_chance",
+    "phone_purity",
+    "cluster_purity",
+    "pnmi",
+    "n_clusters",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -479,10 +515,22 @@ class LayerReport:
         return atomic_write_text(path, self.to_csv_text())
 
 
-def layerwise_report(layer_features: Sequence, labels, *, layer_ids: Sequence[int] | None = None,
-                     groups=None, n_clusters: int = 50, probe: bool = True, cluster: bool = True,
-                     cka: bool = True, projection: bool = True, test_size: float = 0.25,
-                     seed: int = 0, kind: str = "char", model: str | None = None) -> LayerReport:
+def layerwise_report(
+    layer_features: Sequence,
+    labels,
+    *,
+    layer_ids: Sequence[int] | None = None,
+    groups=None,
+    n_clusters: int = 50,
+    probe: bool = True,
+    cluster: bool = True,
+    cka: bool = True,
+    projection: bool = True,
+    test_size: float = 0.25,
+    seed: int = 0,
+    kind: str = "char",
+    model: str | None = None,
+) -> LayerReport:
     """All metrics for every layer on the same frames.
 
     Args:
@@ -521,12 +569,15 @@ def layerwise_report(layer_features: Sequence, labels, *, layer_ids: Sequence[in
             row.update(probe_accuracy=result["accuracy"], probe_chance=result["chance"])
         if cluster:
             result = cluster_metrics(x, labels, min(n_clusters, frames), seed=seed)
-            row.update(phone_purity=result["phone_purity"], cluster_purity=result["cluster_purity"],
-                       pnmi=result["pnmi"], n_clusters=result["n_clusters"])
+            row.update(
+                phone_purity=result["phone_purity"],
+                cluster_purity=result["cluster_purity"],
+                pnmi=result["pnmi"],
+                n_clusters=result["n_clusters"],
+            )
         rows.append(row)
     matrix = cka_matrix(layers) if cka and frames >= 2 else None
-    projections = tuple(pca_projection(x, min(2, *x.shape)) for x in layers) \
-        if projection and frames >= 2 else ()
+    projections = tuple(pca_projection(x, min(2, *x.shape)) for x in layers) if projection and frames >= 2 else ()
     return LayerReport(tuple(rows), matrix, projections, labels, kind, model)
 
 
@@ -539,15 +590,28 @@ def _check_durations(alignments: Sequence[Alignment], waves: Sequence[torch.Tens
             raise AlignmentError(
                 f"alignments[{index}] is for {alignment.duration:.2f} s of audio ({alignment.audio or 'unknown file'}) "
                 f"but items[{index}] is {seconds:.2f} s at {sample_rate} Hz; are items and alignments in the "
-                f"same order, and is the audio at the model's rate?")
+                f"same order, and is the audio at the model's rate?"
+            )
 
 
-def analyze_layers(model: AnyModel, items: Sequence, alignments: Sequence[Alignment], *, kind: str = "char",
-                   num_layers: int | None = None, include_projection: bool = True, n_clusters: int = 50,
-                   max_frames: int | None = 5000, exclude: Sequence[str] = (), seed: int = 0,
-                   device: str | torch.device | None = None, batch_size: int = 8,
-                   sample_rate: int | None = None, normalize_waveform: bool | None = None,
-                   cka: bool = True) -> LayerReport:
+def analyze_layers(
+    model: AnyModel,
+    items: Sequence,
+    alignments: Sequence[Alignment],
+    *,
+    kind: str = "char",
+    num_layers: int | None = None,
+    include_projection: bool = True,
+    n_clusters: int = 50,
+    max_frames: int | None = 5000,
+    exclude: Sequence[str] = (),
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    batch_size: int = 8,
+    sample_rate: int | None = None,
+    normalize_waveform: bool | None = None,
+    cka: bool = True,
+) -> LayerReport:
     """Layer-wise analysis of a small corpus: features, labels, metrics.
 
     Extracts every layer's features (:func:`aligner.features.extract_layer_features`),
@@ -593,8 +657,9 @@ def analyze_layers(model: AnyModel, items: Sequence, alignments: Sequence[Alignm
     frame_seconds = _frame_samples(network) / sample_rate
     labels_per_item = [frame_labels(a, n, frame_seconds, kind) for a, n in zip(alignments, frames)]
     excluded = set(exclude)
-    keep_per_item = [np.flatnonzero(~np.isin(lab, list(excluded))) if excluded else np.arange(len(lab))
-                     for lab in labels_per_item]
+    keep_per_item = [
+        np.flatnonzero(~np.isin(lab, list(excluded))) if excluded else np.arange(len(lab)) for lab in labels_per_item
+    ]
     total = sum(len(k) for k in keep_per_item)
     if total < 2:
         raise AlignerError(f"only {total} frames left to analyse after excluding {sorted(excluded)}")
@@ -602,8 +667,10 @@ def analyze_layers(model: AnyModel, items: Sequence, alignments: Sequence[Alignm
     if max_frames is not None and total > max_frames:
         chosen = np.sort(np.random.default_rng(seed).choice(total, size=max_frames, replace=False))
     offsets = np.cumsum([0] + [len(k) for k in keep_per_item])
-    picks = [keep_per_item[i][chosen[(chosen >= offsets[i]) & (chosen < offsets[i + 1])] - offsets[i]]
-             for i in range(len(waves))]
+    picks = [
+        keep_per_item[i][chosen[(chosen >= offsets[i]) & (chosen < offsets[i + 1])] - offsets[i]]
+        for i in range(len(waves))
+    ]
 
     per_layer: list[list[np.ndarray]] | None = None
     layer_ids: tuple[int, ...] = ()
@@ -612,10 +679,16 @@ def analyze_layers(model: AnyModel, items: Sequence, alignments: Sequence[Alignm
         group = [i for i in range(start, min(len(waves), start + batch_size)) if len(picks[i])]
         if not group:
             continue
-        feats = extract_layer_features(model, [waves[i] for i in group], num_layers=num_layers,
-                                       include_projection=include_projection, device=device,
-                                       sample_rate=sample_rate, normalize_waveform=normalize_waveform,
-                                       batch_size=batch_size)
+        feats = extract_layer_features(
+            model,
+            [waves[i] for i in group],
+            num_layers=num_layers,
+            include_projection=include_projection,
+            device=device,
+            sample_rate=sample_rate,
+            normalize_waveform=normalize_waveform,
+            batch_size=batch_size,
+        )
         layer_ids = feats.layer_ids
         if per_layer is None:
             per_layer = [[] for _ in layer_ids]
@@ -629,6 +702,14 @@ def analyze_layers(model: AnyModel, items: Sequence, alignments: Sequence[Alignm
     layer_arrays = [np.concatenate(parts) for parts in per_layer]
     all_groups = np.concatenate(groups)
     name = model.name if isinstance(model, AlignmentModel) else None
-    return layerwise_report(layer_arrays, np.concatenate(labels), layer_ids=layer_ids,
-                            groups=all_groups if len(np.unique(all_groups)) >= 2 else None,
-                            n_clusters=n_clusters, cka=cka, seed=seed, kind=kind, model=name)
+    return layerwise_report(
+        layer_arrays,
+        np.concatenate(labels),
+        layer_ids=layer_ids,
+        groups=all_groups if len(np.unique(all_groups)) >= 2 else None,
+        n_clusters=n_clusters,
+        cka=cka,
+        seed=seed,
+        kind=kind,
+        model=name,
+    )

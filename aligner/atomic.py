@@ -44,14 +44,15 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_not_input(output: str | os.PathLike[str],
-                    inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+def check_not_input(output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
     """Raise :class:`OutputError` when ``output`` is one of the ``inputs``
     (None entries are ignored): an output never overwrites an input."""
     for source in inputs:
         if source is not None and same_file(output, source):
-            raise OutputError(f"{output}: output file is the input file {source}; "
-                              "refusing to overwrite an input, choose another output path")
+            raise OutputError(
+                f"{output}: output file is the input file {source}; "
+                "refusing to overwrite an input, choose another output path"
+            )
 
 
 def _reason(error: OSError) -> str:
@@ -134,8 +135,7 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(
-            f"cannot create the folder {folder} for output file {target}: {_reason(error)}") from error
+        raise OutputError(f"cannot create the folder {folder} for output file {target}: {_reason(error)}") from error
     if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise OutputError(f"output path {target} is a folder, not a file")
     try:
@@ -188,8 +188,9 @@ def _write_through(target: Path) -> Iterator[Path]:
         _remove_quietly(temporary)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8", *,
-                      durable: bool = True) -> Path:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, encoding: str = "utf-8", *, durable: bool = True
+) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`).
 
     Line endings are written as given (``"\\n"`` stays ``"\\n"`` on every
@@ -209,8 +210,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
         raise OutputError(f"cannot write {target}: unknown encoding {encoding!r}") from error
     except UnicodeEncodeError as error:
         raise OutputError(
-            f"cannot write {target}: character {error.object[error.start:error.end]!r} "
-            f"cannot be encoded as {encoding}") from error
+            f"cannot write {target}: character {error.object[error.start : error.end]!r} "
+            f"cannot be encoded as {encoding}"
+        ) from error
     with atomic_path(target, durable=durable) as temporary:
         temporary.write_bytes(data)
     return target

@@ -118,7 +118,7 @@ def _mono_blocks(handle, block_frames: int = 1 << 16) -> np.ndarray:
     for block in handle.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
         mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
         n = min(len(mono), total - filled)
-        out[filled:filled + n] = mono[:n]
+        out[filled : filled + n] = mono[:n]
         filled += n
         if n < len(mono):
             extra.append(np.array(mono[n:]))
@@ -126,8 +126,9 @@ def _mono_blocks(handle, block_frames: int = 1 << 16) -> np.ndarray:
     return np.concatenate([out, *extra]) if extra else out
 
 
-def prepare_waveform(data: np.ndarray | torch.Tensor, rate: int, sample_rate: int,
-                     *, source: str = "<waveform>") -> torch.Tensor:
+def prepare_waveform(
+    data: np.ndarray | torch.Tensor, rate: int, sample_rate: int, *, source: str = "<waveform>"
+) -> torch.Tensor:
     """Down-mix, validate and resample an in-memory waveform.
 
     Args:
@@ -158,8 +159,10 @@ def prepare_waveform(data: np.ndarray | torch.Tensor, rate: int, sample_rate: in
     if max(float(data.max()), -float(data.min())) < SILENCE_PEAK:  # no |data| copy
         raise AudioError(f"{source}: audio is silent (peak amplitude below {SILENCE_PEAK:g}); nothing to align")
     if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioError(f"{source}: impossible sample rate {rate} Hz (audio files have {MIN_RATE} to "
-                         f"{MAX_RATE} Hz); the file's header is probably corrupt")
+        raise AudioError(
+            f"{source}: impossible sample rate {rate} Hz (audio files have {MIN_RATE} to "
+            f"{MAX_RATE} Hz); the file's header is probably corrupt"
+        )
     if rate != sample_rate:
         import soxr
 

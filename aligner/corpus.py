@@ -130,13 +130,16 @@ def find_corpus_files(corpus_dir: str | os.PathLike) -> list[CorpusFile]:
         speaker = relative.parts[0] if len(relative.parts) > 1 else ""
         found.append(CorpusFile(relative.as_posix(), path, transcript, _find_textgrid(path), speaker))
     if not found:
-        raise CorpusError(f"no audio files in {root} (the corpus folder holds no audio files with "
-                          f"extension {', '.join(AUDIO_EXTENSIONS)})")
+        raise CorpusError(
+            f"no audio files in {root} (the corpus folder holds no audio files with "
+            f"extension {', '.join(AUDIO_EXTENSIONS)})"
+        )
     return found
 
 
-def bucket_batches(durations: Sequence[float], batch_seconds: float,
-                   order: Sequence[int] | None = None) -> list[list[int]]:
+def bucket_batches(
+    durations: Sequence[float], batch_seconds: float, order: Sequence[int] | None = None
+) -> list[list[int]]:
     """Length-bucketed batches: the indices of ``order`` (by default all of
     ``durations``'s, sorted by duration, ties by index) cut, in that order,
     so that each batch's padded audio (``len(batch) * longest``) stays
@@ -216,8 +219,13 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
 
     problems: list[Problem] = []
     if item.transcript is None:
-        problems.append(Problem(item.key, "transcript", f"{item.key}: no transcript (no .txt or .lab file "
-                                                        f"with the same name beside the audio)"))
+        problems.append(
+            Problem(
+                item.key,
+                "transcript",
+                f"{item.key}: no transcript (no .txt or .lab file with the same name beside the audio)",
+            )
+        )
     waveform = None
     try:
         waveform = load_audio(item.audio, model.sample_rate)
@@ -226,23 +234,36 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     if item.transcript is None:
         return problems
     try:
-        transcript, caught = transcript_for_model(read_transcript(item.transcript), model, language=language,
-                                                  source=str(item.transcript))
+        transcript, caught = transcript_for_model(
+            read_transcript(item.transcript), model, language=language, source=str(item.transcript)
+        )
     except AlignerError as error:
         problems.append(Problem(item.key, "transcript", str(error)))
         return problems
     problems.extend(Problem(item.key, "text", message, fatal=False) for message in caught)
     if waveform is not None:
         try:
-            check_fits(transcript.targets(model.separator_id)[0], waveform, model, str(item.transcript),
-                       str(item.audio), min_frames=model.min_frames)
+            check_fits(
+                transcript.targets(model.separator_id)[0],
+                waveform,
+                model,
+                str(item.transcript),
+                str(item.audio),
+                min_frames=model.min_frames,
+            )
         except AlignerError as error:
             problems.append(Problem(item.key, "length", str(error)))
     return problems
 
 
-def validate_corpus(files: Sequence[CorpusFile], model, *, language: str = "en", workers: int = 2,
-                    on_file: Callable[[CorpusFile, list[Problem]], None] | None = None) -> list[Problem]:
+def validate_corpus(
+    files: Sequence[CorpusFile],
+    model,
+    *,
+    language: str = "en",
+    workers: int = 2,
+    on_file: Callable[[CorpusFile, list[Problem]], None] | None = None,
+) -> list[Problem]:
     """Check corpus files against a model without aligning them.
 
     Finds missing transcripts, unreadable (or empty, silent, non-finite)

@@ -51,8 +51,7 @@ from .records import Alignment
 if TYPE_CHECKING:
     from .adapt import AdaptationResult, AdaptOptions
 
-__all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus",
-           "plan_batches"]
+__all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus", "plan_batches"]
 
 #: Failure report written in the output folder (tab-separated: file, stage, message).
 FAILURES_FILE = "failures.tsv"
@@ -60,8 +59,17 @@ FAILURES_FILE = "failures.tsv"
 CONFIDENCE_FILE = "confidence.tsv"
 #: Words whose score (mean frame probability) is below this count as low-confidence.
 LOW_SCORE = 0.2
-_CONFIDENCE_COLUMNS = ["file", "score", "words", "low_score_words", "unaligned_words", "skipped_seconds",
-                       "worst_words", "suspect", "first_pass_score"]
+_CONFIDENCE_COLUMNS = [
+    "file",
+    "score",
+    "words",
+    "low_score_words",
+    "unaligned_words",
+    "skipped_seconds",
+    "worst_words",
+    "suspect",
+    "first_pass_score",
+]
 
 
 @dataclass(frozen=True)
@@ -162,11 +170,15 @@ class CorpusSummary:
 
     def describe(self, worst: int = 10) -> str:
         """A few lines for people: counts, audio hours, speed, worst files."""
-        lines = [f"aligned {self.aligned}, failed {self.failed}, skipped {self.skipped} (outputs existed)"
-                 + (" -- interrupted" if self.interrupted else "")]
+        lines = [
+            f"aligned {self.aligned}, failed {self.failed}, skipped {self.skipped} (outputs existed)"
+            + (" -- interrupted" if self.interrupted else "")
+        ]
         if self.aligned:
-            lines.append(f"audio {self.audio_seconds / 3600:.3f} h in {self.wall_seconds:.1f} s wall time: "
-                         f"{self.speed:.1f}x real time (real-time factor {1 / self.speed:.4f})")
+            lines.append(
+                f"audio {self.audio_seconds / 3600:.3f} h in {self.wall_seconds:.1f} s wall time: "
+                f"{self.speed:.1f}x real time (real-time factor {1 / self.speed:.4f})"
+            )
         if self.failed and self.out_dir is not None:
             lines.append(f"failures: {self.out_dir / FAILURES_FILE}")
         if self.adaptation is not None:
@@ -174,26 +186,32 @@ class CorpusSummary:
             if self.adaptation.improved:
                 lower = self.scored_lower
                 compared = sum(1 for r in self.results if r.status == "aligned" and r.first_pass_score >= 0)
-                lines.append(f"{len(lower)} of {compared} files scored lower than with the original model "
-                             f"(column first_pass_score of {CONFIDENCE_FILE})"
-                             + (f", e.g. {lower[0].key}" if lower else ""))
+                lines.append(
+                    f"{len(lower)} of {compared} files scored lower than with the original model "
+                    f"(column first_pass_score of {CONFIDENCE_FILE})" + (f", e.g. {lower[0].key}" if lower else "")
+                )
         suspect = [r for r in self.results if r.suspect]
         if suspect:
-            lines.append(f"SUSPECT: {len(suspect)} alignment(s) look implausible (column 'suspect' of "
-                         f"{CONFIDENCE_FILE}), e.g. {suspect[0].key}: {suspect[0].suspect[0]}")
+            lines.append(
+                f"SUSPECT: {len(suspect)} alignment(s) look implausible (column 'suspect' of "
+                f"{CONFIDENCE_FILE}), e.g. {suspect[0].key}: {suspect[0].suspect[0]}"
+            )
         low = self.worst(worst)
         if low:
-            lines.append(f"lowest mean word scores (all in {self.out_dir / CONFIDENCE_FILE}):"
-                         if self.out_dir is not None else "lowest mean word scores:")
+            lines.append(
+                f"lowest mean word scores (all in {self.out_dir / CONFIDENCE_FILE}):"
+                if self.out_dir is not None
+                else "lowest mean word scores:"
+            )
             for r in low:
                 unplaced = f", {r.unaligned_words} not placed" if r.unaligned_words else ""
-                lines.append(f"  {r.score:.3f}  {r.key}  ({r.low_words}/{r.words} words below {LOW_SCORE}"
-                             f"{unplaced})")
+                lines.append(f"  {r.score:.3f}  {r.key}  ({r.low_words}/{r.words} words below {LOW_SCORE}{unplaced})")
         return "\n".join(lines)
 
 
-def plan_batches(durations: Sequence[tuple[CorpusFile, float | None]], batch_seconds: float
-                 ) -> list[list[tuple[CorpusFile, float | None]]]:
+def plan_batches(
+    durations: Sequence[tuple[CorpusFile, float | None]], batch_seconds: float
+) -> list[list[tuple[CorpusFile, float | None]]]:
     """Group files into batches of at most ``batch_seconds`` of padded audio.
 
     Files are sorted longest first; a batch's padded size is its number of
@@ -202,8 +220,9 @@ def plan_batches(durations: Sequence[tuple[CorpusFile, float | None]], batch_sec
     unknown duration (no readable header) each get a batch of their own.
     """
     seconds = [0.0 if d is None else d for _, d in durations]
-    known = sorted((i for i, d in enumerate(durations) if d[1] is not None),
-                   key=lambda i: (-seconds[i], durations[i][0].key))
+    known = sorted(
+        (i for i, d in enumerate(durations) if d[1] is not None), key=lambda i: (-seconds[i], durations[i][0].key)
+    )
     batches = [[durations[i] for i in batch] for batch in bucket_batches(seconds, batch_seconds, known)]
     batches.extend([d] for d in durations if d[1] is None)
     return batches
@@ -214,9 +233,18 @@ def _confidence(key: str, seconds: float, alignment: Alignment) -> FileResult:
     worst = sorted(alignment.low_confidence_words(LOW_SCORE), key=lambda w: (w.aligned, w.score))[:3]
     scores = [w.score for w in alignment.words if math.isfinite(w.score)]
     score = math.fsum(scores) / len(scores) if scores else 0.0  # unplaced words count, with their low score
-    return FileResult(key, "aligned", seconds, score, confidence.words, confidence.low,
-                      confidence.unaligned, confidence.skipped_seconds,
-                      tuple(f"{w.text}:{w.score:.2f}" for w in worst), alignment.suspect)
+    return FileResult(
+        key,
+        "aligned",
+        seconds,
+        score,
+        confidence.words,
+        confidence.low,
+        confidence.unaligned,
+        confidence.skipped_seconds,
+        tuple(f"{w.text}:{w.score:.2f}" for w in worst),
+        alignment.suspect,
+    )
 
 
 def _write_outputs(alignment: Alignment, paths: dict[str, Path], subtitles: str) -> None:
@@ -258,10 +286,17 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -
     rows = {k: v for k, v in _read_confidence(confidence_path).items() if k in done_keys}
     for r in summary.results:
         if r.status == "aligned":
-            rows[r.key] = [r.key, f"{r.score:.4f}", str(r.words), str(r.low_words),
-                           str(r.unaligned_words), f"{r.skipped_seconds:.2f}", " ".join(r.worst_words),
-                           "; ".join(" ".join(reason.split()) for reason in r.suspect),
-                           "" if math.isnan(r.first_pass_score) else f"{r.first_pass_score:.4f}"]
+            rows[r.key] = [
+                r.key,
+                f"{r.score:.4f}",
+                str(r.words),
+                str(r.low_words),
+                str(r.unaligned_words),
+                f"{r.skipped_seconds:.2f}",
+                " ".join(r.worst_words),
+                "; ".join(" ".join(reason.split()) for reason in r.suspect),
+                "" if math.isnan(r.first_pass_score) else f"{r.first_pass_score:.4f}",
+            ]
     if not rows:
         return
 
@@ -292,8 +327,13 @@ class _Prepared:
 def _prepare(aligner, item: CorpusFile, seconds: float | None) -> _Prepared:
     """Decode and normalize one file (runs in a worker thread)."""
     if item.transcript is None:
-        return _Prepared(item, seconds, problem=Problem(
-            item.key, "transcript", f"{item.audio}: no transcript (no .txt or .lab file with the same name)"))
+        return _Prepared(
+            item,
+            seconds,
+            problem=Problem(
+                item.key, "transcript", f"{item.audio}: no transcript (no .txt or .lab file with the same name)"
+            ),
+        )
     try:
         prepared = aligner.prepare(item.audio, item.transcript, warn=False)  # kept in the outputs
     except AlignerError as error:
@@ -372,14 +412,27 @@ def align_corpus(
     """
     if ray_address is not None:
         if adapt is not None:
-            raise CorpusError("adapt is not supported on a Ray cluster; adapt on one machine with "
-                              "save_to, then align the corpus on the cluster with the saved model")
+            raise CorpusError(
+                "adapt is not supported on a Ray cluster; adapt on one machine with "
+                "save_to, then align the corpus on the cluster with the saved model"
+            )
         from .corpus_ray import align_corpus_ray
 
-        return align_corpus_ray(in_dir, out_dir, aligner, address=ray_address, formats=formats,
-                                batch_seconds=batch_seconds, workers=workers, overwrite=overwrite,
-                                subtitles=subtitles, on_progress=on_progress, on_start=on_start,
-                                actors=actors, cpus_per_actor=cpus_per_actor)
+        return align_corpus_ray(
+            in_dir,
+            out_dir,
+            aligner,
+            address=ray_address,
+            formats=formats,
+            batch_seconds=batch_seconds,
+            workers=workers,
+            overwrite=overwrite,
+            subtitles=subtitles,
+            on_progress=on_progress,
+            on_start=on_start,
+            actors=actors,
+            cpus_per_actor=cpus_per_actor,
+        )
     if actors is not None or cpus_per_actor is not None:
         raise CorpusError("actors and cpus_per_actor need ray_address (a Ray cluster)")
     started = time.perf_counter()
@@ -431,8 +484,9 @@ def align_corpus(
     return summary
 
 
-def _scan_corpus(in_dir: Path, out_dir: Path, formats: Sequence[str], overwrite: bool
-                 ) -> tuple[CorpusSummary, list[CorpusFile]]:
+def _scan_corpus(
+    in_dir: Path, out_dir: Path, formats: Sequence[str], overwrite: bool
+) -> tuple[CorpusSummary, list[CorpusFile]]:
     """List the corpus, create the output folder and sort the files into
     those to align and those settled already: a summary holding the
     latter (``skipped``: outputs exist; ``failed``: outputs that would
@@ -475,8 +529,9 @@ def _batch_outcomes(aligner, ready: Sequence[_Prepared]) -> Iterator[tuple[_Prep
     yield from zip(good, _align_isolating_failures(aligner, good))
 
 
-def _settle(key: str, seconds: float, outcome: Alignment | Problem, out_dir: Path, formats: Sequence[str],
-            subtitles: str) -> FileResult:
+def _settle(
+    key: str, seconds: float, outcome: Alignment | Problem, out_dir: Path, formats: Sequence[str], subtitles: str
+) -> FileResult:
     """Write an aligned file's outputs (atomically) and return its result;
     a problem (or a write error) makes a failed result."""
     if isinstance(outcome, Problem):
@@ -496,8 +551,9 @@ def _end_run(summary: CorpusSummary, out_dir: Path, started: float) -> None:
     _write_reports(summary, out_dir, done)
 
 
-def _adapt(aligner, durations, options: AdaptOptions, workers: int,
-           on_step: Callable[[int, float | None], None] | None):
+def _adapt(
+    aligner, durations, options: AdaptOptions, workers: int, on_step: Callable[[int, float | None], None] | None
+):
     """Adapt ``aligner``'s model on a random share of the files (see
     :func:`align_corpus`). Returns the aligner to use, the report and the
     first-pass score of each file adapted on."""
@@ -517,9 +573,14 @@ def _adapt(aligner, durations, options: AdaptOptions, workers: int,
         ready = [entry for entry in pool.map(lambda d: _prepare(aligner, *d), chosen) if entry.problem is None]
     if len(ready) < 2:
         return aligner, None, {}
-    result = adapt_model(aligner, [entry.prepared for entry in ready],
-                         seconds=None if options.minutes is None else 60.0 * options.minutes,
-                         seed=options.seed, max_steps=options.max_steps, on_step=on_step)
+    result = adapt_model(
+        aligner,
+        [entry.prepared for entry in ready],
+        seconds=None if options.minutes is None else 60.0 * options.minutes,
+        seed=options.seed,
+        max_steps=options.max_steps,
+        on_step=on_step,
+    )
     if options.save_to is not None:  # the model that aligns the corpus (the original when not improved)
         name = f"{result.model.name}-adapted" if result.improved else result.model.name
         save_model(replace(result.model, name=name), options.save_to)
@@ -527,8 +588,7 @@ def _adapt(aligner, durations, options: AdaptOptions, workers: int,
     return (aligner.with_model(result.model) if result.improved else aligner), result, first_pass
 
 
-def _colliding_outputs(files: Sequence[CorpusFile], out_dir: Path, formats: Sequence[str]
-                       ) -> dict[str, Problem]:
+def _colliding_outputs(files: Sequence[CorpusFile], out_dir: Path, formats: Sequence[str]) -> dict[str, Problem]:
     """Audio files whose outputs would be the same file (``dup.wav`` and
     ``dup.flac`` both write ``dup.TextGrid``): none of them is aligned, so
     that neither output overwrites the other; each gets a problem naming all
@@ -546,10 +606,15 @@ def _colliding_outputs(files: Sequence[CorpusFile], out_dir: Path, formats: Sequ
             continue
         names = ", ".join(str(i.audio) for i in items)
         for item in items:
-            problems.setdefault(item.key, Problem(
-                item.key, "output",
-                f"{item.audio}: output {target} would be written for several audio files ({names}); "
-                "none of them is aligned: rename them so that their names differ"))
+            problems.setdefault(
+                item.key,
+                Problem(
+                    item.key,
+                    "output",
+                    f"{item.audio}: output {target} would be written for several audio files ({names}); "
+                    "none of them is aligned: rename them so that their names differ",
+                ),
+            )
     return problems
 
 
@@ -569,8 +634,7 @@ def _input_files(files: Sequence[CorpusFile]) -> dict[tuple[int, int], Path]:
     return inputs
 
 
-def _overwrites_input(item: CorpusFile, paths: dict[str, Path],
-                      inputs: dict[tuple[int, int], Path]) -> Problem | None:
+def _overwrites_input(item: CorpusFile, paths: dict[str, Path], inputs: dict[tuple[int, int], Path]) -> Problem | None:
     """A problem when one of ``paths`` is an input file of the corpus (the
     output folder is the corpus folder and a human ``.TextGrid`` lies beside
     the audio): inputs are never overwritten."""
@@ -581,9 +645,12 @@ def _overwrites_input(item: CorpusFile, paths: dict[str, Path],
             continue
         source = inputs.get((info.st_dev, info.st_ino))
         if source is not None:
-            return Problem(item.key, "output",
-                           f"{item.audio}: output file {target} is the input file {source}; refusing to "
-                           "overwrite an input (choose an output folder other than the corpus folder)")
+            return Problem(
+                item.key,
+                "output",
+                f"{item.audio}: output file {target} is the input file {source}; refusing to "
+                "overwrite an input (choose an output folder other than the corpus folder)",
+            )
     return None
 
 

@@ -53,8 +53,17 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .corpus import CorpusFile, Problem, audio_duration
-from .corpus_align import (CorpusSummary, FileResult, _batch_outcomes, _check_options, _end_run, _prepare,
-                           _scan_corpus, _settle, plan_batches)
+from .corpus_align import (
+    CorpusSummary,
+    FileResult,
+    _batch_outcomes,
+    _check_options,
+    _end_run,
+    _prepare,
+    _scan_corpus,
+    _settle,
+    plan_batches,
+)
 from .errors import AlignerError, CorpusError
 
 __all__ = ["ActorLostWarning", "AlignerSpec", "IN_FLIGHT_PER_ACTOR", "MAX_TRIES", "align_corpus_ray"]
@@ -113,15 +122,18 @@ def _as_spec(aligner) -> AlignerSpec:
     elif aligner is None or isinstance(aligner, (str, os.PathLike)):
         spec = AlignerSpec(None if aligner is None else os.fspath(aligner))
     else:
-        raise CorpusError("on a Ray cluster give the model as a spec (a model name, a model folder every node "
-                          "sees, or an aligner.corpus_ray.AlignerSpec), not a loaded Aligner: every actor "
-                          "loads its own model")
+        raise CorpusError(
+            "on a Ray cluster give the model as a spec (a model name, a model folder every node "
+            "sees, or an aligner.corpus_ray.AlignerSpec), not a loaded Aligner: every actor "
+            "loads its own model"
+        )
     model = spec.model or os.environ.get("ALIGNER_MODEL") or None
     if model is not None and Path(model).expanduser().exists():
         model = str(Path(model).expanduser().absolute())  # the actors' working folder is not ours
     if spec.device not in (None, "cpu", "cuda"):
-        raise CorpusError(f"on a Ray cluster the device is 'cpu' or 'cuda' (each actor gets its own GPU), "
-                          f"not {spec.device!r}")
+        raise CorpusError(
+            f"on a Ray cluster the device is 'cpu' or 'cuda' (each actor gets its own GPU), not {spec.device!r}"
+        )
     return replace(spec, model=model)
 
 
@@ -129,8 +141,10 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise CorpusError('running on a Ray cluster needs Ray: pip install "trellis-align[ray]" '
-                          '(from a checkout: pip install -e ".[ray]")') from None
+        raise CorpusError(
+            'running on a Ray cluster needs Ray: pip install "trellis-align[ray]" '
+            '(from a checkout: pip install -e ".[ray]")'
+        ) from None
     return ray
 
 
@@ -155,14 +169,15 @@ class _AlignActor:
 
         return self.error, ray.get_runtime_context().get_node_id()
 
-    def align(self, items: list[tuple[CorpusFile, float | None]]
-              ) -> list[tuple[str, float, bool, Any]]:
+    def align(self, items: list[tuple[CorpusFile, float | None]]) -> list[tuple[str, float, bool, Any]]:
         """``(key, seconds, decode failed, Alignment or Problem)`` of every
         file of a batch, in the local run's order."""
         ready = list(self.pool.map(lambda item: _prepare(self.aligner, *item), items))
         with self.network:  # the other call decodes meanwhile
-            return [(entry.item.key, entry.seconds or 0.0, entry.problem is not None, outcome)
-                    for entry, outcome in _batch_outcomes(self.aligner, ready)]
+            return [
+                (entry.item.key, entry.seconds or 0.0, entry.problem is not None, outcome)
+                for entry, outcome in _batch_outcomes(self.aligner, ready)
+            ]
 
 
 @dataclass
@@ -190,14 +205,24 @@ def _first_line(error: BaseException) -> str:
 class _Scheduler:
     """The driver's loop: actors, batches in flight, retries."""
 
-    def __init__(self, ray, spec: AlignerSpec, device: str, count: int, cpus: float, gpus: float, workers: int,
-                 settle: Callable[[_Work, str, float, bool, Any], None]):
+    def __init__(
+        self,
+        ray,
+        spec: AlignerSpec,
+        device: str,
+        count: int,
+        cpus: float,
+        gpus: float,
+        workers: int,
+        settle: Callable[[_Work, str, float, bool, Any], None],
+    ):
         self.ray = ray
         self.spec, self.device, self.count, self.cpus, self.gpus = spec, device, count, cpus, gpus
         self.workers = workers
         self.settle = settle
         self.actor_class = ray.remote(_AlignActor).options(
-            num_cpus=cpus, num_gpus=gpus, max_restarts=0, max_concurrency=IN_FLIGHT_PER_ACTOR)
+            num_cpus=cpus, num_gpus=gpus, max_restarts=0, max_concurrency=IN_FLIGHT_PER_ACTOR
+        )
         self.actors: dict[int, _Actor] = {}
         self.starting: dict[Any, _Actor] = {}  # ready() reference -> actor
         self.running: dict[Any, tuple[_Actor, _Work]] = {}
@@ -219,14 +244,18 @@ class _Scheduler:
             self.ray.kill(actor.handle, no_restart=True)
         except Exception:  # noqa: BLE001 - it is gone either way
             pass
-        warnings.warn(f"a Ray actor{' on node ' + actor.node[:12] if actor.node else ''} was lost "
-                      f"({_first_line(error)}); its batches go to the other actors", ActorLostWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"a Ray actor{' on node ' + actor.node[:12] if actor.node else ''} was lost "
+            f"({_first_line(error)}); its batches go to the other actors",
+            ActorLostWarning,
+            stacklevel=2,
+        )
         if self.failed_starts < MAX_TRIES * self.count:
             self._launch()
         elif not self.actors:
-            raise CorpusError(f"every Ray actor was lost and {self.failed_starts} could not start: "
-                              f"{_first_line(error)}")
+            raise CorpusError(
+                f"every Ray actor was lost and {self.failed_starts} could not start: {_first_line(error)}"
+            )
 
     def _retry(self, work: _Work, error: BaseException, works: deque[_Work]) -> None:
         work.tries += 1
@@ -236,8 +265,9 @@ class _Scheduler:
             works.extendleft(reversed([_Work(work.index, [item]) for item in work.items]))
         else:
             _, item, seconds = work.items[0]
-            problem = Problem(item.key, "align", f"{item.audio}: lost {MAX_TRIES} times on the Ray cluster "
-                                                 f"({_first_line(error)})")
+            problem = Problem(
+                item.key, "align", f"{item.audio}: lost {MAX_TRIES} times on the Ray cluster ({_first_line(error)})"
+            )
             self.settle(work, item.key, seconds or 0.0, False, problem)
 
     def _dispatch(self, works: deque[_Work]) -> None:
@@ -291,9 +321,12 @@ class _Scheduler:
                 waiting_since = time.monotonic()
             elif not warned and time.monotonic() - waiting_since > WAIT_WARNING_SECONDS:
                 warned = True
-                warnings.warn(f"no Ray actor has started for {WAIT_WARNING_SECONDS:.0f} s: does the cluster have "
-                              f"{self.cpus:g} CPU{f' and {self.gpus:g} GPU' if self.gpus else ''} free on a node?",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"no Ray actor has started for {WAIT_WARNING_SECONDS:.0f} s: does the cluster have "
+                    f"{self.cpus:g} CPU{f' and {self.gpus:g} GPU' if self.gpus else ''} free on a node?",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             done, _ = self.ray.wait(list(self.running) + list(self.starting), num_returns=1, timeout=10.0)
             for ref in done:
                 if ref in self.starting:
@@ -310,8 +343,9 @@ class _Scheduler:
         self.actors.clear()
 
 
-def _cluster_plan(ray, spec: AlignerSpec, actors: int | None, cpus_per_actor: float | None
-                  ) -> tuple[str, int, float, float]:
+def _cluster_plan(
+    ray, spec: AlignerSpec, actors: int | None, cpus_per_actor: float | None
+) -> tuple[str, int, float, float]:
     """Device type, number of actors, CPUs and GPUs per actor."""
     gpus_total = ray.cluster_resources().get("GPU", 0)
     device = spec.device or ("cuda" if gpus_total >= 1 else "cpu")
@@ -319,8 +353,11 @@ def _cluster_plan(ray, spec: AlignerSpec, actors: int | None, cpus_per_actor: fl
         if gpus_total < 1:
             raise CorpusError("device 'cuda' was asked for but the Ray cluster has no GPU")
         return device, actors or max(1, int(gpus_total)), cpus_per_actor or 1, 1
-    node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes()
-                 if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1]
+    node_cpus = [
+        n["Resources"].get("CPU", 0)
+        for n in ray.nodes()
+        if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1
+    ]
     cpus = cpus_per_actor or (int(min(node_cpus)) if node_cpus else 1)
     return device, actors or max(1, sum(int(c // cpus) for c in node_cpus)), cpus, 0
 
@@ -410,8 +447,12 @@ def align_corpus_ray(
         batches = plan_batches(durations, batch_seconds)
         device, count, cpus, gpus = _cluster_plan(ray, spec, actors, cpus_per_actor)
         scheduler = _Scheduler(ray, spec, device, count, cpus, gpus, workers, settle)
-        scheduler.run(deque(_Work(index, [(place, item, seconds) for place, (item, seconds) in enumerate(batch)])
-                            for index, batch in enumerate(batches)))
+        scheduler.run(
+            deque(
+                _Work(index, [(place, item, seconds) for place, (item, seconds) in enumerate(batch)])
+                for index, batch in enumerate(batches)
+            )
+        )
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:

@@ -94,14 +94,22 @@ class StateGraph:
             AlignmentError: the graph is not such a chain.
         """
         index = np.arange(self.label.shape[0])
-        if not (np.all((self.pred1 == index - 1) | ((index == 0) & (self.pred1 < 0)))
-                and np.all((self.pred2 < 0) | (self.pred2 == index - 2))):
+        if not (
+            np.all((self.pred1 == index - 1) | ((index == 0) & (self.pred1 < 0)))
+            and np.all((self.pred2 < 0) | (self.pred2 == index - 2))
+        ):
             raise AlignmentError("the state graph is not a left-to-right chain")
         return np.ascontiguousarray(self.pred2 >= 0)
 
 
-def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: int = 1,
-                gaps: Sequence[int] | None = None, skip_cost: float | Sequence[float] | None = None) -> StateGraph:
+def state_graph(
+    words: Sequence[Sequence[int]],
+    *,
+    blank: int = 0,
+    min_frames: int = 1,
+    gaps: Sequence[int] | None = None,
+    skip_cost: float | Sequence[float] | None = None,
+) -> StateGraph:
     """The graph for ``words`` (label ids per word, empty words skipped):
     optional silence before, between and after the words, no silence
     inside a word, every token at least ``min_frames`` frames.
@@ -141,8 +149,9 @@ def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: i
     gap_labels = [blank] * (count + 1) if gaps is None else [int(g) for g in gaps]
     costs_per_word = None
     if skip_cost is not None:
-        costs_per_word = ([float(skip_cost)] * count if isinstance(skip_cost, (int, float))
-                          else [float(c) for c in skip_cost])
+        costs_per_word = (
+            [float(skip_cost)] * count if isinstance(skip_cost, (int, float)) else [float(c) for c in skip_cost]
+        )
         if len(costs_per_word) != count:
             raise AlignmentError(f"{len(costs_per_word)} skip costs for {count} words")
         if not all(c > 0 for c in costs_per_word):
@@ -200,10 +209,17 @@ def state_graph(words: Sequence[Sequence[int]], *, blank: int = 0, min_frames: i
     final = np.zeros(size, dtype=np.bool_)
     final[[last_token_state, silence]] = True
     optional = costs_per_word is not None
-    return StateGraph(np.asarray(label, np.int64), np.asarray(pred1, np.int64), np.asarray(pred2, np.int64),
-                      np.asarray(loop, np.bool_), start, final, np.asarray(token, np.int64),
-                      np.asarray(jump, np.int64) if optional else None,
-                      np.asarray(jump_cost, np.float64) if optional else None)
+    return StateGraph(
+        np.asarray(label, np.int64),
+        np.asarray(pred1, np.int64),
+        np.asarray(pred2, np.int64),
+        np.asarray(loop, np.bool_),
+        start,
+        final,
+        np.asarray(token, np.int64),
+        np.asarray(jump, np.int64) if optional else None,
+        np.asarray(jump_cost, np.float64) if optional else None,
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -258,8 +274,9 @@ def _forward(log_probs, label, skip, loop, start, every, checkpoints, jump, jump
 
 
 @njit(cache=True, nogil=True)
-def _backtrack_segment(log_probs, label, skip, loop, first, row, last, end_state, path, jump,
-                       jump_cost):  # pragma: no cover
+def _backtrack_segment(
+    log_probs, label, skip, loop, first, row, last, end_state, path, jump, jump_cost
+):  # pragma: no cover
     """Recompute frames ``first + 1 .. last`` from the score row at ``first``
     and write the states of frames ``first .. last`` (ending in ``end_state``)."""
     count = last - first
@@ -308,8 +325,9 @@ def _trace(choices, end_state, path, jump):  # pragma: no cover - numba
         path[t] = state
 
 
-def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int | None = None
-                   ) -> tuple[np.ndarray, float]:
+def viterbi_states(
+    log_probs: np.ndarray, graph: StateGraph, *, max_memory: int | None = None
+) -> tuple[np.ndarray, float]:
     """Best state sequence through ``graph`` and its score.
 
     Args:
@@ -356,16 +374,17 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
         last_row = _forward_choices(log_probs, graph.label, skip, graph.loop, graph.start, choices, jump, jump_cost)
     else:
         checkpoints = np.empty(((frames - 1) // every + 1, states))
-        last_row = _forward(log_probs, graph.label, skip, graph.loop, graph.start, every, checkpoints, jump,
-                            jump_cost)
+        last_row = _forward(log_probs, graph.label, skip, graph.loop, graph.start, every, checkpoints, jump, jump_cost)
     ends = np.where(graph.final, last_row, _NEG)
     end_state = int(np.argmax(ends))
     score = float(ends[end_state])
     if score <= _NEG / 2:
         tokens = int(graph.token.max()) + 1
         minimum = int(np.sum(graph.token >= 0))  # min_frames states per token
-        raise AlignmentError(f"{frames} frames are too few for this transcript: its {tokens} tokens need at "
-                             f"least {minimum} frames at the minimum duration")
+        raise AlignmentError(
+            f"{frames} frames are too few for this transcript: its {tokens} tokens need at "
+            f"least {minimum} frames at the minimum duration"
+        )
     path = np.empty(frames, dtype=np.int64)
     if single:
         _trace(choices, end_state, path, jump)
@@ -373,17 +392,24 @@ def viterbi_states(log_probs: np.ndarray, graph: StateGraph, *, max_memory: int 
     last = frames - 1
     for index in range((frames - 1) // every, -1, -1):
         first = index * every
-        end_state = _backtrack_segment(log_probs, graph.label, skip, graph.loop, first, checkpoints[index], last,
-                                       end_state, path, jump, jump_cost)
+        end_state = _backtrack_segment(
+            log_probs, graph.label, skip, graph.loop, first, checkpoints[index], last, end_state, path, jump, jump_cost
+        )
         last = first
     return path, score
 
 
-def duration_align(log_probs: torch.Tensor, words: Sequence[Sequence[Sequence[int]]],
-                   input_lengths: torch.Tensor | None = None, *, blank: int = 0, min_frames: int = 2,
-                   max_memory: int | None = None, gaps: Sequence[Sequence[int] | None] | None = None,
-                   skip_cost: float | Sequence[float | Sequence[float]] | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def duration_align(
+    log_probs: torch.Tensor,
+    words: Sequence[Sequence[Sequence[int]]],
+    input_lengths: torch.Tensor | None = None,
+    *,
+    blank: int = 0,
+    min_frames: int = 2,
+    max_memory: int | None = None,
+    gaps: Sequence[Sequence[int] | None] | None = None,
+    skip_cost: float | Sequence[float | Sequence[float]] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Duration-aware forced alignment of a batch.
 
     Args:
@@ -422,9 +448,16 @@ def duration_align(log_probs: torch.Tensor, words: Sequence[Sequence[Sequence[in
             raise AlignmentError(f"input length {lengths[row]} of item {row} is outside 1..{frames}")
     if gaps is not None and len(gaps) != batch:
         raise AlignmentError(f"{len(gaps)} gap lists for a batch of {batch}")
-    graphs = [state_graph(words[row], blank=blank, min_frames=min_frames, gaps=None if gaps is None else gaps[row],
-                          skip_cost=skip_cost if skip_cost is None or isinstance(skip_cost, (int, float))
-                          else skip_cost[row]) for row in range(batch)]
+    graphs = [
+        state_graph(
+            words[row],
+            blank=blank,
+            min_frames=min_frames,
+            gaps=None if gaps is None else gaps[row],
+            skip_cost=skip_cost if skip_cost is None or isinstance(skip_cost, (int, float)) else skip_cost[row],
+        )
+        for row in range(batch)
+    ]
 
     def decode(row: int) -> np.ndarray:
         return viterbi_states(data[row, : lengths[row]], graphs[row], max_memory=max_memory)[0]

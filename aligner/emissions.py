@@ -57,8 +57,14 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -87,8 +93,7 @@ def num_frames(model: AlignmentModel, num_samples: int) -> int:
     return conv_frames(model.model, num_samples)
 
 
-def conv_features(net, waveforms: Sequence[torch.Tensor], *,
-                  normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def conv_features(net, waveforms: Sequence[torch.Tensor], *, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Convolutional features of a padded batch, exactly as for each item alone.
 
     Each waveform is normalized over its own samples when ``normalize``;
@@ -120,9 +125,16 @@ class EmissionModel:
     in place).
     """
 
-    def __init__(self, model: AlignmentModel, *, device: str | torch.device | None = None,
-                 dtype: str | torch.dtype | None = None, chunk_seconds: float = 20.0,
-                 context_seconds: float = 2.0, window_batch: int = 4):
+    def __init__(
+        self,
+        model: AlignmentModel,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        chunk_seconds: float = 20.0,
+        context_seconds: float = 2.0,
+        window_batch: int = 4,
+    ):
         if chunk_seconds <= 0 or context_seconds < 0:
             raise AlignerError("chunk_seconds must be > 0 and context_seconds >= 0")
         self.model = model
@@ -161,12 +173,13 @@ class EmissionModel:
             if count < 1:
                 raise AlignerError(
                     f"waveform {index} is too short: {int(waveforms[index].shape[-1])} samples, "
-                    f"the model needs at least {self.model.receptive_field}")
+                    f"the model needs at least {self.model.receptive_field}"
+                )
         window_limit = self.chunk_frames + 2 * self.context_frames
         short = [i for i, n in enumerate(frames) if n <= window_limit]
         outputs: dict[int, torch.Tensor] = {}
         for start in range(0, len(short), self.window_batch):
-            group = short[start:start + self.window_batch]
+            group = short[start : start + self.window_batch]
             for index, out in zip(group, self._forward([waveforms[i] for i in group])):
                 outputs[index] = out
         for index, count in enumerate(frames):
@@ -186,15 +199,15 @@ class EmissionModel:
         cores = [(a, min(a + self.chunk_frames, total)) for a in range(0, total, self.chunk_frames)]
         pieces = []
         for start in range(0, len(cores), self.window_batch):
-            group = cores[start:start + self.window_batch]
+            group = cores[start : start + self.window_batch]
             spans = []
             for a, b in group:
                 first = max(0, a - self.context_frames)
                 last = min(total, b + self.context_frames)
-                spans.append((first, a, b, waveform[first * frame: min(n, (last - 1) * frame + field)]))
+                spans.append((first, a, b, waveform[first * frame : min(n, (last - 1) * frame + field)]))
             outs = self._forward([s[3] for s in spans])
             for (first, a, b, _), out in zip(spans, outs):
-                pieces.append(out[a - first: b - first])
+                pieces.append(out[a - first : b - first])
         result = torch.cat(pieces)
         if result.shape[0] != total:  # the frame arithmetic above is exact; guard anyway
             raise RuntimeError(f"chunked emissions have {result.shape[0]} frames, expected {total}")
@@ -216,5 +229,6 @@ class EmissionModel:
             log_probs = torch.cat([log_probs, log_probs.new_zeros(*log_probs.shape[:2], 1)], dim=-1)
         if log_probs.shape[-1] != model.num_labels:
             raise AlignerError(
-                f"model {model.name} outputs {log_probs.shape[-1]} classes but has {model.num_labels} labels")
+                f"model {model.name} outputs {log_probs.shape[-1]} classes but has {model.num_labels} labels"
+            )
         return [log_probs[i, : int(n)] for i, n in enumerate(out_lengths)]

@@ -35,8 +35,7 @@ from .errors import AlignerError
 from .frontend import frame_geometry, receptive_field
 from .model import AlignmentModel, is_group_norm
 
-__all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy",
-           "resolve_network", "conv_frames"]
+__all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy", "resolve_network", "conv_frames"]
 
 #: What :func:`extract_layer_features` accepts as a model.
 AnyModel = Union[AlignmentModel, Wav2Vec2Model, HuBERTPretrainModel]
@@ -101,7 +100,8 @@ def resolve_network(model: AnyModel) -> Wav2Vec2Model:
         return model
     raise AlignerError(
         f"model must be an AlignmentModel, a torchaudio Wav2Vec2Model or a HuBERTPretrainModel, "
-        f"not {type(model).__name__}")
+        f"not {type(model).__name__}"
+    )
 
 
 def _frame_samples(network: Wav2Vec2Model) -> int:
@@ -116,11 +116,9 @@ def _as_waveforms(waveforms, name: str = "waveforms") -> list[torch.Tensor]:
     for index, wave in enumerate(waveforms):
         wave = torch.as_tensor(wave)
         if wave.ndim != 1:
-            raise AlignerError(
-                f"{name}[{index}] must be a 1-D mono waveform, got shape {tuple(wave.shape)}")
+            raise AlignerError(f"{name}[{index}] must be a 1-D mono waveform, got shape {tuple(wave.shape)}")
         if not wave.is_floating_point():
-            raise AlignerError(
-                f"{name}[{index}] must hold float samples in [-1, 1], got dtype {wave.dtype}")
+            raise AlignerError(f"{name}[{index}] must hold float samples in [-1, 1], got dtype {wave.dtype}")
         items.append(wave.float())
     if not items:
         raise AlignerError(f"no {name} given")
@@ -133,8 +131,8 @@ def _check_frames(network: Wav2Vec2Model, waves: Sequence[torch.Tensor]) -> list
     for index, count in enumerate(frames):
         if count < 1:
             raise AlignerError(
-                f"waveform {index} is too short: {int(waves[index].shape[0])} samples, "
-                f"the model needs at least {field}")
+                f"waveform {index} is too short: {int(waves[index].shape[0])} samples, the model needs at least {field}"
+            )
     return frames
 
 
@@ -156,11 +154,17 @@ def _groups(count: int, size: int) -> list[list[int]]:
     return [list(range(start, min(count, start + size))) for start in range(0, count, size)]
 
 
-def extract_layer_features(model: AnyModel, waveforms: Sequence[torch.Tensor] | torch.Tensor, *,
-                           num_layers: int | None = None, include_projection: bool = True,
-                           device: str | torch.device | None = None,
-                           normalize_waveform: bool | None = None, sample_rate: int | None = None,
-                           batch_size: int = 8) -> LayerFeatures:
+def extract_layer_features(
+    model: AnyModel,
+    waveforms: Sequence[torch.Tensor] | torch.Tensor,
+    *,
+    num_layers: int | None = None,
+    include_projection: bool = True,
+    device: str | torch.device | None = None,
+    normalize_waveform: bool | None = None,
+    sample_rate: int | None = None,
+    batch_size: int = 8,
+) -> LayerFeatures:
     """Hidden states of every layer for a list of recordings.
 
     Equivalent to running ``Wav2Vec2Model.extract_features`` on each
@@ -216,7 +220,8 @@ def extract_layer_features(model: AnyModel, waveforms: Sequence[torch.Tensor] | 
             features, lengths = conv_features(network, items, normalize=normalize_waveform)
             projected, attention_mask = encoder_preprocess(network.encoder, features, lengths)
             hidden = network.encoder.transformer.get_intermediate_outputs(
-                projected, attention_mask=attention_mask, num_layers=num_layers)
+                projected, attention_mask=attention_mask, num_layers=num_layers
+            )
             if include_projection:
                 hidden = [projected] + hidden
             stacked = torch.stack(hidden).float().cpu()  # (layers, batch, frames, dim)
@@ -259,17 +264,20 @@ def _as_labels(frame_labels, count: int, frames: list[int], num_classes: int) ->
             raise AlignerError(f"frame_labels[{index}] must hold integer cluster ids, got {item.dtype}")
         if item.shape[0] != n:
             raise AlignerError(
-                f"frame_labels[{index}] has {item.shape[0]} labels but waveform {index} gives {n} frames")
+                f"frame_labels[{index}] has {item.shape[0]} labels but waveform {index} gives {n} frames"
+            )
         if n and (int(item.min()) < 0 or int(item.max()) >= num_classes):
             raise AlignerError(
                 f"frame_labels[{index}] holds ids outside [0, {num_classes}) "
-                f"(min {int(item.min())}, max {int(item.max())}); the model has {num_classes} classes")
+                f"(min {int(item.min())}, max {int(item.max())}); the model has {num_classes} classes"
+            )
         result.append(item.long())
     return result
 
 
-def _unmasked_logits(model: HuBERTPretrainModel, batch: torch.Tensor, labels: torch.Tensor,
-                     lengths: torch.Tensor) -> torch.Tensor:
+def _unmasked_logits(
+    model: HuBERTPretrainModel, batch: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
     """``HuBERTPretrainModel.forward`` without the mask generator: logits of
     all valid frames (the unmasked ones)."""
     network = model.wav2vec2
@@ -281,11 +289,17 @@ def _unmasked_logits(model: HuBERTPretrainModel, batch: torch.Tensor, labels: to
     return logit_u
 
 
-def hubert_prediction_accuracy(pretrain_model: HuBERTPretrainModel,
-                               waveforms: Sequence[torch.Tensor] | torch.Tensor,
-                               frame_labels: Sequence, *, mask: bool = True, seed: int | None = 0,
-                               device: str | torch.device | None = None,
-                               normalize_waveform: bool = False, batch_size: int = 8) -> dict:
+def hubert_prediction_accuracy(
+    pretrain_model: HuBERTPretrainModel,
+    waveforms: Sequence[torch.Tensor] | torch.Tensor,
+    frame_labels: Sequence,
+    *,
+    mask: bool = True,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    normalize_waveform: bool = False,
+    batch_size: int = 8,
+) -> dict:
     """Masked and unmasked cluster-prediction accuracy of a HuBERT pretraining model.
 
     With ``mask=True`` this runs ``HuBERTPretrainModel.forward`` (random
@@ -314,7 +328,8 @@ def hubert_prediction_accuracy(pretrain_model: HuBERTPretrainModel,
     """
     if not isinstance(pretrain_model, HuBERTPretrainModel):
         raise AlignerError(
-            f"pretrain_model must be a torchaudio HuBERTPretrainModel, not {type(pretrain_model).__name__}")
+            f"pretrain_model must be a torchaudio HuBERTPretrainModel, not {type(pretrain_model).__name__}"
+        )
     if batch_size < 1:
         raise AlignerError(f"batch_size must be at least 1, got {batch_size}")
     network = pretrain_model.wav2vec2
@@ -336,8 +351,7 @@ def hubert_prediction_accuracy(pretrain_model: HuBERTPretrainModel,
                     items = [F.layer_norm(w, w.shape) for w in items]
                 lengths = torch.tensor([w.shape[0] for w in items], device=device)
                 batch = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
-                targets = torch.nn.utils.rnn.pad_sequence([labels[i] for i in group],
-                                                          batch_first=True).to(device)
+                targets = torch.nn.utils.rnn.pad_sequence([labels[i] for i in group], batch_first=True).to(device)
                 if mask:
                     logit_m, logit_u, _ = pretrain_model(batch, targets, lengths)
                 else:

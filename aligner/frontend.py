@@ -61,12 +61,22 @@ class LogMelFrontEnd(nn.Module):
     window: torch.Tensor  # buffers (registered in __init__)
     filters: torch.Tensor
 
-    def __init__(self, sample_rate: int = 16000, num_bins: int = 80, win_length: int = 400,
-                 hop_length: int = 160, stack: int = 2, f_min: float = 40.0, f_max: float = 7600.0,
-                 dynamic_range_db: float | None = None):
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        num_bins: int = 80,
+        win_length: int = 400,
+        hop_length: int = 160,
+        stack: int = 2,
+        f_min: float = 40.0,
+        f_max: float = 7600.0,
+        dynamic_range_db: float | None = None,
+    ):
         super().__init__()
         if dynamic_range_db is not None and not (math.isfinite(dynamic_range_db) and dynamic_range_db > 0):
-            raise ModelConfigError(f"dynamic_range_db must be a positive number of dB or None, not {dynamic_range_db!r}")
+            raise ModelConfigError(
+                f"dynamic_range_db must be a positive number of dB or None, not {dynamic_range_db!r}"
+            )
         self.dynamic_range_db = None if dynamic_range_db is None else float(dynamic_range_db)
         self.sample_rate = int(sample_rate)
         self.num_bins = int(num_bins)
@@ -79,8 +89,11 @@ class LogMelFrontEnd(nn.Module):
         with torch.device("cpu"):  # a real window also when the module is built on the meta device
             window = torch.hann_window(self.win_length, periodic=True)
         self.register_buffer("window", window, persistent=False)
-        self.register_buffer("filters", _mel_filters(self.num_bins, self.n_fft, self.sample_rate,
-                                                     self.f_min, self.f_max), persistent=False)
+        self.register_buffer(
+            "filters",
+            _mel_filters(self.num_bins, self.n_fft, self.sample_rate, self.f_min, self.f_max),
+            persistent=False,
+        )
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -99,10 +112,17 @@ class LogMelFrontEnd(nn.Module):
 
     def config(self) -> dict:
         """Constructor arguments (saved with the model)."""
-        return {"type": "log_mel", "sample_rate": self.sample_rate, "num_bins": self.num_bins,
-                "win_length": self.win_length, "hop_length": self.hop_length, "stack": self.stack,
-                "f_min": self.f_min, "f_max": self.f_max,
-                **({} if self.dynamic_range_db is None else {"dynamic_range_db": self.dynamic_range_db})}
+        return {
+            "type": "log_mel",
+            "sample_rate": self.sample_rate,
+            "num_bins": self.num_bins,
+            "win_length": self.win_length,
+            "hop_length": self.hop_length,
+            "stack": self.stack,
+            "f_min": self.f_min,
+            "f_max": self.f_max,
+            **({} if self.dynamic_range_db is None else {"dynamic_range_db": self.dynamic_range_db}),
+        }
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Output frames for waveforms of ``lengths`` samples (0 when shorter
@@ -121,8 +141,9 @@ class LogMelFrontEnd(nn.Module):
         """Log-mel energies of a power spectrum. Shape: ``(..., n_fft//2+1)`` -> ``(..., num_bins)``."""
         return torch.log(power @ self.filters + 1e-8)
 
-    def stack_and_normalize(self, log_mel: torch.Tensor, lengths: torch.Tensor | None
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    def stack_and_normalize(
+        self, log_mel: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Floor (``dynamic_range_db``), stack 10 ms frames and normalize
         each item over its valid frames.
 
@@ -154,15 +175,15 @@ class LogMelFrontEnd(nn.Module):
         if lengths is None:
             valid = torch.full((log_mel.shape[0],), count, dtype=torch.int64, device=log_mel.device)
         else:
-            valid = torch.div(lengths.to(log_mel.device) - self.win_length, self.hop_length,
-                              rounding_mode="floor") + 1
+            valid = torch.div(lengths.to(log_mel.device) - self.win_length, self.hop_length, rounding_mode="floor") + 1
             valid = valid.clamp(min=1, max=count)
         inside = (torch.arange(count, device=log_mel.device)[None, :] < valid[:, None]).unsqueeze(-1)
         peak = torch.where(inside, log_mel, torch.finfo(log_mel.dtype).min).amax(dim=(1, 2), keepdim=True)
         return torch.maximum(log_mel, peak - self.dynamic_range_db * math.log(10) / 10)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Shape: waveforms ``(B, S)``, lengths ``(B,)`` samples -> features
         ``(B, T, 2 * num_bins)``, lengths ``(B,)`` frames (None when
         ``lengths`` is None)."""
@@ -216,7 +237,8 @@ def build_network(architecture: dict):
     kwargs = dict(architecture)
     front_end = kwargs.pop("front_end", None)
     kwargs["extractor_conv_layer_config"] = [
-        tuple(layer) if isinstance(layer, list) else layer for layer in kwargs["extractor_conv_layer_config"]]
+        tuple(layer) if isinstance(layer, list) else layer for layer in kwargs["extractor_conv_layer_config"]
+    ]
     if front_end is None:
         return wav2vec2_model(**kwargs)
     if not isinstance(front_end, dict) or front_end.get("type") != "log_mel":

@@ -36,8 +36,15 @@ import torch
 
 from .records import WordSpan
 
-__all__ = ["FALLBACK_QUIET_DB", "LOW_MEAN_SCORE", "MAX_QUIET_SECONDS", "MAX_SECONDS_PER_TOKEN", "MAX_WORD_BASE",
-           "QUIET_DB", "suspect_reasons"]
+__all__ = [
+    "FALLBACK_QUIET_DB",
+    "LOW_MEAN_SCORE",
+    "MAX_QUIET_SECONDS",
+    "MAX_SECONDS_PER_TOKEN",
+    "MAX_WORD_BASE",
+    "QUIET_DB",
+    "suspect_reasons",
+]
 
 #: Mean word score below which an alignment is suspect.
 LOW_MEAN_SCORE = 0.1
@@ -53,8 +60,9 @@ FALLBACK_QUIET_DB = 30.0
 MAX_QUIET_SECONDS = 0.4
 
 
-def suspect_reasons(words: Sequence[WordSpan], frame_seconds: float,
-                    quiet: torch.Tensor | None = None) -> tuple[str, ...]:
+def suspect_reasons(
+    words: Sequence[WordSpan], frame_seconds: float, quiet: torch.Tensor | None = None
+) -> tuple[str, ...]:
     """What is implausible about ``words`` (empty when nothing is).
 
     Args:
@@ -74,8 +82,10 @@ def suspect_reasons(words: Sequence[WordSpan], frame_seconds: float,
         tokens = max(1, len(word.chars))
         limit = MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens
         if word.end - word.start > limit:
-            reasons.append(f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
-                           f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens")
+            reasons.append(
+                f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
+                f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens"
+            )
     if quiet is not None and quiet.numel():
         frames = quiet.numel()
         counts = np.concatenate([[0], np.cumsum(quiet.numpy().astype(np.int64))])  # quiet frames before t
@@ -84,6 +94,8 @@ def suspect_reasons(words: Sequence[WordSpan], frame_seconds: float,
             last = min(frames, max(first, round(word.end / frame_seconds)))
             seconds = float(counts[last] - counts[first]) * frame_seconds
             if seconds > MAX_QUIET_SECONDS:
-                reasons.append(f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
-                               f"has {seconds:.2f} s of quiet audio")
+                reasons.append(
+                    f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
+                    f"has {seconds:.2f} s of quiet audio"
+                )
     return tuple(reasons)

@@ -94,9 +94,7 @@ def load_model(spec: str | os.PathLike | AlignmentModel | None = None) -> Alignm
     if isinstance(spec, AlignmentModel):
         return spec
     if not isinstance(spec, (str, os.PathLike)):
-        raise ModelError(
-            f"model spec must be a bundle name, a path or an AlignmentModel, not {type(spec).__name__}"
-        )
+        raise ModelError(f"model spec must be a bundle name, a path or an AlignmentModel, not {type(spec).__name__}")
     if isinstance(spec, str):
         if not spec.strip():
             raise ModelError(f"empty model spec; known bundles: {', '.join(BUNDLE_NAMES)}")
@@ -147,8 +145,7 @@ def save_model(model: AlignmentModel, folder: str | os.PathLike, *, half: bool =
         "min_frames": model.min_frames,
         "quiet_db": model.quiet_db,
     }
-    state = {key: value.detach().to("cpu").contiguous()
-             for key, value in model.model.state_dict().items()}
+    state = {key: value.detach().to("cpu").contiguous() for key, value in model.model.state_dict().items()}
     if half:
         state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
     try:
@@ -189,8 +186,10 @@ def architecture_of(net: Wav2Vec2Model) -> dict:
             extractor_mode = "layer_norm"
         else:
             raise ModelError("unsupported feature extractor: its first conv layer has no normalization")
-        conv_config = [(int(layer.conv.out_channels), int(layer.conv.kernel_size[0]), int(layer.conv.stride[0]))
-                       for layer in conv_layers]
+        conv_config = [
+            (int(layer.conv.out_channels), int(layer.conv.kernel_size[0]), int(layer.conv.stride[0]))
+            for layer in conv_layers
+        ]
         conv_bias = conv_layers[0].conv.bias is not None
     transformer = net.encoder.transformer
     first_layer = transformer.layers[0]
@@ -266,9 +265,15 @@ def _load_bundle(name: str) -> AlignmentModel:
     net, normalize = _unwrap(loaded)
     labels = bundle.get_labels(star="*") if is_fa else bundle.get_labels()
     model = AlignmentModel(
-        model=net.eval(), labels=tuple(labels), sample_rate=int(bundle.sample_rate), name=name,
-        blank=0, separator=None if is_fa else "|", star="*" if is_fa else None,
-        normalize_waveform=normalize, append_star=is_fa,
+        model=net.eval(),
+        labels=tuple(labels),
+        sample_rate=int(bundle.sample_rate),
+        name=name,
+        blank=0,
+        separator=None if is_fa else "|",
+        star="*" if is_fa else None,
+        normalize_waveform=normalize,
+        append_star=is_fa,
     )
     _check_outputs(model, f"bundle {name}")
     return model
@@ -297,9 +302,7 @@ def _load_path(path: Path) -> AlignmentModel:
             return _load_huggingface(path.parent)
         if path.suffix.lower() == ".json":
             return _load_own(path)
-        raise ModelError(
-            f"{path} is a file; give a model folder or its {CONFIG_FILE} ({_FOLDER_HINT})"
-        )
+        raise ModelError(f"{path} is a file; give a model folder or its {CONFIG_FILE} ({_FOLDER_HINT})")
     if (path / CONFIG_FILE).is_file():
         return _load_own(path / CONFIG_FILE)
     if (path / "config.json").is_file():
@@ -311,12 +314,12 @@ def _load_own(config_path: Path) -> AlignmentModel:
     """Load the project's format from its ``aligner_model.json``."""
     config = _read_json(config_path)
     if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-        raise ModelError(f"{config_path} is not a trellis-align model config "
-                         f"(expected \"format\": \"{FORMAT_NAME}\")")
+        raise ModelError(f'{config_path} is not a trellis-align model config (expected "format": "{FORMAT_NAME}")')
     version = config.get("version")
     if version != FORMAT_VERSION:
-        raise ModelError(f"{config_path}: unsupported format version {version!r} "
-                         f"(this trellis-align reads version {FORMAT_VERSION})")
+        raise ModelError(
+            f"{config_path}: unsupported format version {version!r} (this trellis-align reads version {FORMAT_VERSION})"
+        )
     for key in ("architecture", "labels", "sample_rate"):
         if key not in config:
             raise ModelError(f"{config_path}: missing field {key!r}")
@@ -337,13 +340,16 @@ def _load_own(config_path: Path) -> AlignmentModel:
             raise ModelError(f"{config_path}: {key} {value!r} is not one of the labels")
     weights = config_path.parent / WEIGHTS_FILE
     if not weights.is_file():
-        raise ModelError(f"model folder {config_path.parent} has {config_path.name} "
-                         f"but no weights file {WEIGHTS_FILE}")
+        raise ModelError(f"model folder {config_path.parent} has {config_path.name} but no weights file {WEIGHTS_FILE}")
     net = _build_for_weights(config["architecture"], config_path, _read_safetensors(weights), weights)
     model = AlignmentModel(
-        model=net.eval(), labels=tuple(labels), sample_rate=sample_rate,
-        name=str(config.get("name") or config_path.parent.resolve().name), blank=blank,
-        separator=config.get("separator"), star=config.get("star"),
+        model=net.eval(),
+        labels=tuple(labels),
+        sample_rate=sample_rate,
+        name=str(config.get("name") or config_path.parent.resolve().name),
+        blank=blank,
+        separator=config.get("separator"),
+        star=config.get("star"),
         normalize_waveform=bool(config.get("normalize_waveform", False)),
         append_star=bool(config.get("append_star", False)),
         phonetic=bool(config.get("phonetic", False)),
@@ -364,8 +370,15 @@ def _phonemizer_of(config: Mapping[str, Any], source: Path) -> str | None:
     return value
 
 
-def _number_of(config: Mapping[str, Any], source: Path, key: str, what: str, valid: Callable[[float], bool],
-               default: float | None = None, optional: bool = True) -> float | None:
+def _number_of(
+    config: Mapping[str, Any],
+    source: Path,
+    key: str,
+    what: str,
+    valid: Callable[[float], bool],
+    default: float | None = None,
+    optional: bool = True,
+) -> float | None:
     """``config[key]`` as a float checked by ``valid`` (None when missing or
     null and ``optional``); otherwise a :class:`ModelError` saying ``what`` it must be."""
     value = config.get(key, default)
@@ -381,8 +394,12 @@ def _end_extension_of(config: Mapping[str, Any], source: Path) -> float | None:
 
 
 def _blank_penalty_of(config: Mapping[str, Any], source: Path) -> float:
-    return _number_of(config, source, "blank_penalty", "a number in [0, 50]", lambda v: 0 <= v <= 50,
-                      default=0.0, optional=False) or 0.0  # never None: not optional
+    return (
+        _number_of(
+            config, source, "blank_penalty", "a number in [0, 50]", lambda v: 0 <= v <= 50, default=0.0, optional=False
+        )
+        or 0.0
+    )  # never None: not optional
 
 
 def _min_frames_of(config: Mapping[str, Any], source: Path) -> int | None:
@@ -396,8 +413,9 @@ def _quiet_db_of(config: Mapping[str, Any], source: Path) -> float | None:
     return _number_of(config, source, "quiet_db", "null or decibels in (0, 120]", lambda v: 0 < v <= 120)
 
 
-def build_from_architecture(architecture: Any, source: str | os.PathLike[str] | None = None, *,
-                            error: type[AlignerError] = ModelError) -> Wav2Vec2Model:
+def build_from_architecture(
+    architecture: Any, source: str | os.PathLike[str] | None = None, *, error: type[AlignerError] = ModelError
+) -> Wav2Vec2Model:
     """:func:`~aligner.frontend.build_network` (the one way the package builds
     a network from its architecture), with a bad architecture raised as
     ``error`` naming ``source`` (loading: :class:`ModelError` naming the
@@ -436,8 +454,12 @@ _HF_DEFAULTS: dict[str, Any] = {
 }
 
 _HF_PREFIXES = {"wav2vec2": "wav2vec2.", "hubert": "hubert."}
-_HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin",
-                    "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_HF_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 
 
 def _load_huggingface(folder: Path) -> AlignmentModel:
@@ -447,8 +469,9 @@ def _load_huggingface(folder: Path) -> AlignmentModel:
         raise ModelError(f"{config_path}: expected a JSON object")
     model_type = config.get("model_type")
     if model_type not in _HF_PREFIXES:
-        raise ModelError(f"{config_path}: model_type {model_type!r} is not supported "
-                         f"(supported: {', '.join(_HF_PREFIXES)})")
+        raise ModelError(
+            f"{config_path}: model_type {model_type!r} is not supported (supported: {', '.join(_HF_PREFIXES)})"
+        )
     vocab_path = folder / "vocab.json"
     if not vocab_path.is_file():
         raise ModelError(f"Hugging Face model folder {folder} has no vocab.json (the CTC labels)")
@@ -456,8 +479,9 @@ def _load_huggingface(folder: Path) -> AlignmentModel:
     weights_path, raw_state = _read_hf_weights(folder)
     state = _rename_hf_keys(raw_state, _HF_PREFIXES[model_type], weights_path)
     num_out = int(state["aux.weight"].shape[0])
-    net = _build_for_weights(_hf_architecture(config, model_type, config_path, num_out), config_path, state,
-                             weights_path)
+    net = _build_for_weights(
+        _hf_architecture(config, model_type, config_path, num_out), config_path, state, weights_path
+    )
 
     labels = _hf_labels(vocab, num_out, vocab_path)
     blank = config.get("pad_token_id", 0)
@@ -472,8 +496,13 @@ def _load_huggingface(folder: Path) -> AlignmentModel:
     if not isinstance(sample_rate, int) or sample_rate <= 0:
         raise ModelError(f"{folder / 'preprocessor_config.json'}: bad sampling_rate {sample_rate!r}")
     model = AlignmentModel(
-        model=net.eval(), labels=labels, sample_rate=sample_rate, name=folder.resolve().name,
-        blank=blank, separator=delimiter if delimiter in labels else None, star=None,
+        model=net.eval(),
+        labels=labels,
+        sample_rate=sample_rate,
+        name=folder.resolve().name,
+        blank=blank,
+        separator=delimiter if delimiter in labels else None,
+        star=None,
         normalize_waveform=bool(preprocessor.get("do_normalize", feat_norm == "layer")),
         append_star=False,
         phonetic=tokenizer.get("tokenizer_class") == "Wav2Vec2PhonemeCTCTokenizer",
@@ -485,6 +514,7 @@ def _load_huggingface(folder: Path) -> AlignmentModel:
 def _hf_architecture(config: Mapping[str, Any], model_type: str, source: Path, num_out: int) -> dict:
     """Map a transformers ``Wav2Vec2Config`` / ``HubertConfig`` dict to
     ``wav2vec2_model`` keyword arguments (dropouts 0)."""
+
     def get(key: str) -> Any:
         return config.get(key, _HF_DEFAULTS[key])
 
@@ -502,8 +532,12 @@ def _hf_architecture(config: Mapping[str, Any], model_type: str, source: Path, n
     if unsupported:
         raise ModelError(f"{source}: unsupported model options: {', '.join(unsupported)}")
     dims, kernels, strides = get("conv_dim"), get("conv_kernel"), get("conv_stride")
-    if not (isinstance(dims, list) and isinstance(kernels, list) and isinstance(strides, list)
-            and len(dims) == len(kernels) == len(strides) > 0):
+    if not (
+        isinstance(dims, list)
+        and isinstance(kernels, list)
+        and isinstance(strides, list)
+        and len(dims) == len(kernels) == len(strides) > 0
+    ):
         raise ModelError(f"{source}: conv_dim, conv_kernel and conv_stride must be lists of one length")
     return dict(
         extractor_mode=f"{norm}_norm",
@@ -544,8 +578,10 @@ def _read_hf_weights(folder: Path) -> tuple[Path, dict[str, torch.Tensor]]:
                 raise ModelError(f"{path} names the shard {shard}, which is missing")
             state.update(_read_weights_file(shard_path))
         return path, state
-    raise ModelError(f"Hugging Face model folder {folder} has config.json but no weights "
-                     f"(expected one of {', '.join(_HF_WEIGHT_FILES)})")
+    raise ModelError(
+        f"Hugging Face model folder {folder} has config.json but no weights "
+        f"(expected one of {', '.join(_HF_WEIGHT_FILES)})"
+    )
 
 
 def _rename_hf_keys(state: Mapping[str, torch.Tensor], prefix: str, source: Path) -> dict[str, torch.Tensor]:
@@ -564,13 +600,14 @@ def _rename_hf_keys(state: Mapping[str, torch.Tensor], prefix: str, source: Path
             continue
         for old, new in renames:
             if key.startswith(old):
-                renamed[new + key[len(old):]] = value
+                renamed[new + key[len(old) :]] = value
                 break
         else:
             unknown.append(key)
     if unknown:
-        raise ModelError(f"{source}: unexpected weights {_few(unknown)} "
-                         "(not a plain Wav2Vec2ForCTC / HubertForCTC checkpoint)")
+        raise ModelError(
+            f"{source}: unexpected weights {_few(unknown)} (not a plain Wav2Vec2ForCTC / HubertForCTC checkpoint)"
+        )
     if "aux.weight" not in renamed:
         raise ModelError(f"{source}: no lm_head weights; not a CTC model (Wav2Vec2ForCTC / HubertForCTC)")
     return renamed
@@ -581,8 +618,10 @@ def _hf_labels(vocab: Any, num_out: int, source: Path) -> tuple[str, ...]:
     if not isinstance(vocab, dict) or not vocab:
         raise ModelError(f"{source}: expected a non-empty object mapping tokens to ids")
     if all(isinstance(v, dict) for v in vocab.values()):
-        raise ModelError(f"{source} holds one vocabulary per language ({_few(list(vocab))}); "
-                         "adapter/multilingual models are not supported")
+        raise ModelError(
+            f"{source} holds one vocabulary per language ({_few(list(vocab))}); "
+            "adapter/multilingual models are not supported"
+        )
     by_id: dict[int, str] = {}
     for token, index in vocab.items():
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
@@ -590,8 +629,7 @@ def _hf_labels(vocab: Any, num_out: int, source: Path) -> tuple[str, ...]:
         if index in by_id:
             raise ModelError(f"{source}: tokens {by_id[index]!r} and {token!r} share id {index}")
         if index >= num_out and not (token.startswith("<") and token.endswith(">")):
-            raise ModelError(f"{source}: token {token!r} has id {index}, but the model has "
-                             f"only {num_out} outputs")
+            raise ModelError(f"{source}: token {token!r} has id {index}, but the model has only {num_out} outputs")
         by_id[index] = token
     return tuple(by_id.get(i, f"<unused-{i}>") for i in range(num_out))
 
@@ -642,8 +680,10 @@ def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-_WEIGHT_NORM_STYLES = ((".weight_g", ".parametrizations.weight.original0"),
-                       (".weight_v", ".parametrizations.weight.original1"))
+_WEIGHT_NORM_STYLES = (
+    (".weight_g", ".parametrizations.weight.original0"),
+    (".weight_v", ".parametrizations.weight.original1"),
+)
 
 
 def _match_weight_norm_style(state: Mapping[str, torch.Tensor], expected: set[str]) -> dict[str, torch.Tensor]:
@@ -667,8 +707,9 @@ def _load_weights(net: nn.Module, state: Mapping[str, Any], source: Path) -> Non
     net.load_state_dict(_checked_state(net.state_dict(), state, source))
 
 
-def _checked_state(expected: Mapping[str, torch.Tensor], state: Mapping[str, Any], source: Path
-                   ) -> dict[str, torch.Tensor]:
+def _checked_state(
+    expected: Mapping[str, torch.Tensor], state: Mapping[str, Any], source: Path
+) -> dict[str, torch.Tensor]:
     """``state`` (weight-norm keys renamed to ``expected``'s style) after
     checking its keys and shapes against ``expected`` (tensors of any
     device, ``meta`` included). Raises :class:`ModelError` naming ``source``."""
@@ -687,8 +728,10 @@ def _checked_state(expected: Mapping[str, torch.Tensor], state: Mapping[str, Any
         if not isinstance(value, torch.Tensor):
             raise ModelError(f"weights in {source}: {key} is not a tensor")
         if tuple(value.shape) != tuple(target.shape):
-            raise ModelError(f"weights in {source}: {key} has shape {tuple(value.shape)}, "
-                             f"the architecture needs {tuple(target.shape)}")
+            raise ModelError(
+                f"weights in {source}: {key} has shape {tuple(value.shape)}, "
+                f"the architecture needs {tuple(target.shape)}"
+            )
     return state
 
 
@@ -728,8 +771,13 @@ def _estimated_parameters(architecture: Any) -> float:
         previous = max(previous, 2 * int(front_end.get("num_bins", 0)))
     except (KeyError, TypeError, ValueError):
         return math.inf
-    return float(layers * (4 * dim * dim + 2 * dim * feed_forward) + dim * dim * kernel / groups + convs
-                 + previous * dim + dim * outputs)
+    return float(
+        layers * (4 * dim * dim + 2 * dim * feed_forward)
+        + dim * dim * kernel / groups
+        + convs
+        + previous * dim
+        + dim * outputs
+    )
 
 
 def _check_outputs(model: AlignmentModel, source: str) -> None:
@@ -739,8 +787,10 @@ def _check_outputs(model: AlignmentModel, source: str) -> None:
         raise ModelError(f"{source}: the network has no output layer (aux_num_out is None)")
     expected = model.num_labels - (1 if model.append_star else 0)
     if aux.out_features != expected:
-        raise ModelError(f"{source}: the network has {aux.out_features} outputs but there are "
-                         f"{model.num_labels} labels" + (" (including the appended star)" if model.append_star else ""))
+        raise ModelError(
+            f"{source}: the network has {aux.out_features} outputs but there are "
+            f"{model.num_labels} labels" + (" (including the appended star)" if model.append_star else "")
+        )
 
 
 def _few(items: list[str], limit: int = 5) -> str:

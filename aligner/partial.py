@@ -176,9 +176,13 @@ def ends_clause(text: str) -> bool:
     return _CLAUSE_END.search(text) is not None
 
 
-def star_emissions(log_probs: torch.Tensor, blank: int, separator: int | None = None,
-                   own_star: int | None = None, star_penalty: float = 3.0
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def star_emissions(
+    log_probs: torch.Tensor,
+    blank: int,
+    separator: int | None = None,
+    own_star: int | None = None,
+    star_penalty: float = 3.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Append the star column (see the module docstring).
 
     Args:
@@ -209,8 +213,9 @@ def star_emissions(log_probs: torch.Tensor, blank: int, separator: int | None = 
     return torch.cat([log_probs, star.unsqueeze(-1)], dim=-1), codes
 
 
-def partial_targets(words: Sequence, keep: Sequence[bool], star: int, separator: int | None = None,
-                    star_at: str = "clauses") -> tuple[list[int], list[int]]:
+def partial_targets(
+    words: Sequence, keep: Sequence[bool], star: int, separator: int | None = None, star_at: str = "clauses"
+) -> tuple[list[int], list[int]]:
     """Targets with star tokens for the words to place.
 
     Args:
@@ -249,12 +254,12 @@ def partial_targets(words: Sequence, keep: Sequence[bool], star: int, separator:
 
 def _star_between(words: Sequence, previous: int, index: int, star_at: str) -> bool:
     """Whether a star goes between placed words ``previous`` and ``index``."""
-    return star_at == "words" or (star_at == "clauses"
-                                  and any(ends_clause(w.text) for w in words[previous:index]))
+    return star_at == "words" or (star_at == "clauses" and any(ends_clause(w.text) for w in words[previous:index]))
 
 
-def duration_plan(words: Sequence, keep: Sequence[bool], star: int, blank: int, star_at: str = "clauses"
-                  ) -> tuple[list[list[int]], list[int], list[int]]:
+def duration_plan(
+    words: Sequence, keep: Sequence[bool], star: int, blank: int, star_at: str = "clauses"
+) -> tuple[list[list[int]], list[int], list[int]]:
     """Partial mode's input to the duration-aware decoder
     (:func:`aligner.duration_viterbi.duration_align`): the star is the label
     of some of its optional runs between words, where :func:`partial_targets`
@@ -281,8 +286,9 @@ def duration_plan(words: Sequence, keep: Sequence[bool], star: int, blank: int, 
     return tokens, gaps, word_index
 
 
-def skipped_runs(path: torch.Tensor, star: int, codes: torch.Tensor, min_skip: int = MIN_SKIP_FRAMES
-                 ) -> list[tuple[int, int]]:
+def skipped_runs(
+    path: torch.Tensor, star: int, codes: torch.Tensor, min_skip: int = MIN_SKIP_FRAMES
+) -> list[tuple[int, int]]:
     """Skipped audio of a duration-decoder path: in each run of star frames,
     from the first to after the last frame the garbage term wins, where
     those are at least ``min_skip`` frames apart. Shape: path and codes ``(T,)``."""
@@ -306,9 +312,13 @@ def skipped_runs(path: torch.Tensor, star: int, codes: torch.Tensor, min_skip: i
     return skipped
 
 
-def split_star_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], star: int,
-                     codes: torch.Tensor, min_skip: int = MIN_SKIP_FRAMES
-                     ) -> tuple[list[TokenSpan], list[int], list[tuple[int, int]]]:
+def split_star_spans(
+    spans: Sequence[TokenSpan],
+    word_index: Sequence[int],
+    star: int,
+    codes: torch.Tensor,
+    min_skip: int = MIN_SKIP_FRAMES,
+) -> tuple[list[TokenSpan], list[int], list[tuple[int, int]]]:
     """Turn the star tokens of a path into boundaries and skipped audio.
 
     The silent frames at the start of a star span are blanks: the span is
@@ -332,7 +342,7 @@ def split_star_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], star
     kept_spans, kept_index, skipped = [], [], []
     for span, index in zip(spans, word_index):
         if span.token == star:
-            frames = codes[span.start:span.end]
+            frames = codes[span.start : span.end]
             garbage = torch.nonzero(frames == GARBAGE).flatten().tolist()
             if garbage and garbage[-1] + 1 - garbage[0] >= min_skip:
                 skipped.append((span.start + garbage[0], span.start + garbage[-1] + 1))
@@ -345,8 +355,9 @@ def split_star_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], star
     return kept_spans, kept_index, skipped
 
 
-def word_detection_scores(spans: Sequence[TokenSpan], word_index: Sequence[int],
-                          separator: int | None) -> dict[int, float]:
+def word_detection_scores(
+    spans: Sequence[TokenSpan], word_index: Sequence[int], separator: int | None
+) -> dict[int, float]:
     """Per placed word, the geometric mean of its characters' scores
     (separators inside a word left out): ``exp`` of the mean over its
     characters of the log of their mean per-frame probability.

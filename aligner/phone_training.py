@@ -35,8 +35,17 @@ from ._amp import grad_scaler, optimizer_step
 from .frontend import LogMelFrontEnd, build_network, frames_for_samples
 from .phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
 
-__all__ = ["LABELS", "FliteSpec", "LabeledUtterance", "MbrolaSpec", "SpeechSpec", "frame_labels", "phone_architecture",
-           "render_labeled", "train_phone_model"]
+__all__ = [
+    "LABELS",
+    "FliteSpec",
+    "LabeledUtterance",
+    "MbrolaSpec",
+    "SpeechSpec",
+    "frame_labels",
+    "phone_architecture",
+    "render_labeled",
+    "train_phone_model",
+]
 
 #: Output classes of the phone model: silence (the blank) and ARPAbet.
 LABELS: tuple[str, ...] = ("-",) + ARPABET
@@ -124,7 +133,7 @@ def frame_labels(num_samples: int, phones: Iterable[tuple[str, int, int]]) -> np
     """
     per_sample = np.zeros(num_samples, dtype=np.uint8)
     for label, start, end in phones:
-        per_sample[max(start, 0):max(end, 0)] = _LABEL_IDS[label]
+        per_sample[max(start, 0) : max(end, 0)] = _LABEL_IDS[label]
     count = frames_for_samples([(560, FRAME)], num_samples)
     return per_sample[FRAME * np.arange(count) + FRAME // 2]
 
@@ -144,8 +153,15 @@ def render_labeled(spec: SpeechSpec | FliteSpec | MbrolaSpec) -> LabeledUtteranc
         return None
 
 
-def _labeled(speech: np.ndarray, rate_in: int, per_word: list[list[tuple[str, int, int]]], lead_s: float,
-             trail_s: float, text: str, source: str) -> LabeledUtterance:
+def _labeled(
+    speech: np.ndarray,
+    rate_in: int,
+    per_word: list[list[tuple[str, int, int]]],
+    lead_s: float,
+    trail_s: float,
+    text: str,
+    source: str,
+) -> LabeledUtterance:
     """Resample to 16 kHz, pad with silence, label frames. ``per_word``
     holds ARPAbet intervals in samples at ``rate_in`` (closures attached)."""
     from scipy.signal import resample_poly
@@ -156,22 +172,30 @@ def _labeled(speech: np.ndarray, rate_in: int, per_word: list[list[tuple[str, in
     lead, trail = round(lead_s * SAMPLE_RATE), round(trail_s * SAMPLE_RATE)
     audio = np.concatenate([np.zeros(lead, np.float32), speech.astype(np.float32), np.zeros(trail, np.float32)])
     scale = SAMPLE_RATE / rate_in
-    per_word = [[(label, lead + round(a * scale), lead + round(b * scale)) for label, a, b in phones]
-                for phones in per_word]
+    per_word = [
+        [(label, lead + round(a * scale), lead + round(b * scale)) for label, a, b in phones] for phones in per_word
+    ]
     spans = [(phones[0][1], phones[-1][2]) for phones in per_word]
     flat = [p for phones in per_word for p in phones]
     labels = frame_labels(len(audio), flat)
     audio16 = np.clip(np.round(audio), -32768, 32767).astype(np.int16)
     sr = float(SAMPLE_RATE)
-    return LabeledUtterance(audio16, labels, tuple((a / sr, b / sr) for a, b in spans),
-                            tuple((label, a / sr, b / sr) for label, a, b in flat), text, source)
+    return LabeledUtterance(
+        audio16,
+        labels,
+        tuple((a / sr, b / sr) for a, b in spans),
+        tuple((label, a / sr, b / sr) for label, a, b in flat),
+        text,
+        source,
+    )
 
 
 def _render_espeak(spec: SpeechSpec) -> LabeledUtterance:
     from .synth.espeak import synthesize, word_timings
 
-    synthesis = synthesize(spec.text, spec.voice, rate=spec.rate, pitch=spec.pitch,
-                           pitch_range=spec.pitch_range, word_gap=spec.word_gap)
+    synthesis = synthesize(
+        spec.text, spec.voice, rate=spec.rate, pitch=spec.pitch, pitch_range=spec.pitch_range, word_gap=spec.word_gap
+    )
     timed = word_timings(synthesis)
     rate_in = synthesis.sample_rate
     per_word = phone_intervals(timed, _is_rhotic(spec.voice), round(MAX_CLOSURE * rate_in))
@@ -181,22 +205,24 @@ def _render_espeak(spec: SpeechSpec) -> LabeledUtterance:
 def _render_flite(spec: FliteSpec) -> LabeledUtterance:
     from .synth.flite import synthesize
 
-    synthesis = synthesize(spec.text, spec.voice, duration_stretch=spec.duration_stretch,
-                           f0_mean=spec.f0_mean, f0_stddev=spec.f0_stddev)
+    synthesis = synthesize(
+        spec.text, spec.voice, duration_stretch=spec.duration_stretch, f0_mean=spec.f0_mean, f0_stddev=spec.f0_stddev
+    )
     per_word = [[(p.arpabet, p.start, p.end) for p in word.phones if p.arpabet] for word in synthesis.words]
     if any(not phones for phones in per_word):
         from .synth.espeak import SynthesisError
+
         raise SynthesisError("a word without phones")
-    return _labeled(synthesis.samples, synthesis.sample_rate, per_word, spec.lead, spec.trail, spec.text,
-                    "flite")
+    return _labeled(synthesis.samples, synthesis.sample_rate, per_word, spec.lead, spec.trail, spec.text, "flite")
 
 
 def _render_mbrola(spec: MbrolaSpec) -> LabeledUtterance:
     from .synth.mbrola import synthesize
 
     synthesis = synthesize(spec.text, spec.voice, time_ratio=spec.time_ratio, pitch_ratio=spec.pitch_ratio)
-    return _labeled(synthesis.samples, synthesis.sample_rate, [list(synthesis.phones)], spec.lead, spec.trail,
-                    spec.text, "mbrola")
+    return _labeled(
+        synthesis.samples, synthesis.sample_rate, [list(synthesis.phones)], spec.lead, spec.trail, spec.text, "mbrola"
+    )
 
 
 def render_pool(jobs: int):
@@ -207,8 +233,9 @@ def render_pool(jobs: int):
     return multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
 
 
-def render_many(specs: Sequence[SpeechSpec], on_result: Callable[[LabeledUtterance], None],
-                pool: Any = None, chunk: int = 16) -> None:
+def render_many(
+    specs: Sequence[SpeechSpec], on_result: Callable[[LabeledUtterance], None], pool: Any = None, chunk: int = 16
+) -> None:
     """Render ``specs`` (in ``pool`` when given), calling ``on_result`` as
     each is done (in any order)."""
     if pool is None:
@@ -229,23 +256,43 @@ def _worker_init() -> None:
 
 # --------------------------------------------------------------------------- model
 
-def phone_architecture(*, embed_dim: int = 256, num_layers: int = 6, num_heads: int = 4,
-                       ff_dim: int = 1024, dropout: float = 0.1, num_bins: int = 80,
-                       dynamic_range_db: float | None = None) -> dict[str, Any]:
+
+def phone_architecture(
+    *,
+    embed_dim: int = 256,
+    num_layers: int = 6,
+    num_heads: int = 4,
+    ff_dim: int = 1024,
+    dropout: float = 0.1,
+    num_bins: int = 80,
+    dynamic_range_db: float | None = None,
+) -> dict[str, Any]:
     """Arguments of :func:`~aligner.frontend.build_network` for the phone model
     (``dynamic_range_db``: the front end's floor, see :class:`~aligner.frontend.LogMelFrontEnd`)."""
     front = LogMelFrontEnd(num_bins=num_bins, dynamic_range_db=dynamic_range_db)
     return dict(
-        front_end=front.config(), extractor_mode="layer_norm",
-        extractor_conv_layer_config=[[front.output_dim, 1, 1]], extractor_conv_bias=True,
-        encoder_embed_dim=embed_dim, encoder_projection_dropout=dropout, encoder_pos_conv_kernel=64,
-        encoder_pos_conv_groups=16, encoder_num_layers=num_layers, encoder_num_heads=num_heads,
-        encoder_attention_dropout=dropout, encoder_ff_interm_features=ff_dim, encoder_ff_interm_dropout=dropout,
-        encoder_dropout=dropout, encoder_layer_norm_first=True, encoder_layer_drop=0.0,
-        aux_num_out=len(LABELS))
+        front_end=front.config(),
+        extractor_mode="layer_norm",
+        extractor_conv_layer_config=[[front.output_dim, 1, 1]],
+        extractor_conv_bias=True,
+        encoder_embed_dim=embed_dim,
+        encoder_projection_dropout=dropout,
+        encoder_pos_conv_kernel=64,
+        encoder_pos_conv_groups=16,
+        encoder_num_layers=num_layers,
+        encoder_num_heads=num_heads,
+        encoder_attention_dropout=dropout,
+        encoder_ff_interm_features=ff_dim,
+        encoder_ff_interm_dropout=dropout,
+        encoder_dropout=dropout,
+        encoder_layer_norm_first=True,
+        encoder_layer_drop=0.0,
+        aux_num_out=len(LABELS),
+    )
 
 
 # --------------------------------------------------------------------------- augmentation
+
 
 def _pad(items: Sequence[np.ndarray], value: int = 0) -> np.ndarray:
     width = max(len(x) for x in items)
@@ -255,8 +302,9 @@ def _pad(items: Sequence[np.ndarray], value: int = 0) -> np.ndarray:
     return out
 
 
-def _colored_noise(shape: tuple[int, int], exponent: torch.Tensor, generator: torch.Generator,
-                   device: torch.device) -> torch.Tensor:
+def _colored_noise(
+    shape: tuple[int, int], exponent: torch.Tensor, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """Noise with power spectrum ~ 1 / f^exponent per row (0 white, 1 pink, 2 brown)."""
     white = torch.randn(shape, generator=generator, device=device)
     spectrum = torch.fft.rfft(white)
@@ -266,8 +314,9 @@ def _colored_noise(shape: tuple[int, int], exponent: torch.Tensor, generator: to
     return noise / noise.std(dim=-1, keepdim=True).clamp(min=1e-8)
 
 
-def augment_batch(waves: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator,
-                  strength: float = 1.0) -> torch.Tensor:
+def augment_batch(
+    waves: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator, strength: float = 1.0
+) -> torch.Tensor:
     """Waveform-level augmentation of a padded batch (returns a new tensor).
 
     Reverberation (synthetic exponential-decay impulse responses), babble
@@ -340,8 +389,9 @@ def warp_spectrum(power: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return gather_low * (1 - frac) + gather_high * frac
 
 
-def _feature_augment(front: LogMelFrontEnd, waves: torch.Tensor, lengths: torch.Tensor,
-                     generator: torch.Generator, strength: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _feature_augment(
+    front: LogMelFrontEnd, waves: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator, strength: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     device = waves.device
     batch = waves.shape[0]
     power = front.power_spectrum(waves)
@@ -360,8 +410,11 @@ def _feature_augment(front: LogMelFrontEnd, waves: torch.Tensor, lengths: torch.
     # spectral tilt and smooth equalization (a few cosines over the mel axis)
     bins = log_mel.shape[-1]
     m = torch.arange(bins, device=device).float() / (bins - 1)
-    coeffs = torch.randn(batch, 5, generator=generator, device=device) * torch.tensor(
-        [1.2, 0.6, 0.4, 0.3, 0.2], device=device) * strength
+    coeffs = (
+        torch.randn(batch, 5, generator=generator, device=device)
+        * torch.tensor([1.2, 0.6, 0.4, 0.3, 0.2], device=device)
+        * strength
+    )
     curve = cast(torch.Tensor, sum(coeffs[:, k : k + 1] * torch.cos(math.pi * (k + 1) * m)[None, :] for k in range(5)))
     log_mel = log_mel + curve[:, None, :]
     features, frames = front.stack_and_normalize(log_mel, lengths)
@@ -385,6 +438,7 @@ def _feature_augment(front: LogMelFrontEnd, waves: torch.Tensor, lengths: torch.
 
 # --------------------------------------------------------------------------- training
 
+
 class GrowingDataset:
     """Utterances that arrive while training runs (thread-safe appends)."""
 
@@ -403,8 +457,9 @@ class GrowingDataset:
             return list(self.items)
 
 
-def _batch_indices(durations: np.ndarray, batch_seconds: float, rng: np.random.Generator,
-                   max_items: int = 256) -> np.ndarray:
+def _batch_indices(
+    durations: np.ndarray, batch_seconds: float, rng: np.random.Generator, max_items: int = 256
+) -> np.ndarray:
     """A batch of similar lengths: a random window of the length-sorted order."""
     order = np.argsort(durations, kind="stable")
     anchor = int(rng.integers(0, len(order)))
@@ -414,24 +469,29 @@ def _batch_indices(durations: np.ndarray, batch_seconds: float, rng: np.random.G
     return order[start : start + size]
 
 
-def _tensors(items: Sequence[LabeledUtterance], device: torch.device
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _tensors(
+    items: Sequence[LabeledUtterance], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     waves = torch.from_numpy(_pad([x.audio for x in items])).to(device, non_blocking=True).float() / 32768.0
     lengths = torch.tensor([len(x.audio) for x in items], device=device)
     labels = torch.from_numpy(_pad([x.labels.astype(np.int64) for x in items], value=-100)).to(device)
     return waves, lengths, labels
 
 
-def frame_accuracy(net: nn.Module, items: Sequence[LabeledUtterance], device: torch.device,
-                   batch: int = 32, autocast_dtype: torch.dtype | None = None) -> float:
+def frame_accuracy(
+    net: nn.Module,
+    items: Sequence[LabeledUtterance],
+    device: torch.device,
+    batch: int = 32,
+    autocast_dtype: torch.dtype | None = None,
+) -> float:
     """Share of frames whose most likely class is the label (no augmentation)."""
     net.eval()
     correct = total = 0
     with torch.no_grad():
         for k in range(0, len(items), batch):
             waves, lengths, labels = _tensors(items[k : k + batch], device)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
+            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
                 logits, frames = net(waves, lengths)
             width = min(logits.shape[1], labels.shape[1])
             pred = logits[:, :width].argmax(-1)
@@ -443,14 +503,27 @@ def frame_accuracy(net: nn.Module, items: Sequence[LabeledUtterance], device: to
     return correct / max(total, 1)
 
 
-def train_phone_model(data: GrowingDataset, dev: Sequence[LabeledUtterance], *, budget_seconds: float,
-                      device: torch.device, architecture: dict[str, Any] | None = None,
-                      batch_seconds: float = 400.0, lr: float = 1.5e-3, warmup_steps: int = 400,
-                      min_items: int = 200, seed: int = 0, strength: float = 1.0,
-                      autocast_dtype: torch.dtype | None = torch.bfloat16,
-                      checkpoints: Sequence[float] = (), on_checkpoint: Callable[[nn.Module, float], None] | None = None,
-                      log: Callable[[dict[str, Any]], None] = print, eval_every: float = 30.0,
-                      net: nn.Module | None = None, max_steps: int | None = None) -> nn.Module:
+def train_phone_model(
+    data: GrowingDataset,
+    dev: Sequence[LabeledUtterance],
+    *,
+    budget_seconds: float,
+    device: torch.device,
+    architecture: dict[str, Any] | None = None,
+    batch_seconds: float = 400.0,
+    lr: float = 1.5e-3,
+    warmup_steps: int = 400,
+    min_items: int = 200,
+    seed: int = 0,
+    strength: float = 1.0,
+    autocast_dtype: torch.dtype | None = torch.bfloat16,
+    checkpoints: Sequence[float] = (),
+    on_checkpoint: Callable[[nn.Module, float], None] | None = None,
+    log: Callable[[dict[str, Any]], None] = print,
+    eval_every: float = 30.0,
+    net: nn.Module | None = None,
+    max_steps: int | None = None,
+) -> nn.Module:
     """Train a phone model for ``budget_seconds`` of wall time (or
     ``max_steps`` optimizer steps, whichever comes first).
 
@@ -500,27 +573,44 @@ def train_phone_model(data: GrowingDataset, dev: Sequence[LabeledUtterance], *, 
             hidden = encoder(features, frames)
             logits = aux(hidden)
         width = min(logits.shape[1], labels.shape[1])
-        loss = nn.functional.cross_entropy(logits[:, :width].float().reshape(-1, logits.shape[-1]),
-                                           labels[:, :width].reshape(-1), ignore_index=-100,
-                                           label_smoothing=0.1)
+        loss = nn.functional.cross_entropy(
+            logits[:, :width].float().reshape(-1, logits.shape[-1]),
+            labels[:, :width].reshape(-1),
+            ignore_index=-100,
+            label_smoothing=0.1,
+        )
         optimizer_step(loss, optimizer, net.parameters(), 1.0, scaler)
         losses.append(float(loss.detach()) if step % 10 == 0 else losses[-1] if losses else 0.0)
         step += 1
         now = time.monotonic()
         if now - last_eval >= eval_every:
             last_eval = now
-            record = {"step": step, "seconds": round(now - start, 1), "steps_per_s": round(step / (now - start), 2), "loss": round(float(np.mean(losses[-50:])), 4),
-                      "lr": optimizer.param_groups[0]["lr"], "utterances": len(items),
-                      "dev_frame_accuracy": round(frame_accuracy(net, dev, device, autocast_dtype=autocast_dtype), 4)
-                      if dev else None}
+            record = {
+                "step": step,
+                "seconds": round(now - start, 1),
+                "steps_per_s": round(step / (now - start), 2),
+                "loss": round(float(np.mean(losses[-50:])), 4),
+                "lr": optimizer.param_groups[0]["lr"],
+                "utterances": len(items),
+                "dev_frame_accuracy": round(frame_accuracy(net, dev, device, autocast_dtype=autocast_dtype), 4)
+                if dev
+                else None,
+            }
             log(record)
         while pending and progress >= pending[0]:
             fraction = pending.pop(0)
             if on_checkpoint is not None:
                 on_checkpoint(net, fraction)
-    log({"step": step, "seconds": round(time.monotonic() - start, 1), "final": True,
-         "dev_frame_accuracy": round(frame_accuracy(net, dev, device, autocast_dtype=autocast_dtype), 4)
-         if dev else None})
+    log(
+        {
+            "step": step,
+            "seconds": round(time.monotonic() - start, 1),
+            "final": True,
+            "dev_frame_accuracy": round(frame_accuracy(net, dev, device, autocast_dtype=autocast_dtype), 4)
+            if dev
+            else None,
+        }
+    )
     if on_checkpoint is not None:
         on_checkpoint(net, 1.0)
     return net.eval()

@@ -24,9 +24,46 @@ __all__ = ["ARPABET", "STOPS", "PhonemizerError", "arpabet", "attach_closures", 
 
 #: The 39 ARPAbet phones (no stress digits), in CMUdict's order.
 ARPABET: tuple[str, ...] = (
-    "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH",
-    "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V",
-    "W", "Y", "Z", "ZH")
+    "AA",
+    "AE",
+    "AH",
+    "AO",
+    "AW",
+    "AY",
+    "B",
+    "CH",
+    "D",
+    "DH",
+    "EH",
+    "ER",
+    "EY",
+    "F",
+    "G",
+    "HH",
+    "IH",
+    "IY",
+    "JH",
+    "K",
+    "L",
+    "M",
+    "N",
+    "NG",
+    "OW",
+    "OY",
+    "P",
+    "R",
+    "S",
+    "SH",
+    "T",
+    "TH",
+    "UH",
+    "UW",
+    "V",
+    "W",
+    "Y",
+    "Z",
+    "ZH",
+)
 
 
 #: Longest silent gap before a stop that is taken as its closure (seconds).
@@ -68,24 +105,106 @@ class PhonemizerError(AlignerError):
 # espeak-ng English phoneme (stress marks removed) -> ARPAbet. Two phones
 # for r-coloured vowels and triphthongs; their interval is split evenly.
 _RHOTIC = {
-    "A@": ("AA", "R"), "O@": ("AO", "R"), "o@": ("AO", "R"), "e@": ("EH", "R"), "i@3": ("IH", "R"),
-    "U@": ("UH", "R"), "aI@": ("AY", "ER"), "aI3": ("AY", "ER"), "i@": ("IY", "AH"),
+    "A@": ("AA", "R"),
+    "O@": ("AO", "R"),
+    "o@": ("AO", "R"),
+    "e@": ("EH", "R"),
+    "i@3": ("IH", "R"),
+    "U@": ("UH", "R"),
+    "aI@": ("AY", "ER"),
+    "aI3": ("AY", "ER"),
+    "i@": ("IY", "AH"),
 }
 _NON_RHOTIC = {
-    "A@": ("AA",), "O@": ("AO",), "o@": ("AO",), "e@": ("EH",), "i@3": ("IH", "AH"), "U@": ("UH", "AH"),
-    "aI@": ("AY", "AH"), "aI3": ("AY", "AH"), "i@": ("IH", "AH"),
+    "A@": ("AA",),
+    "O@": ("AO",),
+    "o@": ("AO",),
+    "e@": ("EH",),
+    "i@3": ("IH", "AH"),
+    "U@": ("UH", "AH"),
+    "aI@": ("AY", "AH"),
+    "aI3": ("AY", "AH"),
+    "i@": ("IH", "AH"),
 }
 _SINGLE = {
-    "@": "AH", "@-": "AH", "@2": "AH", "@5": "AH", "@L": "L", "3": "ER", "3:": "ER", "VR": "ER",
-    "IR": "ER", "UR": "ER", "a": "AE", "aa": "AE", "a#": "AH", "A:": "AA", "A~": "AA", "0": "AA",
-    "aI": "AY", "aI2": "AY", "aU": "AW", "O:": "AO", "O2": "AO", "O": "AO", "OI": "OY", "oU": "OW",
-    "o": "OW", "E": "EH", "E2": "EH", "eI": "EY", "e": "EY", "I": "IH", "I2": "IH", "I#": "IH",
-    "i": "IY", "i:": "IY", "U": "UH", "u:": "UW", "u": "UW", "V": "AH",
-    "b": "B", "d": "D", "d#": "D", "f": "F", "g": "G", "h": "HH", "C": "HH", "j": "Y", "k": "K",
-    "x": "K", "l": "L", "l/": "L", "l-": "L", "m": "M", "m-": "M", "n": "N", "n-": "N", "N": "NG",
-    "p": "P", "r": "R", "r-": "R", "R": "R", "s": "S", "S": "SH", "t": "T", "t#": "T", "t2": "T",
-    "t[": "T", "?": "T", "T": "TH", "D": "DH", "v": "V", "w": "W", "w#": "W", "W": "W", "z": "Z",
-    "z#": "Z", "Z": "ZH", "tS": "CH", "dZ": "JH",
+    "@": "AH",
+    "@-": "AH",
+    "@2": "AH",
+    "@5": "AH",
+    "@L": "L",
+    "3": "ER",
+    "3:": "ER",
+    "VR": "ER",
+    "IR": "ER",
+    "UR": "ER",
+    "a": "AE",
+    "aa": "AE",
+    "a#": "AH",
+    "A:": "AA",
+    "A~": "AA",
+    "0": "AA",
+    "aI": "AY",
+    "aI2": "AY",
+    "aU": "AW",
+    "O:": "AO",
+    "O2": "AO",
+    "O": "AO",
+    "OI": "OY",
+    "oU": "OW",
+    "o": "OW",
+    "E": "EH",
+    "E2": "EH",
+    "eI": "EY",
+    "e": "EY",
+    "I": "IH",
+    "I2": "IH",
+    "I#": "IH",
+    "i": "IY",
+    "i:": "IY",
+    "U": "UH",
+    "u:": "UW",
+    "u": "UW",
+    "V": "AH",
+    "b": "B",
+    "d": "D",
+    "d#": "D",
+    "f": "F",
+    "g": "G",
+    "h": "HH",
+    "C": "HH",
+    "j": "Y",
+    "k": "K",
+    "x": "K",
+    "l": "L",
+    "l/": "L",
+    "l-": "L",
+    "m": "M",
+    "m-": "M",
+    "n": "N",
+    "n-": "N",
+    "N": "NG",
+    "p": "P",
+    "r": "R",
+    "r-": "R",
+    "R": "R",
+    "s": "S",
+    "S": "SH",
+    "t": "T",
+    "t#": "T",
+    "t2": "T",
+    "t[": "T",
+    "?": "T",
+    "T": "TH",
+    "D": "DH",
+    "v": "V",
+    "w": "W",
+    "w#": "W",
+    "W": "W",
+    "z": "Z",
+    "z#": "Z",
+    "Z": "ZH",
+    "tS": "CH",
+    "dZ": "JH",
 }
 _STRESS = re.compile(r"^[',%=]+")
 _TRAILING = re.compile(r"[^A-Za-z@0-9:]+$")
@@ -112,8 +231,7 @@ def arpabet(phoneme: str, *, rhotic: bool = True) -> tuple[str, ...]:
     return ()
 
 
-def map_segments(segments: Sequence[tuple[str, int, int]], *, rhotic: bool = True
-                 ) -> list[tuple[str, int, int]]:
+def map_segments(segments: Sequence[tuple[str, int, int]], *, rhotic: bool = True) -> list[tuple[str, int, int]]:
     """espeak phone intervals ``(phoneme, start, end)`` -> ARPAbet intervals.
 
     A phoneme mapped to two phones has its interval split evenly (an
@@ -126,7 +244,7 @@ def map_segments(segments: Sequence[tuple[str, int, int]], *, rhotic: bool = Tru
     mapped = [arpabet(name, rhotic=rhotic) for name, _, _ in segments]
     for index, (_, start, end) in enumerate(segments):
         phones = mapped[index]
-        following = next((later for later in mapped[index + 1:] if later), ())
+        following = next((later for later in mapped[index + 1 :] if later), ())
         if len(phones) > 1 and phones[-1] == "R" and following[:1] == ("R",):
             phones = phones[:-1]  # "Mary": espeak's e@ + r is EH R, not EH R R
         if not phones:
@@ -167,8 +285,10 @@ def phonemize(words: Sequence[str], *, voice: str = "en-us") -> list[tuple[str, 
     if not words:
         return []
     if not espeak_available():
-        raise PhonemizerError("phone models need espeak-ng to phonemize transcripts: "
-                              "pip install espeakng-loader (or apt-get install libespeak-ng1)")
+        raise PhonemizerError(
+            "phone models need espeak-ng to phonemize transcripts: "
+            "pip install espeakng-loader (or apt-get install libespeak-ng1)"
+        )
     rhotic = _is_rhotic(voice)
     with _LOCK:
         try:
@@ -197,6 +317,7 @@ def _phonemize_together(words: tuple[str, ...], voice: str, rhotic: bool) -> lis
     timed = word_timings(synthesize(" ".join(pieces) + ".", voice))
     if len(timed) != len(pieces):
         from .synth.espeak import SynthesisError
+
         raise SynthesisError("word count changed")
     for index, timed_word in zip(owner, timed):
         segments = [(p.label, p.start, p.end) for p in timed_word.phones]

@@ -27,12 +27,21 @@ from .errors import AlignerError, AudioError, TranscriptError
 from .guard import FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
 from .loading import load_model
 from .model import QUIET_PENALTY, AlignmentModel
-from .partial import (DETECTION_SPLIT, DURATION_STAR_PENALTY, STAR_POSITIONS, WORD_SKIP_COST, duration_plan,
-                      partial_targets, skipped_runs, split_star_spans, star_emissions, word_detection_scores)
+from .partial import (
+    DETECTION_SPLIT,
+    DURATION_STAR_PENALTY,
+    STAR_POSITIONS,
+    WORD_SKIP_COST,
+    duration_plan,
+    partial_targets,
+    skipped_runs,
+    split_star_spans,
+    star_emissions,
+    word_detection_scores,
+)
 from .records import Alignment, TokenSpan, WordSpan
 from .spans import position_spans, token_spans, word_spans
-from .text import (Transcript, UnrepresentableCharacterWarning, phonemizer_voice, read_transcript,
-                   transcript_for_model)
+from .text import Transcript, UnrepresentableCharacterWarning, phonemizer_voice, read_transcript, transcript_for_model
 from .viterbi import forced_align, minimum_frames
 
 #: Seconds of trailing blank frames a word keeps when neither the caller nor
@@ -138,34 +147,55 @@ class Aligner:
         True
     """
 
-    def __init__(self, model: str | os.PathLike | AlignmentModel | None = None, *,
-                 device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
-                 chunk_seconds: float = 20.0, context_seconds: float = 2.0,
-                 end_extension: float | None = None, language: str = "en",
-                 partial: bool = False, star_penalty: float | None = None, min_word_score: float = 0.02,
-                 star_at: str = "clauses", window_batch: int = 4, max_memory: int | None = None,
-                 blank_penalty: float | None = None, min_frames: int | None = None):
+    def __init__(
+        self,
+        model: str | os.PathLike | AlignmentModel | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        chunk_seconds: float = 20.0,
+        context_seconds: float = 2.0,
+        end_extension: float | None = None,
+        language: str = "en",
+        partial: bool = False,
+        star_penalty: float | None = None,
+        min_word_score: float = 0.02,
+        star_at: str = "clauses",
+        window_batch: int = 4,
+        max_memory: int | None = None,
+        blank_penalty: float | None = None,
+        min_frames: int | None = None,
+    ):
         _check_partial_options(partial, 3.0 if star_penalty is None else star_penalty, min_word_score, star_at)
         _check_end_extension(end_extension)
-        if blank_penalty is not None and (isinstance(blank_penalty, bool)
-                                          or not isinstance(blank_penalty, numbers.Real)
-                                          or not (math.isfinite(blank_penalty) and blank_penalty >= 0)):
-            raise AlignerError(f"blank_penalty must be a finite number >= 0 (log-probability per frame), "
-                               f"not {blank_penalty!r}")
+        if blank_penalty is not None and (
+            isinstance(blank_penalty, bool)
+            or not isinstance(blank_penalty, numbers.Real)
+            or not (math.isfinite(blank_penalty) and blank_penalty >= 0)
+        ):
+            raise AlignerError(
+                f"blank_penalty must be a finite number >= 0 (log-probability per frame), not {blank_penalty!r}"
+            )
         self.model = load_model(model)
         if self.model.phonemizer is not None:
             phonemizer_voice(self.model.phonemizer, language)  # an unsupported language fails here, once
-        self.emitter = EmissionModel(self.model, device=device, dtype=dtype,
-                                     chunk_seconds=chunk_seconds, context_seconds=context_seconds,
-                                     window_batch=window_batch)
+        self.emitter = EmissionModel(
+            self.model,
+            device=device,
+            dtype=dtype,
+            chunk_seconds=chunk_seconds,
+            context_seconds=context_seconds,
+            window_batch=window_batch,
+        )
         self.max_memory = max_memory
         if end_extension is None:
             end_extension = DEFAULT_END_EXTENSION if self.model.end_extension is None else self.model.end_extension
         self.end_extension = float(end_extension)
         self.end_extension_frames = max(0, round(self.end_extension / self.model.frame_seconds))
         self.blank_penalty = self.model.blank_penalty if blank_penalty is None else float(blank_penalty)
-        if min_frames is not None and (isinstance(min_frames, bool) or not isinstance(min_frames, numbers.Integral)
-                                       or not 1 <= min_frames <= 50):
+        if min_frames is not None and (
+            isinstance(min_frames, bool) or not isinstance(min_frames, numbers.Integral) or not 1 <= min_frames <= 50
+        ):
             raise AlignerError(f"min_frames must be an integer in [1, 50], not {min_frames!r}")
         self.min_frames = self.model.min_frames if min_frames is None else int(min_frames)
         self.language = language
@@ -215,15 +245,23 @@ class Aligner:
         else:
             results = self._align_ctc(items, log_probs, emissions.lengths)
         quiet = [quiet_frames(level, QUIET_DB) for level in levels]
-        results = [replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q))
-                   for result, q in zip(results, quiet)]
+        results = [
+            replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q))
+            for result, q in zip(results, quiet)
+        ]
         if self.min_frames is not None and not self.partial:
             results = self._fall_back(items, emissions.log_probs, emissions.lengths, levels, quiet, results)
         return results
 
-    def _fall_back(self, items: Sequence[PreparedItem], log_probs: torch.Tensor, lengths: torch.Tensor,
-                   levels: Sequence[torch.Tensor], quiet: Sequence[torch.Tensor],
-                   results: list[Alignment]) -> list[Alignment]:
+    def _fall_back(
+        self,
+        items: Sequence[PreparedItem],
+        log_probs: torch.Tensor,
+        lengths: torch.Tensor,
+        levels: Sequence[torch.Tensor],
+        quiet: Sequence[torch.Tensor],
+        results: list[Alignment],
+    ) -> list[Alignment]:
         """Re-decode the suspect alignments with a stricter speech/silence
         constraint: no blank penalty, and phones taken off frames
         :data:`~aligner.guard.FALLBACK_QUIET_DB` under the speech level. The
@@ -246,8 +284,9 @@ class Aligner:
             results[row] = replace(again, suspect=(*reasons, note))
         return results
 
-    def _align_ctc(self, items: Sequence[PreparedItem], log_probs: torch.Tensor,
-                   lengths: torch.Tensor) -> list[Alignment]:
+    def _align_ctc(
+        self, items: Sequence[PreparedItem], log_probs: torch.Tensor, lengths: torch.Tensor
+    ) -> list[Alignment]:
         """The plain CTC path (:func:`aligner.viterbi.forced_align`).
         Shape: log_probs ``(B, T, C)``, lengths ``(B,)``."""
         paths, scores = self._viterbi(log_probs, [item.targets for item in items], lengths)
@@ -260,16 +299,18 @@ class Aligner:
             results.append(self._alignment(item, words))
         return results
 
-    def _align_durations(self, items: Sequence[PreparedItem], log_probs: torch.Tensor, decoded: torch.Tensor,
-                         lengths: torch.Tensor) -> list[Alignment]:
+    def _align_durations(
+        self, items: Sequence[PreparedItem], log_probs: torch.Tensor, decoded: torch.Tensor, lengths: torch.Tensor
+    ) -> list[Alignment]:
         """The duration-aware decoder (:mod:`aligner.duration_viterbi`):
         every token at least ``min_frames`` frames, silence only between
         words. ``decoded`` (blank penalty applied) chooses the path; scores
         are ``log_probs`` of the path's labels. Shape: ``(B, T, C)``."""
         assert self.min_frames is not None  # only called for the duration-aware decoder
         words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
-        paths, positions = duration_align(decoded, words, lengths, blank=self.model.blank,
-                                          min_frames=self.min_frames, max_memory=self.max_memory)
+        paths, positions = duration_align(
+            decoded, words, lengths, blank=self.model.blank, min_frames=self.min_frames, max_memory=self.max_memory
+        )
         chosen = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
         lengths = lengths.cpu()
         results = []
@@ -295,8 +336,9 @@ class Aligner:
         adjusted[..., self.model.blank] -= penalty
         return adjusted
 
-    def _with_quiet_prior(self, log_probs: torch.Tensor, levels: Sequence[torch.Tensor],
-                          below_db: float | None = None) -> torch.Tensor:
+    def _with_quiet_prior(
+        self, log_probs: torch.Tensor, levels: Sequence[torch.Tensor], below_db: float | None = None
+    ) -> torch.Tensor:
         """``log_probs`` with :data:`~aligner.model.QUIET_PENALTY` taken off
         every label but the blank on the frames more than ``below_db`` (the
         model's ``quiet_db`` when None) under the recording's speech level
@@ -312,8 +354,9 @@ class Aligner:
         penalty[self.model.blank] = 0.0
         return log_probs - mask.to(log_probs.device)[..., None] * penalty.to(log_probs.device)
 
-    def _viterbi(self, emissions: torch.Tensor, targets: Sequence[Sequence[int]],
-                 lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _viterbi(
+        self, emissions: torch.Tensor, targets: Sequence[Sequence[int]], lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """:func:`forced_align` of ragged target lists; paths and scores on the CPU.
 
         Shape: emissions ``(B, T, C)``, lengths ``(B,)``; results ``(B, T)``.
@@ -323,30 +366,53 @@ class Aligner:
             padded[row, : len(row_targets)] = torch.tensor(row_targets, dtype=torch.int64)
         target_lengths = torch.tensor([len(t) for t in targets])
         device = emissions.device
-        paths, scores = forced_align(emissions, padded.to(device), lengths.to(device),
-                                     target_lengths.to(device), blank=self.model.blank,
-                                     max_memory=self.max_memory)
+        paths, scores = forced_align(
+            emissions,
+            padded.to(device),
+            lengths.to(device),
+            target_lengths.to(device),
+            blank=self.model.blank,
+            max_memory=self.max_memory,
+        )
         return paths.cpu(), scores.cpu()
 
-    def _word_spans(self, spans: Sequence[TokenSpan], word_index: Sequence[int], words: Sequence,
-                    frames: int) -> list[WordSpan]:
-        return word_spans(spans, word_index, words, self.model.labels, self.model.frame_seconds, frames,
-                          separator=self.model.separator_id, end_extension_frames=self.end_extension_frames,
-                          joiner=" " if self.model.phonemizer is not None else "")
+    def _word_spans(
+        self, spans: Sequence[TokenSpan], word_index: Sequence[int], words: Sequence, frames: int
+    ) -> list[WordSpan]:
+        return word_spans(
+            spans,
+            word_index,
+            words,
+            self.model.labels,
+            self.model.frame_seconds,
+            frames,
+            separator=self.model.separator_id,
+            end_extension_frames=self.end_extension_frames,
+            joiner=" " if self.model.phonemizer is not None else "",
+        )
 
-    def _alignment(self, item: PreparedItem, words: Sequence[WordSpan],
-                   skipped: tuple[tuple[float, float], ...] = ()) -> Alignment:
+    def _alignment(
+        self, item: PreparedItem, words: Sequence[WordSpan], skipped: tuple[tuple[float, float], ...] = ()
+    ) -> Alignment:
         duration = item.waveform.shape[-1] / self.model.sample_rate
-        return Alignment(tuple(words), duration, self.model.frame_seconds, self.model.phonetic,
-                         item.audio_name, self.model.name, item.warnings, skipped)
+        return Alignment(
+            tuple(words),
+            duration,
+            self.model.frame_seconds,
+            self.model.phonetic,
+            item.audio_name,
+            self.model.name,
+            item.warnings,
+            skipped,
+        )
 
-    def _align_partial(self, items: Sequence[PreparedItem], log_probs: torch.Tensor,
-                       lengths: torch.Tensor) -> list[Alignment]:
+    def _align_partial(
+        self, items: Sequence[PreparedItem], log_probs: torch.Tensor, lengths: torch.Tensor
+    ) -> list[Alignment]:
         """Partial mode: detection pass, then the final pass without the
         words not found. Shape: log_probs ``(B, T, C)``, lengths ``(B,)``."""
         model = self.model
-        emissions, codes = star_emissions(log_probs, model.blank, model.separator_id, model.star_id,
-                                          self.star_penalty)
+        emissions, codes = star_emissions(log_probs, model.blank, model.separator_id, model.star_id, self.star_penalty)
         star = log_probs.shape[-1]
         keeps = [[bool(w.tokens) for w in item.transcript.words] for item in items]
         if self.min_word_score > 0:
@@ -356,8 +422,10 @@ class Aligner:
         for keep, found in zip(keeps, unplaced):
             for index in found:
                 keep[index] = False
-        plans = [partial_targets(item.transcript.words, keep, star, model.separator_id, self.star_at)
-                 for item, keep in zip(items, keeps)]
+        plans = [
+            partial_targets(item.transcript.words, keep, star, model.separator_id, self.star_at)
+            for item, keep in zip(items, keeps)
+        ]
         paths, scores = self._viterbi(emissions, [targets for targets, _ in plans], lengths)
         codes, lengths = codes.cpu(), lengths.cpu()
         results = []
@@ -367,13 +435,15 @@ class Aligner:
             spans, word_index, skipped = split_star_spans(spans, plans[row][1], star, codes[row, :frames])
             words = self._placed_words(item, spans, word_index, frames, unplaced[row])
             duration = item.waveform.shape[-1] / model.sample_rate
-            seconds = tuple((start * model.frame_seconds, min(end * model.frame_seconds, duration))
-                            for start, end in skipped)
+            seconds = tuple(
+                (start * model.frame_seconds, min(end * model.frame_seconds, duration)) for start, end in skipped
+            )
             results.append(self._alignment(item, words, seconds))
         return results
 
-    def _align_partial_durations(self, items: Sequence[PreparedItem], log_probs: torch.Tensor,
-                                 decoded: torch.Tensor, lengths: torch.Tensor) -> list[Alignment]:
+    def _align_partial_durations(
+        self, items: Sequence[PreparedItem], log_probs: torch.Tensor, decoded: torch.Tensor, lengths: torch.Tensor
+    ) -> list[Alignment]:
         """Partial mode with the duration-aware decoder, in one pass: the
         star is an optional run at the edges and clause boundaries
         (:func:`~aligner.partial.duration_plan`), and every word may be left
@@ -388,14 +458,25 @@ class Aligner:
         # own probability (the blank penalty calibrates word edges, not this)
         _, codes = star_emissions(log_probs, model.blank, None, model.star_id, self.star_penalty)
         star = log_probs.shape[-1]
-        plans = [duration_plan(item.transcript.words, [bool(w.tokens) for w in item.transcript.words], star,
-                               model.blank, self.star_at) for item in items]
+        plans = [
+            duration_plan(
+                item.transcript.words, [bool(w.tokens) for w in item.transcript.words], star, model.blank, self.star_at
+            )
+            for item in items
+        ]
         skip_cost = None
         if self.min_word_score > 0:
             skip_cost = [[WORD_SKIP_COST * len(word) for word in plan[0]] for plan in plans]
-        paths, positions = duration_align(emissions, [plan[0] for plan in plans], lengths, blank=model.blank,
-                                          min_frames=self.min_frames, max_memory=self.max_memory,
-                                          gaps=[plan[1] for plan in plans], skip_cost=skip_cost)
+        paths, positions = duration_align(
+            emissions,
+            [plan[0] for plan in plans],
+            lengths,
+            blank=model.blank,
+            min_frames=self.min_frames,
+            max_memory=self.max_memory,
+            gaps=[plan[1] for plan in plans],
+            skip_cost=skip_cost,
+        )
         scored = torch.cat([log_probs, torch.zeros_like(log_probs[..., :1])], dim=-1).detach().cpu().float()
         chosen = scored.gather(-1, paths[..., None])[..., 0]
         codes, lengths = codes.cpu(), lengths.cpu()
@@ -409,46 +490,59 @@ class Aligner:
             skipped = skipped_runs(paths[row, :frames], star, codes[row, :frames])
             words = self._placed_words(item, spans, [word_index[p] for p in placed], frames, left_out)
             duration = item.waveform.shape[-1] / model.sample_rate
-            seconds = tuple((start * model.frame_seconds, min(end * model.frame_seconds, duration))
-                            for start, end in skipped)
+            seconds = tuple(
+                (start * model.frame_seconds, min(end * model.frame_seconds, duration)) for start, end in skipped
+            )
             results.append(self._alignment(item, words, seconds))
         return results
 
-    def _placed_words(self, item: PreparedItem, spans: Sequence[TokenSpan], word_index: Sequence[int],
-                      frames: int, unplaced: dict[int, float]) -> list[WordSpan]:
+    def _placed_words(
+        self,
+        item: PreparedItem,
+        spans: Sequence[TokenSpan],
+        word_index: Sequence[int],
+        frames: int,
+        unplaced: dict[int, float],
+    ) -> list[WordSpan]:
         """Word spans of the final pass; the words in ``unplaced`` (left out
         of it) get their interval between neighbours and their score."""
-        words = [replace(w, tokens=()) if index in unplaced else w
-                 for index, w in enumerate(item.transcript.words)]
+        words = [replace(w, tokens=()) if index in unplaced else w for index, w in enumerate(item.transcript.words)]
         result = self._word_spans(spans, word_index, words, frames)
         for index, score in unplaced.items():
-            result[index] = replace(result[index], normalized=item.transcript.words[index].normalized,
-                                    score=score)
+            result[index] = replace(result[index], normalized=item.transcript.words[index].normalized, score=score)
         return result
 
-    def _detect_unplaced(self, items: Sequence[PreparedItem], emissions: torch.Tensor,
-                         lengths: torch.Tensor, keeps: Sequence[Sequence[bool]],
-                         star: int) -> list[dict[int, float]]:
+    def _detect_unplaced(
+        self,
+        items: Sequence[PreparedItem],
+        emissions: torch.Tensor,
+        lengths: torch.Tensor,
+        keeps: Sequence[Sequence[bool]],
+        star: int,
+    ) -> list[dict[int, float]]:
         """Per item, ``{word index: score}`` of the words whose characters'
         geometric-mean probability (the score) on the split frames is below
         ``min_word_score``. Shape: emissions ``(B, T, C + 1)``, lengths ``(B,)``."""
-        plans = [partial_targets(item.transcript.words, keep, star, self.model.separator_id, self.star_at)
-                 for item, keep in zip(items, keeps)]
+        plans = [
+            partial_targets(item.transcript.words, keep, star, self.model.separator_id, self.star_at)
+            for item, keep in zip(items, keeps)
+        ]
         split = DETECTION_SPLIT
-        paths, scores = self._viterbi(emissions.repeat_interleave(split, dim=1),
-                                      [targets for targets, _ in plans], lengths * split)
+        paths, scores = self._viterbi(
+            emissions.repeat_interleave(split, dim=1), [targets for targets, _ in plans], lengths * split
+        )
         lengths = lengths.cpu()
         found = []
         for row, (_, word_index) in enumerate(plans):
             frames = int(lengths[row]) * split
             spans = token_spans(paths[row, :frames], scores[row, :frames], self.model.blank)
             detected = word_detection_scores(spans, word_index, self.model.separator_id)
-            found.append({index: score for index, score in detected.items()
-                          if score < self.min_word_score})
+            found.append({index: score for index, score in detected.items() if score < self.min_word_score})
         return found
 
-    def prepare(self, audio: AudioInput, text: TextInput, *, warn: bool = True,
-                audio_name: str | None = None) -> PreparedItem:
+    def prepare(
+        self, audio: AudioInput, text: TextInput, *, warn: bool = True, audio_name: str | None = None
+    ) -> PreparedItem:
         """Decode, resample and normalize one pair without running the model
         (thread-safe: corpus alignment runs it in background threads).
 
@@ -482,42 +576,53 @@ class Aligner:
         targets, word_index = transcript.targets(self.model.separator_id)
         if self.partial and self.min_frames is None:  # CTC stars take a frame each
             keep = [True] * len(transcript.words)
-            needed, _ = partial_targets(transcript.words, keep, self.model.num_labels,
-                                        self.model.separator_id, self.star_at)
-            check_fits(needed, waveform, self.model, source, audio_name,
-                        " (star tokens of partial mode included)")
+            needed, _ = partial_targets(
+                transcript.words, keep, self.model.num_labels, self.model.separator_id, self.star_at
+            )
+            check_fits(needed, waveform, self.model, source, audio_name, " (star tokens of partial mode included)")
         else:
             check_fits(targets, waveform, self.model, source, audio_name, min_frames=self.min_frames)
-        return PreparedItem(waveform, transcript, targets, word_index, audio_name,
-                     tuple(caught))
+        return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught))
 
 
 def _check_end_extension(end_extension: float | None) -> None:
     if end_extension is None:
         return
-    if isinstance(end_extension, bool) or not isinstance(end_extension, numbers.Real) \
-            or not (math.isfinite(end_extension) and end_extension >= 0):
-        raise AlignerError(f"end_extension must be None or a finite number of seconds >= 0, "
-                           f"not {end_extension!r}")
+    if (
+        isinstance(end_extension, bool)
+        or not isinstance(end_extension, numbers.Real)
+        or not (math.isfinite(end_extension) and end_extension >= 0)
+    ):
+        raise AlignerError(f"end_extension must be None or a finite number of seconds >= 0, not {end_extension!r}")
 
 
 def _check_partial_options(partial: bool, star_penalty: float, min_word_score: float, star_at: str) -> None:
     if not isinstance(partial, bool):
         raise AlignerError(f"partial must be True or False, not {partial!r}")
-    if isinstance(star_penalty, bool) or not isinstance(star_penalty, numbers.Real) \
-            or not (math.isfinite(star_penalty) and star_penalty >= 0):
-        raise AlignerError(f"star_penalty must be a finite number >= 0 (log-probability per frame), "
-                           f"not {star_penalty!r}")
-    if isinstance(min_word_score, bool) or not isinstance(min_word_score, numbers.Real) \
-            or not 0 <= min_word_score <= 1:
+    if (
+        isinstance(star_penalty, bool)
+        or not isinstance(star_penalty, numbers.Real)
+        or not (math.isfinite(star_penalty) and star_penalty >= 0)
+    ):
+        raise AlignerError(
+            f"star_penalty must be a finite number >= 0 (log-probability per frame), not {star_penalty!r}"
+        )
+    if isinstance(min_word_score, bool) or not isinstance(min_word_score, numbers.Real) or not 0 <= min_word_score <= 1:
         raise AlignerError(f"min_word_score must be a probability in [0, 1], not {min_word_score!r}")
     if star_at not in STAR_POSITIONS:
         choices = ", ".join(map(repr, STAR_POSITIONS))
         raise AlignerError(f"star_at must be one of {choices}, not {star_at!r}")
 
 
-def check_fits(targets: list[int], waveform: torch.Tensor, model: AlignmentModel,
-                source: str, audio_name: str, note: str = "", min_frames: int | None = None) -> None:
+def check_fits(
+    targets: list[int],
+    waveform: torch.Tensor,
+    model: AlignmentModel,
+    source: str,
+    audio_name: str,
+    note: str = "",
+    min_frames: int | None = None,
+) -> None:
     """Raise :class:`TranscriptError` when the audio has fewer frames than
     the targets need: one per token plus a blank between repeats on the CTC
     path, ``min_frames`` per token with the duration-aware decoder."""
@@ -528,11 +633,13 @@ def check_fits(targets: list[int], waveform: torch.Tensor, model: AlignmentModel
         raise TranscriptError(
             f"{source}: transcript too long for the audio: its {len(targets)} tokens{note} need at least "
             f"{needed * model.frame_seconds:.2f} s of audio ({needed} frames of "
-            f"{model.frame_seconds * 1000:g} ms) but {audio_name} is only {audio_seconds:.2f} s long")
+            f"{model.frame_seconds * 1000:g} ms) but {audio_name} is only {audio_seconds:.2f} s long"
+        )
 
 
-def align(audio: AudioInput, transcript: TextInput, model: str | os.PathLike | AlignmentModel | None = None,
-          **options) -> Alignment:
+def align(
+    audio: AudioInput, transcript: TextInput, model: str | os.PathLike | AlignmentModel | None = None, **options
+) -> Alignment:
     """Align one recording: ``aligner.align("a.wav", "the text")``.
 
     ``transcript`` is the text itself, or a :class:`pathlib.Path` to a text
@@ -558,9 +665,9 @@ def align(audio: AudioInput, transcript: TextInput, model: str | os.PathLike | A
 def _check_inputs(audio: object, text: object) -> None:
     """Raise the package's errors for inputs of the wrong type (``None``)."""
     if not isinstance(audio, (str, os.PathLike, tuple)):
-        raise AudioError(f"audio must be a file path or a (waveform, sample_rate) pair, "
-                         f"not {type(audio).__name__}")
+        raise AudioError(f"audio must be a file path or a (waveform, sample_rate) pair, not {type(audio).__name__}")
     if not isinstance(text, (str, os.PathLike)):
-        raise TranscriptError(f"transcript of {audio if isinstance(audio, (str, os.PathLike)) else 'the audio'} "
-                              f"must be the text (str) or a path to a text file, not {type(text).__name__}")
-
+        raise TranscriptError(
+            f"transcript of {audio if isinstance(audio, (str, os.PathLike)) else 'the audio'} "
+            f"must be the text (str) or a path to a text file, not {type(text).__name__}"
+        )

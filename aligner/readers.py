@@ -72,8 +72,9 @@ _HEADER = re.compile(r'\s*File type = "ooTextFile[^"\n]*"\s*Object class = "([^"
 def _decode(raw: bytes, path: Path) -> tuple[str, str | None]:
     """Text of a TextGrid file and a warning when the encoding was a guess."""
     if raw.startswith(b"ooBinaryFile"):
-        raise TextGridError(f"{path}: binary TextGrids are not supported; save it from Praat as a "
-                            "text file (Save as text file...)")
+        raise TextGridError(
+            f"{path}: binary TextGrids are not supported; save it from Praat as a text file (Save as text file...)"
+        )
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     elif raw[:1] == b"\x00":
@@ -100,9 +101,11 @@ class ParsingError(ValueError):
 # name or of an [n] index), a ! comment (its quotes open no text) or a stray
 # quote or "<". What comes before it (the names of the long format, white
 # space) is skipped; the value is optional, so a match never backtracks.
-_TOKEN = re.compile(r'(?:[^"!<\d+.\-]+|(?<=[^\s=:])[-+.\d])*'
-                    r'(?:(?P<text>"(?:[^"]|"")*")|(?P<flag><[A-Za-z]+>)|(?P<number>[-+.\d][^\s"!\[<=:]*)'
-                    r'|(?P<comment>![^\n]*)|(?P<stray>["<]))?')
+_TOKEN = re.compile(
+    r'(?:[^"!<\d+.\-]+|(?<=[^\s=:])[-+.\d])*'
+    r'(?:(?P<text>"(?:[^"]|"")*")|(?P<flag><[A-Za-z]+>)|(?P<number>[-+.\d][^\s"!\[<=:]*)'
+    r'|(?P<comment>![^\n]*)|(?P<stray>["<]))?'
+)
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _INTERVAL = ("number", "number", "text")
 _POINT = ("number", "text")
@@ -143,8 +146,15 @@ class _Values:
             raise ParsingError(f"the file ends where {what} should be")
         if self.kinds[index] != kind:
             found, value = self.kinds[index], self.values[index]
-            shown = (f'"{value}"' if found == "text" else f"{value:g}" if found == "number"
-                     else 'a " that opens a text never closed' if value == '"' else value)
+            shown = (
+                f'"{value}"'
+                if found == "text"
+                else f"{value:g}"
+                if found == "number"
+                else 'a " that opens a text never closed'
+                if value == '"'
+                else value
+            )
             raise ParsingError(f"{self._where(index)}: {what} should be here, not {shown}")
         self.position += 1
         return self.values[index]
@@ -159,25 +169,26 @@ class _Values:
         return int(value)
 
     def starts_with(self, kinds: tuple[str, ...]) -> bool:
-        return tuple(self.kinds[self.position:self.position + len(kinds)]) == kinds
+        return tuple(self.kinds[self.position : self.position + len(kinds)]) == kinds
 
     def runs(self, kinds: tuple[str, ...], size: int, names: tuple[str, ...], entry: str, tier: str) -> list:
         """The values of ``size`` entries of ``kinds`` each (``names`` says
         what each value is and ``entry`` what an entry of ``tier`` is, for
         messages)."""
         end = self.position + len(kinds) * size
-        if self.kinds[self.position:end] != list(kinds) * size:  # name the first wrong value
+        if self.kinds[self.position : end] != list(kinds) * size:  # name the first wrong value
             for number in range(1, size + 1):
                 for kind, name in zip(kinds, names):
                     self.next(kind, f"the {name} of {entry} {number} of tier {tier!r}")
-        values = self.values[self.position:end]
+        values = self.values[self.position : end]
         self.position = end
         return values
 
     def check_end(self, tiers: int) -> None:
         if self.position < len(self.kinds):
-            raise ParsingError(f"{self._where(self.position)}: more after the last of the {tiers} tier(s) "
-                               "the TextGrid says it has")
+            raise ParsingError(
+                f"{self._where(self.position)}: more after the last of the {tiers} tier(s) the TextGrid says it has"
+            )
 
 
 def _parse(values: _Values) -> textgrid.TextGrid:
@@ -205,12 +216,15 @@ def _parse(values: _Values) -> textgrid.TextGrid:
             intervals = sorted(zip(flat[0::3], flat[1::3], (label.strip() for label in flat[2::3])))
             for start, end, label in intervals:
                 if not start < end:
-                    raise ParsingError(f"tier {name!r}: the interval {label!r} starts at {start:g} s "
-                                       f"and ends at {end:g} s")
+                    raise ParsingError(
+                        f"tier {name!r}: the interval {label!r} starts at {start:g} s and ends at {end:g} s"
+                    )
             for (start, end, label), (start2, end2, label2) in zip(intervals, intervals[1:]):
                 if end > start2:
-                    raise ParsingError(f"tier {name!r}: the intervals ({start:g}, {end:g}, {label!r}) and "
-                                       f"({start2:g}, {end2:g}, {label2!r}) overlap")
+                    raise ParsingError(
+                        f"tier {name!r}: the intervals ({start:g}, {end:g}, {label!r}) and "
+                        f"({start2:g}, {end2:g}, {label2!r}) overlap"
+                    )
             tier = textgrid.IntervalTier(name, min([tier_low] + flat[0::3]), max([tier_high] + flat[1::3]))
             tier.intervals = [textgrid.Interval(*interval) for interval in intervals]
         else:
@@ -220,8 +234,9 @@ def _parse(values: _Values) -> textgrid.TextGrid:
             tier.points = [textgrid.Point(*point) for point in points]
         tiers.append(tier)
     values.check_end(count)
-    grid = textgrid.TextGrid(minTime=min([low] + [t.minTime for t in tiers]),
-                             maxTime=max([high] + [t.maxTime for t in tiers]))
+    grid = textgrid.TextGrid(
+        minTime=min([low] + [t.minTime for t in tiers]), maxTime=max([high] + [t.maxTime for t in tiers])
+    )
     grid.tiers = tiers
     return grid
 
@@ -242,15 +257,13 @@ def _load(path: str | os.PathLike[str]) -> tuple[Path, textgrid.TextGrid, str | 
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     header = _HEADER.match(text)
     if header is None:
-        raise TextGridError(f"{path}: not a Praat TextGrid (the file does not start with "
-                            'File type = "ooTextFile")')
+        raise TextGridError(f'{path}: not a Praat TextGrid (the file does not start with File type = "ooTextFile")')
     if header[1] != "TextGrid":
         raise TextGridError(f"{path}: a Praat {header[1]!r} file, not a TextGrid")
     try:
         grid = _parse(_Values(text, header.end()))
     except ParsingError as error:
-        raise TextGridError(f"{path}: malformed or truncated TextGrid "
-                            f"({type(error).__name__}: {error})") from error
+        raise TextGridError(f"{path}: malformed or truncated TextGrid ({type(error).__name__}: {error})") from error
     return path, grid, warning
 
 
@@ -273,6 +286,7 @@ def read_tiers(path: str | os.PathLike[str]) -> tuple[TextGridTier, ...]:
 
 # ---------------------------------------------------------------- Alignment
 
+
 def normalize_word(text: str) -> str:
     """A word reduced for comparison: NFKC, upper case, only letters, digits
     and apostrophes (typographic ones become ``'``): ``"Don’t,"`` → ``"DON'T"``."""
@@ -290,8 +304,7 @@ def _find_tier(tiers: list[TextGridTier], name: str, path: Path, argument: str) 
         present = ", ".join(repr(t.name) for t in tiers) or "none"
         raise TextGridError(f"{path}: no tier named {name!r} ({argument}); tiers present: {present}")
     if not found.is_interval:
-        raise TextGridError(f"{path}: tier {found.name!r} ({argument}) is a point tier; "
-                            "an interval tier is needed")
+        raise TextGridError(f"{path}: tier {found.name!r} ({argument}) is a point tier; an interval tier is needed")
     return found
 
 
@@ -300,8 +313,9 @@ def _labelled(tier: TextGridTier) -> list[tuple[float, float, str]]:
     return sorted((s, e, label.strip()) for s, e, label in tier.items if label.strip())
 
 
-def read_textgrid(path: str | os.PathLike[str], *, words_tier: str = "words",
-                  chars_tier: str | None = None) -> Alignment:
+def read_textgrid(
+    path: str | os.PathLike[str], *, words_tier: str = "words", chars_tier: str | None = None
+) -> Alignment:
     """Read a Praat TextGrid as an :class:`~aligner.records.Alignment`.
 
     Every interval of ``words_tier`` with a non-blank label becomes a
@@ -365,9 +379,12 @@ def read_textgrid(path: str | os.PathLike[str], *, words_tier: str = "words",
     warnings = [encoding_warning] if encoding_warning else []
     if dropped:
         shown = " ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else "")
-        warnings.append(f"{path}: {len(dropped)} label(s) of tier {chars_tier!r} outside any word "
-                        f"were dropped: {shown}")
-    spans = tuple(WordSpan(text, normalize_word(text), start, end, math.nan, tuple(chars_of), True)
-                  for (start, end, text), chars_of in zip(words, per_word))
+        warnings.append(
+            f"{path}: {len(dropped)} label(s) of tier {chars_tier!r} outside any word were dropped: {shown}"
+        )
+    spans = tuple(
+        WordSpan(text, normalize_word(text), start, end, math.nan, tuple(chars_of), True)
+        for (start, end, text), chars_of in zip(words, per_word)
+    )
     phonetic = chars_tier is not None and chars_tier.casefold().startswith("phon")
     return Alignment(spans, float(xmax), phonetic=phonetic, warnings=tuple(warnings))

@@ -176,10 +176,14 @@ class Alignment:
         low = sum(1 for s in placed if not s >= threshold)
         finite = [s for s in placed if math.isfinite(s)]
         return Confidence(
-            threshold=threshold, words=len(self.words), unaligned=len(self.words) - len(placed), low=low,
+            threshold=threshold,
+            words=len(self.words),
+            unaligned=len(self.words) - len(placed),
+            low=low,
             mean_score=math.fsum(finite) / len(finite) if finite else 0.0,
             min_score=min(finite) if finite else 0.0,
-            skipped_seconds=math.fsum(end - start for start, end in self.skipped))
+            skipped_seconds=math.fsum(end - start for start, end in self.skipped),
+        )
 
 
 @dataclass(frozen=True)
@@ -227,8 +231,9 @@ class Confidence:
             raise AlignmentError("Confidence.total: no summaries to combine")
         thresholds = {s.threshold for s in summaries}
         if len(thresholds) != 1:
-            raise AlignmentError(f"Confidence.total: cannot combine summaries of different thresholds "
-                                 f"{sorted(thresholds)}")
+            raise AlignmentError(
+                f"Confidence.total: cannot combine summaries of different thresholds {sorted(thresholds)}"
+            )
         placed = [(s.words - s.unaligned, s) for s in summaries]
         count = sum(n for n, _ in placed)
         return cls(
@@ -238,4 +243,5 @@ class Confidence:
             low=sum(s.low for s in summaries),
             mean_score=math.fsum(n * s.mean_score for n, s in placed) / count if count else 0.0,
             min_score=min((s.min_score for n, s in placed if n), default=0.0),
-            skipped_seconds=math.fsum(s.skipped_seconds for s in summaries))
+            skipped_seconds=math.fsum(s.skipped_seconds for s in summaries),
+        )

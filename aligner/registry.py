@@ -19,8 +19,19 @@ from pathlib import Path
 
 from ._torchaudio_compat import CHECKPOINT_URL
 
-__all__ = ["BUNDLES", "BUNDLE_NAMES", "CONFIG_FILE", "DEFAULT_MODEL", "ModelInfo", "PACKAGED_MODEL",
-           "PACKAGED_NAME", "WEIGHTS_FILE", "checkpoint_location", "hub_dir", "list_models"]
+__all__ = [
+    "BUNDLES",
+    "BUNDLE_NAMES",
+    "CONFIG_FILE",
+    "DEFAULT_MODEL",
+    "ModelInfo",
+    "PACKAGED_MODEL",
+    "PACKAGED_NAME",
+    "WEIGHTS_FILE",
+    "checkpoint_location",
+    "hub_dir",
+    "list_models",
+]
 
 #: Name of the English phone model shipped inside the package (MODEL.md).
 PACKAGED_NAME = "TRELLIS_EN_PHONES"
@@ -39,38 +50,49 @@ WEIGHTS_FILE = "model.safetensors"
 BUNDLES: dict[str, tuple[str, str]] = {
     "WAV2VEC2_ASR_BASE_960H": (
         "wav2vec 2.0 base (95M), fine-tuned on LibriSpeech 960 h; English letters",
-        "wav2vec2_fairseq_base_ls960_asr_ls960.pth"),
+        "wav2vec2_fairseq_base_ls960_asr_ls960.pth",
+    ),
     "WAV2VEC2_ASR_LARGE_960H": (
         "wav2vec 2.0 large (317M), fine-tuned on LibriSpeech 960 h; English letters",
-        "wav2vec2_fairseq_large_ls960_asr_ls960.pth"),
+        "wav2vec2_fairseq_large_ls960_asr_ls960.pth",
+    ),
     "WAV2VEC2_ASR_LARGE_LV60K_960H": (
         "wav2vec 2.0 large (317M), Libri-Light 60k h + LibriSpeech 960 h; English letters",
-        "wav2vec2_fairseq_large_lv60k_asr_ls960.pth"),
+        "wav2vec2_fairseq_large_lv60k_asr_ls960.pth",
+    ),
     "HUBERT_ASR_LARGE": (
         "HuBERT large (316M), Libri-Light 60k h + LibriSpeech 960 h; English letters",
-        "hubert_fairseq_large_ll60k_asr_ls960.pth"),
+        "hubert_fairseq_large_ll60k_asr_ls960.pth",
+    ),
     "HUBERT_ASR_XLARGE": (
         "HuBERT extra large (964M), Libri-Light 60k h + LibriSpeech 960 h; English letters",
-        "hubert_fairseq_xlarge_ll60k_asr_ls960.pth"),
+        "hubert_fairseq_xlarge_ll60k_asr_ls960.pth",
+    ),
     "VOXPOPULI_ASR_BASE_10K_EN": (
         "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on English; lower-case letters (CC BY-NC 4.0)",
-        "wav2vec2_voxpopuli_base_10k_asr_en.pt"),
+        "wav2vec2_voxpopuli_base_10k_asr_en.pt",
+    ),
     "VOXPOPULI_ASR_BASE_10K_DE": (
         "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on German; lower-case letters (CC BY-NC 4.0)",
-        "wav2vec2_voxpopuli_base_10k_asr_de.pt"),
+        "wav2vec2_voxpopuli_base_10k_asr_de.pt",
+    ),
     "VOXPOPULI_ASR_BASE_10K_FR": (
         "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on French; lower-case letters (CC BY-NC 4.0)",
-        "wav2vec2_voxpopuli_base_10k_asr_fr.pt"),
+        "wav2vec2_voxpopuli_base_10k_asr_fr.pt",
+    ),
     "VOXPOPULI_ASR_BASE_10K_ES": (
         "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on Spanish; lower-case letters (CC BY-NC 4.0)",
-        "wav2vec2_voxpopuli_base_10k_asr_es.pt"),
+        "wav2vec2_voxpopuli_base_10k_asr_es.pt",
+    ),
     "VOXPOPULI_ASR_BASE_10K_IT": (
         "wav2vec 2.0 base, VoxPopuli 10k h, fine-tuned on Italian; lower-case letters (CC BY-NC 4.0)",
-        "wav2vec2_voxpopuli_base_10k_asr_it.pt"),
+        "wav2vec2_voxpopuli_base_10k_asr_it.pt",
+    ),
     "MMS_FA": (
         "MMS forced-alignment model (wav2vec 2.0, 300M), 1,130 languages; romanized (uroman) "
         "lower-case letters, no word separator (CC BY-NC 4.0)",
-        "https://dl.fbaipublicfiles.com/mms/torchaudio/ctc_alignment_mling_uroman/model.pt"),
+        "https://dl.fbaipublicfiles.com/mms/torchaudio/ctc_alignment_mling_uroman/model.pt",
+    ),
 }
 
 #: torchaudio bundles :func:`aligner.load_model` accepts (case-insensitive).
@@ -129,8 +151,14 @@ def _folder_info(path: Path) -> ModelInfo:
         kind = "huggingface"
     else:
         kind = "folder"
-    return ModelInfo(name=str(path), kind=kind, description="default model (local folder)",
-                     available=path.exists(), location=str(path), default=True)
+    return ModelInfo(
+        name=str(path),
+        kind=kind,
+        description="default model (local folder)",
+        available=path.exists(),
+        location=str(path),
+        default=True,
+    )
 
 
 def list_models() -> list[ModelInfo]:
@@ -140,16 +168,30 @@ def list_models() -> list[ModelInfo]:
     Looks only at the local cache; never downloads; never imports torch.
     """
     default = os.environ.get("ALIGNER_MODEL") or DEFAULT_MODEL
-    infos = [ModelInfo(name=PACKAGED_NAME, kind="trellis-align",
-                       description="English phone model shipped with the package (MODEL.md)",
-                       available=(PACKAGED_MODEL / CONFIG_FILE).is_file(), location=str(PACKAGED_MODEL),
-                       default=default.upper() == PACKAGED_NAME)]
+    infos = [
+        ModelInfo(
+            name=PACKAGED_NAME,
+            kind="trellis-align",
+            description="English phone model shipped with the package (MODEL.md)",
+            available=(PACKAGED_MODEL / CONFIG_FILE).is_file(),
+            location=str(PACKAGED_MODEL),
+            default=default.upper() == PACKAGED_NAME,
+        )
+    ]
     for name, (description, _) in BUNDLES.items():
         file_name, url, cache = checkpoint_location(name)
         path = cache / file_name
-        infos.append(ModelInfo(name=name, kind="torchaudio", description=description,
-                               available=path.is_file(), location=str(path), url=url,
-                               default=name == default.upper()))
+        infos.append(
+            ModelInfo(
+                name=name,
+                kind="torchaudio",
+                description=description,
+                available=path.is_file(),
+                location=str(path),
+                url=url,
+                default=name == default.upper(),
+            )
+        )
     if default.upper() not in BUNDLES and default.upper() != PACKAGED_NAME:
         infos.append(_folder_info(Path(default)))
     return infos

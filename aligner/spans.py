@@ -95,10 +95,18 @@ def _run_spans(keys: list[int], labels: list[int], log_probs: torch.Tensor, skip
     return spans
 
 
-def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Sequence,
-               labels: Sequence[str], frame_seconds: float, num_frames: int, *,
-               separator: int | None = None, end_extension_frames: int = 5,
-               joiner: str = "") -> list[WordSpan]:
+def word_spans(
+    spans: Sequence[TokenSpan],
+    word_index: Sequence[int],
+    words: Sequence,
+    labels: Sequence[str],
+    frame_seconds: float,
+    num_frames: int,
+    *,
+    separator: int | None = None,
+    end_extension_frames: int = 5,
+    joiner: str = "",
+) -> list[WordSpan]:
     """Group token spans into character and word spans in seconds.
 
     Args:
@@ -143,8 +151,7 @@ def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Seq
                 end = spans[positions[k + 1]].start
             else:
                 end = min(span.end + end_extension_frames, next_start(position))
-            chars.append(CharSpan(labels[span.token], span.start * frame_seconds,
-                                  end * frame_seconds, span.score))
+            chars.append(CharSpan(labels[span.token], span.start * frame_seconds, end * frame_seconds, span.score))
         frames = [(spans[p].end - spans[p].start) for p in positions]
         score = sum(spans[p].score * n for p, n in zip(positions, frames)) / sum(frames)
         last = positions[-1]
@@ -157,13 +164,15 @@ def word_spans(spans: Sequence[TokenSpan], word_index: Sequence[int], words: Seq
         found = frame_spans[index]
         if found is not None:
             start, end, score, word_chars = found
-            result.append(WordSpan(word.text, normalized, start * frame_seconds,
-                                   end * frame_seconds, score, word_chars, True))
+            result.append(
+                WordSpan(word.text, normalized, start * frame_seconds, end * frame_seconds, score, word_chars, True)
+            )
             continue
         before = next((f for f in reversed(frame_spans[:index]) if f is not None), None)
-        after = next((f for f in frame_spans[index + 1:] if f is not None), None)
+        after = next((f for f in frame_spans[index + 1 :] if f is not None), None)
         start = before[1] if before else 0
         end = after[0] if after else num_frames
-        result.append(WordSpan(word.text, normalized, start * frame_seconds,
-                               max(start, end) * frame_seconds, 0.0, (), False))
+        result.append(
+            WordSpan(word.text, normalized, start * frame_seconds, max(start, end) * frame_seconds, 0.0, (), False)
+        )
     return result

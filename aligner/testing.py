@@ -15,13 +15,46 @@ __all__ = ["ENGLISH_LABELS", "MMS_LABELS", "random_model", "tiny_architecture", 
 
 #: Labels of torchaudio's MMS_FA bundle, star included.
 MMS_LABELS: tuple[str, ...] = (
-    "-", "a", "i", "e", "n", "o", "u", "t", "s", "r", "m", "k", "l", "d", "g",
-    "h", "y", "b", "p", "w", "c", "v", "j", "z", "f", "'", "q", "x", "*",
+    "-",
+    "a",
+    "i",
+    "e",
+    "n",
+    "o",
+    "u",
+    "t",
+    "s",
+    "r",
+    "m",
+    "k",
+    "l",
+    "d",
+    "g",
+    "h",
+    "y",
+    "b",
+    "p",
+    "w",
+    "c",
+    "v",
+    "j",
+    "z",
+    "f",
+    "'",
+    "q",
+    "x",
+    "*",
 )
 
 
-def tiny_architecture(num_labels: int, extractor_mode: str = "layer_norm", *, embed_dim: int = 32,
-                      num_layers: int = 2, layer_norm_first: bool | None = None) -> dict:
+def tiny_architecture(
+    num_labels: int,
+    extractor_mode: str = "layer_norm",
+    *,
+    embed_dim: int = 32,
+    num_layers: int = 2,
+    layer_norm_first: bool | None = None,
+) -> dict:
     """Keyword arguments of ``torchaudio.models.wav2vec2_model`` for a tiny
     model with the standard 320-sample frame (default conv strides)."""
     if layer_norm_first is None:
@@ -46,8 +79,14 @@ def tiny_architecture(num_labels: int, extractor_mode: str = "layer_norm", *, em
     )
 
 
-def tiny_model(labels: Sequence[str] = ENGLISH_LABELS, extractor_mode: str = "layer_norm", *,
-               seed: int = 0, name: str = "tiny", **kwargs) -> AlignmentModel:
+def tiny_model(
+    labels: Sequence[str] = ENGLISH_LABELS,
+    extractor_mode: str = "layer_norm",
+    *,
+    seed: int = 0,
+    name: str = "tiny",
+    **kwargs,
+) -> AlignmentModel:
     """A randomly initialised, tiny ``AlignmentModel`` (eval mode, CPU).
 
     ``kwargs`` go to :class:`AlignmentModel` (``separator``, ``star``, ...).
@@ -73,13 +112,28 @@ def tiny_phone_model(*, seed: int = 0, name: str = "tiny-phones") -> AlignmentMo
         torch.manual_seed(seed)
         net = build_network(phone_architecture(embed_dim=32, num_layers=1, num_heads=2, ff_dim=64))
     net.eval()
-    return AlignmentModel(model=net, labels=LABELS, sample_rate=16000, name=name, blank=0, separator=None,
-                          star=None, normalize_waveform=False, phonetic=True, phonemizer="espeak-arpabet",
-                          end_extension=0.0)
+    return AlignmentModel(
+        model=net,
+        labels=LABELS,
+        sample_rate=16000,
+        name=name,
+        blank=0,
+        separator=None,
+        star=None,
+        normalize_waveform=False,
+        phonetic=True,
+        phonemizer="espeak-arpabet",
+        end_extension=0.0,
+    )
 
 
-def random_model(architecture: str = "wav2vec2_base", labels: Sequence[str] = ENGLISH_LABELS, *,
-                 seed: int = 0, name: str | None = None) -> AlignmentModel:
+def random_model(
+    architecture: str = "wav2vec2_base",
+    labels: Sequence[str] = ENGLISH_LABELS,
+    *,
+    seed: int = 0,
+    name: str | None = None,
+) -> AlignmentModel:
     """A full-size torchaudio architecture (``"wav2vec2_base"``,
     ``"wav2vec2_large_lv60k"``, ``"hubert_large"``, ...) with random weights,
     for benchmarks: it costs what the real checkpoint costs (weights cannot be
@@ -92,6 +146,10 @@ def random_model(architecture: str = "wav2vec2_base", labels: Sequence[str] = EN
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = getattr(models, architecture)(aux_num_out=len(labels)).eval()
-    return AlignmentModel(model=net, labels=labels, sample_rate=16000,
-                          name=name or f"{architecture} (random weights)",
-                          normalize_waveform=not is_group_norm(net))
+    return AlignmentModel(
+        model=net,
+        labels=labels,
+        sample_rate=16000,
+        name=name or f"{architecture} (random weights)",
+        normalize_waveform=not is_group_norm(net),
+    )

@@ -59,8 +59,35 @@ __all__ = [
 #: also the spelling a phone model's transcripts are normalized to before
 #: they are phonemized.
 ENGLISH_LABELS: tuple[str, ...] = (
-    "-", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L", "U", "M",
-    "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z",
+    "-",
+    "|",
+    "E",
+    "T",
+    "A",
+    "O",
+    "N",
+    "I",
+    "H",
+    "S",
+    "R",
+    "D",
+    "L",
+    "U",
+    "M",
+    "W",
+    "C",
+    "F",
+    "G",
+    "Y",
+    "P",
+    "B",
+    "V",
+    "K",
+    "'",
+    "X",
+    "J",
+    "Q",
+    "Z",
 )
 
 
@@ -155,8 +182,7 @@ _IDS, _BOUNDARY, _SKIP, _MARK, _UNREPRESENTABLE = range(5)
 class _LabelSet:
     """What a label vocabulary can represent, with a per-character cache."""
 
-    def __init__(self, labels: tuple[str, ...], blank: int, separator: str | None,
-                 star: str | None) -> None:
+    def __init__(self, labels: tuple[str, ...], blank: int, separator: str | None, star: str | None) -> None:
         if not 0 <= blank < len(labels):
             raise ModelError(f"blank id {blank} is out of range for {len(labels)} labels")
         for name, label in (("separator", separator), ("star", star)):
@@ -191,10 +217,8 @@ class _LabelSet:
         else:
             self.case = "keep"
         alphabetic = [c for c in self.ids if c.isalpha()]
-        self.latin = bool(alphabetic) and all(
-            unicodedata.name(c, "").startswith("LATIN") for c in alphabetic)
-        self.apostrophe_id = next((self.ids[a] for a in ("'", "\u2019", "\u02bc") if a in self.ids),
-                                  None)
+        self.latin = bool(alphabetic) and all(unicodedata.name(c, "").startswith("LATIN") for c in alphabetic)
+        self.apostrophe_id = next((self.ids[a] for a in ("'", "\u2019", "\u02bc") if a in self.ids), None)
         self.digits = all(d in self.ids for d in "0123456789")
         self._cache: dict[str, tuple[int, tuple[int, ...]]] = {}
 
@@ -233,8 +257,7 @@ class _LabelSet:
             return _SKIP, ()
         if category[0] == "M":
             return _MARK, ()
-        stripped = "".join(c for c in unicodedata.normalize("NFKD", folded)
-                           if not unicodedata.combining(c))
+        stripped = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
         ids = self._spell(stripped)
         if ids:
             return _IDS, ids
@@ -242,8 +265,7 @@ class _LabelSet:
 
 
 @lru_cache(maxsize=32)
-def _label_set(labels: tuple[str, ...], blank: int, separator: str | None,
-               star: str | None) -> _LabelSet:
+def _label_set(labels: tuple[str, ...], blank: int, separator: str | None, star: str | None) -> _LabelSet:
     return _LabelSet(labels, blank, separator, star)
 
 
@@ -276,18 +298,84 @@ def _romanize(text: str, language: str) -> str:
 
 # ISO 639-3 codes (as MMS uses them) of languages num2words can spell.
 _ISO3 = {
-    "amh": "am", "ara": "ar", "aze": "az", "bel": "be", "ben": "bn", "cat": "ca", "ces": "cs",
-    "cym": "cy", "dan": "da", "deu": "de", "eng": "en", "epo": "eo", "spa": "es", "fas": "fa",
-    "pes": "fa", "fin": "fi", "fra": "fr", "heb": "he", "hun": "hu", "ind": "id", "isl": "is",
-    "ita": "it", "jpn": "ja", "kan": "kn", "kor": "ko", "kaz": "kz", "lit": "lt", "lav": "lv",
-    "nld": "nl", "nob": "no", "nor": "no", "pol": "pl", "por": "pt", "ron": "ro", "rus": "ru",
-    "slk": "sk", "slv": "sl", "srp": "sr", "swe": "sv", "tel": "te", "tgk": "tg", "tha": "th",
-    "tur": "tr", "ukr": "uk", "vie": "vi",
+    "amh": "am",
+    "ara": "ar",
+    "aze": "az",
+    "bel": "be",
+    "ben": "bn",
+    "cat": "ca",
+    "ces": "cs",
+    "cym": "cy",
+    "dan": "da",
+    "deu": "de",
+    "eng": "en",
+    "epo": "eo",
+    "spa": "es",
+    "fas": "fa",
+    "pes": "fa",
+    "fin": "fi",
+    "fra": "fr",
+    "heb": "he",
+    "hun": "hu",
+    "ind": "id",
+    "isl": "is",
+    "ita": "it",
+    "jpn": "ja",
+    "kan": "kn",
+    "kor": "ko",
+    "kaz": "kz",
+    "lit": "lt",
+    "lav": "lv",
+    "nld": "nl",
+    "nob": "no",
+    "nor": "no",
+    "pol": "pl",
+    "por": "pt",
+    "ron": "ro",
+    "rus": "ru",
+    "slk": "sk",
+    "slv": "sl",
+    "srp": "sr",
+    "swe": "sv",
+    "tel": "te",
+    "tgk": "tg",
+    "tha": "th",
+    "tur": "tr",
+    "ukr": "uk",
+    "vie": "vi",
 }
 # Languages writing "3,5" for three point five (and "1.000" for a thousand).
 _DECIMAL_COMMA = {
-    "az", "be", "ca", "cs", "da", "de", "eo", "es", "fi", "fr", "hu", "id", "is", "it", "kz", "lt",
-    "lv", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sr", "sv", "tr", "uk", "vi",
+    "az",
+    "be",
+    "ca",
+    "cs",
+    "da",
+    "de",
+    "eo",
+    "es",
+    "fi",
+    "fr",
+    "hu",
+    "id",
+    "is",
+    "it",
+    "kz",
+    "lt",
+    "lv",
+    "nl",
+    "no",
+    "pl",
+    "pt",
+    "ro",
+    "ru",
+    "sk",
+    "sl",
+    "sr",
+    "sv",
+    "tr",
+    "uk",
+    "vi",
 }
 _CURRENCY_CODES = {"$": "USD", "£": "GBP", "€": "EUR", "¥": "JPY", "₹": "INR"}
 _CURRENCY_SYMBOLS = "".join(_CURRENCY_CODES)
@@ -299,8 +387,15 @@ _EN_CURRENCY: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "JPY": (("yen", "yen"), None),
     "INR": (("rupee", "rupees"), ("paisa", "paise")),
 }
-_PERCENT = {"en": "percent", "fr": "pour cent", "de": "Prozent", "es": "por ciento",
-            "it": "per cento", "pt": "por cento", "nl": "procent"}
+_PERCENT = {
+    "en": "percent",
+    "fr": "pour cent",
+    "de": "Prozent",
+    "es": "por ciento",
+    "it": "per cento",
+    "pt": "por cento",
+    "nl": "procent",
+}
 # Symbols read as words in English when the model has no label for them.
 _EN_SYMBOLS = {"&": "and", "@": "at", "+": "plus", "%": "percent"}
 # Longest integer spelled as a number; longer ones (ids, phone numbers) are
@@ -457,7 +552,7 @@ class _NumberSpeller:
         if words is None:  # a plain number, or a form num2words cannot do
             words = self.decimal(integer, frac) if frac is not None else self.cardinal(integer)
             if words is None:  # no number words in this language at all
-                return [match[0][len(match["sign"] or ""):]]
+                return [match[0][len(match["sign"] or "") :]]
         else:
             pre = post = ""
         if negative:
@@ -616,9 +711,16 @@ class _Normalizer:
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
-                         separator: str | None = "|", star: str | None = None,
-                         language: str = "en", source: str | None = None) -> Transcript:
+def normalize_transcript(
+    text: str,
+    labels: Sequence[str],
+    *,
+    blank: int = 0,
+    separator: str | None = "|",
+    star: str | None = None,
+    language: str = "en",
+    source: str | None = None,
+) -> Transcript:
     """Turn a transcript into target label ids, word by word.
 
     Args:
@@ -659,23 +761,33 @@ def normalize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
         >>> transcript.targets(separator_id=ENGLISH_LABELS.index("|"))[1]  # the word of each target
         [0, 0, 0, 0, 0, -1, 1, 1, 1, -1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
-    transcript, message = _normalize(text, labels, blank=blank, separator=separator, star=star,
-                                     language=language, source=source)
+    transcript, message = _normalize(
+        text, labels, blank=blank, separator=separator, star=star, language=language, source=source
+    )
     if message is not None:
         warnings.warn(message, UnrepresentableCharacterWarning, stacklevel=2)
     return transcript
 
 
-def _normalize(text: str, labels: Sequence[str], *, blank: int, separator: str | None, star: str | None,
-               language: str, source: str | None) -> tuple[Transcript, str | None]:
+def _normalize(
+    text: str,
+    labels: Sequence[str],
+    *,
+    blank: int,
+    separator: str | None,
+    star: str | None,
+    language: str,
+    source: str | None,
+) -> tuple[Transcript, str | None]:
     """:func:`normalize_transcript` returning its warning's message (None:
     nothing dropped) instead of emitting it."""
     where = f"{source}: " if source else ""
     # control characters (NUL, escape, ...) are not part of any word: they separate words like whitespace
     originals = _CONTROL_CHARACTERS.sub(" ", text).split()
     if not originals:
-        raise TranscriptError(f"{where}transcript is empty (nothing but whitespace)"
-                              if text else f"{where}transcript is empty")
+        raise TranscriptError(
+            f"{where}transcript is empty (nothing but whitespace)" if text else f"{where}transcript is empty"
+        )
     label_set = _label_set(tuple(labels), blank, separator, star)
     normalizer = _Normalizer(label_set, language)
     words = tuple(TranscriptWord(w, normalizer.word(w), label_set.labels) for w in originals)
@@ -687,24 +799,36 @@ def _normalize(text: str, labels: Sequence[str], *, blank: int, separator: str |
         shown = ", ".join(repr(c) for c in dropped[:20]) + (", ..." if len(dropped) > 20 else "")
         raise TranscriptError(
             f"{where}no character of the transcript can be represented by the model's labels"
-            + (f" (unrepresentable: {shown})" if shown else "") + hint)
+            + (f" (unrepresentable: {shown})" if shown else "")
+            + hint
+        )
     message = None
     if dropped:
-        message = (f"{source or 'transcript'}: dropped characters the model cannot represent: "
-                   + ", ".join(repr(c) for c in dropped) + hint)
+        message = (
+            f"{source or 'transcript'}: dropped characters the model cannot represent: "
+            + ", ".join(repr(c) for c in dropped)
+            + hint
+        )
     return Transcript(words, dropped), message
 
 
-def normalize_transcript_collecting(text: str, labels: Sequence[str], *, blank: int = 0,
-                                    separator: str | None = "|", star: str | None = None,
-                                    language: str = "en", source: str | None = None
-                                    ) -> tuple[Transcript, tuple[str, ...]]:
+def normalize_transcript_collecting(
+    text: str,
+    labels: Sequence[str],
+    *,
+    blank: int = 0,
+    separator: str | None = "|",
+    star: str | None = None,
+    language: str = "en",
+    source: str | None = None,
+) -> tuple[Transcript, tuple[str, ...]]:
     """:func:`normalize_transcript` returning its warning messages as data
     instead of emitting them: thread-safe without a lock (corpus workers
     call it in parallel) and never mixed with warnings raised elsewhere in
     the process. Options are those of :func:`normalize_transcript`."""
-    transcript, message = _normalize(text, labels, blank=blank, separator=separator, star=star,
-                                     language=language, source=source)
+    transcript, message = _normalize(
+        text, labels, blank=blank, separator=separator, star=star, language=language, source=source
+    )
     return transcript, (() if message is None else (message,))
 
 
@@ -729,8 +853,9 @@ def phonemizer_voice(phonemizer: str, language: str = "en") -> str:
         raise ModelError(f"unknown phonemizer {phonemizer!r}; known: {', '.join(_PHONEMIZER_VOICES)}")
     code = _num2words_language(language)
     if code is None or code.split("_")[0] != voice.split("-")[0]:
-        raise AlignerError(f"the phone model's phonemizer {phonemizer!r} reads English transcripts only, "
-                           f"not language {language!r}")
+        raise AlignerError(
+            f"the phone model's phonemizer {phonemizer!r} reads English transcripts only, not language {language!r}"
+        )
     return voice
 
 
@@ -752,8 +877,7 @@ def _phone_ids(labels: tuple[str, ...], blank: int) -> dict[str, int]:
     return ids
 
 
-def _phonemized(spelled: Transcript, labels: tuple[str, ...], blank: int, voice: str,
-                source: str | None) -> Transcript:
+def _phonemized(spelled: Transcript, labels: tuple[str, ...], blank: int, voice: str, source: str | None) -> Transcript:
     """A transcript normalized to :data:`ENGLISH_LABELS` -> the same words
     with phone ids: each word's spelled-out form (sub-words joined by
     spaces, lower case), all phonemized in one call."""
@@ -767,16 +891,23 @@ def _phonemized(spelled: Transcript, labels: tuple[str, ...], blank: int, voice:
         tokens[index] = tuple(ids[phone] for phone in phones)
     if not any(tokens):
         where = f"{source}: " if source else ""
-        raise TranscriptError(f"{where}no word of the transcript could be phonemized "
-                              f"(espeak-ng gave no phones for: {' '.join(spoken)[:200]})")
-    words = tuple(TranscriptWord(word.text, phones, labels, " ")
-                  for word, phones in zip(spelled.words, tokens))
+        raise TranscriptError(
+            f"{where}no word of the transcript could be phonemized "
+            f"(espeak-ng gave no phones for: {' '.join(spoken)[:200]})"
+        )
+    words = tuple(TranscriptWord(word.text, phones, labels, " ") for word, phones in zip(spelled.words, tokens))
     return Transcript(words, spelled.dropped)
 
 
-def phonemize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
-                         phonemizer: str = "espeak-arpabet", language: str = "en",
-                         source: str | None = None) -> Transcript:
+def phonemize_transcript(
+    text: str,
+    labels: Sequence[str],
+    *,
+    blank: int = 0,
+    phonemizer: str = "espeak-arpabet",
+    language: str = "en",
+    source: str | None = None,
+) -> Transcript:
     """Turn a transcript into phone ids for a phone model, word by word.
 
     The text is normalized exactly as for an English character model
@@ -814,8 +945,9 @@ def phonemize_transcript(text: str, labels: Sequence[str], *, blank: int = 0,
     return transcript
 
 
-def _phonemize_collecting(text: str, labels: tuple[str, ...], blank: int, phonemizer: str, language: str,
-                          source: str | None) -> tuple[Transcript, tuple[str, ...]]:
+def _phonemize_collecting(
+    text: str, labels: tuple[str, ...], blank: int, phonemizer: str, language: str, source: str | None
+) -> tuple[Transcript, tuple[str, ...]]:
     """:func:`phonemize_transcript` returning its warning messages as data."""
     voice = phonemizer_voice(phonemizer, language)
     _phone_ids(labels, blank)
@@ -823,8 +955,9 @@ def _phonemize_collecting(text: str, labels: tuple[str, ...], blank: int, phonem
     return _phonemized(spelled, labels, blank, voice, source), messages
 
 
-def transcript_for_model(text: str, model: AlignmentModel, *, language: str = "en",
-                         source: str | None = None) -> tuple[Transcript, tuple[str, ...]]:
+def transcript_for_model(
+    text: str, model: AlignmentModel, *, language: str = "en", source: str | None = None
+) -> tuple[Transcript, tuple[str, ...]]:
     """The transcript of ``text`` in ``model``'s labels, with its warning
     messages returned as data instead of emitted (thread-safe): :func:`phonemize_transcript`
     for a phone model (``model.phonemizer`` set), else
@@ -835,8 +968,14 @@ def transcript_for_model(text: str, model: AlignmentModel, *, language: str = "e
     """
     if model.phonemizer is None:
         return normalize_transcript_collecting(
-            text, model.labels, blank=model.blank, separator=model.separator, star=model.star,
-            language=language, source=source)
+            text,
+            model.labels,
+            blank=model.blank,
+            separator=model.separator,
+            star=model.star,
+            language=language,
+            source=source,
+        )
     return _phonemize_collecting(text, tuple(model.labels), model.blank, model.phonemizer, language, source)
 
 
@@ -864,5 +1003,6 @@ def read_transcript(path: str | os.PathLike[str]) -> str:
         hint = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         raise TranscriptError(
             f"{path}: not valid UTF-8: byte 0x{data[error.start]:02x} at offset {error.start}{hint}; "
-            "re-save the file as UTF-8") from None
+            "re-save the file as UTF-8"
+        ) from None
     return " ".join(line.strip() for line in text.splitlines() if line.strip())

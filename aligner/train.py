@@ -165,8 +165,9 @@ class _Labels:
         return None if self.separator is None else self.labels.index(self.separator)
 
 
-def _targets_for(text: str, labels: _Labels, language: str, source: str,
-                 dropped: set[str]) -> tuple[list[int], list[tuple[int, ...]]]:
+def _targets_for(
+    text: str, labels: _Labels, language: str, source: str, dropped: set[str]
+) -> tuple[list[int], list[tuple[int, ...]]]:
     """Target ids of a transcript (phones for a phone model) and the tokens
     of each original word."""
     transcript, _ = transcript_for_model(text, labels, language=language, source=source)  # type: ignore[arg-type]
@@ -188,8 +189,9 @@ def _read_word_intervals(path: Path) -> list[tuple[float, float]] | str:
     return [(start, end) for start, end, label in tier.items if label.strip().lower() not in SILENCE_MARKS]
 
 
-def _word_frames(intervals: list[tuple[float, float]], word_tokens: list[tuple[int, ...]],
-                 frames: int, frame_seconds: float) -> tuple[tuple[int, int, int], ...] | str:
+def _word_frames(
+    intervals: list[tuple[float, float]], word_tokens: list[tuple[int, ...]], frames: int, frame_seconds: float
+) -> tuple[tuple[int, int, int], ...] | str:
     """Word intervals in frames with their first token, or a reason for none."""
     if len(intervals) != len(word_tokens):
         return "word count differs from the transcript"
@@ -201,10 +203,20 @@ def _word_frames(intervals: list[tuple[float, float]], word_tokens: list[tuple[i
     return tuple(words)
 
 
-def _prepare_corpus(files: Sequence[CorpusFile], labels: _Labels, *, sample_rate: int,
-                    frames_of: Callable[[int], int], frame_seconds: float, language: str,
-                    max_seconds: float, use_timing: bool, workers: int, cache_bytes: float,
-                    progress: bool) -> tuple[list[_Utterance], dict[str, list[str]], dict[str, list[str]]]:
+def _prepare_corpus(
+    files: Sequence[CorpusFile],
+    labels: _Labels,
+    *,
+    sample_rate: int,
+    frames_of: Callable[[int], int],
+    frame_seconds: float,
+    language: str,
+    max_seconds: float,
+    use_timing: bool,
+    workers: int,
+    cache_bytes: float,
+    progress: bool,
+) -> tuple[list[_Utterance], dict[str, list[str]], dict[str, list[str]]]:
     """Read, check and (within ``cache_bytes``) cache every utterance.
 
     Returns ``(utterances, skipped, timing_problems)``: the two dicts map a
@@ -230,14 +242,20 @@ def _prepare_corpus(files: Sequence[CorpusFile], labels: _Labels, *, sample_rate
     if not candidates:
         raise CorpusError(
             f"none of the {len(files)} audio files in the corpus has a transcript beside it "
-            f"(a .txt or .lab file with the same name), e.g. {files[0].key}")
-    loader = DataLoader(_DecodeDataset([c.audio for c in candidates], sample_rate), batch_size=None,
-                        num_workers=workers, collate_fn=_identity,
-                        generator=torch.Generator().manual_seed(0))
+            f"(a .txt or .lab file with the same name), e.g. {files[0].key}"
+        )
+    loader = DataLoader(
+        _DecodeDataset([c.audio for c in candidates], sample_rate),
+        batch_size=None,
+        num_workers=workers,
+        collate_fn=_identity,
+        generator=torch.Generator().manual_seed(0),
+    )
     utterances = []
     cached = 0
-    for index, waveform, error in tqdm(loader, total=len(candidates), desc="reading corpus", unit="file",
-                                       disable=not progress, leave=False):
+    for index, waveform, error in tqdm(
+        loader, total=len(candidates), desc="reading corpus", unit="file", disable=not progress, leave=False
+    ):
         item = candidates[index]
         if waveform is None:
             skipped["unreadable audio"].append(item.key)
@@ -247,8 +265,7 @@ def _prepare_corpus(files: Sequence[CorpusFile], labels: _Labels, *, sample_rate
             skipped[f"longer than {max_seconds:g} s"].append(item.key)
             continue
         try:
-            targets, word_tokens = _targets_for(texts[item.key], labels, language, str(item.transcript),
-                                                dropped)
+            targets, word_tokens = _targets_for(texts[item.key], labels, language, str(item.transcript), dropped)
         except TranscriptError:
             skipped["transcript with nothing the model can represent"].append(item.key)
             continue
@@ -259,8 +276,9 @@ def _prepare_corpus(files: Sequence[CorpusFile], labels: _Labels, *, sample_rate
         words = None
         if use_timing and item.textgrid is not None:
             intervals = _read_word_intervals(item.textgrid)
-            words_or_reason = intervals if isinstance(intervals, str) else \
-                _word_frames(intervals, word_tokens, frames, frame_seconds)
+            words_or_reason = (
+                intervals if isinstance(intervals, str) else _word_frames(intervals, word_tokens, frames, frame_seconds)
+            )
             if isinstance(words_or_reason, str):
                 timing_problems[words_or_reason].append(item.key)
             else:
@@ -268,12 +286,16 @@ def _prepare_corpus(files: Sequence[CorpusFile], labels: _Labels, *, sample_rate
         size = waveform.numel() * waveform.element_size()
         keep = cached + size <= cache_bytes
         cached += size if keep else 0
-        utterances.append(_Utterance(item.key, item.audio, samples, frames, tuple(targets), words,
-                                     waveform.clone() if keep else None))
+        utterances.append(
+            _Utterance(item.key, item.audio, samples, frames, tuple(targets), words, waveform.clone() if keep else None)
+        )
     if dropped:
-        warnings.warn("corpus transcripts: dropped characters the model cannot represent: "
-                      + ", ".join(repr(c) for c in sorted(dropped)), UnrepresentableCharacterWarning,
-                      stacklevel=3)
+        warnings.warn(
+            "corpus transcripts: dropped characters the model cannot represent: "
+            + ", ".join(repr(c) for c in sorted(dropped)),
+            UnrepresentableCharacterWarning,
+            stacklevel=3,
+        )
     return utterances, dict(skipped), dict(timing_problems)
 
 
@@ -327,9 +349,14 @@ def time_mask(features: torch.Tensor, prob: float, length: int) -> torch.Tensor:
     return features.masked_fill(spread[..., None] > 0, 0.0)
 
 
-def timing_loss(log_probs: torch.Tensor, lengths: torch.Tensor,
-                words: Sequence[Sequence[tuple[int, int, int]] | None], *, blank: int,
-                separator: int | None) -> torch.Tensor | None:
+def timing_loss(
+    log_probs: torch.Tensor,
+    lengths: torch.Tensor,
+    words: Sequence[Sequence[tuple[int, int, int]] | None],
+    *,
+    blank: int,
+    separator: int | None,
+) -> torch.Tensor | None:
     """Frame-level cross-entropy that anchors CTC emissions to known word timings.
 
     Two terms, each a mean over the frames it applies to in the batch:
@@ -362,7 +389,7 @@ def timing_loss(log_probs: torch.Tensor, lengths: torch.Tensor,
         valid = int(lengths[row])
         speech = torch.zeros(valid, dtype=torch.bool)
         for start, end, token in item:
-            speech[max(0, start - SILENCE_MARGIN_FRAMES): end + SILENCE_MARGIN_FRAMES] = True
+            speech[max(0, start - SILENCE_MARGIN_FRAMES) : end + SILENCE_MARGIN_FRAMES] = True
             if token >= 0 and start < valid:
                 rows.append(row)
                 frames.append(start)
@@ -373,8 +400,9 @@ def timing_loss(log_probs: torch.Tensor, lengths: torch.Tensor,
     total = log_probs.new_zeros(())
     if rows:
         device = log_probs.device
-        picked = log_probs[torch.tensor(rows, device=device), torch.tensor(frames, device=device),
-                           torch.tensor(tokens, device=device)]
+        picked = log_probs[
+            torch.tensor(rows, device=device), torch.tensor(frames, device=device), torch.tensor(tokens, device=device)
+        ]
         total = total - picked.mean()
     silence = silence.to(log_probs.device)
     if bool(silence.any()):
@@ -427,38 +455,58 @@ def character_error_rate(hypotheses: Iterable[Sequence[Any]], references: Iterab
 
 
 def _dropouts(config: TrainConfig) -> dict[str, float]:
-    return dict(encoder_projection_dropout=config.projection_dropout,
-                encoder_attention_dropout=config.attention_dropout,
-                encoder_ff_interm_dropout=config.ff_dropout,
-                encoder_dropout=config.encoder_dropout,
-                encoder_layer_drop=config.layer_drop)
+    return dict(
+        encoder_projection_dropout=config.projection_dropout,
+        encoder_attention_dropout=config.attention_dropout,
+        encoder_ff_interm_dropout=config.ff_dropout,
+        encoder_dropout=config.encoder_dropout,
+        encoder_layer_drop=config.layer_drop,
+    )
 
 
-def _new_network(config: TrainConfig, init: Any, labels: Sequence[str] | None,
-                 name: str) -> tuple[Wav2Vec2Model, dict[str, Any]]:
+def _new_network(
+    config: TrainConfig, init: Any, labels: Sequence[str] | None, name: str
+) -> tuple[Wav2Vec2Model, dict[str, Any]]:
     """The network to train and its metadata (labels etc., see :func:`_model_of`)."""
     if init is not None:
         base = load_model(init)
         architecture = {**architecture_of(base.model), **_dropouts(config)}
         net = build_from_architecture(architecture, error=TrainingError)
         net.load_state_dict(base.model.state_dict())
-        meta = dict(labels=list(base.labels), sample_rate=int(base.sample_rate), blank=int(base.blank),
-                    separator=base.separator, star=base.star,
-                    normalize_waveform=bool(base.normalize_waveform), append_star=bool(base.append_star),
-                    phonetic=bool(base.phonetic), phonemizer=base.phonemizer, init=base.name)
+        meta = dict(
+            labels=list(base.labels),
+            sample_rate=int(base.sample_rate),
+            blank=int(base.blank),
+            separator=base.separator,
+            star=base.star,
+            normalize_waveform=bool(base.normalize_waveform),
+            append_star=bool(base.append_star),
+            phonetic=bool(base.phonetic),
+            phonemizer=base.phonemizer,
+            init=base.name,
+        )
     else:
         if not config.architecture:
-            raise TrainingError(f"training config {config.name!r} has no architecture: it is for "
-                                "fine-tuning and needs init= (--init) naming a pretrained model")
+            raise TrainingError(
+                f"training config {config.name!r} has no architecture: it is for "
+                "fine-tuning and needs init= (--init) naming a pretrained model"
+            )
         labels = tuple(labels) if labels is not None else ENGLISH_LABELS
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise TrainingError("labels must be at least two distinct strings (blank first)")
         architecture = {**config.architecture, **_dropouts(config), "aux_num_out": len(labels)}
         net = build_from_architecture(architecture, error=TrainingError)
-        meta = dict(labels=list(labels), sample_rate=16000, blank=0,
-                    separator="|" if "|" in labels else None, star=None,
-                    normalize_waveform=bool(config.normalize_waveform), append_star=False,
-                    phonetic=False, init=None)
+        meta = dict(
+            labels=list(labels),
+            sample_rate=16000,
+            blank=0,
+            separator="|" if "|" in labels else None,
+            star=None,
+            normalize_waveform=bool(config.normalize_waveform),
+            append_star=False,
+            phonetic=False,
+            init=None,
+        )
     if net.aux is None:
         raise TrainingError("the initial model has no CTC output layer")
     meta["architecture"] = _jsonable_architecture(architecture)
@@ -475,16 +523,32 @@ def _jsonable_architecture(architecture: Mapping[str, Any]) -> dict[str, Any]:
 def _model_of(net: Wav2Vec2Model, meta: Mapping[str, Any]) -> AlignmentModel:
     # A phone model keeps its phonemizer, but not its end_extension: CTC
     # training makes its emissions peaky, so the aligner's default applies.
-    return AlignmentModel(model=net, labels=tuple(meta["labels"]), sample_rate=int(meta["sample_rate"]),
-                          name=str(meta["name"]), blank=int(meta["blank"]), separator=meta["separator"],
-                          star=meta["star"], normalize_waveform=bool(meta["normalize_waveform"]),
-                          append_star=bool(meta["append_star"]), phonetic=bool(meta["phonetic"]),
-                          phonemizer=meta.get("phonemizer"))
+    return AlignmentModel(
+        model=net,
+        labels=tuple(meta["labels"]),
+        sample_rate=int(meta["sample_rate"]),
+        name=str(meta["name"]),
+        blank=int(meta["blank"]),
+        separator=meta["separator"],
+        star=meta["star"],
+        normalize_waveform=bool(meta["normalize_waveform"]),
+        append_star=bool(meta["append_star"]),
+        phonetic=bool(meta["phonetic"]),
+        phonemizer=meta.get("phonemizer"),
+    )
 
 
-def _forward(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool,
-             device: torch.device, autocast_dtype: torch.dtype | None, freeze_extractor: bool,
-             mask_prob: float = 0.0, mask_length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def _forward(
+    net: Wav2Vec2Model,
+    waveforms: Sequence[torch.Tensor],
+    *,
+    normalize: bool,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+    freeze_extractor: bool,
+    mask_prob: float = 0.0,
+    mask_length: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Network output for a list of waveforms.
 
     Args:
@@ -496,8 +560,7 @@ def _forward(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize
         Shape: ``(batch,)``.
     """
     items = [w.to(device, torch.float32) for w in waveforms]
-    autocast = torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                              enabled=autocast_dtype is not None)
+    autocast = torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None)
     with autocast:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not freeze_extractor):
             features, out_lengths = conv_features(net, items, normalize=normalize)
@@ -531,8 +594,7 @@ def _optimizer(net: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     for param in net.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     betas = cast("tuple[float, float]", tuple(config.betas))
     return torch.optim.AdamW(groups, lr=config.lr, betas=betas, eps=config.eps)
 
@@ -647,9 +709,16 @@ def _check_options(**options: Any) -> None:
         "cache_gb": lambda v: v >= 0,
     }
     wants = {
-        "epochs": "an integer >= 1", "max_steps": "an integer >= 1", "batch_seconds": "> 0",
-        "lr": "> 0", "dev_fraction": "in [0, 1)", "timing_weight": ">= 0", "threads": "an integer >= 1",
-        "workers": "an integer >= 0", "eval_every": "an integer >= 1", "save_every": "an integer >= 1",
+        "epochs": "an integer >= 1",
+        "max_steps": "an integer >= 1",
+        "batch_seconds": "> 0",
+        "lr": "> 0",
+        "dev_fraction": "in [0, 1)",
+        "timing_weight": ">= 0",
+        "threads": "an integer >= 1",
+        "workers": "an integer >= 0",
+        "eval_every": "an integer >= 1",
+        "save_every": "an integer >= 1",
         "cache_gb": ">= 0",
     }
     for key, value in options.items():
@@ -666,18 +735,34 @@ def _check_options(**options: Any) -> None:
             raise TrainingError(f"invalid training option {key}={value!r}: must be {wants[key]}")
 
 
-def train(corpus_dir: str | os.PathLike, model_dir: str | os.PathLike, *,
-          config: str | TrainConfig | None = None, init: Any = None,
-          epochs: int | None = None, max_steps: int | None = None,
-          batch_seconds: float | None = None, lr: float | None = None,
-          device: str | torch.device | None = None, resume: bool = False, overwrite: bool = False,
-          seed: int | None = None, dev_fraction: float | None = None,
-          timing_weight: float | None = None, threads: int | None = None,
-          workers: int | None = None, eval_every: int | None = None, save_every: int | None = None,
-          labels: Sequence[str] | None = None, language: str = "en", name: str | None = None,
-          cache_gb: float = 2.0, progress: bool = True,
-          callback: Callable[[int, float], None] | None = None,
-          command: str | None = None) -> TrainResult:
+def train(
+    corpus_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    *,
+    config: str | TrainConfig | None = None,
+    init: Any = None,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    batch_seconds: float | None = None,
+    lr: float | None = None,
+    device: str | torch.device | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    seed: int | None = None,
+    dev_fraction: float | None = None,
+    timing_weight: float | None = None,
+    threads: int | None = None,
+    workers: int | None = None,
+    eval_every: int | None = None,
+    save_every: int | None = None,
+    labels: Sequence[str] | None = None,
+    language: str = "en",
+    name: str | None = None,
+    cache_gb: float = 2.0,
+    progress: bool = True,
+    callback: Callable[[int, float], None] | None = None,
+    command: str | None = None,
+) -> TrainResult:
     """Train a CTC model on ``corpus_dir`` and save it into ``model_dir``.
 
     Args:
@@ -737,9 +822,19 @@ def train(corpus_dir: str | os.PathLike, model_dir: str | os.PathLike, *,
             for the audio, ...) and TextGrids not used for timings.
     """
     started = time.perf_counter()
-    _check_options(epochs=epochs, max_steps=max_steps, batch_seconds=batch_seconds, lr=lr,
-                   dev_fraction=dev_fraction, timing_weight=timing_weight, threads=threads,
-                   workers=workers, eval_every=eval_every, save_every=save_every, cache_gb=cache_gb)
+    _check_options(
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_seconds=batch_seconds,
+        lr=lr,
+        dev_fraction=dev_fraction,
+        timing_weight=timing_weight,
+        threads=threads,
+        workers=workers,
+        eval_every=eval_every,
+        save_every=save_every,
+        cache_gb=cache_gb,
+    )
     model_dir = Path(model_dir).expanduser()
     if model_dir.exists() and not model_dir.is_dir():
         raise OutputError(f"model folder {model_dir} exists and is not a folder")
@@ -748,8 +843,11 @@ def train(corpus_dir: str | os.PathLike, model_dir: str | os.PathLike, *,
     if resume:
         state = _load_state(state_path)
         if config is not None or init is not None:
-            warnings.warn("resuming: --config/--init are ignored (the saved run's model and config are used)",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                "resuming: --config/--init are ignored (the saved run's model and config are used)",
+                UserWarning,
+                stacklevel=2,
+            )
         train_config = TrainConfig.from_dict(state["config"]).with_options(lr=lr)
         saved = state["options"]
         seed = saved["seed"]
@@ -760,8 +858,10 @@ def train(corpus_dir: str | os.PathLike, model_dir: str | os.PathLike, *,
         language = saved.get("language", language)
     else:
         if state_path.exists() and not overwrite:
-            raise TrainingError(f"{model_dir} already holds a training run ({STATE_FILE}); "
-                                "resume it (--resume), overwrite it (--overwrite) or choose another folder")
+            raise TrainingError(
+                f"{model_dir} already holds a training run ({STATE_FILE}); "
+                "resume it (--resume), overwrite it (--overwrite) or choose another folder"
+            )
         train_config = get_config(config, init=init is not None).with_options(lr=lr)
         seed = 0 if seed is None else int(seed)
         batch_seconds = train_config.batch_seconds if batch_seconds is None else float(batch_seconds)
@@ -780,32 +880,72 @@ def train(corpus_dir: str | os.PathLike, model_dir: str | os.PathLike, *,
         with torch.random.fork_rng(devices=fork_devices):
             if state is None:
                 torch.manual_seed(seed)
-                net, meta = _new_network(train_config, init, labels,
-                                         name or model_dir.resolve().name or "model")
+                net, meta = _new_network(train_config, init, labels, name or model_dir.resolve().name or "model")
             else:
                 meta = dict(state["meta"])
                 net = build_from_architecture(meta["architecture"], error=TrainingError)
                 net.load_state_dict(state["model"])
             return _run(
-                files=files, net=net, meta=meta, config=train_config, state=state, model_dir=model_dir,
-                state_path=state_path, log_path=log_path, device=torch_device, seed=seed,
-                epochs=epochs, max_steps=max_steps, batch_seconds=batch_seconds,
-                dev_fraction=dev_fraction, timing_weight=timing_weight, workers=workers,
-                eval_every=eval_every, save_every=save_every, language=language, cache_gb=cache_gb,
-                progress=progress, callback=callback, started=started,
+                files=files,
+                net=net,
+                meta=meta,
+                config=train_config,
+                state=state,
+                model_dir=model_dir,
+                state_path=state_path,
+                log_path=log_path,
+                device=torch_device,
+                seed=seed,
+                epochs=epochs,
+                max_steps=max_steps,
+                batch_seconds=batch_seconds,
+                dev_fraction=dev_fraction,
+                timing_weight=timing_weight,
+                workers=workers,
+                eval_every=eval_every,
+                save_every=save_every,
+                language=language,
+                cache_gb=cache_gb,
+                progress=progress,
+                callback=callback,
+                started=started,
                 command=command if command is not None else shlex.join(sys.argv),
-                threads=threads, corpus_dir=Path(corpus_dir))
+                threads=threads,
+                corpus_dir=Path(corpus_dir),
+            )
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], config: TrainConfig,
-         state: dict[str, Any] | None, model_dir: Path, state_path: Path, log_path: Path,
-         device: torch.device, seed: int, epochs: int, max_steps: int | None, batch_seconds: float,
-         dev_fraction: float, timing_weight: float, workers: int, eval_every: int | None,
-         save_every: int | None, language: str, cache_gb: float, progress: bool,
-         callback: Callable[[int, float], None] | None, started: float, command: str,
-         threads: int | None, corpus_dir: Path) -> TrainResult:
+def _run(
+    *,
+    files: list[CorpusFile],
+    net: Wav2Vec2Model,
+    meta: dict[str, Any],
+    config: TrainConfig,
+    state: dict[str, Any] | None,
+    model_dir: Path,
+    state_path: Path,
+    log_path: Path,
+    device: torch.device,
+    seed: int,
+    epochs: int,
+    max_steps: int | None,
+    batch_seconds: float,
+    dev_fraction: float,
+    timing_weight: float,
+    workers: int,
+    eval_every: int | None,
+    save_every: int | None,
+    language: str,
+    cache_gb: float,
+    progress: bool,
+    callback: Callable[[int, float], None] | None,
+    started: float,
+    command: str,
+    threads: int | None,
+    corpus_dir: Path,
+) -> TrainResult:
     from tqdm import tqdm
 
     sample_rate = int(meta["sample_rate"])
@@ -816,20 +956,36 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
 
     # --- corpus -----------------------------------------------------------
     utterances, skipped, timing_problems = _prepare_corpus(
-        files, labels, sample_rate=sample_rate, frames_of=lambda n: num_frames(probe, n),
-        frame_seconds=frame_seconds, language=language, max_seconds=config.max_seconds,
-        use_timing=timing_weight > 0, workers=workers, cache_bytes=cache_gb * 1e9, progress=progress)
+        files,
+        labels,
+        sample_rate=sample_rate,
+        frames_of=lambda n: num_frames(probe, n),
+        frame_seconds=frame_seconds,
+        language=language,
+        max_seconds=config.max_seconds,
+        use_timing=timing_weight > 0,
+        workers=workers,
+        cache_bytes=cache_gb * 1e9,
+        progress=progress,
+    )
     total_skipped = sum(len(v) for v in skipped.values())
     if not utterances:
-        raise CorpusError(f"no usable utterance in corpus folder {corpus_dir}: all {len(files)} skipped: "
-                          + _summary(skipped))
+        raise CorpusError(
+            f"no usable utterance in corpus folder {corpus_dir}: all {len(files)} skipped: " + _summary(skipped)
+        )
     if total_skipped:
-        warnings.warn(f"skipped {total_skipped} of {len(files)} utterances: {_summary(skipped)}",
-                      SkippedUtterancesWarning, stacklevel=3)
+        warnings.warn(
+            f"skipped {total_skipped} of {len(files)} utterances: {_summary(skipped)}",
+            SkippedUtterancesWarning,
+            stacklevel=3,
+        )
     if timing_problems:
         count = sum(len(v) for v in timing_problems.values())
-        warnings.warn(f"{count} TextGrids not used for the timing loss: {_summary(timing_problems)}",
-                      SkippedUtterancesWarning, stacklevel=3)
+        warnings.warn(
+            f"{count} TextGrids not used for the timing loss: {_summary(timing_problems)}",
+            SkippedUtterancesWarning,
+            stacklevel=3,
+        )
     keys = [u.key for u in utterances]
     dev_keys = set(state["dev_keys"]) if state is not None else _split(keys, dev_fraction, seed)
     train_set = [u for u in utterances if u.key not in dev_keys]
@@ -848,8 +1004,7 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
         for param in net.feature_extractor.parameters():
             param.requires_grad_(False)
     optimizer = _optimizer(net, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, total_steps, config))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total_steps, config))
     step, epoch, batch_in_epoch = 0, 0, 0
     history: list[dict] = []
     best: dict[str, Any] = {"step": None, "dev_loss": None, "dev_cer": None, "dev_objective": None}
@@ -865,24 +1020,47 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
         log_path.unlink(missing_ok=True)
         state_path.unlink(missing_ok=True)
     parameters = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    autocast_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) \
-        if device.type == "cuda" else None
+    autocast_dtype = (
+        (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if device.type == "cuda" else None
+    )
     scaler = grad_scaler(device, autocast_dtype)  # float16 only
     if scaler is not None and state is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
-    options = dict(seed=seed, batch_seconds=batch_seconds, dev_fraction=dev_fraction,
-                   timing_weight=timing_weight, epochs=epochs, max_steps=max_steps, language=language,
-                   eval_every=eval_every, save_every=save_every, device=str(device), threads=threads,
-                   workers=workers)
+    options = dict(
+        seed=seed,
+        batch_seconds=batch_seconds,
+        dev_fraction=dev_fraction,
+        timing_weight=timing_weight,
+        epochs=epochs,
+        max_steps=max_steps,
+        language=language,
+        eval_every=eval_every,
+        save_every=save_every,
+        device=str(device),
+        threads=threads,
+        workers=workers,
+    )
     train_seconds = sum(u.seconds(sample_rate) for u in train_set)
-    _append_log(log_path, {
-        "event": "resume" if state is not None else "start", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "command": command, "corpus": str(corpus_dir), "options": options, "config": config.to_dict(),
-        "model": {k: v for k, v in meta.items() if k != "architecture"}, "architecture": meta["architecture"],
-        "parameters": parameters, "step": step, "total_steps": total_steps,
-        "num_train": len(train_set), "num_dev": len(dev_set), "train_audio_seconds": round(train_seconds, 3),
-        "skipped": {k: len(v) for k, v in skipped.items()},
-    })
+    _append_log(
+        log_path,
+        {
+            "event": "resume" if state is not None else "start",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "command": command,
+            "corpus": str(corpus_dir),
+            "options": options,
+            "config": config.to_dict(),
+            "model": {k: v for k, v in meta.items() if k != "architecture"},
+            "architecture": meta["architecture"],
+            "parameters": parameters,
+            "step": step,
+            "total_steps": total_steps,
+            "num_train": len(train_set),
+            "num_dev": len(dev_set),
+            "train_audio_seconds": round(train_seconds, 3),
+            "skipped": {k: len(v) for k, v in skipped.items()},
+        },
+    )
 
     dataset = _TrainDataset(train_set, sample_rate)
     cached = all(u.waveform is not None for u in train_set)
@@ -894,55 +1072,106 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
 
     def snapshot_state() -> dict[str, Any]:
         return {
-            "version": _STATE_VERSION, "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-            "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng_snapshot,
-            "config": config.to_dict(), "meta": meta, "options": options, "dev_keys": sorted(dev_keys),
-            "history": history, "best": best,
+            "version": _STATE_VERSION,
+            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "rng": rng_snapshot,
+            "config": config.to_dict(),
+            "meta": meta,
+            "options": options,
+            "dev_keys": sorted(dev_keys),
+            "history": history,
+            "best": best,
             **({"scaler": scaler.state_dict()} if scaler is not None else {}),
         }
 
     def evaluate(kind: str) -> None:
-        metrics = _evaluate(net, dev_set, dev_batches, sample_rate=sample_rate, meta=meta, device=device,
-                            autocast_dtype=autocast_dtype, blank=blank, separator_id=separator_id,
-                            timing_weight=timing_weight)
-        record = {"event": kind, "epoch": epoch + batch_in_epoch / max(1, steps_per_epoch), "step": step,
-                  "train_loss": sum(since_eval) / len(since_eval) if since_eval else None,
-                  **metrics, "lr": scheduler.get_last_lr()[0],
-                  "elapsed": round(time.perf_counter() - started, 2)}
+        metrics = _evaluate(
+            net,
+            dev_set,
+            dev_batches,
+            sample_rate=sample_rate,
+            meta=meta,
+            device=device,
+            autocast_dtype=autocast_dtype,
+            blank=blank,
+            separator_id=separator_id,
+            timing_weight=timing_weight,
+        )
+        record = {
+            "event": kind,
+            "epoch": epoch + batch_in_epoch / max(1, steps_per_epoch),
+            "step": step,
+            "train_loss": sum(since_eval) / len(since_eval) if since_eval else None,
+            **metrics,
+            "lr": scheduler.get_last_lr()[0],
+            "elapsed": round(time.perf_counter() - started, 2),
+        }
         since_eval.clear()
         history.append(record)
-        improved = (not dev_set or best.get("dev_objective") is None
-                    or metrics["dev_objective"] < best["dev_objective"])
+        improved = not dev_set or best.get("dev_objective") is None or metrics["dev_objective"] < best["dev_objective"]
         if improved:
-            best.update(step=step, dev_loss=metrics.get("dev_loss"), dev_cer=metrics.get("dev_cer"),
-                        dev_objective=metrics.get("dev_objective"))
+            best.update(
+                step=step,
+                dev_loss=metrics.get("dev_loss"),
+                dev_cer=metrics.get("dev_cer"),
+                dev_objective=metrics.get("dev_objective"),
+            )
             _save_best(net, meta, model_dir)
         record["saved_model"] = improved
         _append_log(log_path, record)
         if progress:
-            dev = (f", dev loss {metrics['dev_loss']:.3f}, dev CER {metrics['dev_cer']:.3f}"
-                   if dev_set else "")
+            dev = f", dev loss {metrics['dev_loss']:.3f}, dev CER {metrics['dev_cer']:.3f}" if dev_set else ""
             if "dev_timing_loss" in metrics:
                 dev += f", dev timing loss {metrics['dev_timing_loss']:.3f}"
             train_loss = f"{record['train_loss']:.3f}" if record["train_loss"] is not None else "-"
-            tqdm.write(f"epoch {record['epoch']:.2f} step {step}: train loss {train_loss}{dev}"
-                       + (" (saved)" if improved else ""), file=sys.stderr)
+            tqdm.write(
+                f"epoch {record['epoch']:.2f} step {step}: train loss {train_loss}{dev}"
+                + (" (saved)" if improved else ""),
+                file=sys.stderr,
+            )
 
-    bar = tqdm(total=total_steps, initial=min(step, total_steps), desc="training", unit="step",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=total_steps,
+        initial=min(step, total_steps),
+        desc="training",
+        unit="step",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     smoothed = None
     last_eval_step = history[-1]["step"] if history else None
     try:
         while step < total_steps and epoch < epochs:
             batches = _epoch_batches(train_batches, seed, epoch, config.sortagrad)[batch_in_epoch:]
-            loader = DataLoader(dataset, batch_sampler=batches, num_workers=loader_workers,
-                                collate_fn=_identity, generator=torch.Generator().manual_seed(seed + epoch))
+            loader = DataLoader(
+                dataset,
+                batch_sampler=batches,
+                num_workers=loader_workers,
+                collate_fn=_identity,
+                generator=torch.Generator().manual_seed(seed + epoch),
+            )
             for items in loader:
                 batch = [train_set[i] for i, _ in items]
-                loss = _train_step(net, [w for _, w in items], batch, optimizer=optimizer, config=config,
-                                   meta=meta, device=device, autocast_dtype=autocast_dtype, blank=blank,
-                                   separator_id=separator_id, timing_weight=timing_weight, scaler=scaler)
+                loss = _train_step(
+                    net,
+                    [w for _, w in items],
+                    batch,
+                    optimizer=optimizer,
+                    config=config,
+                    meta=meta,
+                    device=device,
+                    autocast_dtype=autocast_dtype,
+                    blank=blank,
+                    separator_id=separator_id,
+                    timing_weight=timing_weight,
+                    scaler=scaler,
+                )
                 scheduler.step()
                 step += 1
                 batch_in_epoch += 1
@@ -972,19 +1201,37 @@ def _run(*, files: list[CorpusFile], net: Wav2Vec2Model, meta: dict[str, Any], c
         _save_state(state_path, snapshot_state())
     except KeyboardInterrupt:
         _save_state(state_path, snapshot_state())
-        _append_log(log_path, {"event": "interrupted", "step": step,
-                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        _append_log(log_path, {"event": "interrupted", "step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
         raise
     finally:
         bar.close()
-    _append_log(log_path, {"event": "end", "step": step, "epoch": epoch, "best": best,
-                           "elapsed": round(time.perf_counter() - started, 2)})
+    _append_log(
+        log_path,
+        {
+            "event": "end",
+            "step": step,
+            "epoch": epoch,
+            "best": best,
+            "elapsed": round(time.perf_counter() - started, 2),
+        },
+    )
     return TrainResult(
-        model_dir=model_dir, config=config, steps=step, epochs_completed=epoch, train_losses=tuple(losses),
-        history=tuple(history), best_step=best["step"], best_dev_loss=best["dev_loss"],
-        best_dev_cer=best["dev_cer"], num_train=len(train_set), num_dev=len(dev_set),
-        train_audio_seconds=train_seconds, skipped={k: len(v) for k, v in skipped.items()},
-        parameters=parameters, elapsed=time.perf_counter() - started)
+        model_dir=model_dir,
+        config=config,
+        steps=step,
+        epochs_completed=epoch,
+        train_losses=tuple(losses),
+        history=tuple(history),
+        best_step=best["step"],
+        best_dev_loss=best["dev_loss"],
+        best_dev_cer=best["dev_cer"],
+        num_train=len(train_set),
+        num_dev=len(dev_set),
+        train_audio_seconds=train_seconds,
+        skipped={k: len(v) for k, v in skipped.items()},
+        parameters=parameters,
+        elapsed=time.perf_counter() - started,
+    )
 
 
 class _TrainDataset(Dataset):
@@ -1004,26 +1251,44 @@ class _TrainDataset(Dataset):
         return index, load_audio(item.audio, self.sample_rate)
 
 
-def _ctc(log_probs: torch.Tensor, lengths: torch.Tensor, batch: Sequence[_Utterance],
-         blank: int) -> tuple[torch.Tensor, int]:
+def _ctc(
+    log_probs: torch.Tensor, lengths: torch.Tensor, batch: Sequence[_Utterance], blank: int
+) -> tuple[torch.Tensor, int]:
     """Summed CTC loss of a batch and its number of target tokens."""
     device = log_probs.device
     targets = torch.tensor([t for u in batch for t in u.targets], dtype=torch.long, device=device)
     target_lengths = torch.tensor([len(u.targets) for u in batch], dtype=torch.long, device=device)
-    loss = F.ctc_loss(log_probs.transpose(0, 1), targets, lengths, target_lengths, blank=blank,
-                      reduction="sum", zero_infinity=True)
+    loss = F.ctc_loss(
+        log_probs.transpose(0, 1), targets, lengths, target_lengths, blank=blank, reduction="sum", zero_infinity=True
+    )
     return loss, int(target_lengths.sum())
 
 
-def _train_step(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], batch: Sequence[_Utterance], *,
-                optimizer: torch.optim.Optimizer, config: TrainConfig, meta: Mapping[str, Any],
-                device: torch.device, autocast_dtype: torch.dtype | None, blank: int,
-                separator_id: int | None, timing_weight: float,
-                scaler: torch.amp.GradScaler | None = None) -> float:
-    log_probs, lengths = _forward(net, waveforms, normalize=bool(meta["normalize_waveform"]), device=device,
-                                  autocast_dtype=autocast_dtype,
-                                  freeze_extractor=config.freeze_feature_extractor,
-                                  mask_prob=config.time_mask_prob, mask_length=config.time_mask_length)
+def _train_step(
+    net: Wav2Vec2Model,
+    waveforms: Sequence[torch.Tensor],
+    batch: Sequence[_Utterance],
+    *,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    meta: Mapping[str, Any],
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+    blank: int,
+    separator_id: int | None,
+    timing_weight: float,
+    scaler: torch.amp.GradScaler | None = None,
+) -> float:
+    log_probs, lengths = _forward(
+        net,
+        waveforms,
+        normalize=bool(meta["normalize_waveform"]),
+        device=device,
+        autocast_dtype=autocast_dtype,
+        freeze_extractor=config.freeze_feature_extractor,
+        mask_prob=config.time_mask_prob,
+        mask_length=config.time_mask_length,
+    )
     ctc_sum, tokens = _ctc(log_probs, lengths, batch, blank)
     loss = ctc_sum / max(1, tokens)
     if timing_weight > 0:
@@ -1035,10 +1300,19 @@ def _train_step(net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], batch: Se
 
 
 @torch.no_grad()
-def _evaluate(net: Wav2Vec2Model, dev_set: Sequence[_Utterance], batches: Sequence[list[int]], *,
-              sample_rate: int, meta: Mapping[str, Any], device: torch.device,
-              autocast_dtype: torch.dtype | None, blank: int, separator_id: int | None,
-              timing_weight: float) -> dict[str, float]:
+def _evaluate(
+    net: Wav2Vec2Model,
+    dev_set: Sequence[_Utterance],
+    batches: Sequence[list[int]],
+    *,
+    sample_rate: int,
+    meta: Mapping[str, Any],
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+    blank: int,
+    separator_id: int | None,
+    timing_weight: float,
+) -> dict[str, float]:
     """Dev metrics (empty dict without a dev set): ``dev_loss`` (CTC per
     token), ``dev_cer`` (greedy), with a timing weight ``dev_timing_loss``
     (mean over batches with timings), and ``dev_objective``, the quantity
@@ -1053,16 +1327,20 @@ def _evaluate(net: Wav2Vec2Model, dev_set: Sequence[_Utterance], batches: Sequen
     try:
         for indices in batches:
             batch = [dev_set[i] for i in indices]
-            waveforms = [u.waveform if u.waveform is not None else load_audio(u.audio, sample_rate)
-                         for u in batch]
-            log_probs, lengths = _forward(net, waveforms, normalize=bool(meta["normalize_waveform"]),
-                                          device=device, autocast_dtype=autocast_dtype, freeze_extractor=True)
+            waveforms = [u.waveform if u.waveform is not None else load_audio(u.audio, sample_rate) for u in batch]
+            log_probs, lengths = _forward(
+                net,
+                waveforms,
+                normalize=bool(meta["normalize_waveform"]),
+                device=device,
+                autocast_dtype=autocast_dtype,
+                freeze_extractor=True,
+            )
             total, tokens = _ctc(log_probs, lengths, batch, blank)
             loss_sum += float(total)
             token_count += tokens
             if timing_weight > 0:
-                timing = timing_loss(log_probs, lengths, [u.words for u in batch], blank=blank,
-                                     separator=separator_id)
+                timing = timing_loss(log_probs, lengths, [u.words for u in batch], blank=blank, separator=separator_id)
                 if timing is not None:
                     timing_values.append(float(timing))
             for row, item in enumerate(batch):
@@ -1070,8 +1348,7 @@ def _evaluate(net: Wav2Vec2Model, dev_set: Sequence[_Utterance], batches: Sequen
                 references.append(list(item.targets))
     finally:
         net.train(was_training)
-    metrics = {"dev_loss": loss_sum / max(1, token_count),
-               "dev_cer": character_error_rate(hypotheses, references)}
+    metrics = {"dev_loss": loss_sum / max(1, token_count), "dev_cer": character_error_rate(hypotheses, references)}
     metrics["dev_objective"] = metrics["dev_loss"]
     if timing_values:
         metrics["dev_timing_loss"] = sum(timing_values) / len(timing_values)

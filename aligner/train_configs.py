@@ -113,8 +113,7 @@ class TrainConfig:
         if "architecture" in values:
             arch = dict(values["architecture"])
             if isinstance(arch.get("extractor_conv_layer_config"), list):
-                arch["extractor_conv_layer_config"] = [
-                    tuple(layer) for layer in arch["extractor_conv_layer_config"]]
+                arch["extractor_conv_layer_config"] = [tuple(layer) for layer in arch["extractor_conv_layer_config"]]
             values["architecture"] = arch
         return cls(**values)
 
@@ -131,8 +130,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _architecture(conv: list[tuple[int, int, int]], embed_dim: int, num_layers: int, num_heads: int,
-                  ff_dim: int, pos_kernel: int, pos_groups: int) -> dict[str, Any]:
+def _architecture(
+    conv: list[tuple[int, int, int]],
+    embed_dim: int,
+    num_layers: int,
+    num_heads: int,
+    ff_dim: int,
+    pos_kernel: int,
+    pos_groups: int,
+) -> dict[str, Any]:
     return dict(
         extractor_mode="layer_norm",
         extractor_conv_layer_config=conv,
@@ -151,27 +157,63 @@ def _architecture(conv: list[tuple[int, int, int]], embed_dim: int, num_layers: 
 CONFIGS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(
         name="tiny",
-        architecture=_architecture([(8, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2,
-                                   embed_dim=16, num_layers=1, num_heads=2, ff_dim=32,
-                                   pos_kernel=8, pos_groups=4),
-        lr=1e-2, warmup_fraction=0.1, weight_decay=0.0, epochs=20, batch_seconds=8.0,
+        architecture=_architecture(
+            [(8, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2,
+            embed_dim=16,
+            num_layers=1,
+            num_heads=2,
+            ff_dim=32,
+            pos_kernel=8,
+            pos_groups=4,
+        ),
+        lr=1e-2,
+        warmup_fraction=0.1,
+        weight_decay=0.0,
+        epochs=20,
+        batch_seconds=8.0,
         max_seconds=30.0,
     ),
     "small": TrainConfig(
         name="small",
         architecture=_architecture(
             [(64, 10, 5), (128, 3, 2), (128, 3, 2), (256, 3, 2), (256, 3, 2), (256, 2, 2), (256, 2, 2)],
-            embed_dim=256, num_layers=6, num_heads=4, ff_dim=1024, pos_kernel=64, pos_groups=16),
-        projection_dropout=0.05, attention_dropout=0.05, ff_dropout=0.05, encoder_dropout=0.05,
-        lr=1.5e-3, warmup_fraction=0.08, weight_decay=0.01, epochs=30, batch_seconds=20.0,
-        max_seconds=40.0, time_mask_prob=0.02, time_mask_length=5, sortagrad=True,
+            embed_dim=256,
+            num_layers=6,
+            num_heads=4,
+            ff_dim=1024,
+            pos_kernel=64,
+            pos_groups=16,
+        ),
+        projection_dropout=0.05,
+        attention_dropout=0.05,
+        ff_dropout=0.05,
+        encoder_dropout=0.05,
+        lr=1.5e-3,
+        warmup_fraction=0.08,
+        weight_decay=0.01,
+        epochs=30,
+        batch_seconds=20.0,
+        max_seconds=40.0,
+        time_mask_prob=0.02,
+        time_mask_length=5,
+        sortagrad=True,
     ),
     "finetune": TrainConfig(
         name="finetune",
-        projection_dropout=0.1, attention_dropout=0.1, ff_dropout=0.1, encoder_dropout=0.1,
-        layer_drop=0.05, freeze_feature_extractor=True, lr=5e-5, warmup_fraction=0.1,
-        weight_decay=0.0, epochs=10, batch_seconds=60.0, max_seconds=40.0,
-        time_mask_prob=0.05, time_mask_length=10,
+        projection_dropout=0.1,
+        attention_dropout=0.1,
+        ff_dropout=0.1,
+        encoder_dropout=0.1,
+        layer_drop=0.05,
+        freeze_feature_extractor=True,
+        lr=5e-5,
+        warmup_fraction=0.1,
+        weight_decay=0.0,
+        epochs=10,
+        batch_seconds=60.0,
+        max_seconds=40.0,
+        time_mask_prob=0.05,
+        time_mask_length=10,
     ),
 }
 

@@ -99,6 +99,7 @@ DEFAULT_MAX_MEMORY: int = 64 * 2**20
 # Small helpers
 # --------------------------------------------------------------------------
 
+
 def count_repeats(targets: torch.Tensor | np.ndarray | Sequence[int]) -> int:
     """Number of consecutive repeats ``R`` in a 1-D target sequence.
 
@@ -219,8 +220,9 @@ def _pack(codes, bp, st, en, offset):  # pragma: no cover - compiled
     cd = codes[st:]
     out = bp[offset:]
     for j in range((en - st + 3) // 4):
-        out[j] = (cd[4 * j] | (cd[4 * j + 1] << np.uint8(2))
-                  | (cd[4 * j + 2] << np.uint8(4)) | (cd[4 * j + 3] << np.uint8(6)))
+        out[j] = (
+            cd[4 * j] | (cd[4 * j + 1] << np.uint8(2)) | (cd[4 * j + 2] << np.uint8(4)) | (cd[4 * j + 3] << np.uint8(6))
+        )
 
 
 @njit(cache=True, nogil=True)
@@ -294,8 +296,7 @@ def _segment_frames(starts, ends, itemsize, max_memory):  # pragma: no cover - c
     K = int(np.sqrt(T * mean * itemsize / row) + 0.5)
     K = min(max(K, 1), T - 1)
     n = _num_segments(T, K)
-    segmented = (_checkpoint_cells(starts, ends, K, n) * itemsize
-                 + _segment_bytes(starts, ends, K, n))
+    segmented = _checkpoint_cells(starts, ends, K, n) * itemsize + _segment_bytes(starts, ends, K, n)
     return T if segmented >= single else K
 
 
@@ -429,6 +430,7 @@ def _viterbi_one(lp, tgt, blank, path, max_memory, segment):  # pragma: no cover
 # Validation
 # --------------------------------------------------------------------------
 
+
 def _lengths(value: Any, name: str, batch: int, size: int, what: str) -> torch.Tensor:
     """Check a lengths argument and return it as an int64 CPU tensor (B,)."""
     if value is None:
@@ -458,8 +460,16 @@ def _lengths(value: Any, name: str, batch: int, size: int, what: str) -> torch.T
     return t
 
 
-def _validate(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, blank: Any, backend: Any,
-              num_threads: Any, max_memory: Any) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+def _validate(
+    log_probs: Any,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: Any,
+    backend: Any,
+    num_threads: Any,
+    max_memory: Any,
+) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Check every argument.
 
     Returns ``(blank, targets, T_b, L_b, max_memory)`` with ``targets`` an
@@ -471,19 +481,16 @@ def _validate(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: 
     if not isinstance(targets, torch.Tensor):
         raise AlignmentError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
     if log_probs.ndim != 3:
-        raise AlignmentError(
-            f"log_probs must be 3-D (batch, frames, classes), got shape {tuple(log_probs.shape)}")
+        raise AlignmentError(f"log_probs must be 3-D (batch, frames, classes), got shape {tuple(log_probs.shape)}")
     if targets.ndim != 2:
-        raise AlignmentError(
-            f"targets must be 2-D (batch, target length), got shape {tuple(targets.shape)}")
+        raise AlignmentError(f"targets must be 2-D (batch, target length), got shape {tuple(targets.shape)}")
     if not log_probs.dtype.is_floating_point:
         raise AlignmentError(f"log_probs must be a floating-point tensor, got dtype {log_probs.dtype}")
     if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
         raise AlignmentError(f"targets must be an integer tensor, got dtype {targets.dtype}")
     B, T, C = log_probs.shape
     if targets.shape[0] != B:
-        raise AlignmentError(
-            f"batch size mismatch: log_probs has {B} items, targets has {targets.shape[0]}")
+        raise AlignmentError(f"batch size mismatch: log_probs has {B} items, targets has {targets.shape[0]}")
     if B == 0:
         raise AlignmentError("log_probs has an empty batch (batch size 0)")
     if T == 0:
@@ -500,14 +507,13 @@ def _validate(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: 
     if backend not in BACKENDS:
         raise AlignmentError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if num_threads is not None and (
-            isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
+        isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+    ):
         raise AlignmentError(f"num_threads must be a positive int or None, got {num_threads!r}")
     if max_memory is None:
         max_memory = DEFAULT_MAX_MEMORY
-    elif (isinstance(max_memory, bool) or not isinstance(max_memory, (int, np.integer))
-          or max_memory < 1):
-        raise AlignmentError(
-            f"max_memory must be a positive int (bytes) or None, got {max_memory!r}")
+    elif isinstance(max_memory, bool) or not isinstance(max_memory, (int, np.integer)) or max_memory < 1:
+        raise AlignmentError(f"max_memory must be a positive int (bytes) or None, got {max_memory!r}")
 
     t_len = _lengths(input_lengths, "input_lengths", B, T, "frame")
     l_len = _lengths(target_lengths, "target_lengths", B, targets.shape[1], "target")
@@ -517,13 +523,11 @@ def _validate(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: 
     is_blank = (tgt == blank) & valid
     if bool(is_blank.any()):
         b, i = is_blank.nonzero()[0].tolist()
-        raise AlignmentError(
-            f"targets[{b}, {i}] is the blank id {blank}; targets must not contain blank")
+        raise AlignmentError(f"targets[{b}, {i}] is the blank id {blank}; targets must not contain blank")
     out = ((tgt < 0) | (tgt >= C)) & valid
     if bool(out.any()):
         b, i = out.nonzero()[0].tolist()
-        raise AlignmentError(
-            f"targets[{b}, {i}] = {int(tgt[b, i])} is out of range for {C} classes [0, {C})")
+        raise AlignmentError(f"targets[{b}, {i}] = {int(tgt[b, i])} is out of range for {C} classes [0, {C})")
 
     r_len = ((tgt[:, 1:] == tgt[:, :-1]) & valid[:, 1:]).sum(1)
     need = l_len + r_len
@@ -532,7 +536,8 @@ def _validate(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: 
         b = int(short[0, 0])
         raise AlignmentError(
             f"batch item {b} cannot be aligned: it has {int(t_len[b])} frames but its "
-            f"{int(l_len[b])} tokens with {int(r_len[b])} repeats need at least {int(need[b])}")
+            f"{int(l_len[b])} tokens with {int(r_len[b])} repeats need at least {int(need[b])}"
+        )
 
     return blank, tgt, t_len, l_len, int(max_memory)
 
@@ -555,12 +560,14 @@ def _non_finite(b: int, t: int) -> AlignmentError:
 def _impossible(b: int) -> AlignmentError:
     return AlignmentError(
         f"batch item {b} cannot be aligned: every CTC path has probability 0 "
-        "(log_probs is -inf where each path needs a token or blank)")
+        "(log_probs is -inf where each path needs a token or blank)"
+    )
 
 
 # --------------------------------------------------------------------------
 # Backends
 # --------------------------------------------------------------------------
+
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """float32/float64 stay; float16/bfloat16 are searched in float32."""
@@ -575,8 +582,9 @@ def _default_threads() -> int:
 
 
 @njit(cache=True, nogil=True)
-def _viterbi_items(lp, tgt, t_len, l_len, blank, items, paths, best, bad_frame,
-                   max_memory, segment):  # pragma: no cover - compiled
+def _viterbi_items(
+    lp, tgt, t_len, l_len, blank, items, paths, best, bad_frame, max_memory, segment
+):  # pragma: no cover - compiled
     """Align the batch items listed in ``items`` (one worker's share).
 
     Writes each item's path into ``paths`` and its best score into ``best``;
@@ -593,8 +601,7 @@ def _viterbi_items(lp, tgt, t_len, l_len, blank, items, paths, best, bad_frame,
         if bad >= 0:
             bad_frame[b] = bad
         else:
-            best[b] = _viterbi_one(lp[b, :n], tgt[b, : l_len[b]], blank, paths[b, :n],
-                                   max_memory, segment)
+            best[b] = _viterbi_one(lp[b, :n], tgt[b, : l_len[b]], blank, paths[b, :n], max_memory, segment)
 
 
 @njit(cache=True, nogil=True)
@@ -622,9 +629,16 @@ def _split(costs: list[int], workers: int) -> list[np.ndarray]:
     return [np.array(share, dtype=np.int64) for share in shares if share]
 
 
-def _numba_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
-                 l_len: torch.Tensor, blank: int, num_threads: int | None,
-                 max_memory: int, segment: int = 0) -> torch.Tensor:
+def _numba_paths(
+    lp: torch.Tensor,
+    tgt: torch.Tensor,
+    t_len: torch.Tensor,
+    l_len: torch.Tensor,
+    blank: int,
+    num_threads: int | None,
+    max_memory: int,
+    segment: int = 0,
+) -> torch.Tensor:
     """Paths (B, T) int64 on the CPU from the numba kernel.
 
     ``lp`` Shape: (B, T, C); ``tgt`` int64 CPU Shape: (B, L). ``segment``
@@ -645,8 +659,7 @@ def _numba_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
     shares = _split((tl * (2 * ll + 1)).tolist(), workers)
 
     def run(items: np.ndarray) -> None:
-        _viterbi_items(lp_np, tgt_np, tl, ll, blank, items, paths, best, bad_frame,
-                       max_memory, segment)
+        _viterbi_items(lp_np, tgt_np, tl, ll, blank, items, paths, best, bad_frame, max_memory, segment)
 
     if len(shares) == 1:
         run(shares[0])
@@ -673,8 +686,9 @@ class _TorchTrellis:
     band per item and frame, Shape: (B, T) (empty past an item's end).
     """
 
-    def __init__(self, lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
-                 l_len: torch.Tensor, blank: int) -> None:
+    def __init__(
+        self, lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor, l_len: torch.Tensor, blank: int
+    ) -> None:
         device = lp.device
         B, T, _ = lp.shape
         L = int(l_len.max())
@@ -685,8 +699,7 @@ class _TorchTrellis:
         ends = np.zeros((B, T), np.int64)
         for b in range(B):
             n = int(t_len[b])
-            _band(n, np.ascontiguousarray(tgt[b, : int(l_len[b])].numpy()),
-                  starts[b, :n], ends[b, :n])
+            _band(n, np.ascontiguousarray(tgt[b, : int(l_len[b])].numpy()), starts[b, :n], ends[b, :n])
         valid = torch.arange(L) < l_len[:, None]
         safe = torch.where(valid, tgt, torch.full_like(tgt, blank))
         lab = torch.full((B, S), blank, dtype=torch.int64)
@@ -713,8 +726,7 @@ class _TorchTrellis:
         two -inf columns in front make ``pad[:, 1:-1]`` and ``pad[:, :-2]``
         the rows shifted by one and two states. Shape: (B, S + 2)."""
         B = self.lab.shape[0]
-        pad = torch.full((B, self.S + 2), float("-inf"), dtype=self.lp.dtype,
-                         device=self.lp.device)
+        pad = torch.full((B, self.S + 2), float("-inf"), dtype=self.lp.dtype, device=self.lp.device)
         pad[:, 2:] = torch.where(self._in_band(0), self.lp[:, 0].gather(1, self.lab), self.neg)
         return pad
 
@@ -770,9 +782,15 @@ def _torch_start_states(final: torch.Tensor, s_len: torch.Tensor) -> torch.Tenso
     return torch.where(a_last > a_prev, s_len - 1, s_len - 2)
 
 
-def _torch_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
-                 l_len: torch.Tensor, blank: int, max_memory: int,
-                 segment: int = 0) -> torch.Tensor:
+def _torch_paths(
+    lp: torch.Tensor,
+    tgt: torch.Tensor,
+    t_len: torch.Tensor,
+    l_len: torch.Tensor,
+    blank: int,
+    max_memory: int,
+    segment: int = 0,
+) -> torch.Tensor:
     """Paths (B, T) int64 on ``lp.device`` from the vectorized torch loop.
 
     ``lp`` Shape: (B, T, C); ``tgt`` int64 CPU Shape: (B, L). Back-pointers
@@ -844,6 +862,7 @@ def _torch_paths(lp: torch.Tensor, tgt: torch.Tensor, t_len: torch.Tensor,
 # --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
+
 
 def forced_align(
     log_probs: torch.Tensor,
@@ -928,14 +947,13 @@ def forced_align(
         tensor([[0.8000, 0.7000, 0.8000, 0.8000]])
     """
     blank, tgt, t_len, l_len, max_memory = _validate(
-        log_probs, targets, input_lengths, target_lengths, blank, backend, num_threads,
-        max_memory)
+        log_probs, targets, input_lengths, target_lengths, blank, backend, num_threads, max_memory
+    )
     device = log_probs.device
     if backend == "auto":
         backend = "torch" if device.type == "cuda" else "numba"
     if backend == "numba":
-        paths = _numba_paths(log_probs, tgt, t_len, l_len, blank, num_threads,
-                             max_memory).to(device)
+        paths = _numba_paths(log_probs, tgt, t_len, l_len, blank, num_threads, max_memory).to(device)
     else:
         _check_finite(log_probs, t_len)
         paths = _torch_paths(log_probs, tgt, t_len, l_len, blank, max_memory)

@@ -81,6 +81,7 @@ def _markup_escape(text: str) -> str:
     """``text`` cleaned, with ``&``, ``<`` and ``>`` escaped for SRT / WebVTT cues."""
     return _clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
+
 #: Keyword options each format accepts in :func:`write_alignment`.
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "textgrid": (),
@@ -100,6 +101,7 @@ SKIPPED_LABEL = "skipped"
 
 # --------------------------------------------------------------------- formats
 
+
 def format_from_path(path: str | os.PathLike[str]) -> str | None:
     """The output format named by the extension of ``path`` (case-insensitive),
     e.g. ``"textgrid"`` for ``a.TextGrid``; None for an unknown extension."""
@@ -118,12 +120,14 @@ def _resolve_format(path: Path, format: str | None) -> str:
         raise OutputError(
             f"cannot tell the output format of {str(path)!r} from its extension "
             f"{path.suffix or '(none)'!r}; use one of .TextGrid, .json, .ctm, .srt, .vtt "
-            f"or name the format (valid formats: {valid})")
+            f"or name the format (valid formats: {valid})"
+        )
     return inferred
 
 
-def write_alignment(alignment: Alignment, path: str | os.PathLike[str], format: str | None = None,
-                    **options: Any) -> Path:
+def write_alignment(
+    alignment: Alignment, path: str | os.PathLike[str], format: str | None = None, **options: Any
+) -> Path:
     """Write ``alignment`` to ``path`` atomically.
 
     Args:
@@ -144,8 +148,7 @@ def write_alignment(alignment: Alignment, path: str | os.PathLike[str], format: 
             take, bad option values, or a file that cannot be written.
     """
     if not isinstance(alignment, Alignment):
-        raise OutputError(f"write_alignment needs an Alignment (from aligner.align), "
-                          f"not {type(alignment).__name__}")
+        raise OutputError(f"write_alignment needs an Alignment (from aligner.align), not {type(alignment).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise OutputError(f"output path must be a str or path, not {type(path).__name__}")
     target = Path(path)
@@ -155,8 +158,7 @@ def write_alignment(alignment: Alignment, path: str | os.PathLike[str], format: 
     unknown = sorted(set(options) - set(_OPTIONS[name]))
     if unknown:
         accepted = ", ".join(_OPTIONS[name]) or "none"
-        raise OutputError(f"option(s) {', '.join(unknown)} not valid for {name} output "
-                          f"(accepted: {accepted})")
+        raise OutputError(f"option(s) {', '.join(unknown)} not valid for {name} output (accepted: {accepted})")
 
     if name == "textgrid":
         grid = to_textgrid(alignment)
@@ -176,6 +178,7 @@ def write_alignment(alignment: Alignment, path: str | os.PathLike[str], format: 
 
 # -------------------------------------------------------------------- TextGrid
 
+
 def _check_time(value: float, what: str) -> float:
     value = float(value)
     if not math.isfinite(value):
@@ -183,9 +186,12 @@ def _check_time(value: float, what: str) -> float:
     return value
 
 
-def _tier_intervals(items: Sequence[tuple[float, float, str]], duration: float,
-                    min_width: float = MIN_INTERVAL_SECONDS,
-                    snap: float = SNAP_SECONDS) -> list[tuple[float, float, str]]:
+def _tier_intervals(
+    items: Sequence[tuple[float, float, str]],
+    duration: float,
+    min_width: float = MIN_INTERVAL_SECONDS,
+    snap: float = SNAP_SECONDS,
+) -> list[tuple[float, float, str]]:
     """Turn labelled spans into a Praat interval tier: contiguous intervals
     covering ``[0, duration]`` exactly, strictly increasing, empty labels in
     the gaps.
@@ -219,8 +225,7 @@ def _tier_intervals(items: Sequence[tuple[float, float, str]], duration: float,
 
     # 2. minimum widths: spans need ``min_width``; gaps keep what they have up
     #    to ``min_width``, or may close completely when time is short
-    minimum = [min_width if is_span else min(end - start, min_width)
-               for start, end, _, is_span in segments]
+    minimum = [min_width if is_span else min(end - start, min_width) for start, end, _, is_span in segments]
     if sum(minimum) > duration:
         minimum = [m if segment[3] else 0.0 for m, segment in zip(minimum, segments)]
         total = sum(minimum)
@@ -257,8 +262,7 @@ def _tier_intervals(items: Sequence[tuple[float, float, str]], duration: float,
     return [(bounds[k], bounds[k + 1], label) for k, label in enumerate(labels)]
 
 
-def _interval_tier(name: str, intervals: list[tuple[float, float, str]],
-                   duration: float) -> textgrid.IntervalTier:
+def _interval_tier(name: str, intervals: list[tuple[float, float, str]], duration: float) -> textgrid.IntervalTier:
     tier = textgrid.IntervalTier(name=name, minTime=0.0, maxTime=duration)
     # the intervals are ordered and contiguous already: append them instead of
     # ``tier.add``, whose sorted insertion is slow for long recordings
@@ -283,12 +287,17 @@ def to_textgrid(alignment: Alignment) -> textgrid.TextGrid:
     """
     duration = float(alignment.duration)
     if not (math.isfinite(duration) and duration > 0):
-        raise OutputError(f"cannot write a TextGrid for a recording of duration {alignment.duration!r} s "
-                          "(it must be positive)")
-    words = [(_check_time(w.start, f"word {w.text!r}"), _check_time(w.end, f"word {w.text!r}"), _clean(w.text))
-             for w in alignment.words]
-    chars = [(_check_time(c.start, f"label {c.label!r}"), _check_time(c.end, f"label {c.label!r}"),
-              _clean(c.label)) for c in alignment.chars]
+        raise OutputError(
+            f"cannot write a TextGrid for a recording of duration {alignment.duration!r} s (it must be positive)"
+        )
+    words = [
+        (_check_time(w.start, f"word {w.text!r}"), _check_time(w.end, f"word {w.text!r}"), _clean(w.text))
+        for w in alignment.words
+    ]
+    chars = [
+        (_check_time(c.start, f"label {c.label!r}"), _check_time(c.end, f"label {c.label!r}"), _clean(c.label))
+        for c in alignment.chars
+    ]
     name = Path(alignment.audio).stem if alignment.audio else None
     grid = textgrid.TextGrid(name=name, minTime=0.0, maxTime=duration)
     grid.append(_interval_tier("words", _tier_intervals(words, duration), duration))
@@ -296,8 +305,10 @@ def to_textgrid(alignment: Alignment) -> textgrid.TextGrid:
     grid.append(_interval_tier(char_tier, _tier_intervals(chars, duration), duration))
     flags = {
         "unaligned": [word for word, w in zip(words, alignment.words) if not w.aligned],
-        "skipped": [(_check_time(start, "skipped audio"), _check_time(end, "skipped audio"), SKIPPED_LABEL)
-                    for start, end in alignment.skipped],
+        "skipped": [
+            (_check_time(start, "skipped audio"), _check_time(end, "skipped audio"), SKIPPED_LABEL)
+            for start, end in alignment.skipped
+        ],
     }
     for name, items in flags.items():
         if items:
@@ -306,6 +317,7 @@ def to_textgrid(alignment: Alignment) -> textgrid.TextGrid:
 
 
 # ------------------------------------------------------------------------ JSON
+
 
 def _seconds(value: float) -> float:
     return round(float(value), 6)
@@ -348,20 +360,25 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
     words = []
     for w in alignment.words:
         what = f"word {w.text!r}"
-        words.append({
-            "text": _clean(w.text),
-            "normalized": None if w.normalized is None else _clean(w.normalized),
-            "start": _seconds(_check_time(w.start, what)),
-            "end": _seconds(_check_time(w.end, what)),
-            "score": _score(w.score),
-            "aligned": bool(w.aligned),
-            labels_key: [{
-                "label": _clean(c.label),
-                "start": _seconds(_check_time(c.start, f"label {c.label!r} of {what}")),
-                "end": _seconds(_check_time(c.end, f"label {c.label!r} of {what}")),
-                "score": _score(c.score),
-            } for c in w.chars],
-        })
+        words.append(
+            {
+                "text": _clean(w.text),
+                "normalized": None if w.normalized is None else _clean(w.normalized),
+                "start": _seconds(_check_time(w.start, what)),
+                "end": _seconds(_check_time(w.end, what)),
+                "score": _score(w.score),
+                "aligned": bool(w.aligned),
+                labels_key: [
+                    {
+                        "label": _clean(c.label),
+                        "start": _seconds(_check_time(c.start, f"label {c.label!r} of {what}")),
+                        "end": _seconds(_check_time(c.end, f"label {c.label!r} of {what}")),
+                        "score": _score(c.score),
+                    }
+                    for c in w.chars
+                ],
+            }
+        )
     return {
         "audio": None if alignment.audio is None else str(alignment.audio),
         "model": None if alignment.model is None else str(alignment.model),
@@ -369,8 +386,7 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
         "frame_seconds": float(alignment.frame_seconds),
         "score": _score(alignment.score),
         "warnings": list(alignment.warnings),
-        "skipped": [[_seconds(_check_time(t, "skipped audio")) for t in interval]
-                    for interval in alignment.skipped],
+        "skipped": [[_seconds(_check_time(t, "skipped audio")) for t in interval] for interval in alignment.skipped],
         "suspect": [_clean(reason) for reason in alignment.suspect],
         "words": words,
     }
@@ -430,6 +446,7 @@ def to_ctm(alignment: Alignment, utterance: str | None = None, channel: str = "1
 
 # -------------------------------------------------------------- SRT and WebVTT
 
+
 def _check_cue_options(mode: str, max_words: int, max_seconds: float, max_gap: float) -> None:
     if mode not in ("words", "lines"):
         raise OutputError(f"subtitle mode must be 'words' or 'lines', not {mode!r}")
@@ -441,8 +458,9 @@ def _check_cue_options(mode: str, max_words: int, max_seconds: float, max_gap: f
         raise OutputError(f"max_gap must be a non-negative number of seconds, not {max_gap!r}")
 
 
-def _group_words(words: Sequence[WordSpan], mode: str, max_words: int, max_seconds: float,
-                 max_gap: float) -> list[list[WordSpan]]:
+def _group_words(
+    words: Sequence[WordSpan], mode: str, max_words: int, max_seconds: float, max_gap: float
+) -> list[list[WordSpan]]:
     """Words per cue: one each (``"words"``), or runs that stay within
     ``max_words`` words and ``max_seconds`` seconds with no pause over
     ``max_gap`` seconds (``"lines"``)."""
@@ -481,8 +499,9 @@ def _timestamp(milliseconds: int, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{ms:03d}"
 
 
-def to_srt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_seconds: float = 5.0,
-           max_gap: float = 0.5) -> str:
+def to_srt(
+    alignment: Alignment, mode: str = "words", max_words: int = 12, max_seconds: float = 5.0, max_gap: float = 0.5
+) -> str:
     """SubRip subtitles of ``alignment``.
 
     Args:
@@ -509,8 +528,9 @@ def to_srt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
     return "\n".join(blocks)
 
 
-def to_vtt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_seconds: float = 5.0,
-           max_gap: float = 0.5) -> str:
+def to_vtt(
+    alignment: Alignment, mode: str = "words", max_words: int = 12, max_seconds: float = 5.0, max_gap: float = 0.5
+) -> str:
     """WebVTT subtitles of ``alignment``: a ``WEBVTT`` header, then cues with
     ``HH:MM:SS.mmm`` timestamps and ``&``, ``<``, ``>`` escaped. Options as
     for :func:`to_srt`. Words that could not be aligned are in an italic
@@ -523,7 +543,8 @@ def to_vtt(alignment: Alignment, mode: str = "words", max_words: int = 12, max_s
     blocks = ["WEBVTT\n"]
     for cue in _group_words(alignment.words, mode, max_words, max_seconds, max_gap):
         start, end = _cue_times(cue)
-        text = " ".join(_markup_escape(w.text) if w.aligned else f"<i.unaligned>{_markup_escape(w.text)}</i>"
-                        for w in cue)
+        text = " ".join(
+            _markup_escape(w.text) if w.aligned else f"<i.unaligned>{_markup_escape(w.text)}</i>" for w in cue
+        )
         blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{text}\n")
     return "\n".join(blocks)

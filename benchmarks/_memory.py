@@ -92,17 +92,25 @@ def probe(name: str, frames: int, tokens: int, classes: int, seed: int = 0, cold
     align(log_probs, targets)
     seconds = time.perf_counter() - start
     after = _status_mib("VmHWM") if reset else _max_rss_mib()
-    return {"method": name, "extra_mib": after - before, "seconds": seconds,
-            "measure": "VmHWM-reset" if reset else "ru_maxrss", "cold": cold}
+    return {
+        "method": name,
+        "extra_mib": after - before,
+        "seconds": seconds,
+        "measure": "VmHWM-reset" if reset else "ru_maxrss",
+        "cold": cold,
+    }
 
 
-def probe_subprocess(name: str, frames: int, tokens: int, classes: int, seed: int = 0,
-                     cold: bool = False) -> dict:
+def probe_subprocess(name: str, frames: int, tokens: int, classes: int, seed: int = 0, cold: bool = False) -> dict:
     """:func:`probe` in a fresh Python process (clean peak-RSS baseline)."""
     out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), name, str(frames), str(tokens),
-         str(classes), str(seed)] + (["--cold"] if cold else []),
-        check=True, capture_output=True, text=True, cwd=ROOT)
+        [sys.executable, str(Path(__file__).resolve()), name, str(frames), str(tokens), str(classes), str(seed)]
+        + (["--cold"] if cold else []),
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

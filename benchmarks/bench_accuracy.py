@@ -102,15 +102,16 @@ class Pocketsphinx:
         gets the span from its first to its last spoken word."""
         from aligner.text import ENGLISH_LABELS, normalize_transcript
 
-        spoken = [[part.lower() for part in word.normalized.split("|") if part]
-                  for word in normalize_transcript(text, ENGLISH_LABELS).words]
+        spoken = [
+            [part.lower() for part in word.normalized.split("|") if part]
+            for word in normalize_transcript(text, ENGLISH_LABELS).words
+        ]
         pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
         self.decoder.set_align_text(" ".join(w for parts in spoken for w in parts))
         self.decoder.start_utt()
         self.decoder.process_raw(pcm, full_utt=True)
         self.decoder.end_utt()
-        segments = [s for s in (self.decoder.seg() or []) if not s.word.startswith(("<", "["))
-                    and s.word != "(NULL)"]
+        segments = [s for s in (self.decoder.seg() or []) if not s.word.startswith(("<", "[")) and s.word != "(NULL)"]
         if len(segments) != sum(len(parts) for parts in spoken):
             raise ValueError("pocketsphinx could not align the transcript (out-of-vocabulary word?)")
         result, position = [], 0
@@ -170,8 +171,9 @@ def pocketsphinx_items(pocketsphinx: "Pocketsphinx"):
     for text_path in sorted(SPEECH.glob("*.txt")):
         if text_path.with_suffix(".TextGrid").exists():
             continue
-        audio = next((p for p in text_path.parent.glob(text_path.stem + ".*")
-                      if p.suffix in {".wav", ".flac", ".mp3"}), None)
+        audio = next(
+            (p for p in text_path.parent.glob(text_path.stem + ".*") if p.suffix in {".wav", ".flac", ".mp3"}), None
+        )
         if audio is None:
             continue
         text = text_path.read_text(encoding="utf-8").strip()
@@ -202,21 +204,36 @@ def hostile_items(items):
 def synthetic_items(corpus: Path, limit: int | None):
     grids = sorted(corpus.rglob("*.TextGrid"))[:limit]
     for grid in grids:
-        yield grid.with_suffix(".wav"), grid.with_suffix(".txt").read_text(encoding="utf-8").strip(), \
-            reference_words(grid)
+        yield (
+            grid.with_suffix(".wav"),
+            grid.with_suffix(".txt").read_text(encoding="utf-8").strip(),
+            reference_words(grid),
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", default=None,
-                        help="model spec for our aligner (default: the package default); repeat to compare")
-    parser.add_argument("--blank-penalty", type=float, action="append", default=None,
-                        help="override the models' blank penalty (repeat for a sweep)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="model spec for our aligner (default: the package default); repeat to compare",
+    )
+    parser.add_argument(
+        "--blank-penalty",
+        type=float,
+        action="append",
+        default=None,
+        help="override the models' blank penalty (repeat for a sweep)",
+    )
     parser.add_argument("--synthetic", type=Path, default=OUT / "heldout", help="held-out synthetic corpus")
     parser.add_argument("--synthetic-utterances", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--sets", default="real,real-ps,hostile,synthetic",
-                        help="comma-separated sets to run (real, real-ps, hostile, synthetic)")
+    parser.add_argument(
+        "--sets",
+        default="real,real-ps,hostile,synthetic",
+        help="comma-separated sets to run (real, real-ps, hostile, synthetic)",
+    )
     parser.add_argument("--json", type=Path, default=OUT / "accuracy.json")
     args = parser.parse_args()
 
@@ -224,8 +241,9 @@ def main() -> None:
 
     torch.set_num_threads(1)  # pocketsphinx is single-threaded: compare like with like
     pocketsphinx = Pocketsphinx()
-    systems = [Ours(spec, penalty) for spec in (args.model or [None])
-               for penalty in (args.blank_penalty or [None])] + [pocketsphinx]
+    systems = [Ours(spec, penalty) for spec in (args.model or [None]) for penalty in (args.blank_penalty or [None])] + [
+        pocketsphinx
+    ]
     report = {}
     sets = set(args.sets.split(","))
     if SPEECH.is_dir():
@@ -245,8 +263,10 @@ def main() -> None:
     if "synthetic" in sets and not args.synthetic.is_dir():
         from aligner.synth.corpus import make_corpus
 
-        print(f"generating {args.synthetic_utterances} held-out synthetic utterances into {args.synthetic}",
-              file=sys.stderr)
+        print(
+            f"generating {args.synthetic_utterances} held-out synthetic utterances into {args.synthetic}",
+            file=sys.stderr,
+        )
         make_corpus(args.synthetic, num_utterances=args.synthetic_utterances, seed=args.seed, split="heldout")
     if "synthetic" in sets:
         items = list(synthetic_items(args.synthetic, args.synthetic_utterances))
@@ -255,16 +275,20 @@ def main() -> None:
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
-    print("| set | system | boundaries | MAE ms | median ms | within 20 ms | within 50 ms | x real time | failures "
-          "| files > 0.5 s off |")
+    print(
+        "| set | system | boundaries | MAE ms | median ms | within 20 ms | within 50 ms | x real time | failures "
+        "| files > 0.5 s off |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for set_name, rows in report.items():
         for system, s in rows.items():
             if system == "files":
                 continue
-            print(f"| {set_name} ({rows['files']} files) | {system} | {s.get('boundaries')} | {s.get('mae_ms')} | "
-                  f"{s.get('median_ms')} | {s.get('within_20ms_pct')}% | {s.get('within_50ms_pct')}% | "
-                  f"{s.get('x_real_time')} | {s.get('failures')} | {s.get('files_over_500ms')} |")
+            print(
+                f"| {set_name} ({rows['files']} files) | {system} | {s.get('boundaries')} | {s.get('mae_ms')} | "
+                f"{s.get('median_ms')} | {s.get('within_20ms_pct')}% | {s.get('within_50ms_pct')}% | "
+                f"{s.get('x_real_time')} | {s.get('failures')} | {s.get('files_over_500ms')} |"
+            )
 
 
 if __name__ == "__main__":

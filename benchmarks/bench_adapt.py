@@ -53,8 +53,7 @@ def main() -> None:
     if B.SPEECH.is_dir():
         files = []
         for text in sorted(B.SPEECH.glob("*.txt")):
-            audio = next((p for p in text.parent.glob(text.stem + ".*") if p.suffix in {".wav", ".flac", ".mp3"}),
-                         None)
+            audio = next((p for p in text.parent.glob(text.stem + ".*") if p.suffix in {".wav", ".flac", ".mp3"}), None)
             if audio is not None:
                 files.append((audio, text))
         ps = B.Pocketsphinx()
@@ -65,10 +64,14 @@ def main() -> None:
     if by_voice:
         voice, grids = max(by_voice.items(), key=lambda kv: len(kv[1]))
         grids = grids[: args.synthetic_files]
-        items = [(g.with_suffix(".wav"), g.with_suffix(".txt").read_text(encoding="utf-8").strip(),
-                  B.reference_words(g)) for g in grids]
+        items = [
+            (g.with_suffix(".wav"), g.with_suffix(".txt").read_text(encoding="utf-8").strip(), B.reference_words(g))
+            for g in grids
+        ]
         corpora[f"synthetic ({voice}, {len(grids)} files)"] = (
-            [(g.with_suffix(".wav"), g.with_suffix(".txt")) for g in grids], {"synthetic": items})
+            [(g.with_suffix(".wav"), g.with_suffix(".txt")) for g in grids],
+            {"synthetic": items},
+        )
     budgets = [0.0, None] + [60.0 * m for m in (args.minutes or [])]
     print("| corpus | adaptation | set | MAE ms | within 50 ms | held-out score | steps |")
     print("|---|---|---|---|---|---|---|")
@@ -82,7 +85,8 @@ def main() -> None:
                 aligner = base.with_model(result.model)
                 label = f"{result.seconds:.0f} s" + (" (default)" if seconds is None else "")
                 note = f"{result.held_out_before:.3f} -> {result.held_out_after:.3f}" + (
-                    "" if result.improved else " (not kept)")
+                    "" if result.improved else " (not kept)"
+                )
                 steps = str(result.steps)
             for set_name, items in sets.items():
                 mae, within = _score(aligner, items)

@@ -99,8 +99,9 @@ def per_file_baseline(files, model, out_dir: Path) -> dict[str, list[float]]:
             emission = torch.log_softmax(emission, dim=-1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            transcript = normalize_transcript(read_transcript(item.transcript), model.labels,
-                                              blank=model.blank, separator=model.separator)
+            transcript = normalize_transcript(
+                read_transcript(item.transcript), model.labels, blank=model.blank, separator=model.separator
+            )
         tokens, word_index = transcript.targets(model.separator_id)
         targets = torch.tensor([tokens], dtype=torch.int32)
         aligned, scores = F.forced_align(emission, targets, blank=model.blank)
@@ -110,8 +111,15 @@ def per_file_baseline(files, model, out_dir: Path) -> dict[str, list[float]]:
             if index >= 0 and span.token != model.separator_id:
                 words.setdefault(index, []).append(span)
         frame = model.frame_seconds
-        result = [{"word": transcript.words[i].text, "start": s[0].start * frame, "end": s[-1].end * frame,
-                   "score": float(np.mean([x.score for x in s]))} for i, s in sorted(words.items())]
+        result = [
+            {
+                "word": transcript.words[i].text,
+                "start": s[0].start * frame,
+                "end": s[-1].end * frame,
+                "score": float(np.mean([x.score for x in s])),
+            }
+            for i, s in sorted(words.items())
+        ]
         (out_dir / (item.key.replace("/", "__") + ".json")).write_text(json.dumps(result))
         starts[item.key] = [w["start"] for w in result]
     return starts
@@ -136,9 +144,12 @@ def main() -> None:
     parser.add_argument("--batch-seconds", type=float, default=120.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each; best is kept")
-    parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"],
-                        help="precisions of our pipeline to run (bfloat16 pays off on CPUs with native bf16: "
-                             "AVX512-BF16 or AMX)")
+    parser.add_argument(
+        "--dtype",
+        nargs="+",
+        default=["float32", "bfloat16"],
+        help="precisions of our pipeline to run (bfloat16 pays off on CPUs with native bf16: AVX512-BF16 or AMX)",
+    )
     args = parser.parse_args()
 
     from aligner.corpus import find_corpus_files
@@ -158,8 +169,13 @@ def main() -> None:
     runs: dict[str, list[float]] = {"baseline": []}
     variants = {dtype: Aligner(model, device="cpu", dtype=dtype, window_batch=4) for dtype in args.dtype}
     for dtype, variant in variants.items():  # warm-up of each precision
-        align_corpus(corpus / "real" if (corpus / "real").exists() else corpus, OUT / "bench_corpus_warmup_ours",
-                     variant, formats=("json",), overwrite=True)
+        align_corpus(
+            corpus / "real" if (corpus / "real").exists() else corpus,
+            OUT / "bench_corpus_warmup_ours",
+            variant,
+            formats=("json",),
+            overwrite=True,
+        )
         runs[dtype] = []
     for _ in range(args.repeats):
         target = OUT / "bench_corpus_baseline"
@@ -171,14 +187,17 @@ def main() -> None:
             target = OUT / f"bench_corpus_ours_{dtype}"
             shutil.rmtree(target, ignore_errors=True)
             t0 = time.perf_counter()
-            summary = align_corpus(corpus, target, variant, formats=("json",), batch_seconds=args.batch_seconds,
-                                   workers=args.workers)
+            summary = align_corpus(
+                corpus, target, variant, formats=("json",), batch_seconds=args.batch_seconds, workers=args.workers
+            )
             runs[dtype].append(time.perf_counter() - t0)
             if summary.failed:
                 print(f"warning: {summary.failed} files failed: {summary.failures[:3]}", file=sys.stderr)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; model: {model.name}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; model: {model.name}"
+    )
     print(f"corpus: {len(files)} files, {audio_seconds / 60:.1f} min of audio")
     print()
     print("| pipeline | wall time | x real time | ratio | word starts = baseline's |")
@@ -194,10 +213,13 @@ def main() -> None:
                 same += sum(1 for a, b in zip(starts, mine) if abs(a - b) < 1e-6)
             total += len(starts)
         ours_t = min(runs[dtype])
-        print(f"| `align_corpus`, {dtype} | {ours_t:.1f} s | {audio_seconds / ours_t:.0f} | "
-              f"**{base_t / ours_t:.2f}x** | {100 * same / max(total, 1):.1f} % |")
+        print(
+            f"| `align_corpus`, {dtype} | {ours_t:.1f} s | {audio_seconds / ours_t:.0f} | "
+            f"**{base_t / ours_t:.2f}x** | {100 * same / max(total, 1):.1f} % |"
+        )
     print()
     print("runs (s): " + ", ".join(f"{k} {[round(t, 1) for t in v]}" for k, v in runs.items()))
+
 
 if __name__ == "__main__":
     main()

@@ -44,11 +44,17 @@ def case(frames: torch.Tensor, tokens: torch.Tensor, repeats: int, seed: int = 0
     batch = frames.numel()
     log_probs = torch.randn(batch, int(frames.max()), 32, generator=gen).log_softmax(-1)
     targets = torch.randint(1, 32, (batch, int(tokens.max())), generator=gen)
-    words = [[targets[b, k: min(k + 4, int(tokens[b]))].tolist() for k in range(0, int(tokens[b]), 4)]
-             for b in range(batch)]
+    words = [
+        [targets[b, k : min(k + 4, int(tokens[b]))].tolist() for k in range(0, int(tokens[b]), 4)] for b in range(batch)
+    ]
     audio = [torch.randn(int(n) * 320 + 240, generator=gen) * 0.1 for n in frames]
-    spans = [[WordSpan("w", "w", 0.08 * k, 0.08 * k + 0.07, 0.5, (CharSpan("a", 0.08 * k, 0.08 * k + 0.07, 0.5),))
-              for k in range(len(w))] for w in words]
+    spans = [
+        [
+            WordSpan("w", "w", 0.08 * k, 0.08 * k + 0.07, 0.5, (CharSpan("a", 0.08 * k, 0.08 * k + 0.07, 0.5),))
+            for k in range(len(w))
+        ]
+        for w in words
+    ]
 
     def guard():
         for wave, n, w in zip(audio, frames, spans):
@@ -68,16 +74,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     gen = torch.Generator().manual_seed(0)
-    cases = {"batch of 32 x 10-20 s": (torch.randint(500, 1001, (32,), generator=gen),
-                                       torch.randint(150, 301, (32,), generator=gen)),
-             "1 x 10 min": (torch.tensor([30000]), torch.tensor([9000]))}
+    cases = {
+        "batch of 32 x 10-20 s": (
+            torch.randint(500, 1001, (32,), generator=gen),
+            torch.randint(150, 301, (32,), generator=gen),
+        ),
+        "1 x 10 min": (torch.tensor([30000]), torch.tensor([9000])),
+    }
     print("| case | CTC Viterbi | duration decoder | + levels, quiet prior mask, guard | all / CTC |")
     print("|---|---|---|---|---|")
     for name, (frames, tokens) in cases.items():
         r = case(frames, tokens, args.repeats)
         total = r["duration"] + r["guard"]
-        print(f"| {name} | {r['ctc'] * 1e3:.0f} ms | {r['duration'] * 1e3:.0f} ms | {r['guard'] * 1e3:.0f} ms | "
-              f"{total / r['ctc']:.2f}x |", flush=True)
+        print(
+            f"| {name} | {r['ctc'] * 1e3:.0f} ms | {r['duration'] * 1e3:.0f} ms | {r['guard'] * 1e3:.0f} ms | "
+            f"{total / r['ctc']:.2f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -69,12 +69,12 @@ def viterbi_comparison(batch: int, frames: int, tokens: int) -> tuple[float, flo
 
     def per_item():
         for b in range(batch):
-            TAF.forced_align(log_probs[b:b + 1], targets[b:b + 1], blank=0)
+            TAF.forced_align(log_probs[b : b + 1], targets[b : b + 1], blank=0)
 
     theirs = _timed(per_item)
     paths, _ = forced_align(log_probs, targets)
     for b in range(batch):
-        ref, _ = TAF.forced_align(log_probs[b:b + 1], targets[b:b + 1], blank=0)
+        ref, _ = TAF.forced_align(log_probs[b : b + 1], targets[b : b + 1], blank=0)
         if not torch.equal(ref[0], paths[b]):
             raise SystemExit(f"paths differ from torchaudio's for item {b}")
     return ours, theirs
@@ -100,8 +100,11 @@ def main() -> None:
     print("|---|---|---|---|")
     for batch, frames, tokens in ((32, 750, 225), (4, 30000, 9000)):
         ours, theirs = viterbi_comparison(batch, frames, tokens)
-        print(f"| {batch} × T {frames}, L {tokens} | {ours * 1000:.1f} ms | {theirs * 1000:.1f} ms | "
-              f"{theirs / ours:.2f}x |", flush=True)
+        print(
+            f"| {batch} × T {frames}, L {tokens} | {ours * 1000:.1f} ms | {theirs * 1000:.1f} ms | "
+            f"{theirs / ours:.2f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

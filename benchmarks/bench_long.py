@@ -47,8 +47,11 @@ def make_recording(minutes: float) -> tuple[Path, Path]:
     text_path = audio_path.with_suffix(".txt")
     if audio_path.is_file() and text_path.is_file():
         return audio_path, text_path
-    sources = sorted(p for p in SPEECH.glob("*") if p.suffix in (".wav", ".flac", ".mp3")
-                     and p.with_suffix(".txt").is_file()) if SPEECH.is_dir() else []
+    sources = (
+        sorted(p for p in SPEECH.glob("*") if p.suffix in (".wav", ".flac", ".mp3") and p.with_suffix(".txt").is_file())
+        if SPEECH.is_dir()
+        else []
+    )
     if not sources:
         sources = [ROOT / "examples" / "example.wav"]
     pieces = [(load_audio(p, 16000).numpy(), read_transcript(p.with_suffix(".txt")).strip()) for p in sources]
@@ -83,8 +86,20 @@ def model_spec(name: str) -> str:
 
 def run(audio: Path, text: Path, spec: str) -> dict:
     output = OUT / f"{audio.stem}-{Path(spec).name}.TextGrid"
-    command = [sys.executable, "-m", "aligner", "align", str(audio), str(text), "-o", str(output),
-               "--model", spec, "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "aligner",
+        "align",
+        str(audio),
+        str(text),
+        "-o",
+        str(output),
+        "--model",
+        spec,
+        "--device",
+        "cpu",
+    ]
     start = time.perf_counter()
     process = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -97,9 +112,13 @@ def run(audio: Path, text: Path, spec: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--model", action="append", default=None,
-                        help="model spec or 'base-random' (repeatable; default: base-random then the packaged "
-                             "model; the smaller run goes first so each RSS reading is its own)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="model spec or 'base-random' (repeatable; default: base-random then the packaged "
+        "model; the smaller run goes first so each RSS reading is its own)",
+    )
     args = parser.parse_args()
     audio, text = make_recording(args.minutes)
     import soundfile
@@ -112,8 +131,11 @@ def main() -> None:
     print("|---|---|---|---|")
     for name in args.model or ["TRELLIS_EN_PHONES", "base-random"]:
         result = run(audio, text, model_spec(name))
-        print(f"| {name} | {result['wall_s']:.0f} s | {seconds / result['wall_s']:.1f} | "
-              f"{result['peak_rss_gib']:.2f} GiB |", flush=True)
+        print(
+            f"| {name} | {result['wall_s']:.0f} s | {seconds / result['wall_s']:.1f} | "
+            f"{result['peak_rss_gib']:.2f} GiB |",
+            flush=True,
+        )
         print(f"<!-- {result['stderr'].splitlines()[-1] if result['stderr'] else ''} -->")
 
 

@@ -1,6 +1,6 @@
 """Size, load time and CPU speed of a model (default: the packaged one).
 
-    python benchmarks/bench_model.py [--model SPEC] [--seconds 60] [--threads 2]
+python benchmarks/bench_model.py [--model SPEC] [--seconds 60] [--threads 2]
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ def main() -> None:
     start = time.perf_counter()
     emitter([audio])
     wall = time.perf_counter() - start
-    print(f"model {model.name}: {params / 1e6:.2f} M parameters, {size / 2**20:.1f} MiB on disk, "
-          f"loads in {load_seconds:.2f} s; emissions for {args.seconds:.0f} s of audio in {wall:.2f} s "
-          f"on {args.threads} threads = {args.seconds / wall:.0f}x real time")
+    print(
+        f"model {model.name}: {params / 1e6:.2f} M parameters, {size / 2**20:.1f} MiB on disk, "
+        f"loads in {load_seconds:.2f} s; emissions for {args.seconds:.0f} s of audio in {wall:.2f} s "
+        f"on {args.threads} threads = {args.seconds / wall:.0f}x real time"
+    )
 
     # end to end on the example: decoding, transcript normalization (and
     # phonemization for a phone model), emissions, Viterbi, spans
@@ -53,8 +55,10 @@ def main() -> None:
     for _ in range(runs):
         result = engine.align(examples / "example.wav", text)
     wall = (time.perf_counter() - start) / runs
-    print(f"end to end: the {result.duration:.1f} s example aligned in {wall:.3f} s = "
-          f"{result.duration / wall:.0f}x real time on {args.threads} threads")
+    print(
+        f"end to end: the {result.duration:.1f} s example aligned in {wall:.3f} s = "
+        f"{result.duration / wall:.0f}x real time on {args.threads} threads"
+    )
 
 
 if __name__ == "__main__":

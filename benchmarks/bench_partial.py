@@ -34,16 +34,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_accuracy as B  # noqa: E402
 
-INSERTED = ("the a of and to in is was he it that for on with as his at by had but from they this which "
-            "river morning window people garden silver yellow remember station captain").split()
+INSERTED = (
+    "the a of and to in is was he it that for on with as his at by had but from they this which "
+    "river morning window people garden silver yellow remember station captain"
+).split()
 
 
 def real_ps_items():
     for text_path in sorted(B.SPEECH.glob("*.txt")):
         if text_path.with_suffix(".TextGrid").exists():
             continue
-        audio = next((p for p in text_path.parent.glob(text_path.stem + ".*")
-                      if p.suffix in {".wav", ".flac", ".mp3"}), None)
+        audio = next(
+            (p for p in text_path.parent.glob(text_path.stem + ".*") if p.suffix in {".wav", ".flac", ".mp3"}), None
+        )
         if audio is not None:
             yield audio, text_path.read_text(encoding="utf-8").strip()
 
@@ -94,8 +97,10 @@ def sweep(items, cost: float) -> list[str]:
             spoken += len(others)
             moved += [abs(w.start - s) for w, s in zip(others, base) if w.aligned]
         moved_far = 100 * float(np.mean(np.array(moved) > 0.05))
-        rows.append(f"| {cost:g} | {name} | {left_out}/{spoken} ({100 * left_out / spoken:.1f} %) | "
-                    f"{found}/{inserted} ({100 * found / inserted:.0f} %) | {skipped:.1f} s | {moved_far:.1f} % |")
+        rows.append(
+            f"| {cost:g} | {name} | {left_out}/{spoken} ({100 * left_out / spoken:.1f} %) | "
+            f"{found}/{inserted} ({100 * found / inserted:.0f} %) | {skipped:.1f} s | {moved_far:.1f} % |"
+        )
     return rows
 
 
@@ -110,8 +115,10 @@ def long_recording(minutes: float, folder: Path) -> tuple[Path, Path]:
     while total < minutes * 60:
         for path in rng.permutation(files):
             y, _ = librosa.load(path, sr=16000, mono=True)
-            pieces += [y / max(1e-3, float(np.abs(y).max())) * 0.5,
-                       np.zeros(int(16000 * rng.uniform(0.2, 0.8)), np.float32)]
+            pieces += [
+                y / max(1e-3, float(np.abs(y).max())) * 0.5,
+                np.zeros(int(16000 * rng.uniform(0.2, 0.8)), np.float32),
+            ]
             texts.append(path.with_suffix(".txt").read_text(encoding="utf-8").strip())
             total += len(y) / 16000 + 0.5
     folder.mkdir(parents=True, exist_ok=True)
@@ -136,8 +143,10 @@ def main() -> None:
     torch.set_num_threads(1)
     costs = [float(c) for c in args.costs.split(",")] if args.costs else [WORD_SKIP_COST]
     items = cases(args.seed)
-    print("| price per token | set | spoken words left out | inserted words left out | skipped audio "
-          "| starts > 50 ms from plain |")
+    print(
+        "| price per token | set | spoken words left out | inserted words left out | skipped audio "
+        "| starts > 50 ms from plain |"
+    )
     print("|---|---|---|---|---|---|")
     for cost in costs:
         print("\n".join(sweep(items, cost)), flush=True)
@@ -155,11 +164,13 @@ def main() -> None:
         result = Aligner(partial=True).align(audio, text)
         seconds = time.perf_counter() - start
         moved = np.array([abs(a.start - b.start) for a, b in zip(result.words, plain.words) if a.aligned])
-        print(f"\nlong recording, {args.long_minutes:g} minutes, {len(result.words)} words: "
-              f"{len(result.unaligned_words)} left out, {sum(b - a for a, b in result.skipped):.1f} s skipped "
-              f"in {len(result.skipped)} runs, {100 * float(np.mean(moved > 0.05)):.1f} % of starts > 50 ms from "
-              f"the plain alignment's first pass; partial mode "
-              f"{seconds:.1f} s")
+        print(
+            f"\nlong recording, {args.long_minutes:g} minutes, {len(result.words)} words: "
+            f"{len(result.unaligned_words)} left out, {sum(b - a for a, b in result.skipped):.1f} s skipped "
+            f"in {len(result.skipped)} runs, {100 * float(np.mean(moved > 0.05)):.1f} % of starts > 50 ms from "
+            f"the plain alignment's first pass; partial mode "
+            f"{seconds:.1f} s"
+        )
 
 
 if __name__ == "__main__":

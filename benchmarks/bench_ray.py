@@ -59,8 +59,11 @@ def build_corpus(root: Path, files: int) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     pairs = []
     if SPEECH.is_dir():
-        pairs = [(p, p.with_suffix(".txt")) for p in sorted(SPEECH.iterdir())
-                 if p.suffix.lower() in AUDIO_EXTENSIONS and p.with_suffix(".txt").is_file()]
+        pairs = [
+            (p, p.with_suffix(".txt"))
+            for p in sorted(SPEECH.iterdir())
+            if p.suffix.lower() in AUDIO_EXTENSIONS and p.with_suffix(".txt").is_file()
+        ]
     example = (ROOT / "examples" / "example.wav", ROOT / "examples" / "example.txt")
     pairs = pairs[:files] + [example] * max(0, files - len(pairs))
     for index, (audio, text) in enumerate(pairs):
@@ -90,8 +93,10 @@ def start_cluster(nodes: int):
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": NODE_MEMORY,
-                                                            "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "object_store_memory": NODE_MEMORY, "include_dashboard": False},
+    )
     for _ in range(nodes - 1):
         cluster.add_node(num_cpus=1, object_store_memory=NODE_MEMORY)
     cluster.wait_for_nodes()
@@ -142,16 +147,20 @@ def main() -> None:
         def run(on_progress, address):
             torch.set_num_threads(num_threads)
             try:
-                return align_corpus(corpus, OUT / f"bench_ray_local_{num_threads}", aligner,
-                                    on_progress=on_progress, **options)
+                return align_corpus(
+                    corpus, OUT / f"bench_ray_local_{num_threads}", aligner, on_progress=on_progress, **options
+                )
             finally:
                 torch.set_num_threads(threads)
+
         return run
 
     def on_ray(nodes: int):
         def run(on_progress, address):
-            return align_corpus(corpus, OUT / f"bench_ray_ray_{nodes}", spec, ray_address=address,
-                                on_progress=on_progress, **options)
+            return align_corpus(
+                corpus, OUT / f"bench_ray_ray_{nodes}", spec, ray_address=address, on_progress=on_progress, **options
+            )
+
         return run
 
     # Warm-up: numba kernels (cached on disk for the actors too), torch, resampler caches.
@@ -159,9 +168,12 @@ def main() -> None:
     align_corpus(corpus, OUT / "bench_ray_warmup", warm, formats=("json",), overwrite=True)
 
     # name: (CPUs, run, nodes of the Ray cluster or 0)
-    pipelines = {"local, 1 torch thread": (1, local(1), 0),
-                 f"local, {threads} torch threads": (threads, local(threads), 0),
-                 "Ray, 1 node x 1 CPU": (1, on_ray(1), 1), "Ray, 2 nodes x 1 CPU": (2, on_ray(2), 2)}
+    pipelines = {
+        "local, 1 torch thread": (1, local(1), 0),
+        f"local, {threads} torch threads": (threads, local(threads), 0),
+        "Ray, 1 node x 1 CPU": (1, on_ray(1), 1),
+        "Ray, 2 nodes x 1 CPU": (2, on_ray(2), 2),
+    }
     best: dict[str, tuple[float, float, object]] = {}
     for _ in range(args.repeats):
         for name, (_, run, nodes) in pipelines.items():
@@ -187,25 +199,37 @@ def main() -> None:
         same = sum(1 for n in names if (folder / n).is_file() and filecmp.cmp(reference / n, folder / n, False))
         return f"{same}/{len(names)}"
 
-    folders = {"local, 1 torch thread": reference, f"local, {threads} torch threads": OUT / f"bench_ray_local_{threads}",
-               "Ray, 1 node x 1 CPU": OUT / "bench_ray_ray_1", "Ray, 2 nodes x 1 CPU": OUT / "bench_ray_ray_2"}
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, ray {ray.__version__}; "
-          f"model: {warm.model.name}")
+    folders = {
+        "local, 1 torch thread": reference,
+        f"local, {threads} torch threads": OUT / f"bench_ray_local_{threads}",
+        "Ray, 1 node x 1 CPU": OUT / "bench_ray_ray_1",
+        "Ray, 2 nodes x 1 CPU": OUT / "bench_ray_ray_2",
+    }
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, ray {ray.__version__}; "
+        f"model: {warm.model.name}"
+    )
     print(f"corpus: {len(files)} files, {audio_seconds / 60:.1f} min of audio; batch {args.batch_seconds:g} s")
     print()
-    print("| pipeline | CPUs | wall time | first file after | x real time | throughput vs local 1 thread "
-          "| outputs = local 1 thread's |")
+    print(
+        "| pipeline | CPUs | wall time | first file after | x real time | throughput vs local 1 thread "
+        "| outputs = local 1 thread's |"
+    )
     print("|---|---|---|---|---|---|---|")
     base = best["local, 1 torch thread"][0]
     for name, (cpus, _, _) in pipelines.items():
         wall, first, _ = best[name]
-        print(f"| {name} | {cpus} | {wall:.1f} s | {first:.1f} s | {audio_seconds / wall:.0f} | "
-              f"**{base / wall:.2f}x** | {identical(folders[name])} |")
+        print(
+            f"| {name} | {cpus} | {wall:.1f} s | {first:.1f} s | {audio_seconds / wall:.0f} | "
+            f"**{base / wall:.2f}x** | {identical(folders[name])} |"
+        )
     one, two = best["Ray, 1 node x 1 CPU"][0], best["Ray, 2 nodes x 1 CPU"][0]
     print()
-    print(f"Ray per-node overhead vs the local run on one thread: {100 * (one / base - 1):+.0f} % wall time "
-          f"({one - base:+.1f} s, of which {best['Ray, 1 node x 1 CPU'][1] - best['local, 1 torch thread'][1]:+.1f} s "
-          f"more to the first file: actor start and model load); 2 nodes vs 1: {one / two:.2f}x")
+    print(
+        f"Ray per-node overhead vs the local run on one thread: {100 * (one / base - 1):+.0f} % wall time "
+        f"({one - base:+.1f} s, of which {best['Ray, 1 node x 1 CPU'][1] - best['local, 1 torch thread'][1]:+.1f} s "
+        f"more to the first file: actor start and model load); 2 nodes vs 1: {one / two:.2f}x"
+    )
 
 
 if __name__ == "__main__":

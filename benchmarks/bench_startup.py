@@ -40,11 +40,13 @@ def main() -> None:
         env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(folder) / "numba")}
         out = str(Path(folder) / "example.TextGrid")
         align = ALIGNER + ["align", "examples/example.wav", "examples/example.txt", "-o", out]
-        rows = [("aligner --help", min(wall(ALIGNER + ["--help"], env) for _ in range(args.repeats))),
-                ("aligner align --help", min(wall(ALIGNER + ["align", "--help"], env) for _ in range(args.repeats))),
-                ("aligner models", min(wall(ALIGNER + ["models"], env) for _ in range(args.repeats))),
-                ("first aligner align (empty numba cache)", wall(align, env)),
-                ("later aligner align (numba cache filled)", min(wall(align, env) for _ in range(args.repeats)))]
+        rows = [
+            ("aligner --help", min(wall(ALIGNER + ["--help"], env) for _ in range(args.repeats))),
+            ("aligner align --help", min(wall(ALIGNER + ["align", "--help"], env) for _ in range(args.repeats))),
+            ("aligner models", min(wall(ALIGNER + ["models"], env) for _ in range(args.repeats))),
+            ("first aligner align (empty numba cache)", wall(align, env)),
+            ("later aligner align (numba cache filled)", min(wall(align, env) for _ in range(args.repeats))),
+        ]
     print("| command | seconds |")
     print("|---|---|")
     for name, seconds in rows:

@@ -113,9 +113,14 @@ def bench_long(frames: int, tokens: int, classes: int, repeats: int) -> dict:
     mem_ours = probe_subprocess("ours", frames, tokens, classes)
     mem_ref = probe_subprocess("torchaudio", frames, tokens, classes)
     table_mib = frames * (2 * tokens + 1) / 2**20  # torchaudio: one int8 per T x S cell
-    return {"ours": t_ours, "torchaudio": t_ref, "same": same,
-            "mem_ours": mem_ours["extra_mib"], "mem_ref": mem_ref["extra_mib"],
-            "table_mib": table_mib}
+    return {
+        "ours": t_ours,
+        "torchaudio": t_ref,
+        "same": same,
+        "mem_ours": mem_ours["extra_mib"],
+        "mem_ref": mem_ref["extra_mib"],
+        "table_mib": table_mib,
+    }
 
 
 def hour_child(frames: int, tokens: int, classes: int, max_memory: int | None) -> dict:
@@ -138,20 +143,36 @@ def hour_child(frames: int, tokens: int, classes: int, max_memory: int | None) -
     paths, _ = forced_align(lp, tg, max_memory=max_memory)
     seconds = time.perf_counter() - start
     call_peak = _status_mib("VmHWM")
-    return {"seconds": seconds, "inputs_mib": inputs, "call_peak_mib": call_peak,
-            "extra_mib": call_peak - inputs, "peak_mib": max(peak_before, call_peak),
-            "peak_reset": reset,
-            "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "repeats": count_repeats(tg[0]),
-            "path_sha1": hashlib.sha1(paths.numpy().tobytes()).hexdigest()}
+    return {
+        "seconds": seconds,
+        "inputs_mib": inputs,
+        "call_peak_mib": call_peak,
+        "extra_mib": call_peak - inputs,
+        "peak_mib": max(peak_before, call_peak),
+        "peak_reset": reset,
+        "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "repeats": count_repeats(tg[0]),
+        "path_sha1": hashlib.sha1(paths.numpy().tobytes()).hexdigest(),
+    }
 
 
 def hour_subprocess(frames: int, tokens: int, classes: int, max_memory: int | None) -> dict:
     """:func:`hour_child` in a fresh Python process (clean peak RSS)."""
     out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child-hour", str(frames), str(tokens),
-         str(classes), str(max_memory or 0)],
-        check=True, capture_output=True, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child-hour",
+            str(frames),
+            str(tokens),
+            str(classes),
+            str(max_memory or 0),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -159,8 +180,12 @@ def bench_hour(frames: int, tokens: int, classes: int, max_memory: int | None) -
     bounded = hour_subprocess(frames, tokens, classes, max_memory)
     single = hour_subprocess(frames, tokens, classes, HOUR_SINGLE_PASS)
     table_gib = frames * (2 * tokens + 1) / 2**30  # torchaudio: one int8 per T x S cell
-    return {"bounded": bounded, "single": single, "table_gib": table_gib,
-            "same": bounded["path_sha1"] == single["path_sha1"]}
+    return {
+        "bounded": bounded,
+        "single": single,
+        "table_gib": table_gib,
+        "same": bounded["path_sha1"] == single["path_sha1"],
+    }
 
 
 def bench_bounded(frames: int, tokens: int, classes: int, repeats: int) -> dict:
@@ -182,8 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="reduced sizes (a few seconds)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per method")
     parser.add_argument("--batch", type=int, default=None, help="utterances in case 1 (32)")
-    parser.add_argument("--child-hour", nargs=4, type=int, default=None, help=argparse.SUPPRESS,
-                        metavar=("FRAMES", "TOKENS", "CLASSES", "MAX_MEMORY"))
+    parser.add_argument(
+        "--child-hour",
+        nargs=4,
+        type=int,
+        default=None,
+        help=argparse.SUPPRESS,
+        metavar=("FRAMES", "TOKENS", "CLASSES", "MAX_MEMORY"),
+    )
     args = parser.parse_args(argv)
     if args.child_hour:  # case 3, in a fresh process (see hour_subprocess)
         frames, tokens, classes, max_memory = args.child_hour
@@ -194,13 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or (8 if args.quick else 32)
     frames, tokens = (6000, 1800) if args.quick else (30000, 9000)
     # Quick: a 6-minute "hour" with a 4 MiB budget, so that it is segmented too.
-    hour_frames, hour_tokens, hour_budget = ((18000, 5400, 4 * 2**20) if args.quick
-                                             else (180000, 54000, None))
+    hour_frames, hour_tokens, hour_budget = (18000, 5400, 4 * 2**20) if args.quick else (180000, 54000, None)
     repeats = args.repeats or (3 if args.quick else 5)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
-    print(f"# bench_viterbi {'(quick) ' if args.quick else ''}- torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()}, {cores} cores, float32, C={classes}")
+    print(
+        f"# bench_viterbi {'(quick) ' if args.quick else ''}- torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, {cores} cores, float32, C={classes}"
+    )
     b = bench_batch(batch, classes, repeats)
     long = bench_long(frames, tokens, classes, max(2, repeats // 2))
     hour = bench_hour(hour_frames, hour_tokens, classes, hour_budget)
@@ -213,74 +245,103 @@ def main(argv: list[str] | None = None) -> int:
     hb, hs = hour["bounded"], hour["single"]
     bounded_ratio = min(bounded["bounded"]) / min(bounded["single"])
 
-    print(f"\n1. batch of {batch} (T 500-1000, L 150-300): time ms best / median "
-          f"of {repeats}; paths identical: {b['same']}")
+    print(
+        f"\n1. batch of {batch} (T 500-1000, L 150-300): time ms best / median "
+        f"of {repeats}; paths identical: {b['same']}"
+    )
     print(f"   ours (batched, {cores} threads)  {fmt(b['ours'])}")
     print(f"   ours (batched, 1 thread)   {fmt(b['ours_1thread'])}")
     print(f"   torchaudio loop            {fmt(b['torchaudio'])}")
     print(f"\n2. one utterance T={frames}, L={tokens}: paths identical: {long['same']}")
-    print(f"   ours                       {fmt(long['ours'])} ms, extra peak RSS "
-          f"{long['mem_ours']:7.1f} MiB")
-    print(f"   torchaudio                 {fmt(long['torchaudio'])} ms, extra peak RSS "
-          f"{long['mem_ref']:7.1f} MiB (its T*S table: {long['table_mib']:.1f} MiB)")
+    print(f"   ours                       {fmt(long['ours'])} ms, extra peak RSS {long['mem_ours']:7.1f} MiB")
+    print(
+        f"   torchaudio                 {fmt(long['torchaudio'])} ms, extra peak RSS "
+        f"{long['mem_ref']:7.1f} MiB (its T*S table: {long['table_mib']:.1f} MiB)"
+    )
 
     print("\n| case | ours | torchaudio | ratio | target | met |")
     print("|---|---|---|---|---|---|")
-    print(f"| batch {batch} x 10-20 s, time (best) | {min(b['ours']) * 1e3:.1f} ms | "
-          f"{min(b['torchaudio']) * 1e3:.1f} ms | {batch_ratio:.1f}x faster "
-          f"(median {batch_ratio_med:.1f}x) | >= 2x | {'yes' if batch_ratio >= 2 else 'NO'} |")
-    print(f"| 1 x T={frames}, time (best) | {min(long['ours']) * 1e3:.0f} ms | "
-          f"{min(long['torchaudio']) * 1e3:.0f} ms | {long_ratio:.1f}x faster | >= 1x | "
-          f"{'yes' if long_ratio >= 1 else 'NO'} |")
-    print(f"| 1 x T={frames}, extra memory | {long['mem_ours']:.1f} MiB | "
-          f"{long['mem_ref']:.1f} MiB | {mem_ratio:.3f} | <= 0.25 | "
-          f"{'yes' if mem_ratio <= 0.25 else 'NO'} |")
+    print(
+        f"| batch {batch} x 10-20 s, time (best) | {min(b['ours']) * 1e3:.1f} ms | "
+        f"{min(b['torchaudio']) * 1e3:.1f} ms | {batch_ratio:.1f}x faster "
+        f"(median {batch_ratio_med:.1f}x) | >= 2x | {'yes' if batch_ratio >= 2 else 'NO'} |"
+    )
+    print(
+        f"| 1 x T={frames}, time (best) | {min(long['ours']) * 1e3:.0f} ms | "
+        f"{min(long['torchaudio']) * 1e3:.0f} ms | {long_ratio:.1f}x faster | >= 1x | "
+        f"{'yes' if long_ratio >= 1 else 'NO'} |"
+    )
+    print(
+        f"| 1 x T={frames}, extra memory | {long['mem_ours']:.1f} MiB | "
+        f"{long['mem_ref']:.1f} MiB | {mem_ratio:.3f} | <= 0.25 | "
+        f"{'yes' if mem_ratio <= 0.25 else 'NO'} |"
+    )
 
     hour_name = f"1 x T={hour_frames}, L={hour_tokens} (R={hb['repeats']})"
-    print(f"\n3. one utterance T={hour_frames}, L={hour_tokens} with {hb['repeats']} repeats, "
-          f"fresh process each; paths identical: {hour['same']}")
-    for name, r in (("ours, segmented (max_memory "
-                     f"{'default' if hour_budget is None else hour_budget})", hb),
-                    ("ours, single pass forced", hs)):
-        print(f"   {name:36s} {r['seconds']:6.2f} s, peak RSS {r['peak_mib']:7.1f} MiB "
-              f"(ru_maxrss {r['ru_maxrss_mib']:.1f}), RSS with inputs {r['inputs_mib']:6.1f} MiB, "
-              f"call's extra {r['extra_mib']:7.1f} MiB"
-              + ("" if r["peak_reset"] else " (peak not reset: extra is a lower bound)"))
-    print(f"   torchaudio                           not run: its T*S table alone is "
-          f"{hour['table_gib']:.1f} GiB")
-    print(f"\n4. T={frames}, L={tokens}, segmented (max_memory=1) vs single pass: time ms best / "
-          f"median; paths identical: {bounded['same']}")
+    print(
+        f"\n3. one utterance T={hour_frames}, L={hour_tokens} with {hb['repeats']} repeats, "
+        f"fresh process each; paths identical: {hour['same']}"
+    )
+    for name, r in (
+        (f"ours, segmented (max_memory {'default' if hour_budget is None else hour_budget})", hb),
+        ("ours, single pass forced", hs),
+    ):
+        print(
+            f"   {name:36s} {r['seconds']:6.2f} s, peak RSS {r['peak_mib']:7.1f} MiB "
+            f"(ru_maxrss {r['ru_maxrss_mib']:.1f}), RSS with inputs {r['inputs_mib']:6.1f} MiB, "
+            f"call's extra {r['extra_mib']:7.1f} MiB"
+            + ("" if r["peak_reset"] else " (peak not reset: extra is a lower bound)")
+        )
+    print(f"   torchaudio                           not run: its T*S table alone is {hour['table_gib']:.1f} GiB")
+    print(
+        f"\n4. T={frames}, L={tokens}, segmented (max_memory=1) vs single pass: time ms best / "
+        f"median; paths identical: {bounded['same']}"
+    )
     print(f"   single pass                {fmt(bounded['single'])}")
     print(f"   segmented                  {fmt(bounded['bounded'])}")
 
     print("\n| case | ours | reference | ratio | target | met |")
     print("|---|---|---|---|---|---|")
-    print(f"| {hour_name}, time | {hb['seconds']:.1f} s (single pass {hs['seconds']:.1f} s) | "
-          f"torchaudio not run | {hb['seconds'] / hs['seconds']:.2f}x the single pass | -- | -- |")
-    print(f"| {hour_name}, peak RSS | {hb['peak_mib']:.0f} MiB (extra {hb['extra_mib']:.0f} MiB) | "
-          f"single pass {hs['peak_mib']:.0f} MiB (extra {hs['extra_mib']:.0f} MiB); torchaudio "
-          f"table alone {hour['table_gib']:.1f} GiB | {hb['peak_mib'] / hs['peak_mib']:.3f} | "
-          f"< 3 GB | {'yes' if hb['peak_mib'] * 2**20 < 3e9 else 'NO'} |")
-    print(f"| 1 x T={frames}, segmented / single-pass time (best) | "
-          f"{min(bounded['bounded']) * 1e3:.0f} ms | {min(bounded['single']) * 1e3:.0f} ms | "
-          f"{bounded_ratio:.2f}x | <= 2x | {'yes' if bounded_ratio <= 2 else 'NO'} |")
+    print(
+        f"| {hour_name}, time | {hb['seconds']:.1f} s (single pass {hs['seconds']:.1f} s) | "
+        f"torchaudio not run | {hb['seconds'] / hs['seconds']:.2f}x the single pass | -- | -- |"
+    )
+    print(
+        f"| {hour_name}, peak RSS | {hb['peak_mib']:.0f} MiB (extra {hb['extra_mib']:.0f} MiB) | "
+        f"single pass {hs['peak_mib']:.0f} MiB (extra {hs['extra_mib']:.0f} MiB); torchaudio "
+        f"table alone {hour['table_gib']:.1f} GiB | {hb['peak_mib'] / hs['peak_mib']:.3f} | "
+        f"< 3 GB | {'yes' if hb['peak_mib'] * 2**20 < 3e9 else 'NO'} |"
+    )
+    print(
+        f"| 1 x T={frames}, segmented / single-pass time (best) | "
+        f"{min(bounded['bounded']) * 1e3:.0f} ms | {min(bounded['single']) * 1e3:.0f} ms | "
+        f"{bounded_ratio:.2f}x | <= 2x | {'yes' if bounded_ratio <= 2 else 'NO'} |"
+    )
 
     print("\nCSV (for benchmarks/RESULTS.md):")
-    print("bench,batch,batch_ours_ms,batch_torchaudio_ms,batch_speedup,long_T,long_L,"
-          "long_ours_ms,long_torchaudio_ms,long_speedup,long_ours_mib,long_torchaudio_mib,"
-          "mem_ratio,cores")
-    print(f"viterbi{'-quick' if args.quick else ''},{batch},{min(b['ours']) * 1e3:.1f},"
-          f"{min(b['torchaudio']) * 1e3:.1f},{batch_ratio:.2f},{frames},{tokens},"
-          f"{min(long['ours']) * 1e3:.0f},{min(long['torchaudio']) * 1e3:.0f},{long_ratio:.2f},"
-          f"{long['mem_ours']:.1f},{long['mem_ref']:.1f},{mem_ratio:.3f},{cores}")
-    print("bench,hour_T,hour_L,hour_R,hour_s,hour_peak_mib,hour_extra_mib,single_s,"
-          "single_peak_mib,single_extra_mib,torchaudio_table_gib,bounded_T,bounded_ms,"
-          "single_ms,bounded_ratio")
-    print(f"viterbi-hour{'-quick' if args.quick else ''},{hour_frames},{hour_tokens},"
-          f"{hb['repeats']},{hb['seconds']:.2f},{hb['peak_mib']:.0f},{hb['extra_mib']:.0f},"
-          f"{hs['seconds']:.2f},{hs['peak_mib']:.0f},{hs['extra_mib']:.0f},"
-          f"{hour['table_gib']:.1f},{frames},{min(bounded['bounded']) * 1e3:.0f},"
-          f"{min(bounded['single']) * 1e3:.0f},{bounded_ratio:.2f}")
+    print(
+        "bench,batch,batch_ours_ms,batch_torchaudio_ms,batch_speedup,long_T,long_L,"
+        "long_ours_ms,long_torchaudio_ms,long_speedup,long_ours_mib,long_torchaudio_mib,"
+        "mem_ratio,cores"
+    )
+    print(
+        f"viterbi{'-quick' if args.quick else ''},{batch},{min(b['ours']) * 1e3:.1f},"
+        f"{min(b['torchaudio']) * 1e3:.1f},{batch_ratio:.2f},{frames},{tokens},"
+        f"{min(long['ours']) * 1e3:.0f},{min(long['torchaudio']) * 1e3:.0f},{long_ratio:.2f},"
+        f"{long['mem_ours']:.1f},{long['mem_ref']:.1f},{mem_ratio:.3f},{cores}"
+    )
+    print(
+        "bench,hour_T,hour_L,hour_R,hour_s,hour_peak_mib,hour_extra_mib,single_s,"
+        "single_peak_mib,single_extra_mib,torchaudio_table_gib,bounded_T,bounded_ms,"
+        "single_ms,bounded_ratio"
+    )
+    print(
+        f"viterbi-hour{'-quick' if args.quick else ''},{hour_frames},{hour_tokens},"
+        f"{hb['repeats']},{hb['seconds']:.2f},{hb['peak_mib']:.0f},{hb['extra_mib']:.0f},"
+        f"{hs['seconds']:.2f},{hs['peak_mib']:.0f},{hs['extra_mib']:.0f},"
+        f"{hour['table_gib']:.1f},{frames},{min(bounded['bounded']) * 1e3:.0f},"
+        f"{min(bounded['single']) * 1e3:.0f},{bounded_ratio:.2f}"
+    )
     return 0 if b["same"] and long["same"] and hour["same"] and bounded["same"] else 1
 
 

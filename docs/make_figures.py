@@ -41,8 +41,9 @@ def _synthetic() -> tuple[np.ndarray, int, str, Alignment]:
     t = np.arange(int(2.0 * rate)) / rate
     signal = np.zeros_like(t)
     words = []
-    for (start, end), text, f0 in zip([(0.2, 0.55), (0.75, 1.1), (1.35, 1.8)], ["one", "two", "three"],
-                                      [120, 140, 110]):
+    for (start, end), text, f0 in zip(
+        [(0.2, 0.55), (0.75, 1.1), (1.35, 1.8)], ["one", "two", "three"], [120, 140, 110]
+    ):
         inside = (t >= start) & (t < end)
         envelope = np.sin(np.pi * (t[inside] - start) / (end - start))
         signal[inside] = envelope * sum(np.sin(2 * np.pi * f0 * k * t[inside]) / k for k in range(1, 12))
@@ -94,8 +95,17 @@ def main() -> None:
     _save(figure, args.out / "emissions.png")
 
     figure, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")
-    viz.plot_trellis(log_probs, targets, model.labels, path=paths[0], blank=model.blank,
-                     frame_seconds=model.frame_seconds, kind="relative", vmin=-50, ax=ax)
+    viz.plot_trellis(
+        log_probs,
+        targets,
+        model.labels,
+        path=paths[0],
+        blank=model.blank,
+        frame_seconds=model.frame_seconds,
+        kind="relative",
+        vmin=-50,
+        ax=ax,
+    )
     ax.set_title(f"CTC trellis (best complete path through each cell vs the best path): {title}")
     _save(figure, args.out / "trellis.png")
 

@@ -23,23 +23,34 @@ from aligner.synth.corpus import make_corpus  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out_dir", type=Path, help="output folder (created)")
     parser.add_argument("--utterances", type=int, required=True, help="number of utterances")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--split", choices=("train", "heldout"), default="train",
-                        help="voices and sentences to draw from (default train)")
-    parser.add_argument("--split-seed", type=int, default=0,
-                        help="seed of the train / heldout partition; keep it equal for corpora "
-                             "that must be disjoint (default 0)")
-    parser.add_argument("--voice", action="append", dest="voices", metavar="VOICE",
-                        help="use this espeak voice ('en-us', 'en-gb-x-rp+f1'); repeat for several "
-                             "(default: the split's voices)")
+    parser.add_argument(
+        "--split",
+        choices=("train", "heldout"),
+        default="train",
+        help="voices and sentences to draw from (default train)",
+    )
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="seed of the train / heldout partition; keep it equal for corpora that must be disjoint (default 0)",
+    )
+    parser.add_argument(
+        "--voice",
+        action="append",
+        dest="voices",
+        metavar="VOICE",
+        help="use this espeak voice ('en-us', 'en-gb-x-rp+f1'); repeat for several (default: the split's voices)",
+    )
     parser.add_argument("--no-augment", action="store_true", help="no noise, reverb, speed, telephone")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into a folder that already holds a corpus")
+    parser.add_argument("--overwrite", action="store_true", help="write into a folder that already holds a corpus")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
@@ -48,18 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     try:
-        summary = make_corpus(args.out_dir, num_utterances=args.utterances, seed=args.seed,
-                              voices=args.voices, split=args.split, split_seed=args.split_seed,
-                              augment=not args.no_augment, jobs=args.jobs, progress=not args.quiet,
-                              overwrite=args.overwrite)
+        summary = make_corpus(
+            args.out_dir,
+            num_utterances=args.utterances,
+            seed=args.seed,
+            voices=args.voices,
+            split=args.split,
+            split_seed=args.split_seed,
+            augment=not args.no_augment,
+            jobs=args.jobs,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+        )
     except AlignerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
     count = len(summary.entries)
-    print(f"wrote {count} utterances, {summary.hours:.3f} hours of audio ({summary.seconds:.1f} s) "
-          f"to {summary.out_dir} in {elapsed:.1f} s ({count / elapsed:.1f} utterances/s, "
-          f"{summary.seconds / elapsed:.0f}x real time); manifest: {summary.manifest}")
+    print(
+        f"wrote {count} utterances, {summary.hours:.3f} hours of audio ({summary.seconds:.1f} s) "
+        f"to {summary.out_dir} in {elapsed:.1f} s ({count / elapsed:.1f} utterances/s, "
+        f"{summary.seconds / elapsed:.0f}x real time); manifest: {summary.manifest}"
+    )
     return 0
 
 

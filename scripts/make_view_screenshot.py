@@ -31,8 +31,14 @@ def browser(width: int, height: int):
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"
-    for argument in ("--headless=new", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
-                     f"--window-size={width},{height}", "--force-device-scale-factor=1"):
+    for argument in (
+        "--headless=new",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--mute-audio",
+        f"--window-size={width},{height}",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(argument)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         options.add_argument("--no-sandbox")
@@ -64,23 +70,28 @@ def main() -> None:
 
             driver.get(page.as_uri())
             time.sleep(0.5)
-            driver.execute_script(f"document.querySelector('.tv-root').alignmentView.setView({args.start}, "
-                                  f"{args.end})")
+            driver.execute_script(f"document.querySelector('.tv-root').alignmentView.setView({args.start}, {args.end})")
             time.sleep(0.3)
             # correct the word end furthest from the reference in the window, as a user would:
             # drag its boundary onto the reference's
             differences = boundary_differences(result, read_textgrid(REFERENCE))
-            ends = [(abs(ms), result.words[i].end, ms) for i, ms in zip(differences.alignment_index,
-                                                                        differences.end_ms)
-                    if args.start < result.words[i].end < args.end]
+            ends = [
+                (abs(ms), result.words[i].end, ms)
+                for i, ms in zip(differences.alignment_index, differences.end_ms)
+                if args.start < result.words[i].end < args.end
+            ]
             root = driver.find_element(By.CSS_SELECTOR, ".tv-root")
             if ends:
                 _, end, ms = max(ends)
                 spp = float(root.get_attribute("data-seconds-per-pixel"))
-                handle = next(h for h in root.find_elements(By.CSS_SELECTOR, '.tv-bd[data-boundary-tier="words"]')
-                              if h.is_displayed() and abs(float(h.get_attribute("data-time")) - end) < 1e-5)
-                ActionChains(driver).click_and_hold(handle).move_by_offset(round(-ms / 1000 / spp), 0) \
-                    .release().perform()
+                handle = next(
+                    h
+                    for h in root.find_elements(By.CSS_SELECTOR, '.tv-bd[data-boundary-tier="words"]')
+                    if h.is_displayed() and abs(float(h.get_attribute("data-time")) - end) < 1e-5
+                )
+                ActionChains(driver).click_and_hold(handle).move_by_offset(
+                    round(-ms / 1000 / spp), 0
+                ).release().perform()
             # place the cursor on the first word of the window
             wave = root.find_element(By.CSS_SELECTOR, ".tv-wave canvas")
             ActionChains(driver).move_to_element_with_offset(wave, -420, 0).click().perform()

@@ -30,8 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _specs_of(plans):
     from aligner.phone_training import SpeechSpec
 
-    return [SpeechSpec(text=p.texts[0], voice=p.voice, rate=p.rate, pitch=p.pitch, pitch_range=p.pitch_range,
-                       word_gap=p.word_gap, lead=p.lead, trail=p.trail) for p in plans]
+    return [
+        SpeechSpec(
+            text=p.texts[0],
+            voice=p.voice,
+            rate=p.rate,
+            pitch=p.pitch,
+            pitch_range=p.pitch_range,
+            word_gap=p.word_gap,
+            lead=p.lead,
+            trail=p.trail,
+        )
+        for p in plans
+    ]
 
 
 def _spoken(text: str) -> str:
@@ -54,9 +65,16 @@ def _mbrola_specs(specs, seed: int):
     for spec in specs:
         spoken = _spoken(spec.text)
         if spoken:
-            out.append(MbrolaSpec(text=spoken, voice=str(rng.choice(["us1", "us2", "us3"])),
-                                  time_ratio=float(rng.uniform(0.8, 1.3)), pitch_ratio=float(rng.uniform(0.8, 1.25)),
-                                  lead=spec.lead, trail=spec.trail))
+            out.append(
+                MbrolaSpec(
+                    text=spoken,
+                    voice=str(rng.choice(["us1", "us2", "us3"])),
+                    time_ratio=float(rng.uniform(0.8, 1.3)),
+                    pitch_ratio=float(rng.uniform(0.8, 1.25)),
+                    lead=spec.lead,
+                    trail=spec.trail,
+                )
+            )
     return out
 
 
@@ -75,8 +93,17 @@ def _flite_specs(specs, seed: int):
             continue
         voice = "awb" if rng.random() < 0.5 else "rms"
         f0 = (float(rng.uniform(85, 210)), float(rng.uniform(8, 35))) if voice == "awb" else (None, None)
-        out.append(FliteSpec(text=spoken, voice=voice, duration_stretch=float(rng.uniform(0.8, 1.35)),
-                             f0_mean=f0[0], f0_stddev=f0[1], lead=spec.lead, trail=spec.trail))
+        out.append(
+            FliteSpec(
+                text=spoken,
+                voice=voice,
+                duration_stretch=float(rng.uniform(0.8, 1.35)),
+                f0_mean=f0[0],
+                f0_stddev=f0[1],
+                lead=spec.lead,
+                trail=spec.trail,
+            )
+        )
     return out
 
 
@@ -97,7 +124,7 @@ def plan(args: argparse.Namespace) -> None:
             print(f"flite: {len(flite)} utterances")
         if split == "train" and args.mbrola:
             # the sentences after flite's, so that the three synthesizers say different things
-            mbrola = _mbrola_specs(specs[args.flite: args.flite + args.mbrola], args.seed + 13)
+            mbrola = _mbrola_specs(specs[args.flite : args.flite + args.mbrola], args.seed + 13)
             with gzip.open(out / "mbrola.json.gz", "wt", encoding="utf-8") as f:
                 json.dump([asdict(s) for s in mbrola], f)
             print(f"mbrola: {len(mbrola)} utterances")
@@ -116,8 +143,15 @@ def train(args: argparse.Namespace) -> None:
 
     from aligner.loading import save_model
     from aligner.model import AlignmentModel
-    from aligner.phone_training import (LABELS, GrowingDataset, phone_architecture, render_labeled,
-                                        render_many, render_pool, train_phone_model)
+    from aligner.phone_training import (
+        LABELS,
+        GrowingDataset,
+        phone_architecture,
+        render_labeled,
+        render_many,
+        render_pool,
+        train_phone_model,
+    )
     from aligner.frontend import build_network
 
     specs = Path(args.specs)
@@ -135,6 +169,7 @@ def train(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     train_specs = _load(specs / "train.json.gz")[: args.limit or None]
     from aligner.phone_training import FliteSpec, MbrolaSpec
+
     extra = []
     if args.flite and (specs / "flite.json.gz").is_file():
         extra += _load(specs / "flite.json.gz", FliteSpec)[: args.flite]
@@ -148,8 +183,8 @@ def train(args: argparse.Namespace) -> None:
         mixed, ratio = [], max(1, len(train_specs) // len(extra))
         for k, spec in enumerate(extra):
             mixed.append(spec)
-            mixed.extend(train_specs[k * ratio:(k + 1) * ratio])
-        mixed.extend(train_specs[len(extra) * ratio:])
+            mixed.extend(train_specs[k * ratio : (k + 1) * ratio])
+        mixed.extend(train_specs[len(extra) * ratio :])
         train_specs = mixed
     dev_specs = _load(specs / "heldout.json.gz")[: args.dev]
     dev = [u for u in (render_labeled(s) for s in dev_specs) if u is not None]
@@ -163,17 +198,28 @@ def train(args: argparse.Namespace) -> None:
             render_many(train_specs, lambda u: data.add(u, copies=copies.get(u.source, 1)), pool)
         finally:
             data.done.set()
-            log({"event": "synthesis done", "utterances": len(data.items),
-                 "hours": round(sum(len(u.audio) for u in data.items) / 16000 / 3600, 2),
-                 "seconds": round(time.monotonic() - t0, 1)})
+            log(
+                {
+                    "event": "synthesis done",
+                    "utterances": len(data.items),
+                    "hours": round(sum(len(u.audio) for u in data.items) / 16000 / 3600, 2),
+                    "seconds": round(time.monotonic() - t0, 1),
+                }
+            )
 
     threading.Thread(target=produce, daemon=True).start()
     device = torch.device(args.device)
-    architecture = phone_architecture(embed_dim=args.dim, num_layers=args.layers, ff_dim=4 * args.dim,
-                                      num_heads=args.heads, dynamic_range_db=args.dynamic_range_db or None)
+    architecture = phone_architecture(
+        embed_dim=args.dim,
+        num_layers=args.layers,
+        ff_dim=4 * args.dim,
+        num_heads=args.heads,
+        dynamic_range_db=args.dynamic_range_db or None,
+    )
     net, init_model = None, None
     if args.init:  # fine-tuning keeps the init model's front end and decoding settings
         from aligner.loading import load_model
+
         init_model = load_model(args.init)
         net = init_model.model
 
@@ -181,24 +227,48 @@ def train(args: argparse.Namespace) -> None:
         from dataclasses import replace
 
         from aligner.loading import architecture_of
+
         copy = build_network(architecture_of(model))  # dropouts 0, front end as trained
         copy.load_state_dict(model.state_dict())
         name = "final" if fraction >= 1.0 else f"ckpt-{round(fraction * 100)}"
         if init_model is not None:
             am = replace(init_model, model=copy.eval(), name=args.name)
         else:
-            am = AlignmentModel(model=copy.eval(), labels=LABELS, sample_rate=16000, name=args.name, blank=0,
-                                separator=None, star=None, normalize_waveform=False, phonetic=True,
-                                phonemizer="espeak-arpabet", end_extension=0.0)
+            am = AlignmentModel(
+                model=copy.eval(),
+                labels=LABELS,
+                sample_rate=16000,
+                name=args.name,
+                blank=0,
+                separator=None,
+                star=None,
+                normalize_waveform=False,
+                phonetic=True,
+                phonemizer="espeak-arpabet",
+                end_extension=0.0,
+            )
         save_model(am, out / name, half=True)
         log({"event": "checkpoint", "name": name, "seconds": round(time.monotonic() - t0, 1)})
 
     dtype = None if args.dtype == "float32" else getattr(torch, args.dtype)
-    train_phone_model(data, dev, budget_seconds=args.budget, device=device, architecture=architecture,
-                      batch_seconds=args.batch_seconds, lr=args.lr, warmup_steps=args.warmup,
-                      min_items=args.min_items, seed=args.seed, autocast_dtype=dtype,
-                      checkpoints=[float(x) for x in args.checkpoints.split(",") if x],
-                      on_checkpoint=checkpoint, log=log, eval_every=args.eval_every, net=net)
+    train_phone_model(
+        data,
+        dev,
+        budget_seconds=args.budget,
+        device=device,
+        architecture=architecture,
+        batch_seconds=args.batch_seconds,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        min_items=args.min_items,
+        seed=args.seed,
+        autocast_dtype=dtype,
+        checkpoints=[float(x) for x in args.checkpoints.split(",") if x],
+        on_checkpoint=checkpoint,
+        log=log,
+        eval_every=args.eval_every,
+        net=net,
+    )
 
 
 def main() -> None:
@@ -210,8 +280,12 @@ def main() -> None:
     p.add_argument("--dev", type=int, default=200)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--flite", type=int, default=0, help="also plan flite (awb, rms) versions of this many")
-    p.add_argument("--mbrola", type=int, default=0,
-                   help="also plan MBROLA (us1, us2, us3) versions of this many (the sentences after flite's)")
+    p.add_argument(
+        "--mbrola",
+        type=int,
+        default=0,
+        help="also plan MBROLA (us1, us2, us3) versions of this many (the sentences after flite's)",
+    )
     p.set_defaults(func=plan)
     t = sub.add_parser("train")
     t.add_argument("specs")
@@ -235,8 +309,9 @@ def main() -> None:
     t.add_argument("--checkpoints", default="0.4,0.7")
     t.add_argument("--name", default="TRELLIS_EN_PHONES")
     t.add_argument("--init", default=None)
-    t.add_argument("--dynamic-range-db", type=float, default=43.0,
-                   help="front-end floor of a model trained from scratch (0: none)")
+    t.add_argument(
+        "--dynamic-range-db", type=float, default=43.0, help="front-end floor of a model trained from scratch (0: none)"
+    )
     t.add_argument("--flite", type=int, default=0, help="synthesize up to this many flite utterances")
     t.add_argument("--flite-copies", type=int, default=3, help="sampling weight of a flite utterance")
     t.add_argument("--mbrola", type=int, default=0, help="synthesize up to this many MBROLA utterances")

@@ -44,8 +44,10 @@ def _items(aligner: Aligner, root: Path) -> list:
 
 
 def test_frame_targets_label_phones_silence_and_ignore_weak_words():
-    words = (WordSpan("a", "AH", 0.1, 0.2, 0.9, (CharSpan("AH", 0.1, 0.2, 0.9),)),
-             WordSpan("b", "B IY", 0.3, 0.5, 0.05, (CharSpan("B", 0.3, 0.4, 0.1), CharSpan("IY", 0.4, 0.5, 0.0))))
+    words = (
+        WordSpan("a", "AH", 0.1, 0.2, 0.9, (CharSpan("AH", 0.1, 0.2, 0.9),)),
+        WordSpan("b", "B IY", 0.3, 0.5, 0.05, (CharSpan("B", 0.3, 0.4, 0.1), CharSpan("IY", 0.4, 0.5, 0.0))),
+    )
     alignment = Alignment(words, 0.6, 0.1, phonetic=True)
     targets = frame_targets(alignment, 6, ("-", "AH", "B", "IY"), 0)
     assert targets.tolist() == [0, 1, IGNORE, IGNORE, IGNORE, IGNORE]  # a weak word and the silence around it
@@ -54,8 +56,20 @@ def test_frame_targets_label_phones_silence_and_ignore_weak_words():
 def test_adaptation_lowers_the_training_loss_and_reports(speech_corpus):
     aligner = _phone_aligner(seed=1)
     items = _items(aligner, speech_corpus)
-    result = adapt_model(aligner, items, seconds=120, lr=3e-3, prior_weight=0.0, eval_every=3, patience=50,
-                         holdout=0.25, seed=1, max_steps=12, max_epochs=10, min_target_score=0.0)
+    result = adapt_model(
+        aligner,
+        items,
+        seconds=120,
+        lr=3e-3,
+        prior_weight=0.0,
+        eval_every=3,
+        patience=50,
+        holdout=0.25,
+        seed=1,
+        max_steps=12,
+        max_epochs=10,
+        min_target_score=0.0,
+    )
     assert result.train_items == 6 and result.held_out_items == 2 and len(result.first_pass) == 8
     assert result.steps >= 3 and result.history and result.history[0][0] == 3
     assert result.steps == 12 and [step for step, _ in result.history] == [3, 6, 9, 12]
@@ -83,12 +97,29 @@ def test_ctc_models_adapt_on_their_transcripts(speech_corpus):
         total = 0.0
         for item in items:
             log_probs = emitter([item.waveform]).log_probs[0]
-            total += float(F.ctc_loss(log_probs[:, None], torch.tensor([item.targets]),
-                                      torch.tensor([log_probs.shape[0]]), torch.tensor([len(item.targets)])))
+            total += float(
+                F.ctc_loss(
+                    log_probs[:, None],
+                    torch.tensor([item.targets]),
+                    torch.tensor([log_probs.shape[0]]),
+                    torch.tensor([len(item.targets)]),
+                )
+            )
         return total
 
-    result = adapt_model(aligner, items, seconds=120, lr=3e-3, prior_weight=0.0, eval_every=4, patience=50,
-                         holdout=0.25, seed=0, max_steps=12, max_epochs=10)
+    result = adapt_model(
+        aligner,
+        items,
+        seconds=120,
+        lr=3e-3,
+        prior_weight=0.0,
+        eval_every=4,
+        patience=50,
+        holdout=0.25,
+        seed=0,
+        max_steps=12,
+        max_epochs=10,
+    )
     assert result.improved
     assert ctc(result.model) < ctc(aligner.model)
 
@@ -126,9 +157,14 @@ def test_align_corpus_adapts_reports_both_scores_and_saves(speech_corpus, tmp_pa
     out = tmp_path / "out"
     saved = tmp_path / "adapted"
     steps = []
-    summary = align_corpus(speech_corpus, out, aligner, formats=("json",),
-                           adapt=AdaptOptions(minutes=10, save_to=str(saved), max_steps=3),
-                           on_adapt_step=lambda step, score: steps.append(step))
+    summary = align_corpus(
+        speech_corpus,
+        out,
+        aligner,
+        formats=("json",),
+        adapt=AdaptOptions(minutes=10, save_to=str(saved), max_steps=3),
+        on_adapt_step=lambda step, score: steps.append(step),
+    )
     assert summary.aligned == 8 and summary.adaptation is not None and steps == [1, 2, 3]
     assert "adapted on 6 files (2 held out)" in summary.describe()
     assert load_model(saved).name.endswith("-adapted") == summary.adaptation.improved
@@ -144,11 +180,25 @@ def test_cli_adapt_options(speech_corpus, tmp_path):
     from aligner.loading import save_model
 
     save_model(_phone_aligner().model, tmp_path / "tiny")
-    result = CliRunner().invoke(main, ["align-corpus", str(speech_corpus), str(tmp_path / "out"), "-q",
-                                       "--adapt", "--adapt-minutes", "0"])
+    result = CliRunner().invoke(
+        main, ["align-corpus", str(speech_corpus), str(tmp_path / "out"), "-q", "--adapt", "--adapt-minutes", "0"]
+    )
     assert result.exit_code == 2 and "--adapt-minutes" in result.output
-    result = CliRunner().invoke(main, ["align-corpus", str(speech_corpus), str(tmp_path / "out"), "-q",
-                                       "--adapt", "--adapt-minutes", "0.05", "-f", "json",
-                                       "--model", str(tmp_path / "tiny")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "align-corpus",
+            str(speech_corpus),
+            str(tmp_path / "out"),
+            "-q",
+            "--adapt",
+            "--adapt-minutes",
+            "0.05",
+            "-f",
+            "json",
+            "--model",
+            str(tmp_path / "tiny"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "adapted on 6 files (2 held out)" in result.output

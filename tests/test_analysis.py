@@ -13,9 +13,17 @@ import torch  # noqa: E402
 
 import aligner.analysis  # noqa: E402
 from aligner import Aligner  # noqa: E402
-from aligner.analysis import (LayerReport, cka_matrix, cluster_metrics,  # noqa: E402
-                              contingency_metrics, frame_labels, layerwise_report, linear_cka,
-                              pca_projection, probe_accuracy)
+from aligner.analysis import (
+    LayerReport,
+    cka_matrix,
+    cluster_metrics,  # noqa: E402
+    contingency_metrics,
+    frame_labels,
+    layerwise_report,
+    linear_cka,
+    pca_projection,
+    probe_accuracy,
+)
 from aligner.errors import AlignerError, AlignmentError  # noqa: E402
 from aligner.records import Alignment, CharSpan, WordSpan  # noqa: E402
 from aligner.testing import tiny_model  # noqa: E402
@@ -39,13 +47,16 @@ def _word(text, chars, start=None, end=None):
 
 def _alignment(phonetic=False):
     # 10 frames of 0.02 s: "AB" on frames 1-3, an unaligned word on 5-6, "C" on frame 8
-    words = (_word("ab", [("A", 0.02, 0.04), ("B", 0.04, 0.08)]),
-             _word("??", [], 0.10, 0.14),
-             _word("c", [("C", 0.16, 0.18)]))
+    words = (
+        _word("ab", [("A", 0.02, 0.04), ("B", 0.04, 0.08)]),
+        _word("??", [], 0.10, 0.14),
+        _word("c", [("C", 0.16, 0.18)]),
+    )
     return Alignment(words, 0.2, 0.02, phonetic=phonetic)
 
 
 # ------------------------------------------------------------------ frame labels
+
 
 def test_char_labels_follow_the_spans():
     labels = frame_labels(_alignment(), 10)
@@ -64,10 +75,30 @@ def test_labels_use_the_frame_centre():
 
 def test_word_position_and_speech_labels():
     alignment = _alignment()
-    assert frame_labels(alignment, 10, kind="word_position").tolist() == \
-        ["sil", "B", "I", "E", "sil", "B", "E", "sil", "S", "sil"]
-    assert frame_labels(alignment, 10, kind="speech").tolist() == \
-        ["sil", "speech", "speech", "speech", "sil", "speech", "speech", "sil", "speech", "sil"]
+    assert frame_labels(alignment, 10, kind="word_position").tolist() == [
+        "sil",
+        "B",
+        "I",
+        "E",
+        "sil",
+        "B",
+        "E",
+        "sil",
+        "S",
+        "sil",
+    ]
+    assert frame_labels(alignment, 10, kind="speech").tolist() == [
+        "sil",
+        "speech",
+        "speech",
+        "speech",
+        "sil",
+        "speech",
+        "speech",
+        "sil",
+        "speech",
+        "sil",
+    ]
 
 
 def test_phone_labels_need_a_phonetic_alignment():
@@ -81,6 +112,7 @@ def test_phone_labels_need_a_phonetic_alignment():
 
 
 # ------------------------------------------------------------------ probe
+
 
 def _structured(n=600, classes=4, dim=16, noise=0.01, seed=0):
     rng = np.random.default_rng(seed)
@@ -123,6 +155,7 @@ def test_probe_rejects_mismatched_shapes():
 
 # ------------------------------------------------------------------ clustering
 
+
 def test_pnmi_and_purities_match_a_hand_computed_table():
     # joint counts (rows: labels a, b; columns: clusters 0, 1, 2):
     #   a: 3 1 0
@@ -131,8 +164,7 @@ def test_pnmi_and_purities_match_a_hand_computed_table():
     clusters = [0, 0, 0, 1, 1, 2, 2, 2]
     p = np.array([[3, 1, 0], [0, 1, 3]]) / 8
     p_y, p_z = p.sum(1), p.sum(0)
-    mutual = sum(p[i, j] * math.log(p[i, j] / (p_y[i] * p_z[j]))
-                 for i in range(2) for j in range(3) if p[i, j] > 0)
+    mutual = sum(p[i, j] * math.log(p[i, j] / (p_y[i] * p_z[j])) for i in range(2) for j in range(3) if p[i, j] > 0)
     entropy = -sum(q * math.log(q) for q in p_y)
     result = contingency_metrics(labels, clusters)
     assert result["pnmi"] == pytest.approx(mutual / entropy)
@@ -156,6 +188,7 @@ def test_kmeans_finds_separated_clusters_and_nothing_in_noise():
 
 
 # ------------------------------------------------------------------ CKA and PCA
+
 
 def test_linear_cka_invariances():
     rng = np.random.default_rng(3)
@@ -197,6 +230,7 @@ def test_pca_projection_keeps_the_main_direction():
 
 # ------------------------------------------------------------------ reports
 
+
 def _report():
     features, labels = _structured(n=300)
     noise = np.random.default_rng(6).normal(size=features.shape)
@@ -225,14 +259,14 @@ def test_layerwise_report_ranks_layers_and_writes_csv(tmp_path):
 
 # ------------------------------------------------------------------ end to end
 
+
 @pytest.fixture(scope="module")
 def corpus():
     model = tiny_model()
     generator = torch.Generator().manual_seed(0)
     waves = [0.1 * torch.randn(n, generator=generator) for n in (32000, 24000, 40000)]
     texts = ["hello world", "the cat sat", "a quick brown fox"]
-    alignments = Aligner(model, device="cpu").align_batch(
-        [((w.numpy(), 16000), text) for w, text in zip(waves, texts)])
+    alignments = Aligner(model, device="cpu").align_batch([((w.numpy(), 16000), text) for w, text in zip(waves, texts)])
     return model, waves, alignments
 
 
@@ -248,13 +282,23 @@ def test_analyze_layers_end_to_end(corpus):
         assert 0 <= row["probe_accuracy"] <= 1 and 0 <= row["pnmi"] <= 1
     assert np.allclose(np.diag(report.cka), 1.0)
 
-    speech = analyze_layers(model, waves, alignments, kind="word_position", exclude=("sil",),
-                            num_layers=1, include_projection=False, max_frames=None, n_clusters=3,
-                            cka=False)
+    speech = analyze_layers(
+        model,
+        waves,
+        alignments,
+        kind="word_position",
+        exclude=("sil",),
+        num_layers=1,
+        include_projection=False,
+        max_frames=None,
+        n_clusters=3,
+        cka=False,
+    )
     assert speech.layers == [1] and speech.cka is None
     assert set(speech.labels) <= {"B", "I", "E", "S"}
-    total = sum(np.count_nonzero(frame_labels(a, n, kind="word_position") != "sil")
-                for a, n in zip(alignments, (99, 74, 124)))
+    total = sum(
+        np.count_nonzero(frame_labels(a, n, kind="word_position") != "sil") for a, n in zip(alignments, (99, 74, 124))
+    )
     assert len(speech.labels) == total
 
 
@@ -267,6 +311,7 @@ def test_analyze_layers_checks_its_inputs(corpus):
 
 
 # ------------------------------------------------------------------ plots
+
 
 def test_plot_layer_metrics_draws_one_line_per_metric():
     report = _report()
@@ -313,8 +358,9 @@ def test_plot_hubert_accuracy_bars_and_lines():
     (bars,) = plot_hubert_accuracy({"masked": 0.4, "unmasked": 0.7, "masked_frames": 3}, ax=ax)
     assert [b.get_height() for b in bars] == [0.4, 0.7]
     fig, ax = plt.subplots()
-    lines = plot_hubert_accuracy({"iter1": {"masked": 0.2, "unmasked": 0.3},
-                                  "iter2": {"masked": 0.5, "unmasked": 0.6}}, ax=ax)
+    lines = plot_hubert_accuracy(
+        {"iter1": {"masked": 0.2, "unmasked": 0.3}, "iter2": {"masked": 0.5, "unmasked": 0.6}}, ax=ax
+    )
     assert [line.get_label() for line in lines] == ["masked", "unmasked"]
     assert list(lines[0].get_ydata()) == [0.2, 0.5] and list(lines[1].get_ydata()) == [0.3, 0.6]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["iter1", "iter2"]

@@ -12,8 +12,9 @@ def _tone(rate, seconds=0.5, channels=1):
     return np.stack([mono] * channels, axis=1) if channels > 1 else mono
 
 
-@pytest.mark.parametrize("ext,subtype", [("wav", "PCM_16"), ("flac", "PCM_24"), ("ogg", "VORBIS"),
-                                         ("mp3", "MPEG_LAYER_III")])
+@pytest.mark.parametrize(
+    "ext,subtype", [("wav", "PCM_16"), ("flac", "PCM_24"), ("ogg", "VORBIS"), ("mp3", "MPEG_LAYER_III")]
+)
 def test_formats_decode_and_resample(tmp_path, ext, subtype):
     path = tmp_path / f"tone.{ext}"
     soundfile.write(path, _tone(44100), 44100, subtype=subtype)

@@ -111,6 +111,7 @@ def test_unrepresentable_characters_warn_and_keep_the_word(tmp_path, speechlike,
 
 # --- bad input: exit code 2, one line naming the file and the problem, no output file ---
 
+
 @pytest.fixture
 def out(tmp_path):
     path = tmp_path / "result.TextGrid"
@@ -120,44 +121,46 @@ def out(tmp_path):
 
 
 def test_missing_audio(tmp_path, out, tiny_model_dir):
-    _one_line_error(run("align", tmp_path / "gone.wav", "--text", "hi", "-o", out, "--model", tiny_model_dir),
-                    "gone.wav", "not found")
+    _one_line_error(
+        run("align", tmp_path / "gone.wav", "--text", "hi", "-o", out, "--model", tiny_model_dir),
+        "gone.wav",
+        "not found",
+    )
 
 
 def test_corrupt_audio(tmp_path, out, tiny_model_dir):
     bad = tmp_path / "bad.flac"
     bad.write_bytes(b"fLaC" + os.urandom(500))
-    _one_line_error(run("align", bad, "--text", "hi", "-o", out, "--model", tiny_model_dir),
-                    "bad.flac", "cannot decode audio")
+    _one_line_error(
+        run("align", bad, "--text", "hi", "-o", out, "--model", tiny_model_dir), "bad.flac", "cannot decode audio"
+    )
 
 
 def test_zero_length_audio(tmp_path, out, tiny_model_dir):
     empty = tmp_path / "empty.wav"
     soundfile.write(empty, np.zeros(0, np.float32), 16000)
-    _one_line_error(run("align", empty, "--text", "hi", "-o", out, "--model", tiny_model_dir),
-                    "empty.wav", "no samples")
+    _one_line_error(
+        run("align", empty, "--text", "hi", "-o", out, "--model", tiny_model_dir), "empty.wav", "no samples"
+    )
 
 
 def test_silent_audio(tmp_path, out, tiny_model_dir):
     silent = tmp_path / "silent.wav"
     soundfile.write(silent, np.zeros(32000, np.float32), 16000)
-    _one_line_error(run("align", silent, "--text", "hi", "-o", out, "--model", tiny_model_dir),
-                    "silent.wav", "silent")
+    _one_line_error(run("align", silent, "--text", "hi", "-o", out, "--model", tiny_model_dir), "silent.wav", "silent")
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t "])
 def test_empty_transcript(tmp_path, out, speechlike, tiny_model_dir, text):
     transcript = tmp_path / "t.txt"
     transcript.write_text(text)
-    _one_line_error(run("align", speechlike, transcript, "-o", out, "--model", tiny_model_dir),
-                    "t.txt", "empty")
+    _one_line_error(run("align", speechlike, transcript, "-o", out, "--model", tiny_model_dir), "t.txt", "empty")
 
 
 def test_no_representable_character(tmp_path, out, speechlike, tiny_model_dir):
     transcript = tmp_path / "sym.txt"
     transcript.write_text("€ … ♪", encoding="utf-8")
-    _one_line_error(run("align", speechlike, transcript, "-o", out, "--model", tiny_model_dir),
-                    "sym.txt", "represent")
+    _one_line_error(run("align", speechlike, transcript, "-o", out, "--model", tiny_model_dir), "sym.txt", "represent")
 
 
 def test_transcript_too_long(tmp_path, out, speechlike, tiny_model_dir):
@@ -171,18 +174,15 @@ def test_transcript_too_long(tmp_path, out, speechlike, tiny_model_dir):
 def test_non_utf8_transcript(tmp_path, out, speechlike, tiny_model_dir):
     transcript = tmp_path / "latin1.txt"
     transcript.write_bytes("café olé".encode("latin-1"))
-    _one_line_error(run("align", speechlike, transcript, "-o", out, "--model", tiny_model_dir),
-                    "latin1.txt", "UTF-8")
+    _one_line_error(run("align", speechlike, transcript, "-o", out, "--model", tiny_model_dir), "latin1.txt", "UTF-8")
 
 
 def test_missing_transcript(tmp_path, out, speechlike, tiny_model_dir):
-    _one_line_error(run("align", speechlike, tmp_path / "none.txt", "-o", out, "--model", tiny_model_dir),
-                    "none.txt")
+    _one_line_error(run("align", speechlike, tmp_path / "none.txt", "-o", out, "--model", tiny_model_dir), "none.txt")
 
 
 def test_unknown_model(tmp_path, out, speechlike):
-    _one_line_error(run("align", speechlike, "--text", "hi", "-o", out, "--model", "no_such_model"),
-                    "no_such_model")
+    _one_line_error(run("align", speechlike, "--text", "hi", "-o", out, "--model", "no_such_model"), "no_such_model")
 
 
 def test_unknown_extension(tmp_path, speechlike, tiny_model_dir):
@@ -228,25 +228,44 @@ def test_models_command_lists_bundles(tmp_path, monkeypatch):
 
 def test_console_entry_point_exit_codes(tmp_path, tiny_model_dir):
     """The real process: `python -m aligner` returns 2 and a single line."""
-    result = subprocess.run([sys.executable, "-m", "aligner", "align", str(tmp_path / "missing.wav"),
-                             "--text", "hi", "--model", str(tiny_model_dir)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aligner",
+            "align",
+            str(tmp_path / "missing.wav"),
+            "--text",
+            "hi",
+            "--model",
+            str(tiny_model_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "missing.wav" in result.stderr
 
 
 def test_bad_audio_reported_before_the_model_is_loaded(tmp_path, out):
     """A missing file is reported as such even when the model is unavailable."""
-    _one_line_error(run("align", tmp_path / "gone.wav", "--text", "hi", "-o", out, "--model", "no_such_model"),
-                    "gone.wav", "not found")
+    _one_line_error(
+        run("align", tmp_path / "gone.wav", "--text", "hi", "-o", out, "--model", "no_such_model"),
+        "gone.wav",
+        "not found",
+    )
 
 
-@pytest.mark.parametrize("args,message", [
-    (["align-corpus", "in", "out", "--worst", "-1"], "--worst must be >= 0, got -1"),
-    (["align-corpus", "in", "out", "--workers", "0"], "--workers must be >= 1, got 0"),
-    (["validate", "in", "--workers", "0"], "--workers must be >= 1, got 0"),
-    (["layers", "a.wav", "-o", "r", "--max-seconds", "nan"], "--max-seconds must be positive, got nan"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["align-corpus", "in", "out", "--worst", "-1"], "--worst must be >= 0, got -1"),
+        (["align-corpus", "in", "out", "--workers", "0"], "--workers must be >= 1, got 0"),
+        (["validate", "in", "--workers", "0"], "--workers must be >= 1, got 0"),
+        (["layers", "a.wav", "-o", "r", "--max-seconds", "nan"], "--max-seconds must be positive, got nan"),
+    ],
+)
 def test_numbers_out_of_range_are_one_line_before_anything_runs(tmp_path, args, message):
     """Range checks are click types: the value is refused while parsing (no
     folder is read, no model loaded), as one ``error:`` line, exit code 2."""
@@ -254,10 +273,12 @@ def test_numbers_out_of_range_are_one_line_before_anything_runs(tmp_path, args, 
 
 
 def test_cli_import_and_help_load_no_heavy_module():
-    code = ("import sys; from click.testing import CliRunner; from aligner.cli import main; "
-            "r = CliRunner(); assert r.invoke(main, ['--help']).exit_code == 0; "
-            "assert all(r.invoke(main, [c, '--help']).exit_code == 0 for c in main.commands); "
-            "print(sorted(m for m in ('torch', 'torchaudio', 'numpy', 'matplotlib', 'aligner.pipeline') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from click.testing import CliRunner; from aligner.cli import main; "
+        "r = CliRunner(); assert r.invoke(main, ['--help']).exit_code == 0; "
+        "assert all(r.invoke(main, [c, '--help']).exit_code == 0 for c in main.commands); "
+        "print(sorted(m for m in ('torch', 'torchaudio', 'numpy', 'matplotlib', 'aligner.pipeline') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

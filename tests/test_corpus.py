@@ -38,9 +38,13 @@ def _noise(seconds: float, rate: int, seed: int, channels: int = 1) -> np.ndarra
 def corpus(tmp_path) -> Path:
     """Five good files of different lengths, rates and formats, two speakers."""
     root = tmp_path / "corpus"
-    specs = [("spk1/a.wav", 1.5, 16000, 1, ".txt"), ("spk1/b.flac", 3.2, 22050, 1, ".lab"),
-             ("spk2/c.wav", 2.4, 44100, 2, ".txt"), ("spk2/deep/d.wav", 4.1, 8000, 1, ".txt"),
-             ("e.wav", 1.1, 16000, 1, ".txt")]
+    specs = [
+        ("spk1/a.wav", 1.5, 16000, 1, ".txt"),
+        ("spk1/b.flac", 3.2, 22050, 1, ".lab"),
+        ("spk2/c.wav", 2.4, 44100, 2, ".txt"),
+        ("spk2/deep/d.wav", 4.1, 8000, 1, ".txt"),
+        ("e.wav", 1.1, 16000, 1, ".txt"),
+    ]
     for index, (key, seconds, rate, channels, ext) in enumerate(specs):
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +69,13 @@ def _add_bad_files(root: Path) -> dict[str, str]:
     (root / "short.txt").write_text("this transcript is far too long for a third of a second\n")
     soundfile.write(root / "empty.wav", _noise(1.0, 16000, 11), 16000)
     (root / "empty.txt").write_text("   \n")
-    return {"notext.wav": "transcript", "corrupt.wav": "audio", "silent.wav": "audio",
-            "short.wav": "transcript", "empty.wav": "transcript"}
+    return {
+        "notext.wav": "transcript",
+        "corrupt.wav": "audio",
+        "silent.wav": "audio",
+        "short.wav": "transcript",
+        "empty.wav": "transcript",
+    }
 
 
 def _failures(out: Path) -> dict[str, list[str]]:
@@ -77,8 +86,13 @@ def _failures(out: Path) -> dict[str, list[str]]:
 
 
 def _without_scores(words: list[dict]) -> list[dict]:
-    return [{**{k: v for k, v in w.items() if k != "score"},
-             "chars": [{k: v for k, v in c.items() if k != "score"} for c in w["chars"]]} for w in words]
+    return [
+        {
+            **{k: v for k, v in w.items() if k != "score"},
+            "chars": [{k: v for k, v in c.items() if k != "score"} for c in w["chars"]],
+        }
+        for w in words
+    ]
 
 
 def _temporaries(out: Path) -> list[Path]:
@@ -93,8 +107,7 @@ def _fake(n: int) -> CorpusFile:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.floats(0.1, 50.0)), min_size=1, max_size=40),
-       st.floats(1.0, 100.0))
+@given(st.lists(st.one_of(st.none(), st.floats(0.1, 50.0)), min_size=1, max_size=40), st.floats(1.0, 100.0))
 def test_plan_batches_respects_the_padded_budget(durations, budget):
     items = [(_fake(i), d) for i, d in enumerate(durations)]
     batches = plan_batches(items, budget)
@@ -116,8 +129,7 @@ def test_plan_batches_respects_the_padded_budget(durations, budget):
 
 def test_outputs_mirror_the_tree_and_equal_single_file_alignment(corpus, aligner, tmp_path):
     out = tmp_path / "out"
-    summary = align_corpus(corpus, out, aligner, formats=("textgrid", "json", "ctm", "srt", "vtt"),
-                           batch_seconds=8.0)
+    summary = align_corpus(corpus, out, aligner, formats=("textgrid", "json", "ctm", "srt", "vtt"), batch_seconds=8.0)
     assert (summary.aligned, summary.failed, summary.skipped) == (5, 0, 0)
     assert not (out / FAILURES_FILE).exists()
     for item in find_corpus_files(corpus):
@@ -127,8 +139,7 @@ def test_outputs_mirror_the_tree_and_equal_single_file_alignment(corpus, aligner
         written = json.loads(output_path(out, item.key, "json").read_text())
         # batching changes no time; scores only by float32 rounding
         assert _without_scores(written["words"]) == _without_scores(alone["words"]), item.key
-        assert [w["score"] for w in written["words"]] == pytest.approx([w["score"] for w in alone["words"]],
-                                                                       rel=1e-5)
+        assert [w["score"] for w in written["words"]] == pytest.approx([w["score"] for w in alone["words"]], rel=1e-5)
         grid = praat_textgrid.openTextgrid(str(output_path(out, item.key, "textgrid")), includeEmptyIntervals=False)
         assert [e.label for e in grid.getTier("words").entries] == [w["text"] for w in written["words"]]
     assert (out / "spk2" / "deep" / "d.TextGrid").is_file()
@@ -205,8 +216,9 @@ def test_interrupted_run_leaves_complete_files_and_resumes(corpus, aligner, tmp_
         if len(done) == 2:
             raise KeyboardInterrupt
 
-    summary = align_corpus(corpus, out, aligner, formats=("textgrid", "json"), batch_seconds=3.0,
-                           on_progress=stop_after_two)
+    summary = align_corpus(
+        corpus, out, aligner, formats=("textgrid", "json"), batch_seconds=3.0, on_progress=stop_after_two
+    )
     assert summary.interrupted and summary.aligned == 2
     assert _temporaries(out) == []
     for key in done:
@@ -217,12 +229,15 @@ def test_interrupted_run_leaves_complete_files_and_resumes(corpus, aligner, tmp_
     assert (resumed.aligned, resumed.skipped, resumed.interrupted) == (3, 2, False)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"formats": ("docx",)}, "unknown output format 'docx'"),
-    ({"formats": ()}, "no output format"),
-    ({"batch_seconds": 0}, "batch_seconds must be > 0"),
-    ({"workers": 0}, "workers must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"formats": ("docx",)}, "unknown output format 'docx'"),
+        ({"formats": ()}, "no output format"),
+        ({"batch_seconds": 0}, "batch_seconds must be > 0"),
+        ({"workers": 0}, "workers must be >= 1"),
+    ],
+)
 def test_bad_options(corpus, aligner, tmp_path, kwargs, message):
     with pytest.raises(CorpusError, match=message):
         align_corpus(corpus, tmp_path / "out", aligner, **kwargs)
@@ -244,8 +259,13 @@ def test_validate_finds_every_problem(corpus, aligner):
     (corpus / "e.txt").write_text("zero ☃ snowman\n")  # a character the model cannot represent
     problems = validate_corpus(find_corpus_files(corpus), aligner.model)
     fatal = {p.key: p.stage for p in problems if p.fatal}
-    assert fatal == {"notext.wav": "transcript", "corrupt.wav": "audio", "silent.wav": "audio",
-                     "short.wav": "length", "empty.wav": "transcript"}
+    assert fatal == {
+        "notext.wav": "transcript",
+        "corrupt.wav": "audio",
+        "silent.wav": "audio",
+        "short.wav": "length",
+        "empty.wav": "transcript",
+    }
     assert set(expected) == set(fatal)
     [warning] = [p for p in problems if not p.fatal]
     assert warning.key == "e.wav" and warning.stage == "text" and "☃" in warning.message
@@ -288,8 +308,12 @@ def test_cli_validate(corpus, tiny_model_dir):
     assert result.exit_code == 3
     lines = [line.split("\t") for line in result.output.splitlines() if line.startswith("error\t")]
     assert sorted((line[1], line[2]) for line in lines) == [
-        ("corrupt.wav", "audio"), ("empty.wav", "transcript"), ("notext.wav", "transcript"),
-        ("short.wav", "length"), ("silent.wav", "audio")]
+        ("corrupt.wav", "audio"),
+        ("empty.wav", "transcript"),
+        ("notext.wav", "transcript"),
+        ("short.wav", "length"),
+        ("silent.wav", "audio"),
+    ]
 
 
 def test_cli_partial_flags_unspoken_words_in_the_reports(tmp_path):
@@ -307,12 +331,12 @@ def test_cli_partial_flags_unspoken_words_in_the_reports(tmp_path):
     shutil.copy(examples / "example.txt", root / "a" / "example.txt")
     (root / "b" / "example.txt").write_text(
         "In 1969, two brave young astronauts walked on the Moon; the whole expensive trip cost "
-        "about $25 billion, and really nobody forgot it.\n")
+        "about $25 billion, and really nobody forgot it.\n"
+    )
     out = tmp_path / "out"
     result = run("align-corpus", root, out, "--partial", "-f", "json", "-q", "--worst", "1")
     assert result.exit_code == 0, result.output
-    flagged = [w["text"] for w in json.loads((out / "b" / "example.json").read_text())["words"]
-               if not w["aligned"]]
+    flagged = [w["text"] for w in json.loads((out / "b" / "example.json").read_text())["words"] if not w["aligned"]]
     assert flagged == ["brave", "young", "expensive", "really"]
     with (out / CONFIDENCE_FILE).open(newline="") as handle:
         rows = {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}

@@ -37,7 +37,7 @@ def test_gpu_viterbi_equals_cpu_and_torchaudio(seed):
     torch.testing.assert_close(gpu_scores.cpu(), cpu_scores)
     for b in range(log_probs.shape[0]):  # torchaudio's own CUDA kernel agrees
         n, m = int(t_len[b]), int(l_len[b])
-        ref, _ = TAF.forced_align(log_probs[b:b + 1, :n].cuda(), targets[b:b + 1, :m].cuda(), blank=0)
+        ref, _ = TAF.forced_align(log_probs[b : b + 1, :n].cuda(), targets[b : b + 1, :m].cuda(), blank=0)
         assert torch.equal(ref[0].cpu(), cpu_paths[b, :n])
 
 

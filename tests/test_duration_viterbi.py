@@ -46,8 +46,12 @@ def _score(log_probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10**6), frames=st.integers(3, 7), min_frames=st.integers(1, 2),
-       shape=st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 1, 1]]))
+@given(
+    seed=st.integers(0, 10**6),
+    frames=st.integers(3, 7),
+    min_frames=st.integers(1, 2),
+    shape=st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 1, 1]]),
+)
 def test_exact_against_brute_force(seed, frames, min_frames, shape):
     rng = np.random.default_rng(seed)
     words = [list(rng.integers(1, 4, size=n)) for n in shape]
@@ -96,8 +100,10 @@ def test_batch_equals_items_alone_and_padding_is_silence():
     lengths = torch.tensor([30, 21])
     paths, positions = duration_align(log_probs, words, lengths, min_frames=2)
     for row in range(2):
-        alone, where = duration_align(log_probs[row:row + 1, : lengths[row]], words[row:row + 1], min_frames=2)
-        assert torch.equal(paths[row, : lengths[row]], alone[0]) and torch.equal(positions[row, : lengths[row]], where[0])
+        alone, where = duration_align(log_probs[row : row + 1, : lengths[row]], words[row : row + 1], min_frames=2)
+        assert torch.equal(paths[row, : lengths[row]], alone[0]) and torch.equal(
+            positions[row, : lengths[row]], where[0]
+        )
     assert (paths[1, 21:] == 0).all() and (positions[1, 21:] == -1).all()
 
 
@@ -189,9 +195,14 @@ def _brute_force_optional(log_probs: np.ndarray, words: list[list[int]], min_fra
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10**6), frames=st.integers(3, 7), min_frames=st.integers(1, 2),
-       shape=st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 1, 1]]), cost=st.sampled_from([0.5, 2.0, 8.0]),
-       max_memory=st.sampled_from([None, 8]))
+@given(
+    seed=st.integers(0, 10**6),
+    frames=st.integers(3, 7),
+    min_frames=st.integers(1, 2),
+    shape=st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 1, 1]]),
+    cost=st.sampled_from([0.5, 2.0, 8.0]),
+    max_memory=st.sampled_from([None, 8]),
+)
 def test_optional_words_exact_against_brute_force(seed, frames, min_frames, shape, cost, max_memory):
     rng = np.random.default_rng(seed)
     words = [list(rng.integers(1, 4, size=n)) for n in shape]

@@ -29,11 +29,25 @@ def _tiny_hubert(mode="layer_norm", num_classes=5, mask_length=5, seed=0):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return hubert_pretrain_model(
-            **arch, mask_prob=0.5, mask_selection="static", mask_other=0.0, mask_length=mask_length,
-            no_mask_overlap=False, mask_min_space=1, mask_channel_prob=0.0,
-            mask_channel_selection="static", mask_channel_other=0.0, mask_channel_length=10,
-            no_mask_channel_overlap=False, mask_channel_min_space=1, skip_masked=False,
-            skip_nomask=False, num_classes=num_classes, final_dim=16, feature_grad_mult=None)
+            **arch,
+            mask_prob=0.5,
+            mask_selection="static",
+            mask_other=0.0,
+            mask_length=mask_length,
+            no_mask_overlap=False,
+            mask_min_space=1,
+            mask_channel_prob=0.0,
+            mask_channel_selection="static",
+            mask_channel_other=0.0,
+            mask_channel_length=10,
+            no_mask_channel_overlap=False,
+            mask_channel_min_space=1,
+            skip_masked=False,
+            skip_nomask=False,
+            num_classes=num_classes,
+            final_dim=16,
+            feature_grad_mult=None,
+        )
 
 
 @pytest.mark.parametrize("mode", ["layer_norm", "group_norm"])
@@ -139,6 +153,7 @@ def test_single_waveform_is_one_item():
 
 # ------------------------------------------------------------------ HuBERT prediction accuracy
 
+
 def _frame_counts(hubert, waves):
     return [conv_frames(hubert.wav2vec2, w.numel()) for w in waves]
 
@@ -171,8 +186,10 @@ def test_hubert_accuracy_column_zero_is_the_positive(mode):
     hubert = _tiny_hubert(mode, num_classes=4)
     waves = _waves(16000, 11000)
     counts = _frame_counts(hubert, waves)
-    shares = [hubert_prediction_accuracy(hubert, waves, [torch.full((n,), c) for n in counts],
-                                         mask=False)["unmasked"] for c in range(4)]
+    shares = [
+        hubert_prediction_accuracy(hubert, waves, [torch.full((n,), c) for n in counts], mask=False)["unmasked"]
+        for c in range(4)
+    ]
     assert sum(shares) == pytest.approx(1.0)
     assert max(shares) < 1.0  # the random model does not predict one class everywhere
 
@@ -195,7 +212,9 @@ def test_hubert_accuracy_rejects_mismatched_labels():
     counts = _frame_counts(hubert, waves)
     assert counts == [49, 24]
     with pytest.raises(AlignerError, match=r"frame_labels\[1\] has 25 labels but waveform 1 gives 24 frames"):
-        hubert_prediction_accuracy(hubert, waves, [torch.zeros(49, dtype=torch.long), torch.zeros(25, dtype=torch.long)])
+        hubert_prediction_accuracy(
+            hubert, waves, [torch.zeros(49, dtype=torch.long), torch.zeros(25, dtype=torch.long)]
+        )
     with pytest.raises(AlignerError, match=r"got 2 waveforms but 1 frame label sequences"):
         hubert_prediction_accuracy(hubert, waves, [torch.zeros(49, dtype=torch.long)])
     with pytest.raises(AlignerError, match=r"frame_labels\[0\] holds ids outside \[0, 5\)"):

@@ -14,13 +14,22 @@ import pytest
 from aligner.errors import AlignerError
 from aligner.phones import ARPABET
 from aligner.synth import flite as flite_module
-from aligner.synth.flite import (ALLOWED_VOICES, FLITE_TO_ARPABET, LIB_DIR_ENV, RESERVED_VOICES,
-                                 FliteSynthesis, SynthesisError, flite_available, synthesize)
+from aligner.synth.flite import (
+    ALLOWED_VOICES,
+    FLITE_TO_ARPABET,
+    LIB_DIR_ENV,
+    RESERVED_VOICES,
+    FliteSynthesis,
+    SynthesisError,
+    flite_available,
+    synthesize,
+)
 
 pytestmark = pytest.mark.skipif(
     not flite_available(),
     reason="flite 2.2 with the awb and rms voices is not installed (apt-get install libflite1, or "
-           f"point {LIB_DIR_ENV} at the usr/lib/x86_64-linux-gnu folder of an unpacked libflite1 .deb)")
+    f"point {LIB_DIR_ENV} at the usr/lib/x86_64-linux-gnu folder of an unpacked libflite1 .deb)",
+)
 
 SENTENCE = "the quick brown fox jumps over the lazy dog while seven birds sing"
 VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
@@ -37,6 +46,7 @@ def _db(samples: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------ output
+
 
 def test_synthesizes_a_sentence(synthesis):
     assert synthesis.voice in ALLOWED_VOICES
@@ -91,9 +101,8 @@ def test_phones_map_to_arpabet(synthesis):
 
 def test_pauses_are_much_quieter_than_vowels(synthesis):
     samples = synthesis.samples
-    pauses = [_db(samples[s.start:s.end]) for s in synthesis.segments if s.is_silence]
-    vowels = [_db(samples[p.start:p.end]) for w in synthesis.words for p in w.phones
-              if p.arpabet in VOWELS]
+    pauses = [_db(samples[s.start : s.end]) for s in synthesis.segments if s.is_silence]
+    vowels = [_db(samples[p.start : p.end]) for w in synthesis.words for p in w.phones if p.arpabet in VOWELS]
     assert pauses and vowels
     assert max(pauses) < min(vowels) - 10
     assert np.mean(pauses) < np.mean(vowels) - 30
@@ -109,6 +118,7 @@ def test_same_output_whatever_came_before():
 
 
 # ------------------------------------------------------------------ prosody
+
 
 @pytest.mark.parametrize("voice", ALLOWED_VOICES)
 def test_duration_stretch_makes_it_longer(voice):
@@ -129,9 +139,9 @@ def _pitch(synthesis: FliteSynthesis) -> float:
     for word in synthesis.words:
         for phone in word.phones:
             if phone.arpabet in VOWELS and phone.end - phone.start > 0.05 * rate:
-                x = synthesis.samples[phone.start:phone.end].astype(np.float64)
+                x = synthesis.samples[phone.start : phone.end].astype(np.float64)
                 x -= x.mean()
-                correlation = np.correlate(x, x, "full")[len(x) - 1:]
+                correlation = np.correlate(x, x, "full")[len(x) - 1 :]
                 low, high = rate // 400, rate // 60
                 values.append(rate / (low + int(np.argmax(correlation[low:high]))))
     return float(np.median(values))
@@ -155,15 +165,24 @@ def test_rms_refuses_f0_it_would_ignore():
         synthesize("hello there", "rms", f0_stddev=10)
 
 
-@pytest.mark.parametrize("kwargs", [{"duration_stretch": 0}, {"duration_stretch": float("nan")},
-                                    {"duration_stretch": "1.5"}, {"f0_mean": 20},
-                                    {"f0_stddev": -1}, {"duration_stretch": True}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"duration_stretch": 0},
+        {"duration_stretch": float("nan")},
+        {"duration_stretch": "1.5"},
+        {"f0_mean": 20},
+        {"f0_stddev": -1},
+        {"duration_stretch": True},
+    ],
+)
 def test_bad_parameters_raise(kwargs):
     with pytest.raises(SynthesisError):
         synthesize("hello there", "awb", **kwargs)
 
 
 # ------------------------------------------------------------------ voices
+
 
 @pytest.mark.parametrize("voice", [*RESERVED_VOICES, "cmu_us_slt", "cmu_us_kal16", " KAL "])
 def test_reserved_voices_are_refused(voice):
@@ -197,6 +216,7 @@ def test_voice_aliases():
 
 # ------------------------------------------------------------------ words
 
+
 def test_spelled_out_word_stays_one_record():
     result = synthesize("the nth time", "rms")
     assert [w.word for w in result.words] == ["the", "nth", "time"]
@@ -223,11 +243,13 @@ def test_whitespace_is_normalised():
 
 # ------------------------------------------------------------------ loading
 
+
 def _run(code: str, lib_dir: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, **{LIB_DIR_ENV: str(lib_dir)})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_loads_from_the_lib_dir_variable(tmp_path):
@@ -246,7 +268,8 @@ def test_loads_from_the_lib_dir_variable(tmp_path):
         "result = synthesize('hello there world', 'rms')\n"
         "print(len(result.words), result.sample_rate)\n"
         "for line in Path('/proc/self/maps').read_text().splitlines():\n"
-        "    if 'libflite' in line: print(line.split()[-1])\n")
+        "    if 'libflite' in line: print(line.split()[-1])\n"
+    )
     done = _run(code, tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split()
@@ -259,17 +282,20 @@ def test_system_dir_in_the_variable_works():
     folder = Path("/usr/lib/x86_64-linux-gnu")
     if not (folder / "libflite_cmu_us_rms.so.1").exists():
         pytest.skip(f"flite is not installed in {folder}")
-    done = _run("from aligner.synth.flite import synthesize\n"
-                "print(len(synthesize('hello there', 'rms').words))", folder)
+    done = _run(
+        "from aligner.synth.flite import synthesize\nprint(len(synthesize('hello there', 'rms').words))", folder
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"
 
 
 def test_missing_lib_dir_gives_a_clear_error(tmp_path):
-    code = ("from aligner.synth.flite import flite_available, synthesize, SynthesisError\n"
-            "print(flite_available())\n"
-            "try:\n    synthesize('hello', 'rms')\n"
-            "except SynthesisError as error:\n    print(error)\n")
+    code = (
+        "from aligner.synth.flite import flite_available, synthesize, SynthesisError\n"
+        "print(flite_available())\n"
+        "try:\n    synthesize('hello', 'rms')\n"
+        "except SynthesisError as error:\n    print(error)\n"
+    )
     done = _run(code, tmp_path)
     assert done.returncode == 0, done.stderr
     first, message = done.stdout.split("\n", 1)

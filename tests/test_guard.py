@@ -130,8 +130,9 @@ def test_cli_reports_suspect_alignments(tmp_path, example):
     soundfile.write(corpus / "noise.wav", noise, rate)
     (corpus / "noise.txt").write_text(text, encoding="utf-8")
 
-    result = CliRunner().invoke(main, ["align", str(corpus / "noise.wav"), str(corpus / "noise.txt"),
-                                       "-o", str(tmp_path / "noise.json")])
+    result = CliRunner().invoke(
+        main, ["align", str(corpus / "noise.wav"), str(corpus / "noise.txt"), "-o", str(tmp_path / "noise.json")]
+    )
     assert result.exit_code == 0, result.output
     assert "SUSPECT: low score: mean word score" in result.output
     reasons = json.loads((tmp_path / "noise.json").read_text())["suspect"]
@@ -163,7 +164,9 @@ def test_a_suspect_alignment_is_realigned_with_the_stricter_constraint(packaged,
     longer = np.concatenate([wave[:at], pause, wave[at:]])
     shifted = [(a + (a >= cut), b + (b > cut)) for a, b in ref]
     result = packaged.align((longer, rate), text)
-    assert result.suspect and "re-aligned with a stricter speech/silence constraint after: low score" in result.suspect[-1]
+    assert (
+        result.suspect and "re-aligned with a stricter speech/silence constraint after: low score" in result.suspect[-1]
+    )
     errors = [abs(w.start - a) for w, (a, _) in zip(result.words, shifted)]
     errors += [abs(w.end - b) for w, (_, b) in zip(result.words, shifted)]
     assert max(errors) < 0.1, errors

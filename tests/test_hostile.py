@@ -124,8 +124,9 @@ def test_corpus_output_folder_equal_to_corpus_never_overwrites_a_human_textgrid(
     human = corpus / "a.TextGrid"
     human.write_text("human TextGrid, not ours\n", encoding="utf-8")
     before = _snapshot(human)
-    result = run("align-corpus", corpus, corpus, "-f", "textgrid", "-f", "json", "--overwrite",
-                 "--model", tiny_model_dir, "-q")
+    result = run(
+        "align-corpus", corpus, corpus, "-f", "textgrid", "-f", "json", "--overwrite", "--model", tiny_model_dir, "-q"
+    )
     assert result.exit_code == 3, result.output
     assert _snapshot(human) == before
     rows = (corpus / FAILURES_FILE).read_text(encoding="utf-8").splitlines()
@@ -197,10 +198,10 @@ def test_fifo_is_written_through_not_replaced(tmp_path):
 
 def test_closed_stdout_is_an_error(pair, tiny_model_dir):
     audio, transcript = pair
-    command = (f"exec {sys.executable!s} -m aligner align {audio} {transcript} "
-               f"--model {tiny_model_dir} >&-")
-    result = subprocess.run(["bash", "-c", command], capture_output=False, stderr=subprocess.PIPE,
-                            text=True, timeout=300)
+    command = f"exec {sys.executable!s} -m aligner align {audio} {transcript} --model {tiny_model_dir} >&-"
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=False, stderr=subprocess.PIPE, text=True, timeout=300
+    )
     assert result.returncode in (1, 2), result.stderr
     assert "standard output" in result.stderr
 
@@ -220,8 +221,7 @@ def test_corpus_outputs_that_would_collide_are_reported_not_overwritten(tmp_path
     (corpus / "ok.txt").write_text("fine words\n", encoding="utf-8")
     out = tmp_path / "out"
     for _ in range(2):  # the same on a second run: never "skipped", never overwritten
-        result = run("align-corpus", corpus, out, "-f", "textgrid", "-f", "json", "--model", tiny_model_dir,
-                     "-q")
+        result = run("align-corpus", corpus, out, "-f", "textgrid", "-f", "json", "--model", tiny_model_dir, "-q")
         assert result.exit_code == 3, result.output
         assert not (out / "dup.TextGrid").exists() and not (out / "dup.json").exists()
         assert (out / "ok.TextGrid").is_file() and (out / "ok.json").is_file()
@@ -348,12 +348,27 @@ def test_api_none_arguments_raise_package_errors(pair, tiny_model_dir, tmp_path)
 # audio that is not a regular file, corrupt sample rates, array layouts
 # ---------------------------------------------------------------------------
 
+
 def test_a_fifo_as_audio_is_refused_without_hanging(pair, tiny_model_dir, tmp_path):
     fifo = tmp_path / "f.wav"
     os.mkfifo(fifo)
-    result = subprocess.run([sys.executable, "-m", "aligner", "align", str(fifo), str(pair[1]),
-                             "--model", str(tiny_model_dir), "-o", str(tmp_path / "out.json")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aligner",
+            "align",
+            str(fifo),
+            str(pair[1]),
+            "--model",
+            str(tiny_model_dir),
+            "-o",
+            str(tmp_path / "out.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert "f.wav: is not a regular file" in result.stderr
     assert not (tmp_path / "out.json").exists()
@@ -393,18 +408,22 @@ def test_channels_first_arrays_are_read_as_torchaudio_lays_them_out():
 # model folders that lie about their size, or nest JSON without end
 # ---------------------------------------------------------------------------
 
+
 def test_a_config_claiming_a_huge_network_fails_before_allocating(tiny_model_dir, tmp_path):
     import shutil
 
     folder = tmp_path / "huge"
     shutil.copytree(tiny_model_dir, folder)
     config = json.loads((folder / "aligner_model.json").read_text())
-    config["architecture"].update(encoder_embed_dim=4096, encoder_num_layers=48, encoder_ff_interm_features=16384,
-                                  encoder_num_heads=16)
+    config["architecture"].update(
+        encoder_embed_dim=4096, encoder_num_layers=48, encoder_ff_interm_features=16384, encoder_num_heads=16
+    )
     (folder / "aligner_model.json").write_text(json.dumps(config))
     # ~10 GiB of float32 weights if it were built: limit the address space to make that fatal
-    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30)); "
-            f"import aligner; aligner.load_model({str(folder)!r})")
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30)); "
+        f"import aligner; aligner.load_model({str(folder)!r})"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "ModelError" in result.stderr and "do not match the model architecture" in result.stderr, result.stderr
@@ -426,6 +445,7 @@ def test_deeply_nested_model_json_is_a_model_error(tmp_path):
 # output paths the system cannot create: exit 2, one line
 # ---------------------------------------------------------------------------
 
+
 def test_an_output_name_too_long_is_bad_output(pair, tiny_model_dir, tmp_path):
     result = run("align", pair[0], pair[1], "--model", tiny_model_dir, "-o", tmp_path / ("x" * 300 + ".json"))
     _one_line_error(result, "File name too long")
@@ -444,6 +464,7 @@ def test_corpus_output_folder_that_cannot_exist_is_bad_output(pair, tiny_model_d
 # ---------------------------------------------------------------------------
 # transcript warnings are data, never taken from the process's warnings
 # ---------------------------------------------------------------------------
+
 
 def test_other_threads_warnings_never_become_a_transcripts_warnings():
     import warnings
@@ -475,6 +496,7 @@ def test_other_threads_warnings_never_become_a_transcripts_warnings():
 # corpus entries that look like audio but are not regular files
 # ---------------------------------------------------------------------------
 
+
 def test_corpus_special_entries_with_transcripts_are_failures_not_silence(pair, tiny_model_dir, tmp_path):
     corpus = pair[0].parent
     transcript = pair[1].read_text(encoding="utf-8")
@@ -503,6 +525,7 @@ def test_corpus_special_entries_with_transcripts_are_failures_not_silence(pair, 
 # ---------------------------------------------------------------------------
 # plotting a short window of a long recording decodes only that window
 # ---------------------------------------------------------------------------
+
 
 def test_plot_of_a_window_reads_only_the_window(tmp_path, monkeypatch):
     from aligner import audio as audio_module

@@ -14,8 +14,17 @@ from PIL import Image
 
 from aligner.cli import main
 
-COLUMNS = ["layer", "frames", "classes", "probe_accuracy", "probe_chance", "phone_purity",
-           "cluster_purity", "pnmi", "n_clusters"]
+COLUMNS = [
+    "layer",
+    "frames",
+    "classes",
+    "probe_accuracy",
+    "probe_chance",
+    "phone_purity",
+    "cluster_purity",
+    "pnmi",
+    "n_clusters",
+]
 FIGURES = ("layer_metrics.png", "cka.png", "projection.png")
 TINY_LAYERS = 2  # transformer layers of aligner.testing.tiny_model
 
@@ -35,8 +44,7 @@ def corpus(tmp_path_factory) -> Path:
     """Three usable utterances in two speaker folders, one undecodable file
     and one audio file without a transcript."""
     root = tmp_path_factory.mktemp("corpus")
-    texts = {"spk1/a.wav": "hello there world", "spk1/b.wav": "one two three",
-             "spk2/c.wav": "the cat sat on the mat"}
+    texts = {"spk1/a.wav": "hello there world", "spk1/b.wav": "one two three", "spk2/c.wav": "the cat sat on the mat"}
     for index, (name, text) in enumerate(texts.items()):
         _bursts(root / name, seed=index)
         (root / name).with_suffix(".txt").write_text(text, encoding="utf-8")
@@ -102,8 +110,20 @@ def test_single_file_with_transcript_beside_it(tmp_path, tiny_model_dir):
     audio = _bursts(tmp_path / "one.wav", seconds=3.0)
     audio.with_suffix(".lab").write_text("a few words here", encoding="utf-8")
     report = tmp_path / "report"
-    result = run("layers", audio, "-o", report, "--model", tiny_model_dir, "--layers", 1,
-                 "--clusters", 5, "--kind", "word_position")
+    result = run(
+        "layers",
+        audio,
+        "-o",
+        report,
+        "--model",
+        tiny_model_dir,
+        "--layers",
+        1,
+        "--clusters",
+        5,
+        "--kind",
+        "word_position",
+    )
     assert result.exit_code == 0, result.output
     rows = _rows(report)
     assert [int(row["layer"]) for row in rows] == [0, 1]
@@ -119,8 +139,21 @@ def test_single_file_with_explicit_transcript_and_frame_limit(tmp_path, tiny_mod
     transcript.parent.mkdir()
     transcript.write_text("speech or silence", encoding="utf-8")
     report = tmp_path / "report"
-    result = run("layers", audio, transcript, "-o", report, "--model", tiny_model_dir, "--kind", "speech",
-                 "--max-frames", 60, "--clusters", 3)
+    result = run(
+        "layers",
+        audio,
+        transcript,
+        "-o",
+        report,
+        "--model",
+        tiny_model_dir,
+        "--kind",
+        "speech",
+        "--max-frames",
+        60,
+        "--clusters",
+        3,
+    )
     assert result.exit_code == 0, result.output
     rows = _rows(report)
     assert {int(row["frames"]) for row in rows} == {60}
@@ -189,8 +222,9 @@ def test_too_long_transcript_is_skipped_in_a_corpus(tmp_path, tiny_model_dir):
     (folder / "short.txt").write_text("far too many words for a third of a second of audio", encoding="utf-8")
     result = run("layers", folder, "-o", tmp_path / "r", "--model", tiny_model_dir, "--clusters", 3)
     assert result.exit_code == 0, result.output
-    assert any("short.txt" in line and "too long" in line for line in result.output.splitlines()
-               if line.startswith("skipped "))
+    assert any(
+        "short.txt" in line and "too long" in line for line in result.output.splitlines() if line.startswith("skipped ")
+    )
     assert {int(row["frames"]) for row in _rows(tmp_path / "r")} == {99}
 
 
@@ -203,12 +237,15 @@ def test_long_recordings_are_skipped(tmp_path, tiny_model_dir):
     assert "longer than --max-seconds" in result.output
 
 
-@pytest.mark.parametrize("option,value,message", [
-    ("--clusters", "0", "--clusters must be at least 1"),
-    ("--layers", "0", "--layers must be at least 1"),
-    ("--max-frames", "1", "--max-frames must be at least 2"),
-    ("--max-seconds", "0", "--max-seconds must be positive"),
-])
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("--clusters", "0", "--clusters must be at least 1"),
+        ("--layers", "0", "--layers must be at least 1"),
+        ("--max-frames", "1", "--max-frames must be at least 2"),
+        ("--max-seconds", "0", "--max-seconds must be positive"),
+    ],
+)
 def test_bad_numbers_exit_2(tmp_path, tiny_model_dir, option, value, message):
     audio = _bursts(tmp_path / "a.wav")
     audio.with_suffix(".txt").write_text("words", encoding="utf-8")

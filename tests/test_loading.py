@@ -16,7 +16,13 @@ from torchaudio.models import wav2vec2_model
 from aligner import loading
 from aligner.errors import ModelError, ModelNotAvailableError
 from aligner.loading import (
-    BUNDLE_NAMES, DEFAULT_MODEL, ModelInfo, architecture_of, list_models, load_model, save_model,
+    BUNDLE_NAMES,
+    DEFAULT_MODEL,
+    ModelInfo,
+    architecture_of,
+    list_models,
+    load_model,
+    save_model,
 )
 from aligner.model import AlignmentModel
 from aligner.testing import ENGLISH_LABELS, MMS_LABELS, tiny_architecture, tiny_model
@@ -47,8 +53,10 @@ def hub_dir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def no_download(monkeypatch):
     """Make any download attempt fail loudly."""
+
     def fail(url, *args, **kwargs):
         pytest.fail(f"download attempted: {url}")
+
     monkeypatch.setattr(torch.hub, "download_url_to_file", fail)
 
 
@@ -113,8 +121,16 @@ def test_save_load_round_trip(tmp_path, mode, waveform):
 
 def test_round_trip_mms_like_model_and_json_path(tmp_path, waveform):
     net = wav2vec2_model(**tiny_architecture(len(MMS_LABELS) - 1)).eval()
-    original = AlignmentModel(model=net, labels=MMS_LABELS, sample_rate=16000, name="mms-tiny",
-                              separator=None, star="*", normalize_waveform=True, append_star=True)
+    original = AlignmentModel(
+        model=net,
+        labels=MMS_LABELS,
+        sample_rate=16000,
+        name="mms-tiny",
+        separator=None,
+        star="*",
+        normalize_waveform=True,
+        append_star=True,
+    )
     save_model(original, tmp_path)
     loaded = load_model(str(tmp_path / "aligner_model.json"))
     assert (loaded.star, loaded.star_id, loaded.separator) == ("*", len(MMS_LABELS) - 1, None)
@@ -194,17 +210,20 @@ def test_bad_json(tmp_path):
         load_model(tmp_path)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"format": "other"}, "not a trellis-align model config"),
-    ({"version": 2}, "unsupported format version 2"),
-    ({"labels": []}, "non-empty list of strings"),
-    ({"labels": ["a", "a"]}, "duplicates"),
-    ({"blank": 99}, "'blank' must be a label index"),
-    ({"separator": "#"}, "separator '#' is not one of the labels"),
-    ({"sample_rate": "16k"}, "'sample_rate' must be a positive integer"),
-    ({"architecture": {"bogus": 1}}, "invalid model architecture"),
-    ({"labels": list(ENGLISH_LABELS[:-1])}, "28 labels"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format": "other"}, "not a trellis-align model config"),
+        ({"version": 2}, "unsupported format version 2"),
+        ({"labels": []}, "non-empty list of strings"),
+        ({"labels": ["a", "a"]}, "duplicates"),
+        ({"blank": 99}, "'blank' must be a label index"),
+        ({"separator": "#"}, "separator '#' is not one of the labels"),
+        ({"sample_rate": "16k"}, "'sample_rate' must be a positive integer"),
+        ({"architecture": {"bogus": 1}}, "invalid model architecture"),
+        ({"labels": list(ENGLISH_LABELS[:-1])}, "28 labels"),
+    ],
+)
 def test_bad_config_fields(tmp_path, change, message):
     save_model(tiny_model(), tmp_path)
     config = json.loads((tmp_path / "aligner_model.json").read_text())
@@ -219,7 +238,9 @@ def test_wrong_state_dict_names_file(tmp_path):
     state = load_file(tmp_path / "model.safetensors")
     state["extra.weight"] = state.pop("aux.weight")
     save_file(state, tmp_path / "model.safetensors")
-    with pytest.raises(ModelError, match=r"model.safetensors do not match.*missing aux.weight.*unexpected extra.weight"):
+    with pytest.raises(
+        ModelError, match=r"model.safetensors do not match.*missing aux.weight.*unexpected extra.weight"
+    ):
         load_model(tmp_path)
 
 
@@ -246,6 +267,7 @@ def test_corrupt_weights_file(tmp_path):
 def test_offline_bundle_raises_not_available(hub_dir, monkeypatch, capsys):
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError("no network")
+
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(ModelNotAvailableError, match="WAV2VEC2_ASR_BASE_960H is not cached") as info:
         load_model("wav2vec2_asr_base_960h")
@@ -271,6 +293,7 @@ def test_unwrap_carries_torchaudio_wrapper_flags():
 def test_offline_mms_fa_names_its_url(hub_dir, monkeypatch):
     def offline(url, *args, **kwargs):
         raise ConnectionRefusedError("refused")
+
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(ModelNotAvailableError, match=r"'model.pt' from https://dl.fbaipublicfiles.com/mms/"):
         load_model("MMS_FA")
@@ -334,10 +357,20 @@ HF_VOCAB = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "E": 5, "T": 6,
 
 def _hf_model(model_type: str, norm: str):
     transformers = pytest.importorskip("transformers")
-    common = dict(vocab_size=len(HF_VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                  intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
-                  num_conv_pos_embedding_groups=4, feat_extract_norm=norm, conv_bias=norm == "layer",
-                  do_stable_layer_norm=norm == "layer", pad_token_id=0)
+    common = dict(
+        vocab_size=len(HF_VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm=norm,
+        conv_bias=norm == "layer",
+        do_stable_layer_norm=norm == "layer",
+        pad_token_id=0,
+    )
     torch.manual_seed(3)
     if model_type == "wav2vec2":
         model = transformers.Wav2Vec2ForCTC(transformers.Wav2Vec2Config(**common))
@@ -352,8 +385,11 @@ def _write_hf_folder(model, folder: Path, fmt: str, vocab=HF_VOCAB, preprocessor
         state = load_file(folder / "model.safetensors")
         (folder / "model.safetensors").unlink()
         for key in list(state):
-            state[key.replace("parametrizations.weight.original0", "weight_g")
-                     .replace("parametrizations.weight.original1", "weight_v")] = state.pop(key)
+            state[
+                key.replace("parametrizations.weight.original0", "weight_g").replace(
+                    "parametrizations.weight.original1", "weight_v"
+                )
+            ] = state.pop(key)
         torch.save(state, folder / "pytorch_model.bin")
     (folder / "vocab.json").write_text(json.dumps(vocab))
     if preprocessor is not None:
@@ -384,8 +420,9 @@ def test_huggingface_vocab_order_blank_and_preprocessor(tmp_path):
     hf = _hf_model("wav2vec2", "group")
     hf.config.pad_token_id = 3
     shuffled = dict(reversed(list(HF_VOCAB.items())))
-    folder = _write_hf_folder(hf, tmp_path, "safetensors", vocab=shuffled,
-                              preprocessor={"do_normalize": True, "sampling_rate": 8000})
+    folder = _write_hf_folder(
+        hf, tmp_path, "safetensors", vocab=shuffled, preprocessor={"do_normalize": True, "sampling_rate": 8000}
+    )
     model = load_model(folder / "config.json")
     assert model.labels == tuple(HF_VOCAB)  # sorted by id, not file order
     assert (model.blank, model.sample_rate, model.normalize_waveform) == (3, 8000, True)
@@ -451,8 +488,10 @@ def test_the_registry_matches_torchaudio_and_needs_no_torch(monkeypatch, tmp_pat
 
     for name in registry.BUNDLE_NAMES:
         assert registry.BUNDLES[name][1] == getattr(torchaudio.pipelines, name)._path, name
-    code = ("import sys, aligner.registry as r; infos = r.list_models(); "
-            "print(len(infos), 'torch' in sys.modules, r.hub_dir())")
+    code = (
+        "import sys, aligner.registry as r; infos = r.list_models(); "
+        "print(len(infos), 'torch' in sys.modules, r.hub_dir())"
+    )
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "th"), "ALIGNER_MODEL": "MMS_FA"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split() == [str(1 + len(registry.BUNDLE_NAMES)), "False", str(tmp_path / "th" / "hub")]

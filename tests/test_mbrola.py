@@ -8,13 +8,20 @@ import pytest
 from aligner.phone_training import LABELS, MbrolaSpec, render_labeled
 from aligner.phones import ARPABET
 from aligner.synth import mbrola
-from aligner.synth.mbrola import (LABEL_DELAY_MS, MBROLA_TO_ARPABET, MBROLA_VOICES, SynthesisError,
-                                  mbrola_available, synthesize)
+from aligner.synth.mbrola import (
+    LABEL_DELAY_MS,
+    MBROLA_TO_ARPABET,
+    MBROLA_VOICES,
+    SynthesisError,
+    mbrola_available,
+    synthesize,
+)
 
 pytestmark = pytest.mark.skipif(
     not all(mbrola_available(v) for v in MBROLA_VOICES),
     reason="espeak-ng, mbrola and the voices us1/us2/us3 are not installed (Debian non-free: "
-           "apt-get install espeak-ng mbrola mbrola-us1 mbrola-us2 mbrola-us3)")
+    "apt-get install espeak-ng mbrola mbrola-us1 mbrola-us2 mbrola-us3)",
+)
 
 SENTENCE = "she had your dark suit in greasy wash water all year"
 
@@ -64,8 +71,10 @@ def test_stop_after_a_pause_starts_at_its_burst():
 
 
 def test_every_phone_espeak_writes_is_mapped():
-    text = ("the judge's thick leather shoes measured zero point five; joyful cows howled "
-            "while bright ships sailed north through foggy little bottles of ink")
+    text = (
+        "the judge's thick leather shoes measured zero point five; joyful cows howled "
+        "while bright ships sailed north through foggy little bottles of ink"
+    )
     for voice in MBROLA_VOICES:
         names = {name for name, _, _ in mbrola._phone_file(text, voice)} - {"_"}
         assert names <= set(MBROLA_TO_ARPABET), names - set(MBROLA_TO_ARPABET)

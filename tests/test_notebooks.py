@@ -82,8 +82,13 @@ def execute(name: str):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
-    NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False,
-                   resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    ).execute()
     return notebook
 
 
@@ -96,8 +101,9 @@ def _stdout(notebook) -> str:
 
 
 def _images(notebook) -> int:
-    return sum(1 for o in _outputs(notebook)
-               if o.output_type in ("display_data", "execute_result") and "image/png" in o.data)
+    return sum(
+        1 for o in _outputs(notebook) if o.output_type in ("display_data", "execute_result") and "image/png" in o.data
+    )
 
 
 def _check_ran(notebook) -> None:
@@ -124,8 +130,11 @@ def test_quickstart(notebook_env):
     _check_ran(notebook)
     stdout = _stdout(notebook)
     assert _images(notebook) >= 2  # the whole recording and a zoom
-    views = [o.data["text/html"] for o in _outputs(notebook)
-             if o.output_type in ("display_data", "execute_result") and "text/html" in o.data]
+    views = [
+        o.data["text/html"]
+        for o in _outputs(notebook)
+        if o.output_type in ("display_data", "execute_result") and "text/html" in o.data
+    ]
     assert any("<iframe" in v and "data-tier=&quot;words&quot;" in v for v in views)  # viz.show, inline
     match = re.search(r"^wrote (\S+\.TextGrid)$", stdout, re.MULTILINE)
     assert match, stdout
@@ -163,7 +172,7 @@ def test_layerwise_features(notebook_env, expected_layers):
     stdout = _stdout(notebook)
     # metrics, CKA, projections, HuBERT accuracy
     assert _images(notebook) >= 4
-    table = stdout[stdout.index("layer,frames,classes,probe_accuracy"):].split("\n\n")[0].splitlines()
+    table = stdout[stdout.index("layer,frames,classes,probe_accuracy") :].split("\n\n")[0].splitlines()
     assert [int(line.split(",")[0]) for line in table[1:]] == list(range(expected_layers + 1))
     assert re.search(r"masked frames: +\d\.\d{3} accuracy on \d+ frames", stdout)
     assert re.search(r"unmasked frames: +\d\.\d{3} accuracy on \d+ frames", stdout)

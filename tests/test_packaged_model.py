@@ -30,8 +30,9 @@ def test_packaged_model_is_the_default_and_small():
 
 def test_readme_main_command_aligns_the_example(tmp_path):
     out = tmp_path / "example.TextGrid"
-    result = CliRunner().invoke(main, ["align", str(EXAMPLES / "example.wav"), str(EXAMPLES / "example.txt"),
-                                       "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["align", str(EXAMPLES / "example.wav"), str(EXAMPLES / "example.txt"), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     grid = praat_textgrid.openTextgrid(str(out), includeEmptyIntervals=True)
     words = [entry.label for entry in grid.getTier("words").entries if entry.label]
@@ -45,7 +46,10 @@ def test_example_alignment_is_close_to_the_synthesizer_truth():
 
     result = aligner.align(EXAMPLES / "example.wav", (EXAMPLES / "example.txt").read_text(encoding="utf-8"))
     truth = read_textgrid(EXAMPLES / "example.reference.TextGrid")
-    errors = [abs(a - b) for ours, ref in zip(result.words, truth.words)
-              for a, b in ((ours.start, ref.start), (ours.end, ref.end))]
+    errors = [
+        abs(a - b)
+        for ours, ref in zip(result.words, truth.words)
+        for a, b in ((ours.start, ref.start), (ours.end, ref.end))
+    ]
     assert len(errors) == 2 * len(truth.words)
     assert sum(e <= 0.05 for e in errors) / len(errors) >= 0.8, json.dumps(errors)

@@ -17,8 +17,19 @@ from praatio import textgrid as praat_textgrid
 import aligner
 from aligner.emissions import Emissions
 from aligner.errors import AlignerError, AlignmentError
-from aligner.partial import (BOUNDARY, GARBAGE, SILENCE, TIE_MARGIN, duration_plan, ends_clause, partial_targets,
-                             skipped_runs, split_star_spans, star_emissions, word_detection_scores)
+from aligner.partial import (
+    BOUNDARY,
+    GARBAGE,
+    SILENCE,
+    TIE_MARGIN,
+    duration_plan,
+    ends_clause,
+    partial_targets,
+    skipped_runs,
+    split_star_spans,
+    star_emissions,
+    word_detection_scores,
+)
 from aligner.readers import read_textgrid, read_tiers
 from aligner.records import Alignment, Confidence, TokenSpan, WordSpan
 from aligner.testing import ENGLISH_LABELS, MMS_LABELS, tiny_model
@@ -32,12 +43,12 @@ LABEL = {label: i for i, label in enumerate(ENGLISH_LABELS)}
 
 # ------------------------------------------------------------- building blocks
 
+
 def test_star_emissions_values_and_codes():
     # labels: blank, separator, a, b; frames: silence, boundary, an "a" spike, unsure
-    probs = torch.tensor([[[0.97, 0.01, 0.01, 0.01],
-                           [0.20, 0.70, 0.05, 0.05],
-                           [0.01, 0.01, 0.97, 0.01],
-                           [0.40, 0.20, 0.30, 0.10]]])
+    probs = torch.tensor(
+        [[[0.97, 0.01, 0.01, 0.01], [0.20, 0.70, 0.05, 0.05], [0.01, 0.01, 0.97, 0.01], [0.40, 0.20, 0.30, 0.10]]]
+    )
     log_probs = probs.log()
     emissions, codes = star_emissions(log_probs, blank=0, separator=1, star_penalty=3.0)
     assert emissions.shape == (1, 4, 5)
@@ -58,17 +69,28 @@ def test_star_emissions_ignore_the_models_own_star():
     assert codes.tolist() == [[SILENCE]]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Moon;", True), ("it.", True), ("well,", True), ("why?!", True), ("end.\u201d", True), ("(so)", False),
-    ("said:", True), ("wait\u2014", True), ("Don't", False), ("students'", False), ("$25", False),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Moon;", True),
+        ("it.", True),
+        ("well,", True),
+        ("why?!", True),
+        ("end.\u201d", True),
+        ("(so)", False),
+        ("said:", True),
+        ("wait\u2014", True),
+        ("Don't", False),
+        ("students'", False),
+        ("$25", False),
+    ],
+)
 def test_ends_clause(text, expected):
     assert ends_clause(text) is expected
 
 
 def _words(*texts):
-    return tuple(TranscriptWord(t, tuple(LABEL[c] for c in t.upper() if c in LABEL), ENGLISH_LABELS)
-                 for t in texts)
+    return tuple(TranscriptWord(t, tuple(LABEL[c] for c in t.upper() if c in LABEL), ENGLISH_LABELS) for t in texts)
 
 
 def test_partial_targets_stars_at_edges_and_clauses():
@@ -77,13 +99,17 @@ def test_partial_targets_stars_at_edges_and_clauses():
     a, b, c, d, e = (LABEL[x] for x in "ABCDE")
     keep = [True] * 4
     assert partial_targets(words, keep, star, sep, "clauses") == (
-        [star, a, b, star, c, star, d, e, star], [-1, 0, 0, -1, 1, -1, 3, 3, -1])
+        [star, a, b, star, c, star, d, e, star],
+        [-1, 0, 0, -1, 1, -1, 3, 3, -1],
+    )
     assert partial_targets(words, keep, star, sep, "edges")[0] == [star, a, b, sep, c, sep, d, e, star]
     assert partial_targets(words, keep, star, None, "edges")[0] == [star, a, b, c, d, e, star]
     assert partial_targets(words, keep, star, None, "words")[0] == [star, a, b, star, c, star, d, e, star]
     # a word left out: its clause end still counts between its neighbours
     assert partial_targets(words, [True, False, True, True], star, sep, "clauses") == (
-        [star, a, b, star, d, e, star], [-1, 0, 0, -1, 3, 3, -1])
+        [star, a, b, star, d, e, star],
+        [-1, 0, 0, -1, 3, 3, -1],
+    )
     assert partial_targets(words, [False] * 4, star, sep) == ([star], [-1])
 
 
@@ -93,19 +119,27 @@ def test_duration_plan_puts_the_star_in_the_gaps_partial_targets_would():
     a, b, c, d, e = (LABEL[x] for x in "ABCDE")
     keep = [True] * 4
     assert duration_plan(words, keep, star, blank, "clauses") == (
-        [[a, b], [c], [d, e]], [star, star, star, star], [0, 0, 1, 3, 3])
+        [[a, b], [c], [d, e]],
+        [star, star, star, star],
+        [0, 0, 1, 3, 3],
+    )
     assert duration_plan(words, keep, star, blank, "edges")[1] == [star, blank, blank, star]
     assert duration_plan(words, keep, star, blank, "words")[1] == [star, star, star, star]
     assert duration_plan(words, [True, False, True, True], star, blank, "clauses") == (
-        [[a, b], [d, e]], [star, star, star], [0, 0, 3, 3])
+        [[a, b], [d, e]],
+        [star, star, star],
+        [0, 0, 3, 3],
+    )
     assert duration_plan(words, [False] * 4, star, blank) == ([], [star], [])
 
 
 def test_skipped_runs_of_a_duration_path():
     star = 9
     path = torch.tensor([9, 9, 9, 9, 3, 3, 9, 9, 0, 9, 9, 9])
-    codes = torch.tensor([GARBAGE, GARBAGE, SILENCE, GARBAGE, GARBAGE, GARBAGE, SILENCE, GARBAGE, GARBAGE,
-                          GARBAGE, SILENCE, GARBAGE], dtype=torch.int8)
+    codes = torch.tensor(
+        [GARBAGE, GARBAGE, SILENCE, GARBAGE, GARBAGE, GARBAGE, SILENCE, GARBAGE, GARBAGE, GARBAGE, SILENCE, GARBAGE],
+        dtype=torch.int8,
+    )
     # frames 4-5 are a word's and frame 8 the blank's: garbage there is not skipped audio
     assert skipped_runs(path, star, codes) == [(0, 4), (9, 12)]
     assert skipped_runs(path, star, codes, min_skip=1) == [(0, 4), (7, 8), (9, 12)]
@@ -114,10 +148,16 @@ def test_skipped_runs_of_a_duration_path():
 
 def test_split_star_spans_trims_silence_and_reports_garbage():
     star = 9
-    codes = torch.tensor([GARBAGE, GARBAGE, SILENCE, GARBAGE, SILENCE, 0, 0, SILENCE, SILENCE,
-                          BOUNDARY, GARBAGE, SILENCE], dtype=torch.int8)
-    spans = [TokenSpan(star, 0, 5, -1.0), TokenSpan(3, 5, 7, 0.9), TokenSpan(star, 7, 9, -1.0),
-             TokenSpan(star, 9, 12, -1.0)]
+    codes = torch.tensor(
+        [GARBAGE, GARBAGE, SILENCE, GARBAGE, SILENCE, 0, 0, SILENCE, SILENCE, BOUNDARY, GARBAGE, SILENCE],
+        dtype=torch.int8,
+    )
+    spans = [
+        TokenSpan(star, 0, 5, -1.0),
+        TokenSpan(3, 5, 7, 0.9),
+        TokenSpan(star, 7, 9, -1.0),
+        TokenSpan(star, 9, 12, -1.0),
+    ]
     kept, index, skipped = split_star_spans(spans, [-1, 0, -1, -1], star, codes)
     assert kept == [TokenSpan(star, 0, 5, -1.0), TokenSpan(3, 5, 7, 0.9), TokenSpan(star, 9, 12, -1.0)]
     assert index == [-1, 0, -1]
@@ -127,13 +167,19 @@ def test_split_star_spans_trims_silence_and_reports_garbage():
 
 
 def test_word_detection_scores_are_geometric_means_of_characters():
-    spans = [TokenSpan(9, 0, 2, 0.5), TokenSpan(3, 2, 3, 0.8), TokenSpan(1, 3, 4, 0.9),
-             TokenSpan(4, 4, 8, 0.2), TokenSpan(5, 8, 9, 0.0)]
+    spans = [
+        TokenSpan(9, 0, 2, 0.5),
+        TokenSpan(3, 2, 3, 0.8),
+        TokenSpan(1, 3, 4, 0.9),
+        TokenSpan(4, 4, 8, 0.2),
+        TokenSpan(5, 8, 9, 0.0),
+    ]
     scores = word_detection_scores(spans, [-1, 0, 0, 0, 1], separator=1)
     assert scores == {0: pytest.approx(math.sqrt(0.8 * 0.2)), 1: pytest.approx(0.0, abs=1e-250)}
 
 
 # ------------------------------------------------ end to end on made-up emissions
+
 
 class FakeEmitter:
     """Stands in for the emission model: returns fixed log-probabilities."""
@@ -145,8 +191,9 @@ class FakeEmitter:
     def __call__(self, waveforms):
         batch = len(waveforms)
         frames = self.log_probs.shape[0]
-        return Emissions(self.log_probs.expand(batch, -1, -1).clone(),
-                         torch.full((batch,), frames, dtype=torch.int64), 0.02)
+        return Emissions(
+            self.log_probs.expand(batch, -1, -1).clone(), torch.full((batch,), frames, dtype=torch.int64), 0.02
+        )
 
 
 def made_up_emissions(spikes: dict[int, str], frames: int, peak: float = 0.98) -> torch.Tensor:
@@ -234,22 +281,30 @@ def test_transcript_too_long_for_partial_mode_names_the_stars():
         fake_aligner(partial=True).align(waveform(), " ".join(["ab."] * 11))
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"partial": "yes"}, "partial must be True or False, not 'yes'"),
-    ({"star_penalty": -1.0}, r"star_penalty must be a finite number >= 0 .* not -1.0"),
-    ({"star_penalty": math.inf}, "star_penalty must be a finite number"),
-    ({"min_word_score": 1.5}, r"min_word_score must be a probability in \[0, 1\], not 1.5"),
-    ({"star_at": "sentences"}, "star_at must be one of 'edges', 'clauses', 'words', not 'sentences'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"partial": "yes"}, "partial must be True or False, not 'yes'"),
+        ({"star_penalty": -1.0}, r"star_penalty must be a finite number >= 0 .* not -1.0"),
+        ({"star_penalty": math.inf}, "star_penalty must be a finite number"),
+        ({"min_word_score": 1.5}, r"min_word_score must be a probability in \[0, 1\], not 1.5"),
+        ({"star_at": "sentences"}, "star_at must be one of 'edges', 'clauses', 'words', not 'sentences'"),
+    ],
+)
 def test_bad_partial_options(options, message):
     with pytest.raises(AlignerError, match=message):
         aligner.Aligner(tiny_model(), **options)
 
 
-@pytest.mark.parametrize("model", [
-    tiny_model(), tiny_model(separator=None),
-    tiny_model(MMS_LABELS, separator=None, star="*"),
-], ids=["separator", "no-separator", "own-star"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        tiny_model(),
+        tiny_model(separator=None),
+        tiny_model(MMS_LABELS, separator=None, star="*"),
+    ],
+    ids=["separator", "no-separator", "own-star"],
+)
 def test_any_model(model):
     audio, rate = soundfile.read(EXAMPLES / "example.wav", dtype="float32")
     text = (EXAMPLES / "example.txt").read_text(encoding="utf-8") + " ✓ extra words."
@@ -268,6 +323,7 @@ def test_any_model(model):
 
 
 # ------------------------------------------------------------ writers round trip
+
 
 @pytest.fixture
 def flagged():
@@ -309,30 +365,36 @@ def test_no_flag_tiers_for_a_clean_alignment(tmp_path):
 
 # ----------------------------------------------------------------- confidence
 
+
 def _word(text, score, aligned=True):
     return WordSpan(text, text.upper(), 0.0, 0.1, score, (), aligned)
 
 
 def test_confidence_summary_and_low_words():
-    words = (_word("a", 0.9), _word("b", 0.3), _word("c", 0.01, aligned=False), _word("d", math.nan),
-             _word("e", 0.5))
+    words = (_word("a", 0.9), _word("b", 0.3), _word("c", 0.01, aligned=False), _word("d", math.nan), _word("e", 0.5))
     result = Alignment(words, 2.0, skipped=((0.0, 0.5), (1.0, 1.25)))
     assert [w.text for w in result.unaligned_words] == ["c"]
     assert [w.text for w in result.low_confidence_words(0.5)] == ["b", "c", "d"]
     summary = result.confidence(0.5)
-    assert summary == Confidence(threshold=0.5, words=5, unaligned=1, low=2,
-                                 mean_score=pytest.approx((0.9 + 0.3 + 0.5) / 3), min_score=0.3,
-                                 skipped_seconds=0.75)
+    assert summary == Confidence(
+        threshold=0.5,
+        words=5,
+        unaligned=1,
+        low=2,
+        mean_score=pytest.approx((0.9 + 0.3 + 0.5) / 3),
+        min_score=0.3,
+        skipped_seconds=0.75,
+    )
     assert (summary.flagged, summary.flagged_share) == (3, 0.6)
 
 
 def test_confidence_total_over_a_corpus():
     first = Alignment((_word("a", 0.9), _word("b", 0.3)), 1.0).confidence(0.5)
-    second = Alignment((_word("c", 0.6), _word("d", 0.0, aligned=False)), 1.0, skipped=((0.0, 0.5),)
-                       ).confidence(0.5)
+    second = Alignment((_word("c", 0.6), _word("d", 0.0, aligned=False)), 1.0, skipped=((0.0, 0.5),)).confidence(0.5)
     total = Confidence.total([first, second])
-    assert total == Confidence(0.5, words=4, unaligned=1, low=1, mean_score=pytest.approx(0.6), min_score=0.3,
-                               skipped_seconds=0.5)
+    assert total == Confidence(
+        0.5, words=4, unaligned=1, low=1, mean_score=pytest.approx(0.6), min_score=0.3, skipped_seconds=0.5
+    )
     with pytest.raises(AlignmentError, match="no summaries"):
         Confidence.total([])
     with pytest.raises(AlignmentError, match=r"different thresholds \[0.2, 0.5\]"):
@@ -342,8 +404,10 @@ def test_confidence_total_over_a_corpus():
 # ------------------------------------------- the packaged model on real speech
 
 INTRO_TEXT = "Welcome back to the show, today we have a very special story for all of you."
-EXTRA_TEXT = ("In 1969, two brave young astronauts walked on the Moon; the whole expensive trip cost "
-              "about $25 billion, and really nobody forgot it.")
+EXTRA_TEXT = (
+    "In 1969, two brave young astronauts walked on the Moon; the whole expensive trip cost "
+    "about $25 billion, and really nobody forgot it."
+)
 EXTRA_WORDS = ["brave", "young", "expensive", "really"]
 
 
@@ -376,8 +440,11 @@ def example():
     partial = aligner.Aligner(plain.model, partial=True)
     partial.emitter = plain.emitter = CachingEmitter(plain.emitter)  # the model runs once per recording
     with_intro = (np.concatenate([intro, audio]), rate)
-    partial = [partial.align((audio, rate), text), partial.align(with_intro, text),
-               partial.align((audio, rate), EXTRA_TEXT)]
+    partial = [
+        partial.align((audio, rate), text),
+        partial.align(with_intro, text),
+        partial.align((audio, rate), EXTRA_TEXT),
+    ]
     plain = plain.align((audio, rate), text)
     truth = read_textgrid(EXAMPLES / "example.reference.TextGrid")
     return dict(partial=partial, plain=plain, truth=truth, intro_seconds=len(intro) / rate)
@@ -385,15 +452,20 @@ def example():
 
 def boundary_errors(words, truth, shift=0.0):
     assert [w.text for w in words] == [w.text for w in truth.words]
-    return [abs(ours - (ref + shift)) for w, r in zip(words, truth.words)
-            for ours, ref in ((w.start, r.start), (w.end, r.end))]
+    return [
+        abs(ours - (ref + shift))
+        for w, r in zip(words, truth.words)
+        for ours, ref in ((w.start, r.start), (w.end, r.end))
+    ]
 
 
 def test_partial_mode_on_a_matching_pair_keeps_the_alignment(example):
     """Measured: median 22.5 ms vs 20.1 ms plain, 87 % within 50 ms both."""
     match = example["partial"][0]
-    ours, plain = boundary_errors(match.words, example["truth"]), boundary_errors(example["plain"].words,
-                                                                                  example["truth"])
+    ours, plain = (
+        boundary_errors(match.words, example["truth"]),
+        boundary_errors(example["plain"].words, example["truth"]),
+    )
     assert match.unaligned_words == () and match.skipped == ()
     assert statistics.median(ours) <= statistics.median(plain) + 0.01
     assert np.mean(np.array(ours) <= 0.05) >= np.mean(np.array(plain) <= 0.05) - 0.05

@@ -32,9 +32,10 @@ from aligner.testing import tiny_model, tiny_phone_model
 from aligner.text import ENGLISH_LABELS, phonemize_transcript, transcript_for_model
 from aligner.writers import to_ctm, to_json, to_textgrid, write_alignment
 
-needs_espeak = pytest.mark.skipif(not espeak_available(),
-                                  reason="espeak-ng is not available (pip install espeakng-loader): "
-                                         "phone models phonemize transcripts with it")
+needs_espeak = pytest.mark.skipif(
+    not espeak_available(),
+    reason="espeak-ng is not available (pip install espeakng-loader): phone models phonemize transcripts with it",
+)
 
 TEXT = "I paid $5 for 2 apples."
 
@@ -89,15 +90,18 @@ def test_dynamic_range_floor_hides_how_quiet_silence_is():
     quiet = np.concatenate([np.zeros(8000), tone, np.zeros(8000)])
     hiss = quiet + 1e-4 * rng.standard_normal(quiet.size)
     floored, plain = LogMelFrontEnd(dynamic_range_db=45.0), LogMelFrontEnd()
-    features = {name: front(torch.tensor(np.stack([quiet, hiss]), dtype=torch.float32))[0]
-                for name, front in (("floored", floored), ("plain", plain))}
+    features = {
+        name: front(torch.tensor(np.stack([quiet, hiss]), dtype=torch.float32))[0]
+        for name, front in (("floored", floored), ("plain", plain))
+    }
     assert (features["plain"][0] - features["plain"][1]).abs().max() > 0.3
     torch.testing.assert_close(features["floored"][0], features["floored"][1], rtol=0, atol=0.05)
     # a batch with a padded item equals the items alone (the peak is over valid frames only)
     short = torch.tensor(hiss[:13000], dtype=torch.float32)
     padded = torch.nn.functional.pad(short, (0, hiss.size - 13000))
-    batch, frames = floored(torch.stack([padded, torch.tensor(hiss, dtype=torch.float32)]),
-                            torch.tensor([13000, hiss.size]))
+    batch, frames = floored(
+        torch.stack([padded, torch.tensor(hiss, dtype=torch.float32)]), torch.tensor([13000, hiss.size])
+    )
     alone, alone_frames = floored(short[None], torch.tensor([13000]))
     assert int(frames[0]) == int(alone_frames[0])
     torch.testing.assert_close(batch[0, : int(frames[0])], alone[0], rtol=0, atol=1e-5)
@@ -116,8 +120,10 @@ def test_model_geometry(model):
 
 def test_batched_emissions_equal_single(model):
     rng = np.random.default_rng(1)
-    waves = [torch.from_numpy(rng.standard_normal(n).astype(np.float32) * scale)
-             for n, scale in ((16000, 0.1), (5321, 1.0), (23999, 0.01), (900, 0.5))]
+    waves = [
+        torch.from_numpy(rng.standard_normal(n).astype(np.float32) * scale)
+        for n, scale in ((16000, 0.1), (5321, 1.0), (23999, 0.01), (900, 0.5))
+    ]
     emitter = EmissionModel(model, device="cpu", dtype="float32")
     batch = emitter(waves)
     for index, wave in enumerate(waves):
@@ -141,8 +147,7 @@ def test_save_load_round_trip(model, tmp_path, half):
     reference = model
     if half:  # the same network with its weights rounded to float16
         reference = tiny_phone_model()
-        state = {k: v.half().float() if v.is_floating_point() else v
-                 for k, v in reference.model.state_dict().items()}
+        state = {k: v.half().float() if v.is_floating_point() else v for k, v in reference.model.state_dict().items()}
         reference.model.load_state_dict(state)
     wave = torch.from_numpy(_noise(1.3, seed=3))
     torch.testing.assert_close(_log_probs(loaded, wave), _log_probs(reference, wave), rtol=0, atol=0)
@@ -217,8 +222,17 @@ def test_english_labels_live_in_text():
 def test_phonemize_transcript_spells_out_and_keeps_words():
     transcript = phonemize_transcript("I paid $5 for 2 apples. Don't 'stop' rock'n'roll", LABELS)
     words = {w.text: w.normalized for w in transcript.words}
-    assert [w.text for w in transcript.words] == ["I", "paid", "$5", "for", "2", "apples.", "Don't",
-                                                  "'stop'", "rock'n'roll"]
+    assert [w.text for w in transcript.words] == [
+        "I",
+        "paid",
+        "$5",
+        "for",
+        "2",
+        "apples.",
+        "Don't",
+        "'stop'",
+        "rock'n'roll",
+    ]
     assert words["I"] == "AY" and words["paid"] == "P EY D"
     assert words["$5"] == "F AY V D AA L ER Z"
     assert words["2"] == "T UW"
@@ -359,7 +373,8 @@ def test_validate_and_align_corpus(model_dir, tmp_path):
     written = json.loads((out / "spk" / "b.json").read_text())
     alone = to_json(phones.align(corpus / "spk" / "b.wav", Path(corpus / "spk" / "b.txt")))
     assert [w["phones"] for w in written["words"]] == [
-        [{**p, "score": pytest.approx(p["score"], rel=1e-4)} for p in w["phones"]] for w in alone["words"]]
+        [{**p, "score": pytest.approx(p["score"], rel=1e-4)} for p in w["phones"]] for w in alone["words"]
+    ]
     assert read_textgrid(out / "a.TextGrid").phonetic
 
 

@@ -8,23 +8,50 @@ import pytest
 import torch
 
 from aligner.frontend import LogMelFrontEnd, build_network, frames_for_samples
-from aligner.phone_training import (LABELS, GrowingDataset, LabeledUtterance, SpeechSpec, augment_batch,
-                                    frame_accuracy, frame_labels, phone_architecture, render_labeled,
-                                    train_phone_model, warp_spectrum)
+from aligner.phone_training import (
+    LABELS,
+    GrowingDataset,
+    LabeledUtterance,
+    SpeechSpec,
+    augment_batch,
+    frame_accuracy,
+    frame_labels,
+    phone_architecture,
+    render_labeled,
+    train_phone_model,
+    warp_spectrum,
+)
 from aligner.phones import ARPABET, STOPS, arpabet, attach_closures, map_segments
 from aligner.synth.espeak import espeak_available
 
-needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed "
-                                  "(pip install espeakng-loader or apt-get install libespeak-ng1)")
+needs_espeak = pytest.mark.skipif(
+    not espeak_available(),
+    reason="espeak-ng is not installed (pip install espeakng-loader or apt-get install libespeak-ng1)",
+)
 
 
 # ------------------------------------------------------------------ phones
 
-@pytest.mark.parametrize("phoneme, expected", [
-    ("'aI", ("AY",)), (",eI", ("EY",)), ("t#", ("T",)), ("@L", ("L",)), ("N", ("NG",)), ("tS", ("CH",)),
-    ("dZ", ("JH",)), ("T", ("TH",)), ("D", ("DH",)), ("'A@", ("AA", "R")), ("3:", ("ER",)), ("_:", ()),
-    (";", ()), ("", ()),
-])
+
+@pytest.mark.parametrize(
+    "phoneme, expected",
+    [
+        ("'aI", ("AY",)),
+        (",eI", ("EY",)),
+        ("t#", ("T",)),
+        ("@L", ("L",)),
+        ("N", ("NG",)),
+        ("tS", ("CH",)),
+        ("dZ", ("JH",)),
+        ("T", ("TH",)),
+        ("D", ("DH",)),
+        ("'A@", ("AA", "R")),
+        ("3:", ("ER",)),
+        ("_:", ()),
+        (";", ()),
+        ("", ()),
+    ],
+)
 def test_arpabet_mapping(phoneme, expected):
     assert arpabet(phoneme) == expected
 
@@ -57,17 +84,17 @@ def test_rhotic_vowel_before_espeak_r_has_one_r():
 
 
 def test_attach_closures_gives_short_gaps_to_stops_only():
-    words = [[("AH", 0, 100)], [("K", 130, 150), ("AE", 150, 200)], [("S", 260, 300)],
-             [("T", 1000, 1020)]]
+    words = [[("AH", 0, 100)], [("K", 130, 150), ("AE", 150, 200)], [("S", 260, 300)], [("T", 1000, 1020)]]
     out = attach_closures(words, limit=50)
-    assert out[1][0] == ("K", 100, 150)   # closure after speech belongs to the stop
-    assert out[2][0] == ("S", 260, 300)   # not a stop: the gap stays silence
+    assert out[1][0] == ("K", 100, 150)  # closure after speech belongs to the stop
+    assert out[2][0] == ("S", 260, 300)  # not a stop: the gap stays silence
     assert out[3][0] == ("T", 1000, 1020)  # after a long pause: starts at the burst
     assert words[1][0] == ("K", 130, 150)  # input untouched
     assert {"P", "T", "K", "B", "D", "G", "CH", "JH"} == set(STOPS)
 
 
 # ------------------------------------------------------------------ labels
+
 
 def test_frame_labels_use_each_frame_middle():
     index = {label: i for i, label in enumerate(LABELS)}
@@ -101,6 +128,7 @@ def test_render_labeled_labels_match_word_times():
 
 # ------------------------------------------------------------------ augmentation
 
+
 def test_warp_spectrum_identity_and_shift():
     power = torch.rand(2, 5, 257)
     assert torch.allclose(warp_spectrum(power, torch.ones(2)), power)
@@ -123,6 +151,7 @@ def test_augment_batch_keeps_padding_silent_and_is_seeded():
 
 # ------------------------------------------------------------------ training
 
+
 def _toy_items(count: int, rng: np.random.Generator) -> list[LabeledUtterance]:
     """Tones: phone 'AA' is a 300 Hz tone, 'S' a 3 kHz tone, silence is quiet."""
     items = []
@@ -132,15 +161,21 @@ def _toy_items(count: int, rng: np.random.Generator) -> list[LabeledUtterance]:
             kind = rng.choice(["AA", "S", "-"])
             n = int(rng.integers(3, 8)) * 1600
             x = np.arange(n) / 16000
-            sound = {"AA": 0.5 * np.sin(2 * np.pi * 300 * x), "S": 0.3 * np.sin(2 * np.pi * 3000 * x),
-                     "-": 0.001 * rng.standard_normal(n)}[kind]
+            sound = {
+                "AA": 0.5 * np.sin(2 * np.pi * 300 * x),
+                "S": 0.3 * np.sin(2 * np.pi * 3000 * x),
+                "-": 0.001 * rng.standard_normal(n),
+            }[kind]
             if kind != "-":
                 segments.append((kind, t, t + n))
             audio.append(sound)
             t += n
         audio = np.concatenate(audio)
-        items.append(LabeledUtterance((audio * 32767).astype(np.int16), frame_labels(len(audio), segments),
-                                      (), tuple(segments), "toy"))
+        items.append(
+            LabeledUtterance(
+                (audio * 32767).astype(np.int16), frame_labels(len(audio), segments), (), tuple(segments), "toy"
+            )
+        )
     return items
 
 
@@ -156,10 +191,24 @@ def test_training_learns_a_toy_task_and_checkpoints():
     before = frame_accuracy(net, dev, torch.device("cpu"))
     seen = []
     logs = []
-    trained = train_phone_model(data, dev, budget_seconds=600, max_steps=60, device=torch.device("cpu"), net=net,
-                                batch_seconds=10, lr=3e-3, warmup_steps=5, min_items=1, autocast_dtype=None,
-                                strength=0.0, checkpoints=[0.5], on_checkpoint=lambda m, f: seen.append(f),
-                                log=logs.append, eval_every=5)
+    trained = train_phone_model(
+        data,
+        dev,
+        budget_seconds=600,
+        max_steps=60,
+        device=torch.device("cpu"),
+        net=net,
+        batch_seconds=10,
+        lr=3e-3,
+        warmup_steps=5,
+        min_items=1,
+        autocast_dtype=None,
+        strength=0.0,
+        checkpoints=[0.5],
+        on_checkpoint=lambda m, f: seen.append(f),
+        log=logs.append,
+        eval_every=5,
+    )
     after = frame_accuracy(trained, dev, torch.device("cpu"))
     assert seen == [0.5, 1.0]
     assert logs[-1]["final"] is True

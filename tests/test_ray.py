@@ -53,10 +53,19 @@ def cluster():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
         patch.setenv("RAY_DEDUP_LOGS", "0")
-        cluster = Cluster(initialize_head=True, head_node_args={
-            "num_cpus": 1, "object_store_memory": NODE_MEMORY, "include_dashboard": False,
-            "_system_config": {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
-                               "health_check_failure_threshold": 3}})
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={
+                "num_cpus": 1,
+                "object_store_memory": NODE_MEMORY,
+                "include_dashboard": False,
+                "_system_config": {
+                    "health_check_initial_delay_ms": 0,
+                    "health_check_period_ms": 500,
+                    "health_check_failure_threshold": 3,
+                },
+            },
+        )
         try:
             cluster.add_node(num_cpus=1, object_store_memory=NODE_MEMORY)
             cluster.wait_for_nodes()
@@ -82,8 +91,9 @@ def corpus(tmp_path_factory) -> Path:
         for name in SHARED_FILES:
             shutil.copy(SHARED / name, root / "shared" / name)
             shutil.copy((SHARED / name).with_suffix(".txt"), root / "shared" / Path(name).with_suffix(".txt"))
-    for index, (seconds, rate, text) in enumerate([(4.1, 8000, "on the mat today"), (2.4, 44100, "hello world"),
-                                                  (1.1, 16000, "zero")]):
+    for index, (seconds, rate, text) in enumerate(
+        [(4.1, 8000, "on the mat today"), (2.4, 44100, "hello world"), (1.1, 16000, "zero")]
+    ):
         soundfile.write(root / "spk2" / f"gen{index}.wav", _noise(seconds, rate, index), rate)
         (root / "spk2" / f"gen{index}.txt").write_text(text + "\n")
     (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00not really a wav file")
@@ -104,8 +114,9 @@ def local_run(corpus, tiny_model_dir, tmp_path_factory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        summary = align_corpus(corpus, out, Aligner(str(tiny_model_dir), device="cpu"), formats=FORMATS,
-                               batch_seconds=12.0)
+        summary = align_corpus(
+            corpus, out, Aligner(str(tiny_model_dir), device="cpu"), formats=FORMATS, batch_seconds=12.0
+        )
     finally:
         torch.set_num_threads(threads)
     assert summary.failed == len(BAD) and summary.aligned == _count_good(corpus)
@@ -115,8 +126,9 @@ def local_run(corpus, tiny_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ray_run(cluster, corpus, tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("on_ray") / "out"
-    summary = align_corpus(corpus, out, str(tiny_model_dir), formats=FORMATS, batch_seconds=12.0,
-                           ray_address=cluster.address)
+    summary = align_corpus(
+        corpus, out, str(tiny_model_dir), formats=FORMATS, batch_seconds=12.0, ray_address=cluster.address
+    )
     return out, summary
 
 
@@ -183,19 +195,40 @@ def test_ctrl_c_leaves_no_partial_file_and_the_cli_finishes_the_rest(cluster, co
             if len(aligned) == 2:
                 raise KeyboardInterrupt
 
-    summary = align_corpus(corpus, out, str(tiny_model_dir), formats=FORMATS, batch_seconds=1.0,
-                           ray_address=cluster.address, on_progress=stop_after_two)
+    summary = align_corpus(
+        corpus,
+        out,
+        str(tiny_model_dir),
+        formats=FORMATS,
+        batch_seconds=1.0,
+        ray_address=cluster.address,
+        on_progress=stop_after_two,
+    )
     assert summary.interrupted and summary.aligned == 2
     assert _temporaries(out) == []
     for key in aligned:
         json.loads(output_path(out, key, "json").read_text())  # complete
     assert {p.relative_to(out).as_posix() for p in out.rglob("*.json")} == {
-        Path(k).with_suffix(".json").as_posix() for k in aligned}
+        Path(k).with_suffix(".json").as_posix() for k in aligned
+    }
     before = {key: output_path(out, key, "json").stat().st_mtime_ns for key in aligned}
 
-    result = CliRunner().invoke(main, ["align-corpus", str(corpus), str(out), "--ray", cluster.address,
-                                       "--model", str(tiny_model_dir), "--batch-seconds", "1", "-q",
-                                       *[arg for fmt in FORMATS for arg in ("-f", fmt)]])
+    result = CliRunner().invoke(
+        main,
+        [
+            "align-corpus",
+            str(corpus),
+            str(out),
+            "--ray",
+            cluster.address,
+            "--model",
+            str(tiny_model_dir),
+            "--batch-seconds",
+            "1",
+            "-q",
+            *[arg for fmt in FORMATS for arg in ("-f", fmt)],
+        ],
+    )
     assert result.exit_code == 3, result.output
     assert f"aligned {_count_good(corpus) - 2}, failed {len(BAD)}, skipped 2" in result.output
     assert str(out / FAILURES_FILE) in result.output
@@ -238,8 +271,15 @@ def test_a_node_lost_mid_run_loses_nothing(cluster, corpus, tiny_model_dir, tmp_
     monkeypatch.setattr(corpus_ray._Scheduler, "_retry", retry)
     try:
         with pytest.warns(ActorLostWarning, match="lost"):
-            summary = align_corpus(corpus, out, str(tiny_model_dir), formats=FORMATS, batch_seconds=1.0,
-                                   ray_address=cluster.address, on_progress=kill_the_worker)
+            summary = align_corpus(
+                corpus,
+                out,
+                str(tiny_model_dir),
+                formats=FORMATS,
+                batch_seconds=1.0,
+                ray_address=cluster.address,
+                on_progress=kill_the_worker,
+            )
         assert removed and resent and not summary.interrupted  # the lost node's batches were sent again
         assert (summary.aligned, summary.failed) == (_count_good(corpus), len(BAD))
         _assert_each_file_once(corpus, out, summary.results)
@@ -264,8 +304,7 @@ def test_a_loaded_aligner_or_adapt_is_refused(corpus, tiny_model_dir, tmp_path):
     with pytest.raises(CorpusError, match="adapt is not supported"):
         align_corpus(corpus, tmp_path / "out", str(tiny_model_dir), ray_address="auto", adapt=AdaptOptions())
     with pytest.raises(CorpusError, match="device is 'cpu' or 'cuda'"):
-        align_corpus(corpus, tmp_path / "out", AlignerSpec(str(tiny_model_dir), device="cuda:1"),
-                     ray_address="auto")
+        align_corpus(corpus, tmp_path / "out", AlignerSpec(str(tiny_model_dir), device="cuda:1"), ray_address="auto")
     result = CliRunner().invoke(main, ["align-corpus", str(corpus), str(tmp_path / "out"), "--actors", "2"])
     assert result.exit_code == 2 and "need --ray" in result.output
 

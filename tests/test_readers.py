@@ -174,17 +174,27 @@ def _write(tmp_path, name: str, data: bytes):
 
 
 @pytest.mark.parametrize("text", [LONG, SHORT], ids=["long", "short"])
-@pytest.mark.parametrize("encoding,newline", [
-    ("utf-8", "\n"), ("utf-8", "\r\n"), ("utf-8-sig", "\n"), ("utf-16", "\r\n"),
-    ("utf-16-le", "\n"), ("utf-16-be", "\n"),
-])
+@pytest.mark.parametrize(
+    "encoding,newline",
+    [
+        ("utf-8", "\n"),
+        ("utf-8", "\r\n"),
+        ("utf-8-sig", "\n"),
+        ("utf-16", "\r\n"),
+        ("utf-16-le", "\n"),
+        ("utf-16-be", "\n"),
+    ],
+)
 def test_formats_encodings_and_line_endings(tmp_path, text, encoding, newline):
     path = _write(tmp_path, "a.TextGrid", text.replace("\n", newline).encode(encoding))
     alignment = read_textgrid(path)
     _check_example(alignment)
     tiers = read_tiers(path)
-    assert [(t.name, t.kind) for t in tiers] == [("words", "IntervalTier"), ("phones", "IntervalTier"),
-                                                 ("tones", "TextTier")]
+    assert [(t.name, t.kind) for t in tiers] == [
+        ("words", "IntervalTier"),
+        ("phones", "IntervalTier"),
+        ("tones", "TextTier"),
+    ]
     assert tiers[2].items == ((0.6, 0.6, "H*"), (1.5, 1.5, "L%"))
     assert tiers[0].items[2] == (1.0, 1.25, "")  # blank intervals kept, labels stripped (praatio)
 
@@ -217,8 +227,11 @@ def test_no_final_newline(tmp_path, text):
 
 
 def test_latin1_fallback_warns(tmp_path):
-    path = _write(tmp_path, "a.TextGrid", LONG.replace("Don’t,", "café").encode("utf-8")
-                  .replace("café".encode(), "café".encode("latin-1")))
+    path = _write(
+        tmp_path,
+        "a.TextGrid",
+        LONG.replace("Don’t,", "café").encode("utf-8").replace("café".encode(), "café".encode("latin-1")),
+    )
     alignment = read_textgrid(path)
     assert alignment.words[0].text == "café"
     assert any("Latin-1" in w for w in alignment.warnings)
@@ -231,6 +244,7 @@ def test_normalize_word():
 
 
 # ---------------------------------------------------------------- errors
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(TextGridError, match=r"nope\.TextGrid: TextGrid file not found"):
@@ -249,8 +263,11 @@ def test_errors_are_aligner_errors(tmp_path):
 
 def test_missing_tier_lists_tiers(tmp_path):
     path = _write(tmp_path, "a.TextGrid", LONG.encode())
-    with pytest.raises(TextGridError, match=r"a\.TextGrid: no tier named 'word' \(words tier\); "
-                                            r"tiers present: 'words', 'phones', 'tones'"):
+    with pytest.raises(
+        TextGridError,
+        match=r"a\.TextGrid: no tier named 'word' \(words tier\); "
+        r"tiers present: 'words', 'phones', 'tones'",
+    ):
         read_textgrid(path, words_tier="word")
     with pytest.raises(TextGridError, match="no tier named 'chars' .chars tier."):
         read_textgrid(path, chars_tier="chars")
@@ -262,7 +279,7 @@ def test_point_tier_refused(tmp_path):
         read_textgrid(path, words_tier="tones")
 
 
-ZERO_LENGTH = '''File type = "ooTextFile"
+ZERO_LENGTH = """File type = "ooTextFile"
 Object class = "TextGrid"
 
 xmin = 0
@@ -276,24 +293,27 @@ item []:
         xmin = 0
         xmax = 0
         intervals: size = 0
-'''
+"""
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "is empty"),
-    (b"  \n", "is empty"),
-    (b"hello world\n", "not a Praat TextGrid"),
-    (b"@@@ what", "not a Praat TextGrid"),
-    (b"ooBinaryFile\x08TextGrid\x00\x01", "binary TextGrids are not supported"),
-    (b"\xff\xfeF\x00\x00\xd8", "cannot decode the file as UTF-16"),
-    (LONG[:600].encode(), "malformed or truncated TextGrid"),
-    (SHORT[:200].encode(), "malformed or truncated TextGrid"),
-    (LONG.replace('Object class = "TextGrid"', 'Object class = "Sound"').encode(), "'Sound' file, not a TextGrid"),
-    (LONG.replace('text = "Don’t,"', "text = 3").encode(), r"malformed or truncated TextGrid \(ParsingError"),
-    (LONG.replace('name = "phones"', 'name = "words"').encode(), r"malformed .*same name 'words'"),
-    (LONG.replace("xmin = 1.25", "xmin = 0.9", 1).encode(), "malformed .*overlap"),
-    (ZERO_LENGTH.encode(), "xmax must be positive"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "is empty"),
+        (b"  \n", "is empty"),
+        (b"hello world\n", "not a Praat TextGrid"),
+        (b"@@@ what", "not a Praat TextGrid"),
+        (b"ooBinaryFile\x08TextGrid\x00\x01", "binary TextGrids are not supported"),
+        (b"\xff\xfeF\x00\x00\xd8", "cannot decode the file as UTF-16"),
+        (LONG[:600].encode(), "malformed or truncated TextGrid"),
+        (SHORT[:200].encode(), "malformed or truncated TextGrid"),
+        (LONG.replace('Object class = "TextGrid"', 'Object class = "Sound"').encode(), "'Sound' file, not a TextGrid"),
+        (LONG.replace('text = "Don’t,"', "text = 3").encode(), r"malformed or truncated TextGrid \(ParsingError"),
+        (LONG.replace('name = "phones"', 'name = "words"').encode(), r"malformed .*same name 'words'"),
+        (LONG.replace("xmin = 1.25", "xmin = 0.9", 1).encode(), "malformed .*overlap"),
+        (ZERO_LENGTH.encode(), "xmax must be positive"),
+    ],
+)
 def test_malformed(tmp_path, content, message):
     path = _write(tmp_path, "bad.TextGrid", content)
     with pytest.raises(TextGridError, match=message) as caught:
@@ -303,15 +323,19 @@ def test_malformed(tmp_path, content, message):
 
 # ------------------------------------------------------------ round trip
 
+
 def _alignment(phonetic: bool = False) -> Alignment:
     def word(text, start, end, labels):
         step = (end - start) / len(labels)
-        chars = tuple(CharSpan(label, start + k * step, start + (k + 1) * step, 0.5)
-                      for k, label in enumerate(labels))
+        chars = tuple(CharSpan(label, start + k * step, start + (k + 1) * step, 0.5) for k, label in enumerate(labels))
         return WordSpan(text, text.upper(), start, end, 0.8, chars)
 
-    words = (word("Hello,", 0.1, 0.5, "HELLO"), word("big", 0.5, 0.72, "BIG"),
-             WordSpan("€", "", 0.72, 0.72, 0.0, (), False), word("world!", 0.9, 1.4, "WORLD"))
+    words = (
+        word("Hello,", 0.1, 0.5, "HELLO"),
+        word("big", 0.5, 0.72, "BIG"),
+        WordSpan("€", "", 0.72, 0.72, 0.0, (), False),
+        word("world!", 0.9, 1.4, "WORLD"),
+    )
     return Alignment(words, 1.6, phonetic=phonetic, audio="x.wav")
 
 
@@ -355,6 +379,7 @@ def test_round_trip_of_real_aligner_output(tmp_path):
 
 
 # ------------------------------------------------------- human TextGrids
+
 
 def _human_grids(speech_dir):
     grids = sorted(p for p in speech_dir.glob("*.TextGrid") if ".source" not in p.name)
@@ -400,12 +425,17 @@ def test_all_shared_textgrids_match_praatio(speech_dir):
 
 # ------------------------------------------- Praat's own text-format rules
 
-@pytest.mark.parametrize("change", [
-    lambda t: t.replace("xmax = 2.0\n", "xmax = 2.0 ! a comment with \"quotes\" and 5\n"),
-    lambda t: t.replace("xmax = 0.5\n", "xmax = 5e-1\n").replace("xmin = 0\n", "xmin = -0\n", 1),
-    lambda t: "\n  \n" + t,
-    lambda t: t.replace("    ", "\t"),
-], ids=["comment", "exponent", "leading-blank-lines", "tabs"])
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t.replace("xmax = 2.0\n", 'xmax = 2.0 ! a comment with "quotes" and 5\n'),
+        lambda t: t.replace("xmax = 0.5\n", "xmax = 5e-1\n").replace("xmin = 0\n", "xmin = -0\n", 1),
+        lambda t: "\n  \n" + t,
+        lambda t: t.replace("    ", "\t"),
+    ],
+    ids=["comment", "exponent", "leading-blank-lines", "tabs"],
+)
 def test_long_format_as_praat_reads_it(tmp_path, change):
     path = _write(tmp_path, "a.TextGrid", change(LONG).encode())
     _check_example(read_textgrid(path))
@@ -413,23 +443,40 @@ def test_long_format_as_praat_reads_it(tmp_path, change):
 
 
 def test_point_tier_domain_and_widened_domains(tmp_path):
-    text = LONG.replace("number = 0.6", "number = 2.7").replace("xmax = 2.5\n        points", "xmax = 2.6\n        points")
+    text = LONG.replace("number = 0.6", "number = 2.7").replace(
+        "xmax = 2.5\n        points", "xmax = 2.6\n        points"
+    )
     tiers = read_tiers(_write(tmp_path, "a.TextGrid", text.encode()))
     assert (tiers[2].xmin, tiers[2].xmax) == (0.0, 2.7)  # widened to its point, as praatio did
     assert tiers[2].items == ((1.5, 1.5, "L%"), (2.7, 2.7, "H*"))  # sorted by time
     assert read_textgrid(tmp_path / "a.TextGrid").duration == 2.7
 
 
-@pytest.mark.parametrize("content,message", [
-    (LONG[:LONG.index("item [3]")], r"the file ends where the class of tier 3 should be"),
-    (SHORT.replace('"IntervalTier"\n"phones"', '"Bogus"\n"phones"'), r"tier 2 is a 'Bogus'"),
-    (LONG.replace("size = 3", "size = 2"), r"line 66: more after the last of the 2 tier\(s\)"),
-    (LONG.replace("intervals: size = 5", "intervals: size = 1.5", 1), r"line 14: .* is 1.5, not a count"),
-    (LONG.replace("xmax = 1.0\n            text", "xmax = 0.5\n            text", 1), r".*starts at 0.5 s and ends at 0.5 s"),
-    (LONG.replace('class = "IntervalTier"\n        name = "phones"', 'class = "TextTier"\n        name = "phones"'),
-     r"tier 'phones' is a point tier \(TextTier\) but its entries are intervals"),
-    (LONG.replace('class = "TextTier"', 'class = "IntervalTier"'), r"tier 'tones' is an interval tier but its entries are points"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (LONG[: LONG.index("item [3]")], r"the file ends where the class of tier 3 should be"),
+        (SHORT.replace('"IntervalTier"\n"phones"', '"Bogus"\n"phones"'), r"tier 2 is a 'Bogus'"),
+        (LONG.replace("size = 3", "size = 2"), r"line 66: more after the last of the 2 tier\(s\)"),
+        (LONG.replace("intervals: size = 5", "intervals: size = 1.5", 1), r"line 14: .* is 1.5, not a count"),
+        (
+            LONG.replace("xmax = 1.0\n            text", "xmax = 0.5\n            text", 1),
+            r".*starts at 0.5 s and ends at 0.5 s",
+        ),
+        (
+            LONG.replace(
+                'class = "IntervalTier"\n        name = "phones"', 'class = "TextTier"\n        name = "phones"'
+            ),
+            r"tier 'phones' is a point tier \(TextTier\) but its entries are intervals",
+        ),
+        (
+            LONG.replace('class = "TextTier"', 'class = "IntervalTier"'),
+            r"tier 'tones' is an interval tier but its entries are points",
+        ),
+    ],
+)
 def test_truncated_or_inconsistent_files_are_refused(tmp_path, content, message):
-    with pytest.raises(TextGridError, match=r"bad\.TextGrid: malformed or truncated TextGrid \(ParsingError: " + message):
+    with pytest.raises(
+        TextGridError, match=r"bad\.TextGrid: malformed or truncated TextGrid \(ParsingError: " + message
+    ):
         read_textgrid(_write(tmp_path, "bad.TextGrid", content.encode()))

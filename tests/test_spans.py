@@ -21,8 +21,11 @@ def test_token_spans_runs_and_scores():
     path = torch.tensor([0, 2, 2, 0, 2, 3, 0, 0])
     log_probs = torch.log(torch.tensor([0.9, 0.5, 0.7, 0.9, 0.4, 0.8, 0.9, 0.9]))
     spans = token_spans(path, log_probs, blank=0)
-    assert spans == [TokenSpan(2, 1, 3, pytest.approx(0.6)), TokenSpan(2, 4, 5, pytest.approx(0.4)),
-                     TokenSpan(3, 5, 6, pytest.approx(0.8))]
+    assert spans == [
+        TokenSpan(2, 1, 3, pytest.approx(0.6)),
+        TokenSpan(2, 4, 5, pytest.approx(0.4)),
+        TokenSpan(3, 5, 6, pytest.approx(0.8)),
+    ]
 
 
 def _spans(*triples):
@@ -62,7 +65,13 @@ def test_extension_zero_ends_at_last_character_frame():
 
 def test_unrepresentable_word_sits_between_neighbours():
     spans = _spans((A, 2, 4), (B, 10, 12))
-    words = [_word("a", A), _word("€", ), _word("b", B)]
+    words = [
+        _word("a", A),
+        _word(
+            "€",
+        ),
+        _word("b", B),
+    ]
     out = word_spans(spans, [0, 2], words, LABELS, 0.02, 30, end_extension_frames=2)
     middle = out[1]
     assert middle.text == "€" and not middle.aligned and middle.score == 0.0

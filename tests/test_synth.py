@@ -15,13 +15,22 @@ from aligner.errors import AlignerError
 from aligner.synth.espeak import espeak_available
 
 pytestmark = pytest.mark.skipif(
-    not espeak_available(),
-    reason="libespeak-ng.so.1 is not installed (apt-get install espeak-ng libespeak-ng1)")
+    not espeak_available(), reason="libespeak-ng.so.1 is not installed (apt-get install espeak-ng libespeak-ng1)"
+)
 
 from aligner.synth import corpus as corpus_module  # noqa: E402
-from aligner.synth.corpus import (BASE_VOICES, FEMALE_VARIANTS, MALE_VARIANTS, CorpusError,  # noqa: E402
-                                  make_corpus, plan_corpus, render_speech, sentence_split,
-                                  speech_from_synthesis, split_voices)
+from aligner.synth.corpus import (
+    BASE_VOICES,
+    FEMALE_VARIANTS,
+    MALE_VARIANTS,
+    CorpusError,  # noqa: E402
+    make_corpus,
+    plan_corpus,
+    render_speech,
+    sentence_split,
+    speech_from_synthesis,
+    split_voices,
+)
 from aligner.synth.espeak import SynthesisError, synthesize, word_timings  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_synthetic_corpus.py"
@@ -29,6 +38,7 @@ SENTENCE = "Wait, it cost $5 in 1999 and the rest of it was free."
 
 
 # --------------------------------------------------------------- fixtures
+
 
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory) -> tuple[Path, Path]:
@@ -57,13 +67,14 @@ def _tiers(path: Path) -> tuple[textgrid.TextGrid, list, list]:
 def _frame_db(audio: np.ndarray, rate: int, start: float, end: float, frame: float = 0.01) -> list[float]:
     values = []
     for t in np.arange(start, end - frame + 1e-9, frame):
-        chunk = audio[int(t * rate):int((t + frame) * rate)].astype(np.float64)
+        chunk = audio[int(t * rate) : int((t + frame) * rate)].astype(np.float64)
         if chunk.size:
-            values.append(10 * np.log10(np.mean(chunk ** 2) + 1e-12))
+            values.append(10 * np.log10(np.mean(chunk**2) + 1e-12))
     return values
 
 
 # ------------------------------------------------------------ the binding
+
 
 def test_synthesize_returns_audio_and_events():
     synthesis = synthesize(SENTENCE, "en-us", rate=170)
@@ -103,11 +114,11 @@ def test_events_line_up_with_the_audio_to_the_sample():
     pauses = onsets = 0
     for event, following in zip(phonemes, phonemes[1:]):
         if event.is_pause and following.sample > event.sample:
-            assert silent[event.sample:following.sample].all()
+            assert silent[event.sample : following.sample].all()
             pauses += 1
         if event.is_pause and not following.is_pause:
             assert silent[following.sample - 1]
-            loud = np.flatnonzero(~silent[following.sample:])
+            loud = np.flatnonzero(~silent[following.sample :])
             assert loud[0] <= 22  # 1 ms at 22050 Hz
             onsets += 1
     assert pauses >= 4 and onsets >= 4
@@ -132,6 +143,7 @@ def test_word_without_sound_is_an_error():
 
 
 # ------------------------------------------------------------- the corpus
+
 
 def test_corpus_files_and_durations(corpora):
     folder, _ = corpora
@@ -193,8 +205,10 @@ def test_heldout_voices_and_sentences_are_disjoint_from_train(tmp_path):
     voices = split_voices(0)
     assert voices["train"] and voices["heldout"]
     assert not set(voices["train"]) & set(voices["heldout"])
-    parts = {split: ({v.partition("+")[0] for v in voices[split]},
-                     {v.partition("+")[2] for v in voices[split]}) for split in voices}
+    parts = {
+        split: ({v.partition("+")[0] for v in voices[split]}, {v.partition("+")[2] for v in voices[split]})
+        for split in voices
+    }
     assert not parts["train"][0] & parts["heldout"][0]  # base voices
     assert not parts["train"][1] & parts["heldout"][1]  # variants
     assert set(FEMALE_VARIANTS) & parts["heldout"][1]  # a female voice is held out
@@ -265,7 +279,7 @@ def test_augmentations_keep_length_and_timing():
     for out in (wet, band, noisy):
         assert out.shape == audio.shape and out.dtype == np.float32 and np.isfinite(out).all()
     noise_power = np.mean((noisy - audio) ** 2)
-    assert 10 * np.log10(np.mean(audio ** 2) / noise_power) == pytest.approx(10.0, abs=0.01)
+    assert 10 * np.log10(np.mean(audio**2) / noise_power) == pytest.approx(10.0, abs=0.01)
     pink = corpus_module.pink_noise(48000, rng)
     power = np.abs(np.fft.rfft(pink)) ** 2
     freqs = np.fft.rfftfreq(len(pink), 1 / 16000)
@@ -307,8 +321,7 @@ def _load_script():
 def test_script_writes_a_corpus_and_reports_hours(tmp_path, capsys):
     script = _load_script()
     out = tmp_path / "cli"
-    code = script.main([str(out), "--utterances", "2", "--seed", "4", "--jobs", "2", "--quiet",
-                        "--voice", "en-us+f1"])
+    code = script.main([str(out), "--utterances", "2", "--seed", "4", "--jobs", "2", "--quiet", "--voice", "en-us+f1"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "wrote 2 utterances" in printed and "hours of audio" in printed

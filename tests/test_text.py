@@ -17,11 +17,69 @@ from aligner.text import (
 )
 
 # torchaudio WAV2VEC2_ASR_*_960H labels (blank "-", separator "|").
-EN = ("-", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L", "U", "M",
-      "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z")
+EN = (
+    "-",
+    "|",
+    "E",
+    "T",
+    "A",
+    "O",
+    "N",
+    "I",
+    "H",
+    "S",
+    "R",
+    "D",
+    "L",
+    "U",
+    "M",
+    "W",
+    "C",
+    "F",
+    "G",
+    "Y",
+    "P",
+    "B",
+    "V",
+    "K",
+    "'",
+    "X",
+    "J",
+    "Q",
+    "Z",
+)
 # torchaudio MMS_FA labels with the star (no separator).
-MMS = ("-", "a", "i", "e", "n", "o", "u", "t", "s", "r", "m", "k", "l", "d", "g",
-       "h", "y", "b", "p", "w", "c", "v", "j", "z", "f", "'", "q", "x", "*")
+MMS = (
+    "-",
+    "a",
+    "i",
+    "e",
+    "n",
+    "o",
+    "u",
+    "t",
+    "s",
+    "r",
+    "m",
+    "k",
+    "l",
+    "d",
+    "g",
+    "h",
+    "y",
+    "b",
+    "p",
+    "w",
+    "c",
+    "v",
+    "j",
+    "z",
+    "f",
+    "'",
+    "q",
+    "x",
+    "*",
+)
 
 
 def en(text: str, **kwargs) -> list[str]:
@@ -30,8 +88,7 @@ def en(text: str, **kwargs) -> list[str]:
 
 
 def mms(text: str, star: str | None = "*", **kwargs) -> list[str]:
-    return [w.normalized for w in normalize_transcript(text, MMS, separator=None, star=star,
-                                                       **kwargs).words]
+    return [w.normalized for w in normalize_transcript(text, MMS, separator=None, star=star, **kwargs).words]
 
 
 def ids(labels: tuple[str, ...], spelled: str) -> tuple[int, ...]:
@@ -39,6 +96,7 @@ def ids(labels: tuple[str, ...], spelled: str) -> tuple[int, ...]:
 
 
 # ----------------------------------------------------------------- words and case
+
 
 def test_word_keeps_original_spelling_and_apostrophe():
     transcript = normalize_transcript("Don't, stop!", EN)
@@ -76,8 +134,7 @@ def test_punctuation_removed_but_kept_in_text():
 
 
 def test_hyphen_slash_underscore_split_into_subwords():
-    assert en("well-known and/or snake_case long—dash") == [
-        "WELL|KNOWN", "AND|OR", "SNAKE|CASE", "LONG|DASH"]
+    assert en("well-known and/or snake_case long—dash") == ["WELL|KNOWN", "AND|OR", "SNAKE|CASE", "LONG|DASH"]
     assert mms("well-known and/or") == ["wellknown", "andor"]
 
 
@@ -88,44 +145,50 @@ def test_nfkc_and_format_characters():
 
 # ----------------------------------------------------------------- numbers
 
-@pytest.mark.parametrize("text, expected", [
-    ("42", "FORTY|TWO"),
-    ("3.5", "THREE|POINT|FIVE"),
-    ("2.50", "TWO|POINT|FIVE|ZERO"),
-    (".5", "POINT|FIVE"),
-    ("1,000", "ONE|THOUSAND"),
-    ("1,000,000", "ONE|MILLION"),
-    ("1999", "NINETEEN|NINETY|NINE"),
-    ("2005", "TWO|THOUSAND|AND|FIVE"),
-    ("1066", "ONE|THOUSAND|AND|SIXTY|SIX"),  # not a year (before 1100)
-    ("1st", "FIRST"),
-    ("21st", "TWENTY|FIRST"),
-    ("22nd", "TWENTY|SECOND"),
-    ("3rd", "THIRD"),
-    ("4th", "FOURTH"),
-    ("50%", "FIFTY|PERCENT"),
-    ("3.5%", "THREE|POINT|FIVE|PERCENT"),
-    ("$5", "FIVE|DOLLARS"),
-    ("$1", "ONE|DOLLAR"),
-    ("$5.50", "FIVE|DOLLARS|FIFTY|CENTS"),
-    ("$1.01", "ONE|DOLLAR|ONE|CENT"),
-    ("$0.99", "NINETY|NINE|CENTS"),
-    ("$1,000,000", "ONE|MILLION|DOLLARS"),
-    ("£3", "THREE|POUNDS"),
-    ("€10", "TEN|EUROS"),
-    ("10€", "TEN|EUROS"),
-    ("-5", "MINUS|FIVE"),
-    ("1990s", "NINETEEN|NINETIES"),
-    ("1999-2005", "NINETEEN|NINETY|NINE|TWO|THOUSAND|AND|FIVE"),
-    ("3:30pm", "THREE|THIRTY|PM"),
-    ("mp3", "MP|THREE"),
-    ("007", "ZERO|ZERO|SEVEN"),
-    ("12345678901234567890", "|".join(["ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN",
-                                       "EIGHT", "NINE", "ZERO"] * 2)),
-    ("R&D", "R|AND|D"),
-    ("$5.50,", "FIVE|DOLLARS|FIFTY|CENTS"),
-    ("(1999).", "NINETEEN|NINETY|NINE"),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("42", "FORTY|TWO"),
+        ("3.5", "THREE|POINT|FIVE"),
+        ("2.50", "TWO|POINT|FIVE|ZERO"),
+        (".5", "POINT|FIVE"),
+        ("1,000", "ONE|THOUSAND"),
+        ("1,000,000", "ONE|MILLION"),
+        ("1999", "NINETEEN|NINETY|NINE"),
+        ("2005", "TWO|THOUSAND|AND|FIVE"),
+        ("1066", "ONE|THOUSAND|AND|SIXTY|SIX"),  # not a year (before 1100)
+        ("1st", "FIRST"),
+        ("21st", "TWENTY|FIRST"),
+        ("22nd", "TWENTY|SECOND"),
+        ("3rd", "THIRD"),
+        ("4th", "FOURTH"),
+        ("50%", "FIFTY|PERCENT"),
+        ("3.5%", "THREE|POINT|FIVE|PERCENT"),
+        ("$5", "FIVE|DOLLARS"),
+        ("$1", "ONE|DOLLAR"),
+        ("$5.50", "FIVE|DOLLARS|FIFTY|CENTS"),
+        ("$1.01", "ONE|DOLLAR|ONE|CENT"),
+        ("$0.99", "NINETY|NINE|CENTS"),
+        ("$1,000,000", "ONE|MILLION|DOLLARS"),
+        ("£3", "THREE|POUNDS"),
+        ("€10", "TEN|EUROS"),
+        ("10€", "TEN|EUROS"),
+        ("-5", "MINUS|FIVE"),
+        ("1990s", "NINETEEN|NINETIES"),
+        ("1999-2005", "NINETEEN|NINETY|NINE|TWO|THOUSAND|AND|FIVE"),
+        ("3:30pm", "THREE|THIRTY|PM"),
+        ("mp3", "MP|THREE"),
+        ("007", "ZERO|ZERO|SEVEN"),
+        (
+            "12345678901234567890",
+            "|".join(["ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "ZERO"] * 2),
+        ),
+        ("R&D", "R|AND|D"),
+        ("$5.50,", "FIVE|DOLLARS|FIFTY|CENTS"),
+        ("(1999).", "NINETEEN|NINETY|NINE"),
+    ],
+)
 def test_numbers_english(text, expected):
     assert en(text) == [expected]
 
@@ -135,8 +198,7 @@ def test_numbers_without_separator_are_concatenated():
 
 
 def test_numbers_other_language():
-    assert mms("42 3,5 5€ 50%", language="fr") == [
-        "quarantedeux", "troisvirgulecinq", "cinqeuros", "cinquantepourcent"]
+    assert mms("42 3,5 5€ 50%", language="fr") == ["quarantedeux", "troisvirgulecinq", "cinqeuros", "cinquantepourcent"]
     assert mms("1999", language="deu") == ["neunzehnhundertneunundneunzig"]
 
 
@@ -146,13 +208,15 @@ def test_numbers_kept_when_model_has_digit_labels():
 
 
 def test_numbers_in_unsupported_language_are_dropped_with_hint():
-    with pytest.warns(UnrepresentableCharacterWarning,
-                      match=r"'2', '4' \(numbers cannot be spelled out for language 'xyz'\)"):
+    with pytest.warns(
+        UnrepresentableCharacterWarning, match=r"'2', '4' \(numbers cannot be spelled out for language 'xyz'\)"
+    ):
         transcript = normalize_transcript("hello 42", MMS, separator=None, language="xyz")
     assert [w.tokens for w in transcript.words][1] == ()
 
 
 # ----------------------------------------------------------------- unrepresentable
+
 
 def test_accents_stripped_when_not_a_label():
     assert en("café naïve Straße") == ["CAFE", "NAIVE", "STRASSE"]
@@ -178,8 +242,7 @@ def test_dropped_characters_warn_once_and_word_is_kept():
     with pytest.warns(UnrepresentableCharacterWarning) as record:
         transcript = normalize_transcript("a€b € 😀 ok €", EN, source="transcript.txt")
     assert len(record) == 1
-    assert str(record[0].message) == (
-        "transcript.txt: dropped characters the model cannot represent: '€', '😀'")
+    assert str(record[0].message) == ("transcript.txt: dropped characters the model cannot represent: '€', '😀'")
     assert [w.text for w in transcript.words] == ["a€b", "€", "😀", "ok", "€"]
     assert [w.tokens for w in transcript.words][1:3] == [(), ()]
     assert transcript.dropped == ("€", "😀")
@@ -199,6 +262,7 @@ def test_no_warning_when_everything_is_representable():
 
 
 # ----------------------------------------------------------------- targets
+
 
 def test_targets_with_separator():
     with pytest.warns(UnrepresentableCharacterWarning):
@@ -226,6 +290,7 @@ def test_records_are_frozen_and_compare_by_value():
 
 # ----------------------------------------------------------------- errors
 
+
 @pytest.mark.parametrize("text", ["", "   \n\t "])
 def test_empty_transcript(text):
     with pytest.raises(TranscriptError, match=r"^a\.txt: transcript is empty"):
@@ -233,8 +298,11 @@ def test_empty_transcript(text):
 
 
 def test_nothing_representable():
-    with pytest.raises(TranscriptError, match=r"^b\.lab: no character of the transcript can be "
-                                              r"represented by the model's labels.*'😀'"):
+    with pytest.raises(
+        TranscriptError,
+        match=r"^b\.lab: no character of the transcript can be "
+        r"represented by the model's labels.*'😀'",
+    ):
         normalize_transcript("... 😀 —", EN, source="b.lab")
     # stars alone are not an alignable transcript either
     with pytest.raises(TranscriptError, match="no character of the transcript"):
@@ -254,6 +322,7 @@ def test_bad_special_labels():
 
 # ----------------------------------------------------------------- read_transcript
 
+
 def test_read_transcript_utf8_bom_and_newlines(tmp_path):
     path = tmp_path / "a.lab"
     path.write_bytes("\ufeffHello  there\r\n\n  café\nend ".encode("utf-8"))
@@ -266,8 +335,11 @@ def test_read_transcript_utf8_bom_and_newlines(tmp_path):
 def test_read_transcript_not_utf8(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("caf\u00e9".encode("latin-1"))
-    with pytest.raises(TranscriptError, match=r"latin1\.txt: not valid UTF-8: byte 0xe9 at offset 3.*"
-                                              r"re-save the file as UTF-8"):
+    with pytest.raises(
+        TranscriptError,
+        match=r"latin1\.txt: not valid UTF-8: byte 0xe9 at offset 3.*"
+        r"re-save the file as UTF-8",
+    ):
         read_transcript(path)
 
 
@@ -280,9 +352,9 @@ def test_read_transcript_missing(tmp_path):
 
 # ----------------------------------------------------------------- properties
 
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40),
-       english=st.booleans())
+@given(text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40), english=st.booleans())
 def test_property_ids_valid_and_one_word_per_whitespace_word(text, english):
     labels, kwargs = (EN, {}) if english else (MMS, {"separator": None, "star": "*"})
     assume(text.strip())

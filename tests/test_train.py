@@ -20,14 +20,36 @@ from click.testing import CliRunner
 from aligner import Aligner, load_model, save_model
 from aligner.cli import main
 from aligner.testing import ENGLISH_LABELS, MMS_LABELS, tiny_model
-from aligner.train import (CorpusError, SkippedUtterancesWarning, TrainingError, bucket_batches,
-                           character_error_rate, edit_distance, find_corpus_files, greedy_decode,
-                           time_mask, timing_loss, train)
+from aligner.train import (
+    CorpusError,
+    SkippedUtterancesWarning,
+    TrainingError,
+    bucket_batches,
+    character_error_rate,
+    edit_distance,
+    find_corpus_files,
+    greedy_decode,
+    time_mask,
+    timing_loss,
+    train,
+)
 
 RATE = 16000
 LETTERS = "ABCDEHINORST"
-SENTENCES = ["CAB DOT", "BIRD NOTE", "RAT SHIN", "TOAD BEST", "HAT ROD", "DIRT SANE", "COAT HEN",
-             "STAB RINE", "BRED HOST", "NICE TRAD", "DASH CORN", "HIDE CART"]
+SENTENCES = [
+    "CAB DOT",
+    "BIRD NOTE",
+    "RAT SHIN",
+    "TOAD BEST",
+    "HAT ROD",
+    "DIRT SANE",
+    "COAT HEN",
+    "STAB RINE",
+    "BRED HOST",
+    "NICE TRAD",
+    "DASH CORN",
+    "HIDE CART",
+]
 FAST = dict(workers=0, progress=False, threads=1)
 
 
@@ -61,13 +83,29 @@ def textgrid_text(words: list[tuple[float, float, str]], total: float) -> str:
         last = end
     if last < total:
         intervals.append((last, total, ""))
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {total}",
-             "tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"',
-             '        name = "words"', "        xmin = 0", f"        xmax = {total}",
-             f"        intervals: size = {len(intervals)}"]
+    lines = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "xmin = 0",
+        f"xmax = {total}",
+        "tiers? <exists>",
+        "size = 1",
+        "item []:",
+        "    item [1]:",
+        '        class = "IntervalTier"',
+        '        name = "words"',
+        "        xmin = 0",
+        f"        xmax = {total}",
+        f"        intervals: size = {len(intervals)}",
+    ]
     for k, (start, end, word) in enumerate(intervals, 1):
-        lines += [f"        intervals [{k}]:", f"            xmin = {start}", f"            xmax = {end}",
-                  f'            text = "{word}"']
+        lines += [
+            f"        intervals [{k}]:",
+            f"            xmin = {start}",
+            f"            xmax = {end}",
+            f'            text = "{word}"',
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -144,8 +182,9 @@ def test_edit_distance_cer_and_greedy_decode():
     assert edit_distance([], [1, 2]) == 2
     assert edit_distance([1, 2, 3], [1, 2, 3]) == 0
     assert character_error_rate([[1, 2], [3]], [[1, 2, 4], [3]]) == pytest.approx(1 / 4)
-    log_probs = torch.log(torch.tensor([
-        [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]))
+    log_probs = torch.log(
+        torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    )
     assert greedy_decode(log_probs, blank=0) == [1, 1, 2]
 
 
@@ -337,9 +376,31 @@ def test_option_errors(corpus, trained, tmp_path):
 def test_cli_train(corpus, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli-model"
-    result = runner.invoke(main, ["train", str(corpus), "-o", str(out), "--config", "tiny", "--max-steps", "6",
-                                  "--seed", "3", "--threads", "1", "--workers", "0", "--batch-seconds", "5",
-                                  "--dev-fraction", "0.2", "--timing-weight", "0.1"])
+    result = runner.invoke(
+        main,
+        [
+            "train",
+            str(corpus),
+            "-o",
+            str(out),
+            "--config",
+            "tiny",
+            "--max-steps",
+            "6",
+            "--seed",
+            "3",
+            "--threads",
+            "1",
+            "--workers",
+            "0",
+            "--batch-seconds",
+            "5",
+            "--dev-fraction",
+            "0.2",
+            "--timing-weight",
+            "0.1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "trained 6 steps" in result.output
     assert load_model(out).labels == ENGLISH_LABELS

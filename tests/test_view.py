@@ -33,34 +33,49 @@ from aligner.errors import AlignerError, AudioError, OutputError, TextGridError
 from aligner.readers import read_textgrid, read_tiers
 from aligner.records import Alignment
 from aligner.writers import write_alignment
-from viz.view import (SPECTROGRAM_MAX_COLUMNS, View, envelope_levels, page_tiers, read_alignment,
-                      spectrogram_levels, view_page, write_view)
+from viz.view import (
+    SPECTROGRAM_MAX_COLUMNS,
+    View,
+    envelope_levels,
+    page_tiers,
+    read_alignment,
+    spectrogram_levels,
+    view_page,
+    write_view,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "example.wav"
 REFERENCE = ROOT / "examples" / "example.reference.TextGrid"
-CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
-                             shutil.which("google-chrome")) if p), None)
+CHROMIUM = next(
+    (p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome")) if p), None
+)
 CHROMEDRIVER = "/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else shutil.which("chromedriver")
 
 
 # ------------------------------------------------------------------ fixtures
+
 
 @pytest.fixture(scope="module")
 def alignment() -> Alignment:
     """The example's human alignment (words and phones) with made-up scores:
     every fifth word from the third on scores 0.1 (low), the others 0.9."""
     human = read_textgrid(REFERENCE)
-    words = tuple(replace(w, score=0.1 if k % 5 == 2 else 0.9, chars=tuple(replace(c, score=0.8) for c in w.chars))
-                  for k, w in enumerate(human.words))
+    words = tuple(
+        replace(w, score=0.1 if k % 5 == 2 else 0.9, chars=tuple(replace(c, score=0.8) for c in w.chars))
+        for k, w in enumerate(human.words)
+    )
     return replace(human, words=words, audio=str(EXAMPLE), model="made-up")
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, alignment) -> SimpleNamespace:
     folder = tmp_path_factory.mktemp("view")
-    return SimpleNamespace(folder=folder, json=write_alignment(alignment, folder / "example.json"),
-                           textgrid=write_alignment(alignment, folder / "example.TextGrid"))
+    return SimpleNamespace(
+        folder=folder,
+        json=write_alignment(alignment, folder / "example.json"),
+        textgrid=write_alignment(alignment, folder / "example.TextGrid"),
+    )
 
 
 def run(*args: str | os.PathLike):
@@ -103,6 +118,7 @@ def payload(page: str) -> dict:
 
 
 # ------------------------------------------------------------- the page file
+
 
 def test_page_is_one_self_contained_file(files, tmp_path):
     out = tmp_path / "page.html"
@@ -173,8 +189,9 @@ def test_tiers_option_selects_and_orders(files, tmp_path):
 
 
 def test_reference_shows_both_alignments_and_differences(files, alignment, tmp_path):
-    shifted = replace(alignment, words=tuple(replace(w, start=w.start + 0.03, end=w.end + 0.03, chars=())
-                                             for w in alignment.words))
+    shifted = replace(
+        alignment, words=tuple(replace(w, start=w.start + 0.03, end=w.end + 0.03, chars=()) for w in alignment.words)
+    )
     reference = write_alignment(shifted, tmp_path / "shifted.TextGrid")
     out = tmp_path / "p.html"
     result = run(EXAMPLE, files.json, "-o", out, "--reference", reference)
@@ -200,18 +217,21 @@ def _corrupt(folder: Path, name: str, content: bytes | str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing audio", r"not found|no such|does not exist"),
-    ("corrupt audio", r"cannot (be )?decode|not.*audio|unreadable|cannot read"),
-    ("missing alignment", r"TextGrid file not found"),
-    ("malformed TextGrid", r"not a Praat TextGrid"),
-    ("bad JSON", r"not valid JSON"),
-    ("JSON not an alignment", r"not an alignment JSON file"),
-    ("unknown tier", r"no tier named 'vowels' \(--tiers\); tiers present: 'words', 'phones'"),
-    ("audio too short", r"after the end of the audio"),
-    ("output is an input", r"refusing to overwrite an input"),
-    ("not a page", r"must end in \.html"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing audio", r"not found|no such|does not exist"),
+        ("corrupt audio", r"cannot (be )?decode|not.*audio|unreadable|cannot read"),
+        ("missing alignment", r"TextGrid file not found"),
+        ("malformed TextGrid", r"not a Praat TextGrid"),
+        ("bad JSON", r"not valid JSON"),
+        ("JSON not an alignment", r"not an alignment JSON file"),
+        ("unknown tier", r"no tier named 'vowels' \(--tiers\); tiers present: 'words', 'phones'"),
+        ("audio too short", r"after the end of the audio"),
+        ("output is an input", r"refusing to overwrite an input"),
+        ("not a page", r"must end in \.html"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_no_output(case, message, files, tmp_path):
     out = tmp_path / "page.html"
     audio, alignment, extra = EXAMPLE, files.json, []
@@ -250,8 +270,11 @@ def test_bad_input_is_one_line_exit_2_and_no_output(case, message, files, tmp_pa
 def test_api_errors_are_aligner_errors(files, tmp_path):
     with pytest.raises(TextGridError, match=r"point tier"):
         grid = tmp_path / "points.TextGrid"
-        grid.write_text(REFERENCE.read_text(encoding="utf-8").replace('class = "IntervalTier"\n\t\tname = "phones"',
-                                                                      'class = "TextTier"\n\t\tname = "phones"'))
+        grid.write_text(
+            REFERENCE.read_text(encoding="utf-8").replace(
+                'class = "IntervalTier"\n\t\tname = "phones"', 'class = "TextTier"\n\t\tname = "phones"'
+            )
+        )
         page_tiers(grid, ["phones"])
     with pytest.raises(AudioError, match=r"needs its sample_rate"):
         view_page(files.json, np.zeros(100))
@@ -298,13 +321,15 @@ def test_repr_html_and_show(alignment, tmp_path):
     assert [t["name"] for t in payload(from_array.html)["tiers"]] == ["words"]
     assert shown.save(tmp_path / "saved.html").read_text(encoding="utf-8") == shown.html
     # two views on one page never share ids
-    assert re.search(r'id="(tv-[0-9a-f]+)"', shown.html).group(1) != re.search(r'id="(tv-[0-9a-f]+)"',
-                                                                              from_array.html).group(1)
+    assert re.search(r'id="(tv-[0-9a-f]+)"', shown.html).group(1) != re.search(
+        r'id="(tv-[0-9a-f]+)"', from_array.html
+    ).group(1)
     unplaceable = replace(alignment, duration=math.nan)
     assert unplaceable._repr_html_() is None  # falls back to the plain repr
 
 
 # ------------------------------------------------------------ a real browser
+
 
 def _browser_missing() -> str | None:
     try:
@@ -330,8 +355,14 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900",
-                     "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
+    for argument in (
+        "--headless=new",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+    ):
         options.add_argument(argument)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         options.add_argument("--no-sandbox")
@@ -353,9 +384,13 @@ def page(files):
 
 def load(driver, path: Path) -> None:
     driver.get(path.as_uri())
-    wait(lambda: driver.execute_script(
-        "var r = document.querySelector('.tv-root'), a = r.querySelector('audio');"
-        "return r.dataset.ready === '1' && (!a || a.readyState >= 2)"), "the page to load")
+    wait(
+        lambda: driver.execute_script(
+            "var r = document.querySelector('.tv-root'), a = r.querySelector('audio');"
+            "return r.dataset.ready === '1' && (!a || a.readyState >= 2)"
+        ),
+        "the page to load",
+    )
 
 
 def wait(condition, what: str, timeout: float = 10.0):
@@ -403,7 +438,9 @@ def test_click_a_word_plays_exactly_it(browser, page, alignment):
     seen = []
     deadline = time.monotonic() + word.duration + 3
     while time.monotonic() < deadline:
-        now, paused = browser.execute_script("var a = document.querySelector('audio'); return [a.currentTime, a.paused]")
+        now, paused = browser.execute_script(
+            "var a = document.querySelector('audio'); return [a.currentTime, a.paused]"
+        )
         if paused and seen:
             break
         if not paused:
@@ -427,22 +464,30 @@ def test_drag_a_boundary_undo_and_download_the_textgrid(browser, page, files):
     tiers = payload(page.read_text(encoding="utf-8"))["tiers"]
     words, phones = tiers[0]["bounds"], tiers[1]["bounds"]
     # a word boundary that is also a phone boundary, with room on both sides
-    j = next(j for j in range(1, len(words) - 1) if words[j] in phones
-             and min(words[j] - words[j - 1], words[j + 1] - words[j]) > 0.08
-             and min(np.diff(phones)[phones.index(words[j]) - 1:phones.index(words[j]) + 1]) > 0.04)
+    j = next(
+        j
+        for j in range(1, len(words) - 1)
+        if words[j] in phones
+        and min(words[j] - words[j - 1], words[j + 1] - words[j]) > 0.08
+        and min(np.diff(phones)[phones.index(words[j]) - 1 : phones.index(words[j]) + 1]) > 0.04
+    )
     k = phones.index(words[j])
-    browser.execute_script(f"document.querySelector('.tv-root').alignmentView.setView({words[j] - 0.5}, "
-                           f"{words[j] + 0.5})")
+    browser.execute_script(
+        f"document.querySelector('.tv-root').alignmentView.setView({words[j] - 0.5}, {words[j] + 0.5})"
+    )
     spp = float(browser.execute_script("return document.querySelector('.tv-root').dataset.secondsPerPixel"))
     handle = browser.find_element(By.CSS_SELECTOR, f'.tv-bd[data-boundary-tier="words"][data-index="{j}"]')
     pixels = 25
     ActionChains(browser).click_and_hold(handle).move_by_offset(pixels, 0).release().perform()
     moved = words[j] + pixels * spp
     assert words_tier(browser)[j] == pytest.approx(moved, abs=2e-6)
-    element = browser.find_element(By.CSS_SELECTOR, f'[data-tier="words"][data-index="{j}"], '
-                                                    f'[data-tier="words"][data-index="{j - 1}"]')
-    assert moved == pytest.approx(float(element.get_attribute(
-        "data-start" if element.get_attribute("data-index") == str(j) else "data-end")), abs=2e-6)
+    element = browser.find_element(
+        By.CSS_SELECTOR, f'[data-tier="words"][data-index="{j}"], [data-tier="words"][data-index="{j - 1}"]'
+    )
+    assert moved == pytest.approx(
+        float(element.get_attribute("data-start" if element.get_attribute("data-index") == str(j) else "data-end")),
+        abs=2e-6,
+    )
 
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.CONTROL, "z")
@@ -478,8 +523,9 @@ def test_keyboard_shortcuts(browser, page):
     load(browser, page)
 
     def window():
-        return browser.execute_script("var r = document.querySelector('.tv-root').dataset;"
-                                      "return [+r.viewStart, +r.viewEnd]")
+        return browser.execute_script(
+            "var r = document.querySelector('.tv-root').dataset;return [+r.viewStart, +r.viewEnd]"
+        )
 
     body = browser.find_element(By.TAG_NAME, "body")
     start, end = window()
@@ -518,17 +564,23 @@ def test_two_notebook_views_on_one_page(browser, alignment, tmp_path):
     from selenium.webdriver.common.by import By
 
     host = tmp_path / "notebook.html"
-    host.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'></head><body>"
-                    + alignment._repr_html_() + viz.show(alignment, EXAMPLE)._repr_html_() + "</body></html>",
-                    encoding="utf-8")
+    host.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'></head><body>"
+        + alignment._repr_html_()
+        + viz.show(alignment, EXAMPLE)._repr_html_()
+        + "</body></html>",
+        encoding="utf-8",
+    )
     browser.get(host.as_uri())
     frames = browser.find_elements(By.CSS_SELECTOR, "iframe.aligner-view")
     assert len(frames) == 2
     for frame, has_audio in zip(frames, (False, True)):
         browser.switch_to.frame(frame)
         try:
-            wait(lambda: browser.execute_script("return document.querySelector('.tv-root').dataset.ready === '1'"),
-                 "the view in its frame")
+            wait(
+                lambda: browser.execute_script("return document.querySelector('.tv-root').dataset.ready === '1'"),
+                "the view in its frame",
+            )
             assert len(browser.find_elements(By.CSS_SELECTOR, '[data-tier="words"]')) == len(alignment.words)
             assert bool(browser.find_elements(By.CSS_SELECTOR, "audio")) == has_audio
         finally:
@@ -543,22 +595,30 @@ def test_labels_survive_html_and_the_downloaded_textgrid(browser, tmp_path):
 
     labels = ['say "hi"', "<b>&amp;</b>", "café", "naïve’s"]
     grid = tmp_path / "tricky.TextGrid"
-    items = "".join(f'\t\t\tintervals [{k + 1}]:\n\t\t\t\txmin = {k * 0.5}\n\t\t\t\txmax = {(k + 1) * 0.5}\n'
-                    f'\t\t\t\ttext = "{label.replace(chr(34), chr(34) * 2)}"\n' for k, label in enumerate(labels))
-    grid.write_text('File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\nxmax = 2\ntiers? <exists>\n'
-                    'size = 1\nitem []:\n\titem [1]:\n\t\tclass = "IntervalTier"\n\t\tname = "words"\n\t\txmin = 0\n'
-                    f'\t\txmax = 2\n\t\tintervals: size = {len(labels)}\n' + items, encoding="utf-8")
+    items = "".join(
+        f"\t\t\tintervals [{k + 1}]:\n\t\t\t\txmin = {k * 0.5}\n\t\t\t\txmax = {(k + 1) * 0.5}\n"
+        f'\t\t\t\ttext = "{label.replace(chr(34), chr(34) * 2)}"\n'
+        for k, label in enumerate(labels)
+    )
+    grid.write_text(
+        'File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\nxmax = 2\ntiers? <exists>\n'
+        'size = 1\nitem []:\n\titem [1]:\n\t\tclass = "IntervalTier"\n\t\tname = "words"\n\t\txmin = 0\n'
+        f"\t\txmax = 2\n\t\tintervals: size = {len(labels)}\n" + items,
+        encoding="utf-8",
+    )
     page = tmp_path / "tricky.html"
     page.write_text(view_page(grid), encoding="utf-8")
     assert [e["data-label"] for e in intervals(page.read_text(encoding="utf-8"), "words")] == labels
     load(browser, page)
     from selenium.webdriver.common.by import By
 
-    assert [e.get_attribute("data-label") for e in browser.find_elements(By.CSS_SELECTOR, '[data-tier="words"]')] \
-        == labels
+    assert [
+        e.get_attribute("data-label") for e in browser.find_elements(By.CSS_SELECTOR, '[data-tier="words"]')
+    ] == labels
     saved = tmp_path / "back.TextGrid"
-    saved.write_text(browser.execute_script("return document.querySelector('.tv-root').alignmentView.textGrid()"),
-                     encoding="utf-8")
+    saved.write_text(
+        browser.execute_script("return document.querySelector('.tv-root').alignmentView.textGrid()"), encoding="utf-8"
+    )
     back = parselmouth.Data.read(str(saved))
     assert [call(back, "Get label of interval", 1, i) for i in range(1, len(labels) + 1)] == labels
     assert severe(browser) == []

@@ -27,8 +27,7 @@ def reference(log_probs, targets, input_lengths, target_lengths, blank):
     scores = torch.zeros((B, T), dtype=log_probs.dtype)
     for b in range(B):
         n, m = int(input_lengths[b]), int(target_lengths[b])
-        p, s = TAF.forced_align(log_probs[b : b + 1, :n].contiguous(),
-                                targets[b : b + 1, :m].contiguous(), blank=blank)
+        p, s = TAF.forced_align(log_probs[b : b + 1, :n].contiguous(), targets[b : b + 1, :m].contiguous(), blank=blank)
         paths[b, :n] = p[0]
         scores[b, :n] = s[0]
     return paths, scores
@@ -56,8 +55,7 @@ def random_batch(gen, *, dtype=torch.float64, quantize=False, max_b=6, max_l=8, 
         tgt = others[torch.randint(0, len(others), (L,), generator=gen)]
         R = count_repeats(tgt)
         # A third of the items get exactly L + R frames (the tightest fit).
-        extra = 0 if torch.rand(1, generator=gen) < 0.33 else int(
-            torch.randint(1, max_extra + 1, (1,), generator=gen))
+        extra = 0 if torch.rand(1, generator=gen) < 0.33 else int(torch.randint(1, max_extra + 1, (1,), generator=gen))
         items.append((tgt, L + R + extra))
     T = max(n for _, n in items) + int(torch.randint(0, 3, (1,), generator=gen))
     Lmax = max(len(t) for t, _ in items)
@@ -77,6 +75,7 @@ def random_batch(gen, *, dtype=torch.float64, quantize=False, max_b=6, max_l=8, 
 # --------------------------------------------------------------------------
 # Agreement with torchaudio
 # --------------------------------------------------------------------------
+
 
 def test_matches_torchaudio_on_random_float64_batches():
     gen = torch.Generator().manual_seed(1234)
@@ -107,8 +106,13 @@ def test_float32_ties_are_broken_like_torchaudio(backend):
 def test_all_paths_tied_gives_torchaudio_path(backend, dtype):
     # Uniform emissions: every path has the same score, so the result is
     # decided by tie-breaking alone.
-    for C, T, tokens in [(3, 9, [1, 2, 1]), (4, 12, [1, 1, 2, 3, 3]), (2, 7, [1, 1, 1]),
-                         (5, 20, [4, 3, 2, 1, 2, 3, 4]), (3, 5, [2, 1, 2])]:
+    for C, T, tokens in [
+        (3, 9, [1, 2, 1]),
+        (4, 12, [1, 1, 2, 3, 3]),
+        (2, 7, [1, 1, 1]),
+        (5, 20, [4, 3, 2, 1, 2, 3, 4]),
+        (3, 5, [2, 1, 2]),
+    ]:
         lp = torch.full((1, T, C), -math.log(C), dtype=dtype)
         tg = torch.tensor([tokens])
         want, _ = TAF.forced_align(lp, tg, blank=0)
@@ -121,9 +125,17 @@ def test_tie_rule_prefers_stay_when_advance_ties_skip(backend):
     # torchaudio 2.11 takes the advance (s-1) only when strictly better than
     # both the stay and the skip: at frame 4 the advance and the skip tie
     # above the stay, so the stay wins -- a path one nat worse than the best.
-    logits = torch.tensor([[0.0, 0.5, 2.5, 2.0], [0.0, 0.0, 0.0, 1.5], [0.0, -2.0, 0.5, 0.0],
-                           [0.0, -1.5, -1.0, 0.0], [0.0, 2.0, 1.5, 0.5], [0.0, 0.0, 0.5, 1.5]],
-                          dtype=torch.float64)
+    logits = torch.tensor(
+        [
+            [0.0, 0.5, 2.5, 2.0],
+            [0.0, 0.0, 0.0, 1.5],
+            [0.0, -2.0, 0.5, 0.0],
+            [0.0, -1.5, -1.0, 0.0],
+            [0.0, 2.0, 1.5, 0.5],
+            [0.0, 0.0, 0.5, 1.5],
+        ],
+        dtype=torch.float64,
+    )
     lp = logits.log_softmax(-1)[None]
     tg = torch.tensor([[2, 0, 2]])
     want, _ = TAF.forced_align(lp, tg, blank=3)
@@ -160,23 +172,27 @@ def test_partly_impossible_emissions_match_torchaudio(backend):
 # Hand-made edge cases
 # --------------------------------------------------------------------------
 
+
 def _lp(T, C, seed=0, dtype=torch.float64):
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(1, T, C, generator=gen, dtype=torch.float64).log_softmax(-1).to(dtype)
 
 
 @BACKEND_PARAMS
-@pytest.mark.parametrize("tokens,T,C,blank", [
-    ([1, 1], 3, 3, 0),            # "AA": needs a blank between
-    ([1, 1], 5, 3, 0),
-    ([2, 2, 2], 5, 3, 0),         # T exactly L + R
-    ([1, 2, 2, 1], 5, 4, 0),      # T exactly L + R
-    ([1], 1, 2, 0),               # single token, single frame
-    ([1], 6, 2, 0),               # single token, C = 2
-    ([0, 0, 1], 6, 3, 2),         # blank = C - 1
-    ([1, 0], 4, 3, 2),
-    ([3, 1, 3], 7, 5, 4),
-])
+@pytest.mark.parametrize(
+    "tokens,T,C,blank",
+    [
+        ([1, 1], 3, 3, 0),  # "AA": needs a blank between
+        ([1, 1], 5, 3, 0),
+        ([2, 2, 2], 5, 3, 0),  # T exactly L + R
+        ([1, 2, 2, 1], 5, 4, 0),  # T exactly L + R
+        ([1], 1, 2, 0),  # single token, single frame
+        ([1], 6, 2, 0),  # single token, C = 2
+        ([0, 0, 1], 6, 3, 2),  # blank = C - 1
+        ([1, 0], 4, 3, 2),
+        ([3, 1, 3], 7, 5, 4),
+    ],
+)
 def test_edge_cases_match_torchaudio(backend, tokens, T, C, blank):
     lp = _lp(T, C, seed=T * 31 + C)
     tg = torch.tensor([tokens])
@@ -315,38 +331,44 @@ LP = torch.randn(2, 6, 4).log_softmax(-1)
 TG = torch.tensor([[1, 2], [3, 3]])
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(targets=torch.tensor([[1, 0], [3, 3]])), r"targets\[0, 1\] is the blank id 0"),
-    (dict(targets=torch.tensor([[1, 2], [3, 4]])), r"targets\[1, 1\] = 4 is out of range for 4 classes"),
-    (dict(targets=torch.tensor([[1, -1], [3, 3]])), r"targets\[0, 1\] = -1 is out of range"),
-    (dict(log_probs=LP[:, :2]), r"batch item 1 cannot be aligned: it has 2 frames .* 2 tokens "
-                                r"with 1 repeats need at least 3"),
-    (dict(input_lengths=[6, 2]), r"batch item 1 cannot be aligned: it has 2 frames"),
-    (dict(input_lengths=[6, 0]), r"input_lengths\[1\] = 0: lengths must be positive"),
-    (dict(input_lengths=[-1, 6]), r"input_lengths\[0\] = -1: lengths must be positive"),
-    (dict(target_lengths=[0, 2]), r"target_lengths\[0\] = 0: lengths must be positive"),
-    (dict(input_lengths=[7, 6]), r"input_lengths\[0\] = 7 exceeds the padded frame size 6"),
-    (dict(target_lengths=[2, 3]), r"target_lengths\[1\] = 3 exceeds the padded target size 2"),
-    (dict(input_lengths=[6]), r"input_lengths has 1 entries but the batch size is 2"),
-    (dict(target_lengths=[[2, 2]]), r"target_lengths must be 1-D"),
-    (dict(input_lengths=[6.0, 6.0]), r"input_lengths must be an integer tensor"),
-    (dict(targets=TG[:1]), r"batch size mismatch: log_probs has 2 items, targets has 1"),
-    (dict(log_probs=LP[0]), r"log_probs must be 3-D"),
-    (dict(targets=TG[0]), r"targets must be 2-D"),
-    (dict(log_probs=LP.to(torch.int64)), r"log_probs must be a floating-point tensor"),
-    (dict(targets=TG.float()), r"targets must be an integer tensor"),
-    (dict(targets=TG.bool()), r"targets must be an integer tensor"),
-    (dict(log_probs=LP.numpy()), r"log_probs must be a torch.Tensor"),
-    (dict(targets=[[1, 2], [3, 3]]), r"targets must be a torch.Tensor"),
-    (dict(blank=4), r"blank = 4 is out of range for 4 classes"),
-    (dict(blank=-1), r"blank = -1 is out of range"),
-    (dict(blank=0.0), r"blank must be an int"),
-    (dict(backend="cuda"), r"backend must be one of"),
-    (dict(num_threads=0), r"num_threads must be a positive int"),
-    (dict(log_probs=LP[:, :0]), r"log_probs has no frames"),
-    (dict(log_probs=LP[:0], targets=TG[:0]), r"empty batch"),
-    (dict(targets=TG[:, :0]), r"targets has no tokens"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(targets=torch.tensor([[1, 0], [3, 3]])), r"targets\[0, 1\] is the blank id 0"),
+        (dict(targets=torch.tensor([[1, 2], [3, 4]])), r"targets\[1, 1\] = 4 is out of range for 4 classes"),
+        (dict(targets=torch.tensor([[1, -1], [3, 3]])), r"targets\[0, 1\] = -1 is out of range"),
+        (
+            dict(log_probs=LP[:, :2]),
+            r"batch item 1 cannot be aligned: it has 2 frames .* 2 tokens "
+            r"with 1 repeats need at least 3",
+        ),
+        (dict(input_lengths=[6, 2]), r"batch item 1 cannot be aligned: it has 2 frames"),
+        (dict(input_lengths=[6, 0]), r"input_lengths\[1\] = 0: lengths must be positive"),
+        (dict(input_lengths=[-1, 6]), r"input_lengths\[0\] = -1: lengths must be positive"),
+        (dict(target_lengths=[0, 2]), r"target_lengths\[0\] = 0: lengths must be positive"),
+        (dict(input_lengths=[7, 6]), r"input_lengths\[0\] = 7 exceeds the padded frame size 6"),
+        (dict(target_lengths=[2, 3]), r"target_lengths\[1\] = 3 exceeds the padded target size 2"),
+        (dict(input_lengths=[6]), r"input_lengths has 1 entries but the batch size is 2"),
+        (dict(target_lengths=[[2, 2]]), r"target_lengths must be 1-D"),
+        (dict(input_lengths=[6.0, 6.0]), r"input_lengths must be an integer tensor"),
+        (dict(targets=TG[:1]), r"batch size mismatch: log_probs has 2 items, targets has 1"),
+        (dict(log_probs=LP[0]), r"log_probs must be 3-D"),
+        (dict(targets=TG[0]), r"targets must be 2-D"),
+        (dict(log_probs=LP.to(torch.int64)), r"log_probs must be a floating-point tensor"),
+        (dict(targets=TG.float()), r"targets must be an integer tensor"),
+        (dict(targets=TG.bool()), r"targets must be an integer tensor"),
+        (dict(log_probs=LP.numpy()), r"log_probs must be a torch.Tensor"),
+        (dict(targets=[[1, 2], [3, 3]]), r"targets must be a torch.Tensor"),
+        (dict(blank=4), r"blank = 4 is out of range for 4 classes"),
+        (dict(blank=-1), r"blank = -1 is out of range"),
+        (dict(blank=0.0), r"blank must be an int"),
+        (dict(backend="cuda"), r"backend must be one of"),
+        (dict(num_threads=0), r"num_threads must be a positive int"),
+        (dict(log_probs=LP[:, :0]), r"log_probs has no frames"),
+        (dict(log_probs=LP[:0], targets=TG[:0]), r"empty batch"),
+        (dict(targets=TG[:, :0]), r"targets has no tokens"),
+    ],
+)
 def test_errors(kwargs, match):
     args = dict(log_probs=LP, targets=TG, input_lengths=None, target_lengths=None, blank=0)
     args.update(kwargs)
@@ -370,8 +392,11 @@ def test_nan_or_inf_in_valid_frames_is_rejected(backend, value):
 def test_impossible_alignment_is_rejected(backend):
     lp = LP.clone()
     lp[1, :, 3] = float("-inf")  # token 3 never possible
-    with pytest.raises(ValueError, match=r"batch item 1 cannot be aligned: every CTC path has "
-                                         r"probability 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"batch item 1 cannot be aligned: every CTC path has "
+        r"probability 0",
+    ):
         forced_align(lp, TG, backend=backend)
 
 
@@ -382,6 +407,7 @@ def test_backends_constant():
 # --------------------------------------------------------------------------
 # Properties
 # --------------------------------------------------------------------------
+
 
 @st.composite
 def batches(draw):
@@ -436,11 +462,11 @@ def test_property_torch_backend_equals_numba_backend(batch):
 # Bounded memory: segmented (checkpointed) search
 # --------------------------------------------------------------------------
 
+
 def segmented(lp, tg, il, tl, blank, backend, segment):
     """Paths of ``forced_align`` with every item searched in segments of
     ``segment`` frames (the kernels' private test hook)."""
-    blank, tgt, t_len, l_len, max_memory = viterbi._validate(
-        lp, tg, il, tl, blank, backend, None, None)
+    blank, tgt, t_len, l_len, max_memory = viterbi._validate(lp, tg, il, tl, blank, backend, None, None)
     if backend == "numba":
         return viterbi._numba_paths(lp, tgt, t_len, l_len, blank, None, max_memory, segment)
     return viterbi._torch_paths(lp, tgt, t_len, l_len, blank, max_memory, segment)
@@ -455,8 +481,7 @@ def plan(frames, tokens, itemsize, max_memory):
     K = viterbi._segment_frames(starts, ends, itemsize, max_memory)
     n = viterbi._num_segments(frames, K)
     single = viterbi._segment_bytes(starts, ends, frames, 1)
-    bounded = (viterbi._checkpoint_cells(starts, ends, K, n) * itemsize
-               + viterbi._segment_bytes(starts, ends, K, n))
+    bounded = viterbi._checkpoint_cells(starts, ends, K, n) * itemsize + viterbi._segment_bytes(starts, ends, K, n)
     return K, single, bounded
 
 
@@ -476,15 +501,18 @@ def test_segmented_search_matches_torchaudio_for_every_segment_length(backend, d
 
 
 @BACKEND_PARAMS
-@pytest.mark.parametrize("tokens,T", [
-    ([1, 1], 3),              # T == L + R: the only path, blank between the repeats
-    ([2, 2, 2], 5),
-    ([1, 2, 2, 1], 5),
-    ([1], 1),                 # a single frame: no back-pointer at all
-    ([1], 2),
-    ([1, 2], 2),
-    ([3, 1, 3, 3, 2], 12),
-])
+@pytest.mark.parametrize(
+    "tokens,T",
+    [
+        ([1, 1], 3),  # T == L + R: the only path, blank between the repeats
+        ([2, 2, 2], 5),
+        ([1, 2, 2, 1], 5),
+        ([1], 1),  # a single frame: no back-pointer at all
+        ([1], 2),
+        ([1, 2], 2),
+        ([3, 1, 3, 3, 2], 12),
+    ],
+)
 @pytest.mark.parametrize("segment", [1, 2, 4])
 def test_segmented_edge_cases_match_torchaudio(backend, tokens, T, segment):
     lp = _lp(T, 4, seed=T * 7 + len(tokens))
@@ -552,8 +580,11 @@ def test_torch_segment_length_is_memory_minimal_and_bounded():
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "1G", 2**20 * 1.0])
 def test_bad_max_memory_is_rejected(value):
-    with pytest.raises(ValueError, match=r"max_memory must be a positive int \(bytes\) or None, "
-                                         r"got " + re.escape(repr(value))) as info:
+    with pytest.raises(
+        ValueError,
+        match=r"max_memory must be a positive int \(bytes\) or None, "
+        r"got " + re.escape(repr(value)),
+    ) as info:
         forced_align(LP, TG, max_memory=value)
     assert isinstance(info.value, AlignmentError)
 

@@ -37,16 +37,19 @@ def _no_show_and_close(monkeypatch):
 
 def _word(text, start, end, labels, score=0.8, aligned=True):
     step = (end - start) / max(len(labels), 1)
-    chars = tuple(CharSpan(label, start + k * step, start + (k + 1) * step, score)
-                  for k, label in enumerate(labels))
+    chars = tuple(CharSpan(label, start + k * step, start + (k + 1) * step, score) for k, label in enumerate(labels))
     return WordSpan(text, text.upper(), start, end, score, chars, aligned)
 
 
 @pytest.fixture
 def made() -> Alignment:
     """A hand-made alignment: 4 words on 2 s, one of them unaligned."""
-    words = (_word("the", 0.10, 0.30, "THE", 0.9), _word("cat", 0.30, 0.70, "CAT", 0.4),
-             WordSpan("€", "", 0.70, 0.80, 0.0, (), False), _word("sat", 1.20, 1.60, "SAT", 0.7))
+    words = (
+        _word("the", 0.10, 0.30, "THE", 0.9),
+        _word("cat", 0.30, 0.70, "CAT", 0.4),
+        WordSpan("€", "", 0.70, 0.80, 0.0, (), False),
+        _word("sat", 1.20, 1.60, "SAT", 0.7),
+    )
     return Alignment(words, 2.0)
 
 
@@ -73,8 +76,7 @@ def realistic():
     log_probs = aligner.emitter([torch.from_numpy(wave)]).log_probs[0]
     targets, _ = normalize_transcript(text, model.labels).targets(model.separator_id)
     paths, _ = forced_align(log_probs[None], torch.tensor([targets]))
-    return dict(model=model, wave=wave, alignment=alignment, log_probs=log_probs,
-                targets=targets, path=paths[0])
+    return dict(model=model, wave=wave, alignment=alignment, log_probs=log_probs, targets=targets, path=paths[0])
 
 
 def _strings(texts):
@@ -92,6 +94,7 @@ def _render(fig):
 
 
 # ------------------------------------------------------------ plot_alignment
+
 
 def test_plot_alignment_content(made, audio):
     result = viz.plot_alignment(audio, SR, made)
@@ -196,13 +199,16 @@ def test_plot_alignment_real_pipeline(realistic):
     _render(result.figure)
 
 
-@pytest.mark.parametrize("start,end,message", [
-    (1.0, 1.0, r"start \(1 s\) must be before end \(1 s\)"),
-    (1.5, 0.5, "must be before end"),
-    (3.0, None, r"start \(3 s\) must be before end \(2 s\)"),
-    (float("nan"), None, "start must be a finite number"),
-    ("0", None, "start must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "start,end,message",
+    [
+        (1.0, 1.0, r"start \(1 s\) must be before end \(1 s\)"),
+        (1.5, 0.5, "must be before end"),
+        (3.0, None, r"start \(3 s\) must be before end \(2 s\)"),
+        (float("nan"), None, "start must be a finite number"),
+        ("0", None, "start must be a finite number"),
+    ],
+)
 def test_plot_alignment_bad_window(made, audio, start, end, message):
     with pytest.raises(AlignmentError, match=message):
         viz.plot_alignment(audio, SR, made, start=start, end=end)
@@ -217,6 +223,7 @@ def test_plot_alignment_bad_waveform(made):
 
 
 # ------------------------------------------------------------ plot_emissions
+
 
 def test_plot_emissions(realistic):
     lp, path = realistic["log_probs"], realistic["path"]
@@ -236,8 +243,9 @@ def test_plot_emissions(realistic):
 def test_plot_emissions_log_scale_no_path_no_colorbar(realistic):
     lp = realistic["log_probs"].numpy()[None]  # (1, T, C) numpy
     fig, ax = plt.subplots()
-    result = viz.plot_emissions(lp, realistic["model"].labels, ax=ax, colorbar=False, probabilities=False,
-                                frame_seconds=0.01)
+    result = viz.plot_emissions(
+        lp, realistic["model"].labels, ax=ax, colorbar=False, probabilities=False, frame_seconds=0.01
+    )
     assert result.path is None and result.colorbar is None and len(fig.axes) == 1
     assert np.asarray(result.image.get_array()) == pytest.approx(np.maximum(lp[0], -30).T, rel=1e-6)
     assert result.image.get_extent()[1] == pytest.approx(lp.shape[1] * 0.01)
@@ -263,6 +271,7 @@ def test_plot_emissions_uses_current_axes(realistic):
 
 # --------------------------------------------------------------- trellis
 
+
 def _brute_force(lp: np.ndarray, targets: list[int], blank: int = 0):
     """Forward scores and best complete-path scores by enumerating every path."""
     frames, labels = lp.shape
@@ -276,12 +285,12 @@ def _brute_force(lp: np.ndarray, targets: list[int], blank: int = 0):
                 tokens.append(label)
                 j += 1
             positions.append(j)
-        prefix_ok = [tokens[:p + 1] == targets[:p + 1] for p in range(len(tokens))]
+        prefix_ok = [tokens[: p + 1] == targets[: p + 1] for p in range(len(tokens))]
         score = 0.0
         for t, label in enumerate(path):
             score += lp[t, label]
             j = positions[t]
-            if j >= 0 and j < size and all(prefix_ok[:j + 1]):
+            if j >= 0 and j < size and all(prefix_ok[: j + 1]):
                 forward[t, j] = max(forward[t, j], score)
         if tokens == targets:
             total = sum(lp[t, label] for t, label in enumerate(path))
@@ -321,12 +330,12 @@ def test_plot_trellis(realistic):
     assert np.array_equal(np.asarray(result.path.get_ydata(), dtype=float), expected, equal_nan=True)
     assert result.scores.shape == (lp.shape[0], len(targets))
     assert np.ma.getdata(result.image.get_array()).T == pytest.approx(
-        np.where(np.isfinite(result.scores), result.scores, np.nan), nan_ok=True)
+        np.where(np.isfinite(result.scores), result.scores, np.nan), nan_ok=True
+    )
     assert result.colorbar is not None and len(fig.axes) == 2
     assert [t.get_text() for t in ax.get_yticklabels()] == [labels[i] for i in targets]
     # on the relative trellis the Viterbi path is the ridge at 0
-    relative = viz.plot_trellis(lp, targets, labels, path=path, kind="relative", ax=plt.figure().gca(),
-                                colorbar=False)
+    relative = viz.plot_trellis(lp, targets, labels, path=path, kind="relative", ax=plt.figure().gca(), colorbar=False)
     frames = np.nonzero(~np.isnan(expected))[0]
     ridge = relative.scores[frames, expected[frames].astype(int)]
     assert ridge == pytest.approx(np.zeros(frames.size), abs=1e-3)
@@ -347,6 +356,7 @@ def test_trellis_errors(realistic):
 
 
 # ------------------------------------------------------------ confidence
+
 
 def test_plot_confidence(made):
     fig, ax = plt.subplots()
@@ -375,13 +385,28 @@ def test_plot_confidence_defaults_and_errors(realistic):
 
 # ------------------------------------------------------------ comparison
 
+
 @pytest.fixture
 def pair() -> tuple[Alignment, Alignment]:
-    hyp = Alignment((_word("The", 0.10, 0.30, "THE"), _word("cat,", 0.30, 0.62, "CAT"),
-                     WordSpan("sat", "SAT", 0.62, 0.62, 0.0, (), False),
-                     _word("down", 1.00, 1.40, "DOWN"), _word("extra", 1.5, 1.7, "EXTRA")), 2.0)
-    ref = Alignment((_word("the", 0.12, 0.31, "ðə"), _word("Cat", 0.31, 0.66, "kæt"),
-                     _word("sat", 0.66, 0.95, "sæt"), _word("down", 0.98, 1.45, "daʊn")), 2.0)
+    hyp = Alignment(
+        (
+            _word("The", 0.10, 0.30, "THE"),
+            _word("cat,", 0.30, 0.62, "CAT"),
+            WordSpan("sat", "SAT", 0.62, 0.62, 0.0, (), False),
+            _word("down", 1.00, 1.40, "DOWN"),
+            _word("extra", 1.5, 1.7, "EXTRA"),
+        ),
+        2.0,
+    )
+    ref = Alignment(
+        (
+            _word("the", 0.12, 0.31, "ðə"),
+            _word("Cat", 0.31, 0.66, "kæt"),
+            _word("sat", 0.66, 0.95, "sæt"),
+            _word("down", 0.98, 1.45, "daʊn"),
+        ),
+        2.0,
+    )
     return hyp, ref
 
 
@@ -456,6 +481,7 @@ def test_plot_comparison_with_human_textgrid(speech_dir, realistic):
 
 # ------------------------------------------------------------------ CLI
 
+
 @pytest.fixture
 def cli_files(tmp_path, made, audio):
     import soundfile
@@ -481,8 +507,9 @@ def test_cli_plot_writes_png(tmp_path, cli_files):
 
     wav, grid = cli_files
     out = tmp_path / "figs" / "speech.png"
-    result = _invoke("plot", wav, grid, "-o", out, "--width", 6, "--height", 4, "--dpi", 50,
-                     "--start", 0.2, "--end", 1.5)
+    result = _invoke(
+        "plot", wav, grid, "-o", out, "--width", 6, "--height", 4, "--dpi", 50, "--start", 0.2, "--end", 1.5
+    )
     assert result.exit_code == 0, result.output
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size == (300, 200)
@@ -497,15 +524,18 @@ def test_cli_plot_no_spectrogram_pdf(tmp_path, cli_files):
     assert out.read_bytes().startswith(b"%PDF")
 
 
-@pytest.mark.parametrize("change,message", [
-    ("missing_audio", "audio file not found"),
-    ("missing_grid", "TextGrid file not found"),
-    ("bad_grid", "not a Praat TextGrid"),
-    ("window", r"--start \(1.5 s\) must be before --end \(0.5 s\)"),
-    ("late_start", r"start \(5 s\) must be before end \(2 s\)"),
-    ("tier", "no tier named 'nope'"),
-    ("extension", "unknown figure extension"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ("missing_audio", "audio file not found"),
+        ("missing_grid", "TextGrid file not found"),
+        ("bad_grid", "not a Praat TextGrid"),
+        ("window", r"--start \(1.5 s\) must be before --end \(0.5 s\)"),
+        ("late_start", r"start \(5 s\) must be before end \(2 s\)"),
+        ("tier", "no tier named 'nope'"),
+        ("extension", "unknown figure extension"),
+    ],
+)
 def test_cli_plot_bad_input_exit_2(tmp_path, cli_files, change, message):
     wav, grid = cli_files
     out = tmp_path / "out.png"

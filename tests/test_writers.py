@@ -20,8 +20,7 @@ from aligner import writers
 from aligner.atomic import atomic_path, atomic_write_text
 from aligner.errors import AlignerError, OutputError
 from aligner.records import Alignment, CharSpan, WordSpan
-from aligner.writers import (FORMATS, format_from_path, to_ctm, to_json, to_srt, to_textgrid, to_vtt,
-                             write_alignment)
+from aligner.writers import FORMATS, format_from_path, to_ctm, to_json, to_srt, to_textgrid, to_vtt, write_alignment
 
 
 def word(text, start, end, score=0.9, chars=None, aligned=True, normalized=None):
@@ -29,10 +28,8 @@ def word(text, start, end, score=0.9, chars=None, aligned=True, normalized=None)
         # one char label per letter, evenly spread over the word
         letters = [c for c in text.upper() if c.isalpha()] if aligned and end > start else []
         step = (end - start) / max(len(letters), 1)
-        chars = tuple(CharSpan(c, start + i * step, start + (i + 1) * step, score)
-                      for i, c in enumerate(letters))
-    return WordSpan(text, normalized if normalized is not None else text.upper(), start, end,
-                    score, chars, aligned)
+        chars = tuple(CharSpan(c, start + i * step, start + (i + 1) * step, score) for i, c in enumerate(letters))
+    return WordSpan(text, normalized if normalized is not None else text.upper(), start, end, score, chars, aligned)
 
 
 @pytest.fixture
@@ -40,30 +37,64 @@ def alignment():
     """Word at time 0, a gap, an unaligned zero-length word between touching
     neighbours, non-ASCII text, a word ending exactly at the duration."""
     words = (
-        word("Don't,", 0.0, 0.4, 0.91,
-             chars=(CharSpan("D", 0.0, 0.1, 0.9), CharSpan("O", 0.1, 0.2, 0.8),
-                    CharSpan("N", 0.2, 0.3, 0.7), CharSpan("'", 0.3, 0.32, 0.6),
-                    CharSpan("T", 0.32, 0.4, 0.5)),
-             normalized="DON'T"),
-        word("café", 0.6, 1.0, 0.8,
-             chars=(CharSpan("C", 0.6, 0.7, 0.8), CharSpan("A", 0.7, 0.8, 0.8),
-                    CharSpan("F", 0.8, 0.9, 0.8), CharSpan("E", 0.9, 1.0, 0.8)),
-             normalized="CAFE"),
+        word(
+            "Don't,",
+            0.0,
+            0.4,
+            0.91,
+            chars=(
+                CharSpan("D", 0.0, 0.1, 0.9),
+                CharSpan("O", 0.1, 0.2, 0.8),
+                CharSpan("N", 0.2, 0.3, 0.7),
+                CharSpan("'", 0.3, 0.32, 0.6),
+                CharSpan("T", 0.32, 0.4, 0.5),
+            ),
+            normalized="DON'T",
+        ),
+        word(
+            "café",
+            0.6,
+            1.0,
+            0.8,
+            chars=(
+                CharSpan("C", 0.6, 0.7, 0.8),
+                CharSpan("A", 0.7, 0.8, 0.8),
+                CharSpan("F", 0.8, 0.9, 0.8),
+                CharSpan("E", 0.9, 1.0, 0.8),
+            ),
+            normalized="CAFE",
+        ),
         word("1984", 1.0, 1.0, 0.0, aligned=False, normalized=""),
-        word("now", 1.0, 1.5, 0.7,
-             chars=(CharSpan("N", 1.0, 1.2, 0.7), CharSpan("O", 1.2, 1.4, 0.7),
-                    CharSpan("W", 1.4, 1.5, 0.7))),
+        word(
+            "now",
+            1.0,
+            1.5,
+            0.7,
+            chars=(CharSpan("N", 1.0, 1.2, 0.7), CharSpan("O", 1.2, 1.4, 0.7), CharSpan("W", 1.4, 1.5, 0.7)),
+        ),
     )
     return Alignment(words, duration=1.5, frame_seconds=0.02, audio="/data/rec 01.wav", model="tiny")
 
 
 # ------------------------------------------------------------------ formats
 
-@pytest.mark.parametrize("name, expected", [
-    ("a.TextGrid", "textgrid"), ("a.textgrid", "textgrid"), ("A.TEXTGRID", "textgrid"),
-    ("x/y.json", "json"), ("a.JSON", "json"), ("a.ctm", "ctm"), ("a.Srt", "srt"), ("a.vtt", "vtt"),
-    ("a.txt", None), ("a", None), ("a.json.bak", None),
-])
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("a.TextGrid", "textgrid"),
+        ("a.textgrid", "textgrid"),
+        ("A.TEXTGRID", "textgrid"),
+        ("x/y.json", "json"),
+        ("a.JSON", "json"),
+        ("a.ctm", "ctm"),
+        ("a.Srt", "srt"),
+        ("a.vtt", "vtt"),
+        ("a.txt", None),
+        ("a", None),
+        ("a.json.bak", None),
+    ],
+)
 def test_format_from_path(name, expected):
     assert format_from_path(name) == expected
     assert format_from_path(Path(name)) == expected
@@ -74,6 +105,7 @@ def test_formats_constant():
 
 
 # ----------------------------------------------------------------- TextGrid
+
 
 def tier_tuples(tier):
     return [(i.minTime, i.maxTime, i.mark) for i in tier]
@@ -112,12 +144,14 @@ def test_to_textgrid_tiers(alignment):
 
 def test_textgrid_phonetic_tier_name(alignment):
     from dataclasses import replace
+
     grid = to_textgrid(replace(alignment, phonetic=True))
     assert grid.getNames() == ["words", "phones", "unaligned"]
 
 
 def test_phonetic_json_lists_phones_and_ctm_stays_word_level(alignment):
     from dataclasses import replace
+
     phonetic = replace(alignment, phonetic=True)
     chars, phones = to_json(alignment), to_json(phonetic)
     for char_word, phone_word in zip(chars["words"], phones["words"]):
@@ -134,8 +168,7 @@ def test_write_textgrid_read_back_with_praatio(alignment, tmp_path):
     assert tg.minTimestamp == 0.0 and tg.maxTimestamp == 1.5
     words = tg.getTier("words")
     assert [e.label for e in words.entries] == ["Don't,", "", "café", "1984", "now"]
-    assert [(e.start, e.end) for e in words.entries] == [
-        (0.0, 0.4), (0.4, 0.6), (0.6, 1.0), (1.0, 1.001), (1.001, 1.5)]
+    assert [(e.start, e.end) for e in words.entries] == [(0.0, 0.4), (0.4, 0.6), (0.6, 1.0), (1.0, 1.001), (1.001, 1.5)]
     chars = tg.getTier("chars")
     assert len(chars.entries) == 13
     assert chars.entries[-1].end == 1.5
@@ -170,8 +203,7 @@ def test_textgrid_quotes_in_labels_survive(tmp_path):
 
 def test_textgrid_snaps_float_noise():
     # 0.62 vs 0.62 + 1e-9: no tiny gap or overlap interval may appear
-    a = Alignment((word("a", 0.0, 0.62 + 1e-9), word("b", 0.62, 0.7), word("c", 0.7 + 4e-7, 1.0 - 3e-7)),
-                  duration=1.0)
+    a = Alignment((word("a", 0.0, 0.62 + 1e-9), word("b", 0.62, 0.7), word("c", 0.7 + 4e-7, 1.0 - 3e-7)), duration=1.0)
     words = tier_tuples(to_textgrid(a).getFirst("words"))
     assert [m for _, _, m in words] == ["a", "b", "c"]
     check_partition(words, 1.0)
@@ -232,13 +264,11 @@ times = st.floats(min_value=-0.5, max_value=3.5, allow_nan=False)
 
 
 @settings(max_examples=150, deadline=None)
-@given(spans=st.lists(st.tuples(times, times), max_size=12),
-       duration=st.floats(min_value=0.005, max_value=3.0))
+@given(spans=st.lists(st.tuples(times, times), max_size=12), duration=st.floats(min_value=0.005, max_value=3.0))
 def test_textgrid_always_valid(spans, duration):
     """Any spans (out of range, overlapping, reversed, zero-length) give a
     valid tier that keeps every word label in order."""
-    words = tuple(WordSpan(f"w{i}", f"W{i}", s, e, 0.5, (CharSpan("X", s, e, 0.5),))
-                  for i, (s, e) in enumerate(spans))
+    words = tuple(WordSpan(f"w{i}", f"W{i}", s, e, 0.5, (CharSpan("X", s, e, 0.5),)) for i, (s, e) in enumerate(spans))
     grid = to_textgrid(Alignment(words, duration=duration))
     for tier in grid:
         intervals = tier_tuples(tier)
@@ -253,22 +283,39 @@ def test_textgrid_always_valid(spans, duration):
 
 # --------------------------------------------------------------------- JSON
 
+
 def test_json_round_trip(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "rec.json")
     raw = path.read_text(encoding="utf-8")
     assert "café" in raw and "\\u00e9" not in raw
     assert raw.startswith("{\n  ")
     data = json.loads(raw)
-    assert set(data) == {"audio", "model", "duration", "frame_seconds", "score", "warnings", "skipped", "suspect",
-                         "words"}
+    assert set(data) == {
+        "audio",
+        "model",
+        "duration",
+        "frame_seconds",
+        "score",
+        "warnings",
+        "skipped",
+        "suspect",
+        "words",
+    }
     assert data["skipped"] == [] and data["suspect"] == []
     assert data["audio"] == "/data/rec 01.wav" and data["model"] == "tiny"
     assert data["duration"] == 1.5 and data["frame_seconds"] == 0.02
     assert data["score"] == pytest.approx((0.91 + 0.8 + 0.7) / 3)
     assert [w["text"] for w in data["words"]] == ["Don't,", "café", "1984", "now"]
     first = data["words"][0]
-    assert first == {"text": "Don't,", "normalized": "DON'T", "start": 0.0, "end": 0.4, "score": 0.91,
-                     "aligned": True, "chars": first["chars"]}
+    assert first == {
+        "text": "Don't,",
+        "normalized": "DON'T",
+        "start": 0.0,
+        "end": 0.4,
+        "score": 0.91,
+        "aligned": True,
+        "chars": first["chars"],
+    }
     assert first["chars"][3] == {"label": "'", "start": 0.3, "end": 0.32, "score": 0.6}
     unaligned = data["words"][2]
     assert unaligned["aligned"] is False and unaligned["chars"] == [] and unaligned["score"] == 0.0
@@ -290,6 +337,7 @@ def test_json_non_finite_score_is_null(tmp_path):
 
 
 # ---------------------------------------------------------------------- CTM
+
 
 def test_ctm(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "rec.ctm")
@@ -344,7 +392,7 @@ def parse_srt(text):
 def parse_vtt(text):
     assert text.startswith("WEBVTT\n\n")
     cues = []
-    for block in text[len("WEBVTT\n\n"):].split("\n\n"):
+    for block in text[len("WEBVTT\n\n") :].split("\n\n"):
         match = VTT_CUE.fullmatch(block if block.endswith("\n") else block + "\n")
         assert match, block
         g = match.groups()
@@ -355,16 +403,19 @@ def parse_vtt(text):
 def test_srt_words(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "rec.srt")
     cues = parse_srt(path.read_text(encoding="utf-8"))
-    assert cues == [(1, 0, 400, "Don't,"), (2, 600, 1000, "café"), (3, 1000, 1001, "<i>1984</i>"),
-                    (4, 1000, 1500, "now")]
+    assert cues == [
+        (1, 0, 400, "Don't,"),
+        (2, 600, 1000, "café"),
+        (3, 1000, 1001, "<i>1984</i>"),
+        (4, 1000, 1500, "now"),
+    ]
     assert all(end > start for _, start, end, _ in cues)
 
 
 def test_vtt_words(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "rec.vtt")
     cues = parse_vtt(path.read_text(encoding="utf-8"))
-    assert cues == [(0, 400, "Don't,"), (600, 1000, "café"), (1000, 1001, "<i.unaligned>1984</i>"),
-                    (1000, 1500, "now")]
+    assert cues == [(0, 400, "Don't,"), (600, 1000, "café"), (1000, 1001, "<i.unaligned>1984</i>"), (1000, 1500, "now")]
 
 
 def test_srt_timestamps_with_hours():
@@ -408,12 +459,15 @@ def test_empty_subtitles():
     assert to_vtt(a) == "WEBVTT\n"
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"mode": "sentences"}, "mode must be 'words' or 'lines'"),
-    ({"max_words": 0}, "max_words must be a positive integer"),
-    ({"max_seconds": 0}, "max_seconds must be a positive"),
-    ({"max_gap": -1}, "max_gap must be a non-negative"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"mode": "sentences"}, "mode must be 'words' or 'lines'"),
+        ({"max_words": 0}, "max_words must be a positive integer"),
+        ({"max_seconds": 0}, "max_seconds must be a positive"),
+        ({"max_gap": -1}, "max_gap must be a non-negative"),
+    ],
+)
 def test_subtitle_option_errors(alignment, options, message):
     with pytest.raises(OutputError, match=message):
         to_srt(alignment, **options)
@@ -422,6 +476,7 @@ def test_subtitle_option_errors(alignment, options, message):
 
 
 # ------------------------------------------------------------ write_alignment
+
 
 def test_explicit_format_wins_over_extension(alignment, tmp_path):
     path = write_alignment(alignment, tmp_path / "out.txt", format="JSON")
@@ -452,6 +507,7 @@ def test_output_errors_are_aligner_errors():
 
 
 # ----------------------------------------------------------------- atomicity
+
 
 def leftovers(folder):
     return sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".tmp"))

@@ -20,18 +20,35 @@ never change rcParams. They work with any backend, Agg included.
   Jupyter (:mod:`viz.view`).
 """
 
-from .alignment import (AlignmentFigure, ConfidencePlot, TierArtists, draw_tier, plot_alignment,
-                        plot_confidence)
+from .alignment import AlignmentFigure, ConfidencePlot, TierArtists, draw_tier, plot_alignment, plot_confidence
 from .compare import BoundaryComparison, ComparisonFigure, boundary_differences, plot_comparison
-from .emissions import (EmissionsPlot, TrellisPlot, plot_emissions, plot_trellis, token_positions,
-                        trellis_scores)
+from .emissions import EmissionsPlot, TrellisPlot, plot_emissions, plot_trellis, token_positions, trellis_scores
 from .layers import layer_report_figures, plot_cka, plot_hubert_accuracy, plot_layer_metrics, plot_projection
 from .view import View, show, view_page
 
 __all__ = [
-    "AlignmentFigure", "BoundaryComparison", "ComparisonFigure", "ConfidencePlot", "EmissionsPlot",
-    "TierArtists", "TrellisPlot", "boundary_differences", "draw_tier", "plot_alignment",
-    "plot_comparison", "plot_confidence", "plot_emissions", "plot_trellis", "token_positions",
-    "trellis_scores", "plot_cka", "plot_hubert_accuracy", "plot_layer_metrics", "plot_projection",
-    "layer_report_figures", "View", "show", "view_page",
+    "AlignmentFigure",
+    "BoundaryComparison",
+    "ComparisonFigure",
+    "ConfidencePlot",
+    "EmissionsPlot",
+    "TierArtists",
+    "TrellisPlot",
+    "boundary_differences",
+    "draw_tier",
+    "plot_alignment",
+    "plot_comparison",
+    "plot_confidence",
+    "plot_emissions",
+    "plot_trellis",
+    "token_positions",
+    "trellis_scores",
+    "plot_cka",
+    "plot_hubert_accuracy",
+    "plot_layer_metrics",
+    "plot_projection",
+    "layer_report_figures",
+    "View",
+    "show",
+    "view_page",
 ]

@@ -30,8 +30,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.patches import Patch
     from matplotlib.text import Text
 
-__all__ = ["AlignmentFigure", "ConfidencePlot", "TierArtists", "draw_tier", "plot_alignment",
-           "plot_confidence", "time_window"]
+__all__ = [
+    "AlignmentFigure",
+    "ConfidencePlot",
+    "TierArtists",
+    "draw_tier",
+    "plot_alignment",
+    "plot_confidence",
+    "time_window",
+]
 
 #: Colour of interval boundaries (Praat draws them blue).
 BOUNDARY_COLOR = "#1f4fbf"
@@ -47,6 +54,7 @@ _TOLERANCE = 1e-9
 
 # -------------------------------------------------------------------- window
 
+
 def time_window(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
     """The time window ``(start, end)`` a figure shows, in seconds.
 
@@ -58,8 +66,11 @@ def time_window(start: float | None, end: float | None, duration: float) -> tupl
     start = 0.0 if start is None else start
     end = float(duration) if end is None else end
     for name, value in (("start", start), ("end", end)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-                or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.floating, np.integer))
+            or not math.isfinite(value)
+        ):
             raise AlignmentError(f"plot window: {name} must be a finite number of seconds, not {value!r}")
     if start >= end:
         raise AlignmentError(f"plot window: start ({start:g} s) must be before end ({end:g} s)")
@@ -76,6 +87,7 @@ def _boundaries(intervals: Sequence[tuple[float, float, str]], start: float, end
 
 
 # ---------------------------------------------------------------------- tiers
+
 
 @dataclass(frozen=True)
 class TierArtists:
@@ -95,11 +107,19 @@ class TierArtists:
     patches: tuple[Patch, ...]
 
 
-def draw_tier(ax: Axes, intervals: Sequence[tuple[float, float, str]], *, name: str = "",
-              start: float | None = None, end: float | None = None,
-              scores: Sequence[float] | None = None, aligned: Sequence[bool] | None = None,
-              cmap: str = SCORE_CMAP, fontsize: float | None = None,
-              color: str = BOUNDARY_COLOR) -> TierArtists:
+def draw_tier(
+    ax: Axes,
+    intervals: Sequence[tuple[float, float, str]],
+    *,
+    name: str = "",
+    start: float | None = None,
+    end: float | None = None,
+    scores: Sequence[float] | None = None,
+    aligned: Sequence[bool] | None = None,
+    cmap: str = SCORE_CMAP,
+    fontsize: float | None = None,
+    color: str = BOUNDARY_COLOR,
+) -> TierArtists:
     """Draw an interval tier into ``ax`` the way Praat does.
 
     Only intervals overlapping the window are drawn. Each gets its label
@@ -135,22 +155,19 @@ def draw_tier(ax: Axes, intervals: Sequence[tuple[float, float, str]], *, name: 
     start, end = time_window(start, end, end)
     colormap = mpl.colormaps[cmap]
 
-    keep = [k for k, (s, e, _) in enumerate(intervals)
-            if (s < end and e > start) or (s == e and start <= s <= end)]
+    keep = [k for k, (s, e, _) in enumerate(intervals) if (s < end and e > start) or (s == e and start <= s <= end)]
     shown = [intervals[k] for k in keep]
     patches = []
     texts = []
     blend = ax.get_xaxis_transform()  # x in data, y in axes coordinates
     for k, (s, e, label) in zip(keep, shown):
         if aligned is not None and not aligned[k]:
-            patches.append(ax.axvspan(s, e, facecolor="0.85", edgecolor="0.5", hatch="///",
-                                      linewidth=0, zorder=0))
+            patches.append(ax.axvspan(s, e, facecolor="0.85", edgecolor="0.5", hatch="///", linewidth=0, zorder=0))
         elif scores is not None and math.isfinite(scores[k]):
             value = min(max(float(scores[k]), 0.0), 1.0)
             patches.append(ax.axvspan(s, e, facecolor=colormap(value), alpha=0.35, linewidth=0, zorder=0))
         middle = (max(s, start) + min(e, end)) / 2
-        text = ax.text(middle, 0.5, label, ha="center", va="center", fontsize=fontsize,
-                       transform=blend, clip_on=True)
+        text = ax.text(middle, 0.5, label, ha="center", va="center", fontsize=fontsize, transform=blend, clip_on=True)
         text.set_clip_box(TransformedBbox(Bbox.from_extents(s, 0.0, e, 1.0), blend))
         texts.append(text)
     times = _boundaries(shown, start, end)
@@ -163,6 +180,7 @@ def draw_tier(ax: Axes, intervals: Sequence[tuple[float, float, str]], *, name: 
 
 
 # ------------------------------------------------------------------ waveform
+
 
 def _mono(waveform, what: str = "waveform") -> np.ndarray:
     """Shape (samples,) or (samples, channels) → float64 (samples,)."""
@@ -177,8 +195,7 @@ def _mono(waveform, what: str = "waveform") -> np.ndarray:
     if data.ndim == 2:
         data = data.mean(axis=1)
     if data.ndim != 1:
-        raise AlignerError(f"{what}: expected shape (samples,) or (samples, channels), "
-                           f"got {tuple(np.shape(waveform))}")
+        raise AlignerError(f"{what}: expected shape (samples,) or (samples, channels), got {tuple(np.shape(waveform))}")
     if not np.isfinite(data).all():
         raise AlignerError(f"{what}: contains NaN or infinite samples")
     return data
@@ -199,8 +216,17 @@ def _draw_waveform(ax: Axes, samples: np.ndarray, sample_rate: float, offset: fl
     return ax.fill_between(times, low, high, color="black", linewidth=0.3)
 
 
-def _draw_spectrogram(ax: Axes, samples: np.ndarray, sample_rate: float, offset: float, *,
-                      window_seconds: float, max_frequency: float, dynamic_range: float, cmap: str):
+def _draw_spectrogram(
+    ax: Axes,
+    samples: np.ndarray,
+    sample_rate: float,
+    offset: float,
+    *,
+    window_seconds: float,
+    max_frequency: float,
+    dynamic_range: float,
+    cmap: str,
+):
     """Broadband spectrogram in dB (pre-emphasised, like Praat's)."""
     import librosa
     import librosa.display
@@ -212,16 +238,27 @@ def _draw_spectrogram(ax: Axes, samples: np.ndarray, sample_rate: float, offset:
     if signal.size < 2:
         signal = np.zeros(win_length, dtype=np.float32)
     signal = np.append(signal[0], signal[1:] - 0.97 * signal[:-1])
-    magnitude = np.abs(librosa.stft(signal, n_fft=n_fft, hop_length=hop, win_length=win_length,
-                                    window="hann", center=True))
+    magnitude = np.abs(
+        librosa.stft(signal, n_fft=n_fft, hop_length=hop, win_length=win_length, window="hann", center=True)
+    )
     frequencies = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
     top = min(max_frequency, sample_rate / 2)
     rows = frequencies <= top + 1e-9
     db = librosa.amplitude_to_db(magnitude[rows], ref=np.max, top_db=dynamic_range)
     times = offset + np.arange(db.shape[1]) * hop / sample_rate
-    mesh = librosa.display.specshow(db, x_coords=times, y_coords=frequencies[rows], x_axis="s",
-                                    y_axis="hz", sr=sample_rate, hop_length=hop, n_fft=n_fft,
-                                    cmap=cmap, ax=ax, shading="auto")
+    mesh = librosa.display.specshow(
+        db,
+        x_coords=times,
+        y_coords=frequencies[rows],
+        x_axis="s",
+        y_axis="hz",
+        sr=sample_rate,
+        hop_length=hop,
+        n_fft=n_fft,
+        cmap=cmap,
+        ax=ax,
+        shading="auto",
+    )
     mesh.set_rasterized(True)
     ax.set_ylim(0, top)
     ax.set_xlabel("")
@@ -229,6 +266,7 @@ def _draw_spectrogram(ax: Axes, samples: np.ndarray, sample_rate: float, offset:
 
 
 # ------------------------------------------------------------------- figure
+
 
 @dataclass(frozen=True)
 class AlignmentFigure:
@@ -275,12 +313,24 @@ def _char_intervals(alignment: Alignment) -> list[tuple[float, float, str]]:
     return [(c.start, c.end, c.label) for c in alignment.chars]
 
 
-def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start: float | None = None,
-                   end: float | None = None, spectrogram: bool = True, fig: Figure | SubFigure | None = None,
-                   offset: float = 0.0,
-                   scores: bool = True, title: str | None = None, max_frequency: float = 5000.0,
-                   dynamic_range: float = 50.0, window_seconds: float = 0.008,
-                   spectrogram_cmap: str = "gray_r", fontsize: float | None = None) -> AlignmentFigure:
+def plot_alignment(
+    waveform,
+    sample_rate: float,
+    alignment: Alignment,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    spectrogram: bool = True,
+    fig: Figure | SubFigure | None = None,
+    offset: float = 0.0,
+    scores: bool = True,
+    title: str | None = None,
+    max_frequency: float = 5000.0,
+    dynamic_range: float = 50.0,
+    window_seconds: float = 0.008,
+    spectrogram_cmap: str = "gray_r",
+    fontsize: float | None = None,
+) -> AlignmentFigure:
     """Praat-like figure of an alignment: waveform, spectrogram, word tier and
     character (or phone) tier on one shared time axis.
 
@@ -320,8 +370,12 @@ def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start:
         AlignerError: a bad waveform or sample rate.
     """
     samples = _mono(waveform)
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)) \
-            or not sample_rate > 0 or not math.isfinite(sample_rate):
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, float, np.integer, np.floating))
+        or not sample_rate > 0
+        or not math.isfinite(sample_rate)
+    ):
         raise AlignerError(f"sample_rate must be a positive number of Hz, not {sample_rate!r}")
     duration = alignment.duration if alignment.duration > 0 else offset + samples.size / sample_rate
     start, end = time_window(start, end, duration)
@@ -331,8 +385,9 @@ def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start:
         fig = plt.figure(figsize=(12, 6), layout="constrained")
     has_chars = bool(alignment.chars)
     ratios = [1.2] + ([2.2] if spectrogram else []) + [0.45] + ([0.45] if has_chars else [])
-    axes = list(np.atleast_1d(fig.subplots(len(ratios), 1, sharex=True,
-                                           gridspec_kw={"height_ratios": ratios, "hspace": 0.05})))
+    axes = list(
+        np.atleast_1d(fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios, "hspace": 0.05}))
+    )
     waveform_ax = axes.pop(0)
     spectrogram_ax = axes.pop(0) if spectrogram else None
     words_ax = axes.pop(0)
@@ -340,37 +395,76 @@ def plot_alignment(waveform, sample_rate: float, alignment: Alignment, *, start:
 
     first = max(0, int(math.floor((start - offset) * sample_rate)))
     last = min(samples.size, int(math.ceil((end - offset) * sample_rate)))
-    window = samples[first:max(first, last)]
+    window = samples[first : max(first, last)]
     wave_artist = _draw_waveform(waveform_ax, window, sample_rate, offset + first / sample_rate)
     peak = float(np.abs(window).max()) if window.size else 0.0
     waveform_ax.set_ylim(-1.05 * peak if peak > 0 else -1, 1.05 * peak if peak > 0 else 1)
     waveform_ax.tick_params(axis="y", labelsize="small")
     mesh = None
     if spectrogram_ax is not None:
-        mesh = _draw_spectrogram(spectrogram_ax, window, sample_rate, offset + first / sample_rate,
-                                 window_seconds=window_seconds, max_frequency=max_frequency,
-                                 dynamic_range=dynamic_range, cmap=spectrogram_cmap)
+        mesh = _draw_spectrogram(
+            spectrogram_ax,
+            window,
+            sample_rate,
+            offset + first / sample_rate,
+            window_seconds=window_seconds,
+            max_frequency=max_frequency,
+            dynamic_range=dynamic_range,
+            cmap=spectrogram_cmap,
+        )
         spectrogram_ax.tick_params(axis="y", labelsize="small")
 
     words = alignment.words
-    words_tier = draw_tier(words_ax, _word_intervals(alignment), name="words", start=start, end=end,
-                           scores=[w.score for w in words] if scores else None,
-                           aligned=[w.aligned for w in words], fontsize=fontsize)
+    words_tier = draw_tier(
+        words_ax,
+        _word_intervals(alignment),
+        name="words",
+        start=start,
+        end=end,
+        scores=[w.score for w in words] if scores else None,
+        aligned=[w.aligned for w in words],
+        fontsize=fontsize,
+    )
     chars_tier = None
     if chars_ax is not None:
-        chars_tier = draw_tier(chars_ax, _char_intervals(alignment),
-                               name="phones" if alignment.phonetic else "chars",
-                               start=start, end=end, fontsize=fontsize)
+        chars_tier = draw_tier(
+            chars_ax,
+            _char_intervals(alignment),
+            name="phones" if alignment.phonetic else "chars",
+            start=start,
+            end=end,
+            fontsize=fontsize,
+        )
     lines = []
     for ax in (waveform_ax, spectrogram_ax):
         if ax is not None:
-            lines.append(ax.vlines(words_tier.boundary_times, 0, 1, transform=ax.get_xaxis_transform(),
-                                   colors=BOUNDARY_COLOR, linewidths=0.9, alpha=0.8))
+            lines.append(
+                ax.vlines(
+                    words_tier.boundary_times,
+                    0,
+                    1,
+                    transform=ax.get_xaxis_transform(),
+                    colors=BOUNDARY_COLOR,
+                    linewidths=0.9,
+                    alpha=0.8,
+                )
+            )
     _finish_time_axis(chars_ax or words_ax, start, end)
     if title:
         fig.suptitle(title)
-    return AlignmentFigure(fig, waveform_ax, spectrogram_ax, words_ax, chars_ax, wave_artist, mesh,
-                           words_tier, chars_tier, tuple(lines), (start, end))
+    return AlignmentFigure(
+        fig,
+        waveform_ax,
+        spectrogram_ax,
+        words_ax,
+        chars_ax,
+        wave_artist,
+        mesh,
+        words_tier,
+        chars_tier,
+        tuple(lines),
+        (start, end),
+    )
 
 
 def _finish_time_axis(bottom: Axes, start: float, end: float) -> None:
@@ -384,6 +478,7 @@ def _finish_time_axis(bottom: Axes, start: float, end: float) -> None:
 
 
 # --------------------------------------------------------------- confidence
+
 
 @dataclass(frozen=True)
 class ConfidencePlot:
@@ -406,9 +501,15 @@ class ConfidencePlot:
     colorbar: object | None
 
 
-def plot_confidence(alignment: Alignment, *, ax: Axes | None = None, threshold: float | None = None,
-                    cmap: str = SCORE_CMAP, colorbar: bool = False,
-                    rotation: float = 60.0) -> ConfidencePlot:
+def plot_confidence(
+    alignment: Alignment,
+    *,
+    ax: Axes | None = None,
+    threshold: float | None = None,
+    cmap: str = SCORE_CMAP,
+    colorbar: bool = False,
+    rotation: float = 60.0,
+) -> ConfidencePlot:
     """Bar chart of the word scores (mean frame probability, 0 to 1).
 
     Bars are coloured by score with ``cmap``; the words are the x tick
@@ -447,24 +548,38 @@ def plot_confidence(alignment: Alignment, *, ax: Axes | None = None, threshold: 
     colormap = mpl.colormaps[cmap]
     words = alignment.words
     heights = [float(w.score) if w.aligned and math.isfinite(w.score) else 0.0 for w in words]
-    colors = [colormap(min(max(h, 0.0), 1.0)) if w.aligned and math.isfinite(w.score) else "0.8"
-              for h, w in zip(heights, words)]
-    flagged = [threshold is not None and w.aligned and math.isfinite(w.score) and w.score < threshold
-               for w in words]
-    bars = ax.bar(range(len(words)), heights, color=colors,
-                  edgecolor=["red" if f else "0.3" for f in flagged],
-                  linewidth=[1.8 if f else 0.5 for f in flagged])
+    colors = [
+        colormap(min(max(h, 0.0), 1.0)) if w.aligned and math.isfinite(w.score) else "0.8"
+        for h, w in zip(heights, words)
+    ]
+    flagged = [threshold is not None and w.aligned and math.isfinite(w.score) and w.score < threshold for w in words]
+    bars = ax.bar(
+        range(len(words)),
+        heights,
+        color=colors,
+        edgecolor=["red" if f else "0.3" for f in flagged],
+        linewidth=[1.8 if f else 0.5 for f in flagged],
+    )
     missing = [k for k, w in enumerate(words) if not w.aligned]
     unaligned = None
     if missing:
-        unaligned = ax.plot(missing, [0.0] * len(missing), "x", color="red", markersize=9,
-                            markeredgewidth=2, label="not aligned", clip_on=False)[0]
+        unaligned = ax.plot(
+            missing,
+            [0.0] * len(missing),
+            "x",
+            color="red",
+            markersize=9,
+            markeredgewidth=2,
+            label="not aligned",
+            clip_on=False,
+        )[0]
     line = None
     if threshold is not None:
         line = ax.axhline(threshold, color="red", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     ax.set_xticks(range(len(words)))
-    ax.set_xticklabels([w.text for w in words], rotation=rotation, ha="right" if rotation else "center",
-                       rotation_mode="anchor")
+    ax.set_xticklabels(
+        [w.text for w in words], rotation=rotation, ha="right" if rotation else "center", rotation_mode="anchor"
+    )
     for label, word in zip(ax.get_xticklabels(), words):
         if not word.aligned:
             label.set_color("red")

@@ -191,10 +191,16 @@ def _stems(ax: Axes, times: list[float], values: list[float], color: str, marker
     return stems
 
 
-def plot_comparison(alignment: Alignment, reference: Alignment, *, tier: str = "words",
-                    start: float | None = None, end: float | None = None,
-                    fig: Figure | SubFigure | None = None,
-                    names: tuple[str, str] = ("alignment", "reference")) -> ComparisonFigure:
+def plot_comparison(
+    alignment: Alignment,
+    reference: Alignment,
+    *,
+    tier: str = "words",
+    start: float | None = None,
+    end: float | None = None,
+    fig: Figure | SubFigure | None = None,
+    names: tuple[str, str] = ("alignment", "reference"),
+) -> ComparisonFigure:
     """Both alignments' tiers stacked on one time axis, with the word
     boundary differences below them.
 
@@ -228,25 +234,24 @@ def plot_comparison(alignment: Alignment, reference: Alignment, *, tier: str = "
         import matplotlib.pyplot as plt
 
         fig = plt.figure(figsize=(12, 4.5), layout="constrained")
-    top, middle, bottom = fig.subplots(3, 1, sharex=True,
-                                       gridspec_kw={"height_ratios": [0.5, 0.5, 1.6], "hspace": 0.05})
+    top, middle, bottom = fig.subplots(
+        3, 1, sharex=True, gridspec_kw={"height_ratios": [0.5, 0.5, 1.6], "hspace": 0.05}
+    )
     tiers = []
     for ax, item, name in ((top, alignment, names[0]), (middle, reference, names[1])):
         intervals, tier_name = _tier(item, tier)
         scores = [w.score for w in item.words] if tier == "words" else None
         aligned = [w.aligned for w in item.words] if tier == "words" else None
-        tiers.append(draw_tier(ax, intervals, name=f"{name}\n{tier_name}", start=start, end=end,
-                               scores=scores, aligned=aligned))
+        tiers.append(
+            draw_tier(ax, intervals, name=f"{name}\n{tier_name}", start=start, end=end, scores=scores, aligned=aligned)
+        )
 
-    start_points = [(t, d) for t, d in zip(comparison.reference_starts, comparison.start_ms)
-                    if start <= t <= end]
+    start_points = [(t, d) for t, d in zip(comparison.reference_starts, comparison.start_ms) if start <= t <= end]
     end_points = [(t, d) for t, d in zip(comparison.reference_ends, comparison.end_ms) if start <= t <= end]
     bottom.axhspan(-TOLERANCES_MS[0], TOLERANCES_MS[0], color="0.9", zorder=0, label=f"±{TOLERANCES_MS[0]:g} ms")
     bottom.axhline(0, color="0.4", linewidth=0.8)
-    starts = _stems(bottom, [t for t, _ in start_points], [d for _, d in start_points],
-                    "tab:blue", "o", "word start")
-    ends = _stems(bottom, [t for t, _ in end_points], [d for _, d in end_points],
-                  "tab:orange", "s", "word end")
+    starts = _stems(bottom, [t for t, _ in start_points], [d for _, d in start_points], "tab:blue", "o", "word start")
+    ends = _stems(bottom, [t for t, _ in end_points], [d for _, d in end_points], "tab:orange", "s", "word end")
     shown = [d for _, d in start_points + end_points]
     limit = max([abs(d) for d in shown] + [TOLERANCES_MS[1]]) * 1.15
     bottom.set_ylim(-limit, limit)
@@ -254,5 +259,4 @@ def plot_comparison(alignment: Alignment, reference: Alignment, *, tier: str = "
     bottom.legend(loc="upper right", fontsize="small", ncols=3)
     _finish_time_axis(bottom, start, end)
     fig.suptitle(comparison.summary())
-    return ComparisonFigure(fig, top, middle, bottom, tiers[0], tiers[1], starts, ends, comparison,
-                            (start, end))
+    return ComparisonFigure(fig, top, middle, bottom, tiers[0], tiers[1], starts, ends, comparison, (start, end))

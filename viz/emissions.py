@@ -23,8 +23,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.image import AxesImage
     from matplotlib.lines import Line2D
 
-__all__ = ["EmissionsPlot", "TrellisPlot", "plot_emissions", "plot_trellis", "token_positions",
-           "trellis_scores", "TRELLIS_KINDS"]
+__all__ = [
+    "EmissionsPlot",
+    "TrellisPlot",
+    "plot_emissions",
+    "plot_trellis",
+    "token_positions",
+    "trellis_scores",
+    "TRELLIS_KINDS",
+]
 
 #: Values of ``kind`` accepted by :func:`trellis_scores`.
 TRELLIS_KINDS: tuple[str, ...] = ("forward", "relative")
@@ -33,6 +40,7 @@ MAX_TICK_LABELS = 60
 
 
 # ------------------------------------------------------------------- inputs
+
 
 def _to_numpy(value, name: str) -> np.ndarray:
     try:
@@ -56,8 +64,9 @@ def _log_probs(log_probs) -> np.ndarray:
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
-        raise AlignmentError(f"log_probs must have shape (frames, labels) or (1, frames, labels), "
-                             f"got {tuple(array.shape)}")
+        raise AlignmentError(
+            f"log_probs must have shape (frames, labels) or (1, frames, labels), got {tuple(array.shape)}"
+        )
     if not np.issubdtype(array.dtype, np.floating):
         raise AlignmentError(f"log_probs must be floating point, got {array.dtype}")
     array = array.astype(np.float64)
@@ -79,8 +88,9 @@ def _ids(value, name: str, num_labels: int, length: int | None = None) -> np.nda
     if length is not None and array.size != length:
         raise AlignmentError(f"{name} has {array.size} entries but log_probs has {length} frames")
     if array.size and (array.min() < 0 or array.max() >= num_labels):
-        raise AlignmentError(f"{name}: label ids must lie in [0, {num_labels}), "
-                             f"got {int(array.min())}..{int(array.max())}")
+        raise AlignmentError(
+            f"{name}: label ids must lie in [0, {num_labels}), got {int(array.min())}..{int(array.max())}"
+        )
     return array
 
 
@@ -98,6 +108,7 @@ def _label_axis(axis, names: Sequence[str]) -> None:
 
 
 # ---------------------------------------------------------------- emissions
+
 
 @dataclass(frozen=True)
 class EmissionsPlot:
@@ -117,9 +128,18 @@ class EmissionsPlot:
     colorbar: object | None
 
 
-def plot_emissions(log_probs, labels: Sequence[str], *, path=None, frame_seconds: float = 0.02,
-                   ax: Axes | None = None, colorbar: bool = True, probabilities: bool = True,
-                   cmap: str = "magma", floor: float = -30.0) -> EmissionsPlot:
+def plot_emissions(
+    log_probs,
+    labels: Sequence[str],
+    *,
+    path=None,
+    frame_seconds: float = 0.02,
+    ax: Axes | None = None,
+    colorbar: bool = True,
+    probabilities: bool = True,
+    cmap: str = "magma",
+    floor: float = -30.0,
+) -> EmissionsPlot:
     """Heatmap of CTC emissions: labels × frames, with the path on top.
 
     Args:
@@ -163,13 +183,20 @@ def plot_emissions(log_probs, labels: Sequence[str], *, path=None, frame_seconds
     else:
         data = np.maximum(lp, floor)
         vmin, vmax, what = float(data.min()), 0.0, "log probability"
-    image = ax.imshow(data.T, origin="lower", aspect="auto", interpolation="nearest", cmap=cmap,
-                      vmin=vmin, vmax=vmax, extent=(0.0, frames * frame_seconds, -0.5, num_labels - 0.5))
+    image = ax.imshow(
+        data.T,
+        origin="lower",
+        aspect="auto",
+        interpolation="nearest",
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        extent=(0.0, frames * frame_seconds, -0.5, num_labels - 0.5),
+    )
     line = None
     if ids is not None:
         centres = (np.arange(frames) + 0.5) * frame_seconds
-        line = ax.plot(centres, ids, color="cyan", linewidth=0.8, marker="o", markersize=2.5,
-                       label="path")[0]
+        line = ax.plot(centres, ids, color="cyan", linewidth=0.8, marker="o", markersize=2.5, label="path")[0]
     _label_axis(ax.yaxis, names)
     ax.set_xlabel("Time (s)")
     ax.set_ylabel("label")
@@ -178,6 +205,7 @@ def plot_emissions(log_probs, labels: Sequence[str], *, path=None, frame_seconds
 
 
 # ------------------------------------------------------------------ trellis
+
 
 def _extended(targets: np.ndarray, blank: int) -> tuple[np.ndarray, np.ndarray]:
     """CTC states ``[blank, y0, blank, y1, ..., blank]`` and where a skip
@@ -196,8 +224,10 @@ def _check_targets(targets: np.ndarray, frames: int, blank: int) -> None:
         raise AlignmentError(f"targets contains the blank id {blank}")
     repeats = int((targets[1:] == targets[:-1]).sum())
     if frames < targets.size + repeats:
-        raise AlignmentError(f"{frames} frames are too few for {targets.size} tokens with {repeats} "
-                             f"repeat(s): a CTC path needs at least {targets.size + repeats}")
+        raise AlignmentError(
+            f"{frames} frames are too few for {targets.size} tokens with {repeats} "
+            f"repeat(s): a CTC path needs at least {targets.size + repeats}"
+        )
 
 
 def trellis_scores(log_probs, targets, *, blank: int = 0, kind: str = "forward") -> np.ndarray:
@@ -299,8 +329,10 @@ def token_positions(path, targets, *, blank: int = 0) -> np.ndarray:
         if label != blank and (t == 0 or label != ids[t - 1]):
             j += 1
             if j >= tgt.size or tgt[j] != label:
-                raise AlignmentError(f"path does not collapse to the targets (frame {t}: label {label}, "
-                                     f"expected {'nothing more' if j >= tgt.size else int(tgt[j])})")
+                raise AlignmentError(
+                    f"path does not collapse to the targets (frame {t}: label {label}, "
+                    f"expected {'nothing more' if j >= tgt.size else int(tgt[j])})"
+                )
         if j >= 0:
             positions[t] = j
     if j != tgt.size - 1:
@@ -330,9 +362,20 @@ class TrellisPlot:
     positions: np.ndarray
 
 
-def plot_trellis(log_probs, targets, labels: Sequence[str], *, path=None, ax: Axes | None = None,
-                 blank: int = 0, kind: str = "forward", frame_seconds: float = 0.02,
-                 colorbar: bool = True, cmap: str = "viridis", vmin: float | None = None) -> TrellisPlot:
+def plot_trellis(
+    log_probs,
+    targets,
+    labels: Sequence[str],
+    *,
+    path=None,
+    ax: Axes | None = None,
+    blank: int = 0,
+    kind: str = "forward",
+    frame_seconds: float = 0.02,
+    colorbar: bool = True,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+) -> TrellisPlot:
     """The CTC trellis (tokens × frames) with the chosen path on top.
 
     The heatmap shows :func:`trellis_scores` (``kind``); unreachable cells
@@ -369,8 +412,7 @@ def plot_trellis(log_probs, targets, labels: Sequence[str], *, path=None, ax: Ax
 
         from aligner.viterbi import forced_align
 
-        paths, _ = forced_align(torch.from_numpy(lp[None].astype(np.float32)),
-                                torch.from_numpy(tgt[None]), blank=blank)
+        paths, _ = forced_align(torch.from_numpy(lp[None].astype(np.float32)), torch.from_numpy(tgt[None]), blank=blank)
         ids = paths[0].numpy()
     else:
         ids = _ids(path, "path", num_labels, frames)
@@ -383,12 +425,18 @@ def plot_trellis(log_probs, targets, labels: Sequence[str], *, path=None, ax: Ax
     low = float(finite.min()) if vmin is None else float(vmin)
     high = float(finite.max()) if finite.size else 0.0
     shown = np.ma.masked_invalid(np.where(np.isfinite(scores), scores, np.nan))
-    image = ax.imshow(shown.T, origin="lower", aspect="auto", interpolation="nearest", cmap=cmap,
-                      vmin=low, vmax=max(high, low + 1e-9),
-                      extent=(0.0, frames * frame_seconds, -0.5, tgt.size - 0.5))
+    image = ax.imshow(
+        shown.T,
+        origin="lower",
+        aspect="auto",
+        interpolation="nearest",
+        cmap=cmap,
+        vmin=low,
+        vmax=max(high, low + 1e-9),
+        extent=(0.0, frames * frame_seconds, -0.5, tgt.size - 0.5),
+    )
     centres = (np.arange(frames) + 0.5) * frame_seconds
-    line = ax.plot(centres, positions, color="red", linewidth=1.0, marker="o", markersize=2.5,
-                   label="path")[0]
+    line = ax.plot(centres, positions, color="red", linewidth=1.0, marker="o", markersize=2.5, label="path")[0]
     _label_axis(ax.yaxis, [names[i] for i in tgt])
     ax.set_xlabel("Time (s)")
     ax.set_ylabel("target token")

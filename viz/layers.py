@@ -60,8 +60,10 @@ def plot_layer_metrics(report, metrics: Sequence[str] | None = None, ax=None) ->
     for metric in metrics:
         missing = [row.get("layer", i) for i, row in enumerate(rows) if metric not in row]
         if missing:
-            raise AlignerError(f"metric {metric!r} is missing for layers {missing}; "
-                               f"available: {', '.join(k for k in rows[0] if k != 'layer')}")
+            raise AlignerError(
+                f"metric {metric!r} is missing for layers {missing}; "
+                f"available: {', '.join(k for k in rows[0] if k != 'layer')}"
+            )
         values = [float(row[metric]) for row in rows]
         style = "--" if metric.endswith("chance") else "-"
         (line,) = ax.plot(layers, values, style, marker="o", label=metric)
@@ -112,8 +114,7 @@ def plot_cka(matrix, ax=None, layer_ids: Sequence[int] | None = None, cmap: str 
     return mesh, colorbar
 
 
-def plot_projection(points, labels, ax=None, max_labels: int = 12, other: str = "other",
-                    size: float = 8.0) -> list:
+def plot_projection(points, labels, ax=None, max_labels: int = 12, other: str = "other", size: float = 8.0) -> list:
     """Scatter of 2-D points coloured by label, with a legend.
 
     The ``max_labels`` most frequent labels get their own colour and legend
@@ -135,8 +136,9 @@ def plot_projection(points, labels, ax=None, max_labels: int = 12, other: str = 
     if points.ndim != 2 or points.shape[1] != 2:
         raise AlignerError(f"points must have shape (N, 2), got {points.shape}")
     if labels.shape != (points.shape[0],):
-        raise AlignerError(f"labels must have one entry per point: {points.shape[0]} points, "
-                           f"labels of shape {labels.shape}")
+        raise AlignerError(
+            f"labels must have one entry per point: {points.shape[0]} points, labels of shape {labels.shape}"
+        )
     if max_labels < 1:
         raise AlignerError(f"max_labels must be at least 1, got {max_labels}")
     ax = _axes(ax)
@@ -146,8 +148,7 @@ def plot_projection(points, labels, ax=None, max_labels: int = 12, other: str = 
     artists = []
     for label, colour in zip(shown, colours):
         chosen = labels == label
-        artists.append(ax.scatter(points[chosen, 0], points[chosen, 1], s=size, color=colour,
-                                  label=str(label)))
+        artists.append(ax.scatter(points[chosen, 0], points[chosen, 1], s=size, color=colour, label=str(label)))
     rest = ~np.isin(labels, shown)
     if rest.any():
         artists.append(ax.scatter(points[rest, 0], points[rest, 1], s=size, color="0.7", label=other))

@@ -43,8 +43,21 @@ import numpy as np
 from aligner.errors import AlignerError, AudioError, TextGridError
 from aligner.records import Alignment, CharSpan, WordSpan
 
-__all__ = ["AUDIO_FORMATS", "LOW_SCORE", "Tier", "View", "ViewInfo", "encode_audio", "envelope_levels",
-           "page_tiers", "read_alignment", "show", "spectrogram_levels", "view_page", "write_view"]
+__all__ = [
+    "AUDIO_FORMATS",
+    "LOW_SCORE",
+    "Tier",
+    "View",
+    "ViewInfo",
+    "encode_audio",
+    "envelope_levels",
+    "page_tiers",
+    "read_alignment",
+    "show",
+    "spectrogram_levels",
+    "view_page",
+    "write_view",
+]
 
 #: Words (and labels) scoring below this are highlighted (as ``confidence.tsv``'s low words).
 LOW_SCORE = 0.2
@@ -81,6 +94,7 @@ _TOLERANCE = 1e-9
 
 # ----------------------------------------------------------------------- tiers
 
+
 @dataclass(frozen=True)
 class Tier:
     """One interval tier as the page holds it.
@@ -104,8 +118,12 @@ class Tier:
         return [i for i, label in enumerate(self.labels) if label]
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "bounds": list(self.bounds), "labels": list(self.labels),
-                "scores": list(self.scores) if any(s is not None for s in self.scores) else None}
+        return {
+            "name": self.name,
+            "bounds": list(self.bounds),
+            "labels": list(self.labels),
+            "scores": list(self.scores) if any(s is not None for s in self.scores) else None,
+        }
 
 
 def _clean(text: Any) -> str:
@@ -120,8 +138,14 @@ def _score(value: Any) -> float | None:
     return round(value, 4) if math.isfinite(value) else None
 
 
-def _tier_from_items(name: str, items: Sequence[tuple[float, float, str]], xmin: float, xmax: float,
-                     scores: Sequence[float | None] | None, source: str) -> Tier:
+def _tier_from_items(
+    name: str,
+    items: Sequence[tuple[float, float, str]],
+    xmin: float,
+    xmax: float,
+    scores: Sequence[float | None] | None,
+    source: str,
+) -> Tier:
     """A :class:`Tier` from labelled intervals, gaps filled with empty intervals."""
     bounds, labels = [float(xmin)], []
     tier_scores: list[float | None] = []
@@ -130,8 +154,10 @@ def _tier_from_items(name: str, items: Sequence[tuple[float, float, str]], xmin:
         if not (math.isfinite(start) and math.isfinite(end)) or end < start:
             raise TextGridError(f"{source}: tier {name!r} has an interval with bad times ({start}, {end})")
         if start < bounds[-1] - _TOLERANCE:
-            raise TextGridError(f"{source}: tier {name!r}: interval {label!r} at {start:g} s overlaps the "
-                                f"previous one (ending at {bounds[-1]:g} s)")
+            raise TextGridError(
+                f"{source}: tier {name!r}: interval {label!r} at {start:g} s overlaps the "
+                f"previous one (ending at {bounds[-1]:g} s)"
+            )
         if end - start <= _TOLERANCE and not label:
             continue
         if start > bounds[-1] + _TOLERANCE:  # a gap: an empty interval
@@ -158,8 +184,11 @@ def _alignment_tiers(alignment: Alignment) -> list[Tier]:
     tiers = []
     for tier in grid.tiers:
         items = [(iv.minTime, iv.maxTime, _clean(iv.mark or "")) for iv in tier.intervals]
-        source: Sequence[Any] | None = {"words": alignment.words, "chars": alignment.chars,
-                                        "phones": alignment.chars}.get(tier.name)
+        source: Sequence[Any] | None = {
+            "words": alignment.words,
+            "chars": alignment.chars,
+            "phones": alignment.chars,
+        }.get(tier.name)
         scores: list[float | None] = [None] * len(items)
         if source is not None:  # the labelled intervals are the spans, in order
             spans = iter(source)
@@ -215,29 +244,48 @@ def read_alignment(path: str | os.PathLike[str]) -> Alignment:
     words = []
     for k, item in enumerate(record["words"]):
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise AlignerError(f"{path}: not an alignment JSON file (word {k + 1} has no \"text\")")
+            raise AlignerError(f'{path}: not an alignment JSON file (word {k + 1} has no "text")')
         chars = []
         for label in item.get(labels_key) or ():
             if not isinstance(label, dict) or not isinstance(label.get("label"), str):
-                raise AlignerError(f"{path}: not an alignment JSON file (a label of word {k + 1} has no \"label\")")
-            chars.append(CharSpan(label["label"], _number(label.get("start"), "a label start", path),
-                                  _number(label.get("end"), "a label end", path), _score(label.get("score")) or math.nan))
+                raise AlignerError(f'{path}: not an alignment JSON file (a label of word {k + 1} has no "label")')
+            chars.append(
+                CharSpan(
+                    label["label"],
+                    _number(label.get("start"), "a label start", path),
+                    _number(label.get("end"), "a label end", path),
+                    _score(label.get("score")) or math.nan,
+                )
+            )
         score = _score(item.get("score"))
-        words.append(WordSpan(item["text"], str(item.get("normalized") or ""),
-                              _number(item.get("start"), f"the start of word {k + 1}", path),
-                              _number(item.get("end"), f"the end of word {k + 1}", path),
-                              math.nan if score is None else score, tuple(chars), bool(item.get("aligned", True))))
-    duration = _number(record.get("duration"), "\"duration\"", path)
+        words.append(
+            WordSpan(
+                item["text"],
+                str(item.get("normalized") or ""),
+                _number(item.get("start"), f"the start of word {k + 1}", path),
+                _number(item.get("end"), f"the end of word {k + 1}", path),
+                math.nan if score is None else score,
+                tuple(chars),
+                bool(item.get("aligned", True)),
+            )
+        )
+    duration = _number(record.get("duration"), '"duration"', path)
     if duration <= 0:
         raise AlignerError(f"{path}: the alignment's duration is {duration} s; it must be positive")
     skipped = []
     for item in record.get("skipped") or ():
         if not isinstance(item, list) or len(item) != 2:
-            raise AlignerError(f"{path}: not an alignment JSON file (\"skipped\" holds {item!r}, not [start, end])")
+            raise AlignerError(f'{path}: not an alignment JSON file ("skipped" holds {item!r}, not [start, end])')
         skipped.append((_number(item[0], "a skipped start", path), _number(item[1], "a skipped end", path)))
-    return Alignment(tuple(words), duration, phonetic=labels_key == "phones", audio=record.get("audio"),
-                     model=record.get("model"), skipped=tuple(skipped),
-                     suspect=tuple(str(s) for s in record.get("suspect") or ()))
+    return Alignment(
+        tuple(words),
+        duration,
+        phonetic=labels_key == "phones",
+        audio=record.get("audio"),
+        model=record.get("model"),
+        skipped=tuple(skipped),
+        suspect=tuple(str(s) for s in record.get("suspect") or ()),
+    )
 
 
 def _is_json(path: Path) -> bool:
@@ -264,11 +312,14 @@ def _load_json(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise AlignerError(f"{path}: not an alignment JSON file (not UTF-8 text)") from None
     except (json.JSONDecodeError, RecursionError) as error:
-        raise AlignerError(f"{path}: not valid JSON ({getattr(error, 'msg', 'nested too deeply')}, "
-                           f"line {getattr(error, 'lineno', '?')})") from None
+        raise AlignerError(
+            f"{path}: not valid JSON ({getattr(error, 'msg', 'nested too deeply')}, "
+            f"line {getattr(error, 'lineno', '?')})"
+        ) from None
     if not isinstance(record, dict) or not isinstance(record.get("words"), list):
-        raise AlignerError(f"{path}: not an alignment JSON file (no \"words\" list; "
-                           "expected the JSON of `aligner align -o x.json`)")
+        raise AlignerError(
+            f'{path}: not an alignment JSON file (no "words" list; expected the JSON of `aligner align -o x.json`)'
+        )
     return record
 
 
@@ -293,8 +344,9 @@ def _pick(tiers: list[Tier], names: Sequence[str] | None, source: str, points: S
     return picked
 
 
-def page_tiers(alignment: Alignment | str | os.PathLike[str],
-               tiers: Sequence[str] | None = None) -> tuple[list[Tier], list[str]]:
+def page_tiers(
+    alignment: Alignment | str | os.PathLike[str], tiers: Sequence[str] | None = None
+) -> tuple[list[Tier], list[str]]:
     """The tiers the page shows for ``alignment`` (an ``Alignment``, a
     TextGrid or our JSON), restricted to and ordered by ``tiers`` when
     given, and warnings (point tiers left out).
@@ -335,8 +387,9 @@ def _comparison(main: list[Tier], reference: list[Tier]) -> dict[str, Any]:
 
     def as_alignment(tier: Tier) -> tuple[Alignment, list[int]]:
         index = tier.labelled
-        words = tuple(WordSpan(tier.labels[i], tier.labels[i], tier.bounds[i], tier.bounds[i + 1], math.nan)
-                      for i in index)
+        words = tuple(
+            WordSpan(tier.labels[i], tier.labels[i], tier.bounds[i], tier.bounds[i + 1], math.nan) for i in index
+        )
         return Alignment(words, tier.bounds[-1]), index
 
     ours = words_tier(main, None)
@@ -349,6 +402,7 @@ def _comparison(main: list[Tier], reference: list[Tier]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- audio
+
 
 def _mono(audio: Any, source: str) -> np.ndarray:
     if hasattr(audio, "detach"):  # a torch tensor
@@ -376,8 +430,11 @@ def _load_audio(audio: Any, sample_rate: int | None) -> tuple[np.ndarray, int, s
         audio, sample_rate = audio
     if sample_rate is None:
         raise AudioError("audio given as samples needs its sample_rate (or pass (samples, rate))")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)) \
-            or not 1000 <= sample_rate <= 768_000:
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, float, np.integer, np.floating))
+        or not 1000 <= sample_rate <= 768_000
+    ):
         raise AudioError(f"sample rate {sample_rate!r} is not usable (1,000 to 768,000 Hz)")
     return _mono(audio, "<audio>"), int(sample_rate), "audio"
 
@@ -413,10 +470,11 @@ def encode_audio(data: np.ndarray, rate: int, audio_format: str = "vorbis") -> t
     try:  # in blocks: libsndfile's Vorbis encoder crashes on one call of minutes of audio
         with soundfile.SoundFile(buffer, "w", target, 1, format=fmt, subtype=subtype, **options) as handle:
             for start in range(0, samples.size, 1 << 16):
-                handle.write(samples[start:start + (1 << 16)])
+                handle.write(samples[start : start + (1 << 16)])
     except Exception as error:  # noqa: BLE001 - libsndfile without this codec
-        raise AlignerError(f"cannot encode the audio as {audio_format} ({error}); "
-                           "try another --audio-format") from error
+        raise AlignerError(
+            f"cannot encode the audio as {audio_format} ({error}); try another --audio-format"
+        ) from error
     return buffer.getvalue(), mime, target
 
 
@@ -430,7 +488,7 @@ def envelope_levels(data: np.ndarray, rate: int) -> dict[str, Any]:
     step = max(1, int(round(ENVELOPE_BIN * rate)), math.ceil(data.size / ENVELOPE_MAX_BINS))
     count = math.ceil(data.size / step)
     padded = np.zeros(count * step, np.float32)
-    padded[:data.size] = data
+    padded[: data.size] = data
     blocks = padded.reshape(count, step)
     low = np.round(blocks.min(axis=1) / peak * 127).astype(np.int8)
     high = np.round(blocks.max(axis=1) / peak * 127).astype(np.int8)
@@ -458,7 +516,7 @@ def _spectrogram_db(data: np.ndarray, rate: int, hop: int) -> np.ndarray:
     columns = math.ceil(data.size / hop)
     pad = window
     signal = np.zeros(pad + columns * hop + 2 * window, np.float32)
-    signal[pad:pad + data.size] = emphasised
+    signal[pad : pad + data.size] = emphasised
     taper = np.hanning(window).astype(np.float32)
     first = pad + hop // 2 - window // 2  # start sample of column 0's frame
     out = np.empty((columns, rows), np.float32)
@@ -478,8 +536,9 @@ def _jpeg_tiles(image: np.ndarray) -> list[str]:
     tiles = []
     for c0 in range(0, image.shape[1], SPECTROGRAM_TILE):
         buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(image[:, c0:c0 + SPECTROGRAM_TILE]), "L").save(
-            buffer, "JPEG", quality=50, optimize=True)
+        Image.fromarray(np.ascontiguousarray(image[:, c0 : c0 + SPECTROGRAM_TILE]), "L").save(
+            buffer, "JPEG", quality=50, optimize=True
+        )
         tiles.append("data:image/jpeg;base64," + _b64(buffer.getvalue()))
     return tiles
 
@@ -494,8 +553,7 @@ def spectrogram_levels(data: np.ndarray, rate: int) -> dict[str, Any]:
     image = np.round(255.0 * (1.0 - shade.T[::-1])).astype(np.uint8)  # rows: high frequency first
     levels, seconds = [], hop / rate
     while True:
-        levels.append({"col": seconds, "n": int(image.shape[1]), "tile": SPECTROGRAM_TILE,
-                       "tiles": _jpeg_tiles(image)})
+        levels.append({"col": seconds, "n": int(image.shape[1]), "tile": SPECTROGRAM_TILE, "tiles": _jpeg_tiles(image)})
         if image.shape[1] <= _COARSEST:
             break
         n = math.ceil(image.shape[1] / 4)
@@ -506,6 +564,7 @@ def spectrogram_levels(data: np.ndarray, rate: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------ page
+
 
 @dataclass(frozen=True)
 class ViewInfo:
@@ -532,8 +591,10 @@ def _tier_row(tier: Tier, key: str, threshold: float, reference: bool) -> str:
     """One tier's row: an element per labelled interval, placed by the script."""
     css, shown_name = (" tv-ref", f"reference:{tier.name}") if reference else ("", tier.name)
     caption = f"ref: {tier.name}" if reference else tier.name
-    parts = [f'<div class="tv-row tv-tier{css}" data-row="{key}"><div class="tv-name" title="{_attr(shown_name)}">'
-             f'{html.escape(caption)}</div><div class="tv-track"><div class="tv-more"></div>']
+    parts = [
+        f'<div class="tv-row tv-tier{css}" data-row="{key}"><div class="tv-name" title="{_attr(shown_name)}">'
+        f'{html.escape(caption)}</div><div class="tv-track"><div class="tv-more"></div>'
+    ]
     for i in tier.labelled:
         label, score = tier.labels[i], tier.scores[i]
         extra, title = "", label
@@ -544,9 +605,11 @@ def _tier_row(tier: Tier, key: str, threshold: float, reference: bool) -> str:
             css_class = "tv-iv tv-scored" + low
         else:
             css_class = "tv-iv"
-        parts.append(f'<div class="{css_class}" data-tier="{_attr(shown_name)}" data-index="{i}" '
-                     f'data-start="{tier.bounds[i]!r}" data-end="{tier.bounds[i + 1]!r}" '
-                     f'data-label="{_attr(label)}"{extra} title="{_attr(title)}">{html.escape(label)}</div>')
+        parts.append(
+            f'<div class="{css_class}" data-tier="{_attr(shown_name)}" data-index="{i}" '
+            f'data-start="{tier.bounds[i]!r}" data-end="{tier.bounds[i + 1]!r}" '
+            f'data-label="{_attr(label)}"{extra} title="{_attr(title)}">{html.escape(label)}</div>'
+        )
     parts.append("</div></div>")
     return "".join(parts)
 
@@ -568,18 +631,24 @@ def _payload_json(payload: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _audio_parts(audio: Any, sample_rate: int | None, audio_format: str, label_end: float,
-                 source: str) -> tuple[dict[str, Any], str, int]:
+def _audio_parts(
+    audio: Any, sample_rate: int | None, audio_format: str, label_end: float, source: str
+) -> tuple[dict[str, Any], str, int]:
     """The payload's ``audio``, ``envelope`` and ``spectrogram`` entries, the
     audio's name and its encoded size in bytes."""
     data, rate, name = _load_audio(audio, sample_rate)
     seconds = data.size / rate
     if label_end > seconds + max(0.5, 0.01 * seconds):
-        raise AlignerError(f"{source}: its intervals go on until {label_end:.2f} s, after the end of the audio "
-                           f"{name} ({seconds:.2f} s); is it the alignment of another recording?")
+        raise AlignerError(
+            f"{source}: its intervals go on until {label_end:.2f} s, after the end of the audio "
+            f"{name} ({seconds:.2f} s); is it the alignment of another recording?"
+        )
     encoded, mime, _ = encode_audio(data, rate, audio_format)
-    parts = {"audio": {"mime": mime, "format": audio_format, "data": _b64(encoded), "duration": seconds},
-             "envelope": envelope_levels(data, rate), "spectrogram": spectrogram_levels(data, rate)}
+    parts = {
+        "audio": {"mime": mime, "format": audio_format, "data": _b64(encoded), "duration": seconds},
+        "envelope": envelope_levels(data, rate),
+        "spectrogram": spectrogram_levels(data, rate),
+    }
     return parts, name, len(encoded)
 
 
@@ -597,30 +666,49 @@ def _html(payload: dict[str, Any], main: list[Tier], reference: list[Tier], titl
     rows = [_tier_row(t, f"m{k}", threshold, False) for k, t in enumerate(main)]
     head = _summary(main, threshold)
     if payload["reference"] is not None:
-        rows.append('<div class="tv-row tv-diff"><div class="tv-name" title="boundary differences from the '
-                    'reference (ms)">Δ ms</div><div class="tv-track"><canvas></canvas></div></div>')
+        rows.append(
+            '<div class="tv-row tv-diff"><div class="tv-name" title="boundary differences from the '
+            'reference (ms)">Δ ms</div><div class="tv-track"><canvas></canvas></div></div>'
+        )
         rows += [_tier_row(t, f"r{k}", threshold, True) for k, t in enumerate(reference)]
-        head += (f" · vs {html.escape(payload['reference']['name'])}: "
-                 f'<span class="tv-cmp">{html.escape(payload["reference"]["summary"])}</span>')
+        head += (
+            f" · vs {html.escape(payload['reference']['name'])}: "
+            f'<span class="tv-cmp">{html.escape(payload["reference"]["summary"])}</span>'
+        )
     track = '<div class="tv-track"><canvas></canvas></div></div>'
     spectrogram = payload["spectrogram"]
     fields = {
-        "ID": f"tv-{secrets.token_hex(4)}", "TITLE": html.escape(title), "HEAD": head, "ROWS": "\n".join(rows),
+        "ID": f"tv-{secrets.token_hex(4)}",
+        "TITLE": html.escape(title),
+        "HEAD": head,
+        "ROWS": "\n".join(rows),
         "AUDIO": "" if payload["audio"] is None else '<audio class="tv-audio" preload="auto"></audio>',
-        "WAVE": "" if payload["envelope"] is None else '<div class="tv-row tv-wave"><div class="tv-name">waveform</div>'
-        + track,
-        "SPEC": "" if spectrogram is None else '<div class="tv-row tv-spec"><div class="tv-name">spectrogram<br>'
-        f'<small>0–{spectrogram["fmax"] / 1000:g} kHz</small></div>' + track,
-        "THRESHOLD": f"{threshold:g}", "STYLE": _asset("view.css"), "SCRIPT": _asset("view.js"),
+        "WAVE": ""
+        if payload["envelope"] is None
+        else '<div class="tv-row tv-wave"><div class="tv-name">waveform</div>' + track,
+        "SPEC": ""
+        if spectrogram is None
+        else '<div class="tv-row tv-spec"><div class="tv-name">spectrogram<br>'
+        f"<small>0–{spectrogram['fmax'] / 1000:g} kHz</small></div>" + track,
+        "THRESHOLD": f"{threshold:g}",
+        "STYLE": _asset("view.css"),
+        "SCRIPT": _asset("view.js"),
         "DATA": _payload_json(payload),
     }
     return re.sub(r"\{\{([A-Z]+)\}\}", lambda m: fields[m.group(1)], _asset("view.html"))
 
 
-def _build(alignment: Alignment | str | os.PathLike[str], audio: Any = None, *, sample_rate: int | None = None,
-           reference: Alignment | str | os.PathLike[str] | None = None,
-           tiers: str | Sequence[str] | None = None, title: str | None = None, threshold: float = LOW_SCORE,
-           audio_format: str = "vorbis") -> tuple[str, ViewInfo]:
+def _build(
+    alignment: Alignment | str | os.PathLike[str],
+    audio: Any = None,
+    *,
+    sample_rate: int | None = None,
+    reference: Alignment | str | os.PathLike[str] | None = None,
+    tiers: str | Sequence[str] | None = None,
+    title: str | None = None,
+    threshold: float = LOW_SCORE,
+    audio_format: str = "vorbis",
+) -> tuple[str, ViewInfo]:
     """The page of :func:`view_page` and what it holds."""
     names = _parse_tiers(tiers)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
@@ -634,8 +722,11 @@ def _build(alignment: Alignment | str | os.PathLike[str], audio: Any = None, *, 
         warnings += ref_warnings
         wanted = {t.name.casefold() for t in main}
         ref_tiers = [t for t in ref_all if t.name.casefold() in wanted] or ref_all[:1]
-        comparison = {"name": _names(reference)[0], "tiers": [t.to_json() for t in ref_tiers],
-                      **_comparison(main, ref_tiers)}
+        comparison = {
+            "name": _names(reference)[0],
+            "tiers": [t.to_json() for t in ref_tiers],
+            **_comparison(main, ref_tiers),
+        }
     shown = main + ref_tiers
     start, end = min(t.bounds[0] for t in shown), max(t.bounds[-1] for t in shown)
     alignment_name, stem = _names(alignment)
@@ -648,20 +739,41 @@ def _build(alignment: Alignment | str | os.PathLike[str], audio: Any = None, *, 
         start, end = min(start, 0.0), max(end, parts["audio"]["duration"])
     if title is None:
         title = f"{audio_name} — {alignment_name}" if audio_name else alignment_name
-    payload = {"version": 1, "start": start, "end": end,
-               "initial": end - start if end - start <= 30 else INITIAL_SPAN, "threshold": threshold,
-               "stem": stem, "tiers": [t.to_json() for t in main], "reference": comparison, **parts}
+    payload = {
+        "version": 1,
+        "start": start,
+        "end": end,
+        "initial": end - start if end - start <= 30 else INITIAL_SPAN,
+        "threshold": threshold,
+        "stem": stem,
+        "tiers": [t.to_json() for t in main],
+        "reference": comparison,
+        **parts,
+    }
     page = _html(payload, main, ref_tiers, title, threshold)
-    info = ViewInfo(None, len(page.encode("utf-8")), tuple(t.name for t in main),
-                    sum(len(t.labelled) for t in main), audio_bytes,
-                    None if comparison is None else comparison["summary"], tuple(warnings))
+    info = ViewInfo(
+        None,
+        len(page.encode("utf-8")),
+        tuple(t.name for t in main),
+        sum(len(t.labelled) for t in main),
+        audio_bytes,
+        None if comparison is None else comparison["summary"],
+        tuple(warnings),
+    )
     return page, info
 
 
-def view_page(alignment: Alignment | str | os.PathLike[str], audio: Any = None, *,
-              sample_rate: int | None = None, reference: Alignment | str | os.PathLike[str] | None = None,
-              tiers: str | Sequence[str] | None = None, title: str | None = None,
-              threshold: float = LOW_SCORE, audio_format: str = "vorbis") -> str:
+def view_page(
+    alignment: Alignment | str | os.PathLike[str],
+    audio: Any = None,
+    *,
+    sample_rate: int | None = None,
+    reference: Alignment | str | os.PathLike[str] | None = None,
+    tiers: str | Sequence[str] | None = None,
+    title: str | None = None,
+    threshold: float = LOW_SCORE,
+    audio_format: str = "vorbis",
+) -> str:
     """The self-contained HTML page of ``alignment``.
 
     Args:
@@ -682,14 +794,29 @@ def view_page(alignment: Alignment | str | os.PathLike[str], audio: Any = None, 
         AlignerError: unreadable inputs, an unknown tier, audio much shorter
             than the alignment.
     """
-    return _build(alignment, audio, sample_rate=sample_rate, reference=reference, tiers=tiers, title=title,
-                  threshold=threshold, audio_format=audio_format)[0]
+    return _build(
+        alignment,
+        audio,
+        sample_rate=sample_rate,
+        reference=reference,
+        tiers=tiers,
+        title=title,
+        threshold=threshold,
+        audio_format=audio_format,
+    )[0]
 
 
-def write_view(audio: Any, alignment: Alignment | str | os.PathLike[str], output: str | os.PathLike[str], *,
-               reference: Alignment | str | os.PathLike[str] | None = None,
-               tiers: str | Sequence[str] | None = None, threshold: float = LOW_SCORE,
-               audio_format: str = "vorbis", sample_rate: int | None = None) -> ViewInfo:
+def write_view(
+    audio: Any,
+    alignment: Alignment | str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    reference: Alignment | str | os.PathLike[str] | None = None,
+    tiers: str | Sequence[str] | None = None,
+    threshold: float = LOW_SCORE,
+    audio_format: str = "vorbis",
+    sample_rate: int | None = None,
+) -> ViewInfo:
     """Write the page of :func:`view_page` to ``output`` atomically; an
     output that is one of the input files is refused.
 
@@ -701,13 +828,21 @@ def write_view(audio: Any, alignment: Alignment | str | os.PathLike[str], output
 
     inputs = [x for x in (audio, alignment, reference) if isinstance(x, (str, os.PathLike))]
     check_not_input(output, inputs)
-    page, info = _build(alignment, audio, sample_rate=sample_rate, reference=reference, tiers=tiers,
-                        threshold=threshold, audio_format=audio_format)
+    page, info = _build(
+        alignment,
+        audio,
+        sample_rate=sample_rate,
+        reference=reference,
+        tiers=tiers,
+        threshold=threshold,
+        audio_format=audio_format,
+    )
     path = atomic_write_text(output, page)
     return ViewInfo(path, info.bytes, info.tiers, info.intervals, info.audio_bytes, info.comparison, info.warnings)
 
 
 # -------------------------------------------------------------------- Jupyter
+
 
 class View:
     """The page of an alignment for Jupyter: displays inline (an ``<iframe
@@ -724,9 +859,11 @@ class View:
         self.height = 260 + 29 * rows + (27 if self.info.comparison else 0) + (206 if audio is not None else 0)
 
     def _repr_html_(self) -> str:
-        return (f'<iframe class="aligner-view" srcdoc="{html.escape(self.html, quote=True)}" '
-                f'style="width:100%;height:{self.height}px;border:1px solid #ddd" '
-                'allow="autoplay"></iframe>')
+        return (
+            f'<iframe class="aligner-view" srcdoc="{html.escape(self.html, quote=True)}" '
+            f'style="width:100%;height:{self.height}px;border:1px solid #ddd" '
+            'allow="autoplay"></iframe>'
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the page to ``path`` atomically."""

@@ -9,26 +9,43 @@ import click
 
 from ..errors import AlignerError, OutputError
 from ..writers import FORMATS
-from .common import (command, device_option, dtype_option, model_option, partial_option, subtitles_option,
-                     write_stdout)
+from .common import command, device_option, dtype_option, model_option, partial_option, subtitles_option, write_stdout
 
 
 @command()
 @click.argument("audio", type=click.Path(path_type=Path))
 @click.argument("transcript_file", required=False, type=click.Path(path_type=Path))
 @click.option("--text", "-t", help="The transcript itself, instead of a file.")
-@click.option("--output", "-o", type=click.Path(path_type=Path),
-              help="Output file; its extension picks the format. Default: JSON on standard output.")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS,
-              case_sensitive=False), help="Output format (default: from OUTPUT's extension).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Output file; its extension picks the format. Default: JSON on standard output.",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(FORMATS, case_sensitive=False),
+    help="Output format (default: from OUTPUT's extension).",
+)
 @model_option()
 @device_option()
 @dtype_option()
 @subtitles_option()
 @partial_option()
-def align(audio: Path, transcript_file: Path | None, text: str | None, output: Path | None,
-          fmt: str | None, model_spec: str | None, device: str | None, dtype: str | None,
-          subtitles: str, partial: bool) -> None:
+def align(
+    audio: Path,
+    transcript_file: Path | None,
+    text: str | None,
+    output: Path | None,
+    fmt: str | None,
+    model_spec: str | None,
+    device: str | None,
+    dtype: str | None,
+    subtitles: str,
+    partial: bool,
+) -> None:
     """Align AUDIO to its transcript.
 
     The transcript comes from TRANSCRIPT_FILE, from --text, or from a file
@@ -45,8 +62,9 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if text is None:
         transcript_file = transcript_file or find_transcript(audio)
         if transcript_file is None:
-            raise AlignerError(f"{audio}: no transcript given (TRANSCRIPT_FILE or --text) "
-                               "and no .txt or .lab file beside it")
+            raise AlignerError(
+                f"{audio}: no transcript given (TRANSCRIPT_FILE or --text) and no .txt or .lab file beside it"
+            )
         transcript: str | Path = transcript_file
         read_transcript(transcript_file)  # fail early, before loading a model
     else:
@@ -54,8 +72,9 @@ def align(audio: Path, transcript_file: Path | None, text: str | None, output: P
     if output is None and fmt not in (None, "json"):
         raise click.UsageError("--format other than json needs --output")
     if output is not None and fmt is None and format_from_path(output) is None:
-        raise AlignerError(f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt "
-                           "or give --format")
+        raise AlignerError(
+            f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt or give --format"
+        )
     if output is not None:
         from ..atomic import check_not_input
 

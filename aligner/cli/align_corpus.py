@@ -11,9 +11,21 @@ import click
 
 from ..errors import AlignerError
 from ..writers import FORMATS
-from .common import (EXIT_INTERRUPTED, EXIT_SOME_FAILED, at_least, batch_seconds_option, command,
-                     device_option, dtype_option, fail, model_option, partial_option, quiet_option,
-                     subtitles_option, workers_option)
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_SOME_FAILED,
+    at_least,
+    batch_seconds_option,
+    command,
+    device_option,
+    dtype_option,
+    fail,
+    model_option,
+    partial_option,
+    quiet_option,
+    subtitles_option,
+    workers_option,
+)
 
 if TYPE_CHECKING:
     from ..corpus_ray import AlignerSpec
@@ -23,41 +35,93 @@ if TYPE_CHECKING:
 @command("align-corpus")
 @click.argument("in_dir", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
-@click.option("--format", "-f", "formats", multiple=True, type=click.Choice(FORMATS, case_sensitive=False),
-              help="Output format; repeat for several (default: textgrid).")
+@click.option(
+    "--format",
+    "-f",
+    "formats",
+    multiple=True,
+    type=click.Choice(FORMATS, case_sensitive=False),
+    help="Output format; repeat for several (default: textgrid).",
+)
 @model_option()
 @device_option()
-@dtype_option("Inference precision (default: bfloat16 on GPU, float32 on CPU; bfloat16 also pays off on CPUs "
-              "with native bf16, AVX512-BF16 or AMX).")
+@dtype_option(
+    "Inference precision (default: bfloat16 on GPU, float32 on CPU; bfloat16 also pays off on CPUs "
+    "with native bf16, AVX512-BF16 or AMX)."
+)
 @batch_seconds_option(default=120.0)
 @workers_option("Threads decoding and resampling audio ahead of the network.")
 @click.option("--overwrite", is_flag=True, help="Realign files whose outputs already exist.")
 @partial_option()
 @subtitles_option()
-@click.option("--worst", type=at_least(0, "{option} must be >= {min}, got {value}"), default=10, show_default=True,
-              help="List this many files with the lowest confidence in the summary.")
-@click.option("--adapt", is_flag=True,
-              help="First fine-tune a copy of the model on the corpus itself (its audio and transcripts), "
-                   "keep it only if it scores better on held-out files, then align with it.")
-@click.option("--adapt-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Wall-time budget of --adapt in minutes (default: 5x the first pass, at least 1).")
-@click.option("--save-adapted", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Save the adapted model in this folder (use it later with --model).")
-@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
-              help="Run on a Ray cluster: 'auto' (this machine's cluster, `ray start`) or HOST:PORT of its head. "
-                   "IN_DIR, OUT_DIR and a model folder must be on storage every node sees.")
-@click.option("--actors", type=click.IntRange(min=1), default=None,
-              help="With --ray: number of actors, each loading the model once (default: one per GPU, or as "
-                   "many as the nodes' CPUs hold).")
-@click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --ray: CPUs (torch threads) per actor (default: 1 with GPUs, else the CPUs of the "
-                   "smallest node).")
+@click.option(
+    "--worst",
+    type=at_least(0, "{option} must be >= {min}, got {value}"),
+    default=10,
+    show_default=True,
+    help="List this many files with the lowest confidence in the summary.",
+)
+@click.option(
+    "--adapt",
+    is_flag=True,
+    help="First fine-tune a copy of the model on the corpus itself (its audio and transcripts), "
+    "keep it only if it scores better on held-out files, then align with it.",
+)
+@click.option(
+    "--adapt-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Wall-time budget of --adapt in minutes (default: 5x the first pass, at least 1).",
+)
+@click.option(
+    "--save-adapted",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Save the adapted model in this folder (use it later with --model).",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Run on a Ray cluster: 'auto' (this machine's cluster, `ray start`) or HOST:PORT of its head. "
+    "IN_DIR, OUT_DIR and a model folder must be on storage every node sees.",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --ray: number of actors, each loading the model once (default: one per GPU, or as "
+    "many as the nodes' CPUs hold).",
+)
+@click.option(
+    "--cpus-per-actor",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --ray: CPUs (torch threads) per actor (default: 1 with GPUs, else the CPUs of the smallest node).",
+)
 @quiet_option()
-def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_spec: str | None,
-                 device: str | None, dtype: str | None, batch_seconds: float, workers: int, overwrite: bool,
-                 partial: bool, subtitles: str, worst: int, adapt: bool, adapt_minutes: float | None,
-                 save_adapted: Path | None, ray_address: str | None, actors: int | None,
-                 cpus_per_actor: float | None, quiet: bool) -> None:
+def align_corpus(
+    in_dir: Path,
+    out_dir: Path,
+    formats: tuple[str, ...],
+    model_spec: str | None,
+    device: str | None,
+    dtype: str | None,
+    batch_seconds: float,
+    workers: int,
+    overwrite: bool,
+    partial: bool,
+    subtitles: str,
+    worst: int,
+    adapt: bool,
+    adapt_minutes: float | None,
+    save_adapted: Path | None,
+    ray_address: str | None,
+    actors: int | None,
+    cpus_per_actor: float | None,
+    quiet: bool,
+) -> None:
     """Align every audio file of IN_DIR (audio + same-name .txt/.lab
     transcripts, optionally in speaker subfolders: the Montreal Forced
     Aligner layout) and write the outputs into OUT_DIR with the same tree.
@@ -80,8 +144,10 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
     aligner: Aligner | AlignerSpec
     if ray_address is not None:
         if adapting:
-            raise AlignerError("--adapt does not run on a Ray cluster: adapt on one machine with --save-adapted, "
-                               "then align the corpus with --ray and --model the saved folder")
+            raise AlignerError(
+                "--adapt does not run on a Ray cluster: adapt on one machine with --save-adapted, "
+                "then align the corpus with --ray and --model the saved folder"
+            )
         if device is not None and device not in ("cpu", "cuda"):
             raise AlignerError(f"with --ray, --device is cpu or cuda (each actor gets its own GPU), not {device}")
         from ..corpus_ray import AlignerSpec
@@ -134,10 +200,23 @@ def align_corpus(in_dir: Path, out_dir: Path, formats: tuple[str, ...], model_sp
                 adapt_bar.set_postfix_str(f"held-out score {score:.3f}", refresh=False)
             adapt_bar.update(1)
 
-    summary = run(in_dir, out_dir, aligner, formats=formats or ("textgrid",), batch_seconds=batch_seconds,
-                  workers=workers, overwrite=overwrite, subtitles=subtitles, on_progress=on_progress,
-                  on_start=on_start, adapt=options, on_adapt_step=on_adapt_step, ray_address=ray_address,
-                  actors=actors, cpus_per_actor=cpus_per_actor)
+    summary = run(
+        in_dir,
+        out_dir,
+        aligner,
+        formats=formats or ("textgrid",),
+        batch_seconds=batch_seconds,
+        workers=workers,
+        overwrite=overwrite,
+        subtitles=subtitles,
+        on_progress=on_progress,
+        on_start=on_start,
+        adapt=options,
+        on_adapt_step=on_adapt_step,
+        ray_address=ray_address,
+        actors=actors,
+        cpus_per_actor=cpus_per_actor,
+    )
     if adapt_bar is not None:
         adapt_bar.close()
     bar.close()

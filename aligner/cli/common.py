@@ -64,8 +64,7 @@ class AlignerCommand(click.Command):
         except Exception as error:  # noqa: BLE001 - the last line of defence
             if ctx.find_root().params.get("debug"):
                 traceback.print_exc()
-            fail(f"internal error: {type(error).__name__}: {error} (run with --debug for a traceback)",
-                 EXIT_INTERNAL)
+            fail(f"internal error: {type(error).__name__}: {error} (run with --debug for a traceback)", EXIT_INTERNAL)
 
 
 def command(name: str | None = None):
@@ -113,8 +112,11 @@ class _OneLineRange(click.ParamType):
         else:
             if not (isinstance(number, float) and math.isnan(number)):
                 return number
-        raise OptionValueError(self.message.format(option=_option_name(param), value=number, min=self.min,
-                                                   max=self.max), ctx=ctx, param=param)
+        raise OptionValueError(
+            self.message.format(option=_option_name(param), value=number, min=self.min, max=self.max),
+            ctx=ctx,
+            param=param,
+        )
 
 
 class IntRange(_OneLineRange, click.IntRange):
@@ -141,13 +143,13 @@ def positive(message: str = "{option} must be positive, got {value}") -> FloatRa
 
 # --------------------------------------------------------------------------- shared options
 
-MODEL_HELP = ("Model: TRELLIS_EN_PHONES (default), a torchaudio bundle name (see `aligner models`) "
-              "or a model folder.")
+MODEL_HELP = "Model: TRELLIS_EN_PHONES (default), a torchaudio bundle name (see `aligner models`) or a model folder."
 DEVICE_HELP = "cpu, cuda, cuda:N (default: CUDA when available)."
 DTYPES = ["float32", "bfloat16", "float16", "bf16", "fp16"]
 DTYPE_HELP = "Inference precision (default: bfloat16 on GPU, float32 on CPU)."
-PARTIAL_HELP = ("Tolerate audio without text and text without audio (star/wildcard); "
-                "words that cannot be placed are flagged.")
+PARTIAL_HELP = (
+    "Tolerate audio without text and text without audio (star/wildcard); words that cannot be placed are flagged."
+)
 
 
 def model_option(help: str = MODEL_HELP):
@@ -172,8 +174,13 @@ def partial_option():
 
 def subtitles_option():
     """``--subtitles words|lines``: the SRT/VTT cues."""
-    return click.option("--subtitles", type=click.Choice(["words", "lines"]), default="lines", show_default=True,
-                        help="SRT/VTT cues: one per word, or lines of words.")
+    return click.option(
+        "--subtitles",
+        type=click.Choice(["words", "lines"]),
+        default="lines",
+        show_default=True,
+        help="SRT/VTT cues: one per word, or lines of words.",
+    )
 
 
 def quiet_option(help: str = "No progress bar."):
@@ -190,5 +197,10 @@ def workers_option(help: str, default: int | None = 2, minimum: int | None = 1):
 
 def batch_seconds_option(default: float | None = None):
     """``--batch-seconds S``: padded audio per batch (checked by the library)."""
-    return click.option("--batch-seconds", type=float, default=default, show_default=default is not None,
-                        help="Padded audio per batch, in seconds.")
+    return click.option(
+        "--batch-seconds",
+        type=float,
+        default=default,
+        show_default=default is not None,
+        help="Padded audio per batch, in seconds.",
+    )

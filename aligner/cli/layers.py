@@ -15,23 +15,57 @@ from .common import at_least, command, device_option, model_option, positive
 @command()
 @click.argument("source", metavar="AUDIO_OR_CORPUS", type=click.Path(path_type=Path))
 @click.argument("transcript_file", metavar="[TRANSCRIPT]", required=False, type=click.Path(path_type=Path))
-@click.option("--output", "-o", "report_dir", required=True, type=click.Path(path_type=Path),
-              help="Report folder: receives layers.csv, layer_metrics.png, cka.png and projection.png.")
+@click.option(
+    "--output",
+    "-o",
+    "report_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Report folder: receives layers.csv, layer_metrics.png, cka.png and projection.png.",
+)
 @model_option("Model: a torchaudio bundle name (see `aligner models`) or a model folder.")
-@click.option("--kind", type=click.Choice(["char", "phone", "word_position", "speech"]), default=None,
-              help="Frame labels: the aligned character or phone (default: whichever the model "
-              "outputs), the position in the word (B/I/E/S), or speech vs silence.")
-@click.option("--layers", "num_layers", type=at_least(1), default=None,
-              help="Analyse only the first N transformer layers (default: all).")
+@click.option(
+    "--kind",
+    type=click.Choice(["char", "phone", "word_position", "speech"]),
+    default=None,
+    help="Frame labels: the aligned character or phone (default: whichever the model "
+    "outputs), the position in the word (B/I/E/S), or speech vs silence.",
+)
+@click.option(
+    "--layers",
+    "num_layers",
+    type=at_least(1),
+    default=None,
+    help="Analyse only the first N transformer layers (default: all).",
+)
 @click.option("--clusters", type=at_least(1), default=50, show_default=True, help="k of the k-means metrics.")
-@click.option("--max-frames", type=at_least(2), default=5000, show_default=True,
-              help="Frames analysed, drawn at random over the corpus.")
-@click.option("--max-seconds", type=positive(), default=60.0, show_default=True,
-              help="Skip longer recordings (each one goes through the transformer whole).")
+@click.option(
+    "--max-frames",
+    type=at_least(2),
+    default=5000,
+    show_default=True,
+    help="Frames analysed, drawn at random over the corpus.",
+)
+@click.option(
+    "--max-seconds",
+    type=positive(),
+    default=60.0,
+    show_default=True,
+    help="Skip longer recordings (each one goes through the transformer whole).",
+)
 @device_option()
-def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_spec: str | None, kind: str,
-           num_layers: int | None, clusters: int, max_frames: int, max_seconds: float,
-           device: str | None) -> None:
+def layers(
+    source: Path,
+    transcript_file: Path | None,
+    report_dir: Path,
+    model_spec: str | None,
+    kind: str,
+    num_layers: int | None,
+    clusters: int,
+    max_frames: int,
+    max_seconds: float,
+    device: str | None,
+) -> None:
     """What does each layer encode? Align AUDIO_OR_CORPUS, then measure every
     layer's features against the aligned frame labels (linear probe, k-means
     purity and PNMI, CKA between layers, PCA).
@@ -65,8 +99,10 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
         try:
             wave = load_audio(audio, rate)
             if wave.shape[0] > max_seconds * rate:
-                raise AlignerError(f"{audio}: {wave.shape[0] / rate:.1f} s is longer than --max-seconds "
-                                   f"{max_seconds:g}; cut it into utterances first")
+                raise AlignerError(
+                    f"{audio}: {wave.shape[0] / rate:.1f} s is longer than --max-seconds "
+                    f"{max_seconds:g}; cut it into utterances first"
+                )
             # Align the waveform just decoded: each file is decoded and resampled once.
             item = aligner.prepare((wave, rate), transcript, audio_name=str(audio))
             alignment = aligner.align_prepared([item])[0]
@@ -81,17 +117,28 @@ def layers(source: Path, transcript_file: Path | None, report_dir: Path, model_s
         raise AlignerError(f"{source}: none of the {len(pairs)} files could be aligned; nothing to analyse")
 
     kind = kind or ("phone" if aligner.model.phonetic else "char")
-    report = analyze_layers(aligner.model, waves, alignments, kind=kind, num_layers=num_layers,
-                            n_clusters=clusters, max_frames=max_frames, device=aligner.device)
+    report = analyze_layers(
+        aligner.model,
+        waves,
+        alignments,
+        kind=kind,
+        num_layers=num_layers,
+        n_clusters=clusters,
+        max_frames=max_frames,
+        device=aligner.device,
+    )
     csv_path = report.to_csv(report_dir / "layers.csv")
     figures = layer_report_figures(report)
     for name, figure in figures.items():
         with atomic_path(report_dir / f"{name}.png") as temporary:
             figure.savefig(temporary, format="png", dpi=100)
     best = report.most_informative()
-    click.echo(f"analysed {len(waves)} file(s), {report.rows[0]['frames']} frames, {len(report)} layers; "
-               f"most informative: layer {report.layers[best]}; wrote {csv_path} and {len(figures)} figures in "
-               f"{report_dir}", err=True)
+    click.echo(
+        f"analysed {len(waves)} file(s), {report.rows[0]['frames']} frames, {len(report)} layers; "
+        f"most informative: layer {report.layers[best]}; wrote {csv_path} and {len(figures)} figures in "
+        f"{report_dir}",
+        err=True,
+    )
 
 
 def layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path, Path]], list[str], bool]:

@@ -15,20 +15,32 @@ FIGURE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".jpg": "jpeg", "
 @command()
 @click.argument("audio", type=click.Path(path_type=Path))
 @click.argument("alignment_file", metavar="ALIGNMENT.TextGrid", type=click.Path(path_type=Path))
-@click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
-              help="Figure file: .png, .pdf, .svg or .jpg.")
+@click.option(
+    "--output", "-o", required=True, type=click.Path(path_type=Path), help="Figure file: .png, .pdf, .svg or .jpg."
+)
 @click.option("--start", type=float, default=None, help="Window start in seconds (default: 0).")
 @click.option("--end", type=float, default=None, help="Window end in seconds (default: the end).")
 @click.option("--no-spectrogram", is_flag=True, help="Leave out the spectrogram panel.")
 @click.option("--words-tier", default="words", show_default=True, help="Name of the word tier.")
-@click.option("--chars-tier", default=None,
-              help="Name of the character/phone tier (default: 'chars' or 'phones' if present).")
+@click.option(
+    "--chars-tier", default=None, help="Name of the character/phone tier (default: 'chars' or 'phones' if present)."
+)
 @click.option("--width", type=float, default=12.0, show_default=True, help="Figure width in inches.")
 @click.option("--height", type=float, default=6.0, show_default=True, help="Figure height in inches.")
 @click.option("--dpi", type=int, default=100, show_default=True, help="Pixels per inch (PNG/JPEG).")
-def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, end: float | None,
-         no_spectrogram: bool, words_tier: str, chars_tier: str | None, width: float, height: float,
-         dpi: int) -> None:
+def plot(
+    audio: Path,
+    alignment_file: Path,
+    output: Path,
+    start: float | None,
+    end: float | None,
+    no_spectrogram: bool,
+    words_tier: str,
+    chars_tier: str | None,
+    width: float,
+    height: float,
+    dpi: int,
+) -> None:
     """Draw AUDIO with the tiers of ALIGNMENT.TextGrid the way Praat shows
     them: waveform, spectrogram, word and character/phone tiers."""
     import numpy as np
@@ -42,8 +54,9 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
         raise AlignerError(f"{output}: unknown figure extension; use .png, .pdf, .svg or .jpg")
     # One check of the three numbers together (the pixel limit is on their products).
     if not (width > 0 and height > 0 and dpi > 0) or width * dpi > 20000 or height * dpi > 20000:
-        raise AlignerError(f"figure size {width} x {height} inches at {dpi} dpi is not usable "
-                           "(positive, at most 20000 pixels a side)")
+        raise AlignerError(
+            f"figure size {width} x {height} inches at {dpi} dpi is not usable (positive, at most 20000 pixels a side)"
+        )
     if start is not None and end is not None and start >= end:
         raise AlignerError(f"--start ({start:g} s) must be before --end ({end:g} s)")
     check_not_input(output, [audio, alignment_file])
@@ -60,8 +73,17 @@ def plot(audio: Path, alignment_file: Path, output: Path, start: float | None, e
     from viz import plot_alignment
 
     figure = Figure(figsize=(width, height), layout="constrained")
-    plot_alignment(data, rate, alignment, start=start, end=end, spectrogram=not no_spectrogram, fig=figure,
-                   title=f"{audio.name} — {alignment_file.name}", offset=offset)
+    plot_alignment(
+        data,
+        rate,
+        alignment,
+        start=start,
+        end=end,
+        spectrogram=not no_spectrogram,
+        fig=figure,
+        title=f"{audio.name} — {alignment_file.name}",
+        offset=offset,
+    )
     with atomic_path(output) as temporary:
         figure.savefig(temporary, format=fmt, dpi=dpi)
     click.echo(f"wrote {output}", err=True)

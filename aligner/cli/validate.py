@@ -32,11 +32,15 @@ def validate(in_dir: Path, model_spec: str | None, workers: int, quiet: bool) ->
     with tqdm(total=len(files), unit="file", disable=quiet, desc="checking") as bar:
         problems = validate_corpus(files, model, workers=workers, on_file=lambda item, found: bar.update(1))
     for problem in problems:
-        click.echo(f"{'error' if problem.fatal else 'warning'}\t{problem.key}\t{problem.stage}\t"
-                   f"{' '.join(problem.message.split())}")
+        click.echo(
+            f"{'error' if problem.fatal else 'warning'}\t{problem.key}\t{problem.stage}\t"
+            f"{' '.join(problem.message.split())}"
+        )
     bad = {p.key for p in problems if p.fatal}
     warned = {p.key for p in problems if not p.fatal} - bad
-    click.echo(f"{len(files)} files: {len(files) - len(bad)} can be aligned ({len(warned)} with warnings), "
-               f"{len(bad)} cannot", err=True)
+    click.echo(
+        f"{len(files)} files: {len(files) - len(bad)} can be aligned ({len(warned)} with warnings), {len(bad)} cannot",
+        err=True,
+    )
     if bad:
         sys.exit(EXIT_SOME_FAILED)

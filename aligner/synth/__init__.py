@@ -12,9 +12,16 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "CorpusError": "corpus", "CorpusSummary": "corpus", "make_corpus": "corpus", "plan_corpus": "corpus",
-    "render_speech": "corpus", "split_voices": "corpus", "SynthesisError": "espeak",
-    "espeak_available": "espeak", "synthesize": "espeak", "word_timings": "espeak",
+    "CorpusError": "corpus",
+    "CorpusSummary": "corpus",
+    "make_corpus": "corpus",
+    "plan_corpus": "corpus",
+    "render_speech": "corpus",
+    "split_voices": "corpus",
+    "SynthesisError": "espeak",
+    "espeak_available": "espeak",
+    "synthesize": "espeak",
+    "word_timings": "espeak",
 }
 
 

@@ -91,26 +91,106 @@ SPLITS = ("train", "heldout")
 # ------------------------------------------------------------------- voices
 
 #: English espeak-ng voices (``espeak-ng --voices=en``, without mbrola).
-BASE_VOICES: tuple[str, ...] = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029",
-                                "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc")
+BASE_VOICES: tuple[str, ...] = (
+    "en",
+    "en-us",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-029",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-us-nyc",
+)
 #: Female voice variants whose silences are digital silence (variants with
 #: breath noise or echo, e.g. f2..f5, fill stop closures and pauses with
 #: sound, which blurs the phone timings; they are left out).
-FEMALE_VARIANTS: tuple[str, ...] = ("f1", "Andrea", "Annie", "anika", "aunty", "belinda", "grandma",
-                                    "linda", "steph", "steph2", "steph3", "whisperf")
+FEMALE_VARIANTS: tuple[str, ...] = (
+    "f1",
+    "Andrea",
+    "Annie",
+    "anika",
+    "aunty",
+    "belinda",
+    "grandma",
+    "linda",
+    "steph",
+    "steph2",
+    "steph3",
+    "whisperf",
+)
 #: Male / neutral variants with digital silence ("" = the voice's own default).
 MALE_VARIANTS: tuple[str, ...] = (
-    "", "m1", "m3", "m4", "m5", "m6", "m7", "m8", "klatt", "klatt2", "klatt3", "klatt4", "klatt5",
-    "klatt6", "croak", "whisper", "fast", "Alex", "Andy", "AnxiousAndy", "Denis", "Diogo", "Gene",
-    "Gene2", "Henrique", "Hugo", "Jacky", "Lee", "Mario", "Michael", "Mike", "Nguyen", "Storm",
-    "Tweaky", "adam", "antonio", "benjamin", "boris", "caleb", "david", "ed", "edward", "edward2",
-    "grandpa", "gustave", "iven", "iven2", "iven3", "iven4", "john", "kaukovalta", "marcelo", "max",
-    "michel", "miguel", "norbert", "paul", "pedro", "quincy", "rob", "robert", "sandro", "shelby",
-    "travis", "victor", "zac")
+    "",
+    "m1",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "klatt5",
+    "klatt6",
+    "croak",
+    "whisper",
+    "fast",
+    "Alex",
+    "Andy",
+    "AnxiousAndy",
+    "Denis",
+    "Diogo",
+    "Gene",
+    "Gene2",
+    "Henrique",
+    "Hugo",
+    "Jacky",
+    "Lee",
+    "Mario",
+    "Michael",
+    "Mike",
+    "Nguyen",
+    "Storm",
+    "Tweaky",
+    "adam",
+    "antonio",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "edward2",
+    "grandpa",
+    "gustave",
+    "iven",
+    "iven2",
+    "iven3",
+    "iven4",
+    "john",
+    "kaukovalta",
+    "marcelo",
+    "max",
+    "michel",
+    "miguel",
+    "norbert",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "shelby",
+    "travis",
+    "victor",
+    "zac",
+)
 
-HELDOUT_BASE_VOICES = 2          # of the 8 base voices
+HELDOUT_BASE_VOICES = 2  # of the 8 base voices
 HELDOUT_VARIANT_FRACTION = 0.25  # of each gender's variants
-HELDOUT_SENTENCE_PERCENT = 10    # of all sentences (by hash)
+HELDOUT_SENTENCE_PERCENT = 10  # of all sentences (by hash)
 
 
 def _hash_int(*parts: object) -> int:
@@ -203,8 +283,9 @@ def _usable(sentence: str) -> bool:
 def _fortune_records(path: Path) -> Iterable[str]:
     text = path.read_bytes().decode("latin-1")
     for record in re.split(r"^%\s*$", text, flags=re.MULTILINE):
-        lines = [line for line in record.splitlines()
-                 if not re.match(r"^\s*(--|-- |\u2014)", line)]  # drop "-- Author" lines
+        lines = [
+            line for line in record.splitlines() if not re.match(r"^\s*(--|-- |\u2014)", line)
+        ]  # drop "-- Author" lines
         if any(line.startswith(("\t", "    ")) and ":" in line for line in lines):
             continue  # dialogue / code layouts
         yield _clean(" ".join(lines))
@@ -252,16 +333,95 @@ def sentence_split(sentence: str, split_seed: int = 0) -> str:
     return "heldout" if bucket < HELDOUT_SENTENCE_PERCENT else "train"
 
 
-_NAMES = ("Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace", "Henry", "Irene", "Jack",
-          "Karen", "Liam", "Maria", "Nathan", "Olivia", "Peter", "Quentin", "Rachel", "Samuel",
-          "Tina", "Victor", "Wendy", "Yusuf", "Zoe")
-_NOUNS = ("book", "ticket", "chair", "bicycle", "lamp", "sandwich", "ladder", "kettle", "umbrella",
-          "guitar", "blanket", "camera", "window", "basket", "engine", "garden", "jacket", "violin",
-          "letter", "bottle", "carpet", "rocket", "pencil", "island", "village", "bridge", "river")
-_ADJECTIVES = ("old", "new", "red", "quiet", "heavy", "strange", "bright", "broken", "tiny", "famous",
-               "golden", "wooden", "lucky", "dusty", "narrow", "gentle", "curious", "careful")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+_NAMES = (
+    "Alice",
+    "Bob",
+    "Carol",
+    "David",
+    "Emma",
+    "Frank",
+    "Grace",
+    "Henry",
+    "Irene",
+    "Jack",
+    "Karen",
+    "Liam",
+    "Maria",
+    "Nathan",
+    "Olivia",
+    "Peter",
+    "Quentin",
+    "Rachel",
+    "Samuel",
+    "Tina",
+    "Victor",
+    "Wendy",
+    "Yusuf",
+    "Zoe",
+)
+_NOUNS = (
+    "book",
+    "ticket",
+    "chair",
+    "bicycle",
+    "lamp",
+    "sandwich",
+    "ladder",
+    "kettle",
+    "umbrella",
+    "guitar",
+    "blanket",
+    "camera",
+    "window",
+    "basket",
+    "engine",
+    "garden",
+    "jacket",
+    "violin",
+    "letter",
+    "bottle",
+    "carpet",
+    "rocket",
+    "pencil",
+    "island",
+    "village",
+    "bridge",
+    "river",
+)
+_ADJECTIVES = (
+    "old",
+    "new",
+    "red",
+    "quiet",
+    "heavy",
+    "strange",
+    "bright",
+    "broken",
+    "tiny",
+    "famous",
+    "golden",
+    "wooden",
+    "lucky",
+    "dusty",
+    "narrow",
+    "gentle",
+    "curious",
+    "careful",
+)
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -311,7 +471,7 @@ _TEMPLATES: tuple[str, ...] = (
     "On {month} {ordinal}, {name} found {money} under a {noun}.",
     "Room {number} is on the {ordinal} floor, next to the {noun}.",
     "Nearly {percent} of the {noun}s were {adj}, said {name}.",
-    "\"Wait,\" said {name}, \"the train leaves at {time}!\"",
+    '"Wait," said {name}, "the train leaves at {time}!"',
     "Between {year} and {year2}, the town grew by {percent}.",
     "My {ordinal} {noun} was a gift from {name}, who paid {money}.",
     "{name} counted {number} {noun}s, {number2} {noun2}s, and one {adj} {noun3}.",
@@ -328,10 +488,17 @@ def _template_sentence(rng: np.random.Generator) -> str:
         return str(options[int(rng.integers(len(options)))])
 
     fillers: dict[str, Callable[[], str]] = {
-        "name": lambda: pick(_NAMES), "noun": lambda: pick(_NOUNS), "adj": lambda: pick(_ADJECTIVES),
-        "month": lambda: pick(_MONTHS), "day": lambda: pick(_DAYS), "money": lambda: _money(rng),
-        "percent": lambda: _percent(rng), "year": lambda: _year(rng), "time": lambda: _time(rng),
-        "number": lambda: _number(rng), "ordinal": lambda: _ordinal(int(rng.integers(1, 40))),
+        "name": lambda: pick(_NAMES),
+        "noun": lambda: pick(_NOUNS),
+        "adj": lambda: pick(_ADJECTIVES),
+        "month": lambda: pick(_MONTHS),
+        "day": lambda: pick(_DAYS),
+        "money": lambda: _money(rng),
+        "percent": lambda: _percent(rng),
+        "year": lambda: _year(rng),
+        "time": lambda: _time(rng),
+        "number": lambda: _number(rng),
+        "ordinal": lambda: _ordinal(int(rng.integers(1, 40))),
         "small": lambda: str(int(rng.integers(2, 13))),
     }
 
@@ -352,6 +519,7 @@ def _word_sequence(rng: np.random.Generator, words: Sequence[str]) -> str:
 
 
 # ----------------------------------------------------------------------- plan
+
 
 @dataclass(frozen=True)
 class UtterancePlan:
@@ -409,8 +577,7 @@ class _TextSource:
         self.fortunes = [pool[int(i)] for i in rng.permutation(len(pool))]
         self.words = dictionary_words()
         self.used: set[str] = set()
-        weights = {"fortune": 0.5 if self.fortunes else 0.0, "template": 0.3,
-                   "words": 0.2 if self.words else 0.0}
+        weights = {"fortune": 0.5 if self.fortunes else 0.0, "template": 0.3, "words": 0.2 if self.words else 0.0}
         total = sum(weights.values())
         self.kinds = tuple(weights)
         self.weights = np.array([weights[k] / total for k in self.kinds])
@@ -452,21 +619,27 @@ def _choose_augmentations(rng: np.random.Generator) -> dict[str, Any]:
     speed = float(rng.uniform(0.9, 1.1)) if rng.random() < 0.3 else 1.0
     reverb = None
     if rng.random() < 0.25:
-        reverb = {"rt60": round(float(rng.uniform(0.15, 0.7)), 3),
-                  "drr_db": round(float(rng.uniform(0.0, 12.0)), 2)}
+        reverb = {"rt60": round(float(rng.uniform(0.15, 0.7)), 3), "drr_db": round(float(rng.uniform(0.0, 12.0)), 2)}
     noise = None
     if rng.random() < 0.4:
-        noise = {"kind": str(rng.choice(["white", "pink", "babble"])),
-                 "snr_db": round(float(rng.uniform(5.0, 30.0)), 2)}
+        noise = {
+            "kind": str(rng.choice(["white", "pink", "babble"])),
+            "snr_db": round(float(rng.uniform(5.0, 30.0)), 2),
+        }
     telephone_band = bool(rng.random() < 0.1)
     gain_db = round(float(rng.uniform(-20.0, -1.0)), 2)
-    return {"speed": round(speed, 4), "reverb": reverb, "noise": noise, "telephone": telephone_band,
-            "gain_db": gain_db}
+    return {"speed": round(speed, 4), "reverb": reverb, "noise": noise, "telephone": telephone_band, "gain_db": gain_db}
 
 
-def plan_corpus(num_utterances: int, seed: int, *, split: str = "train",
-                voices: Sequence[str] | None = None, split_seed: int = 0,
-                augment: bool = True) -> list[UtterancePlan]:
+def plan_corpus(
+    num_utterances: int,
+    seed: int,
+    *,
+    split: str = "train",
+    voices: Sequence[str] | None = None,
+    split_seed: int = 0,
+    augment: bool = True,
+) -> list[UtterancePlan]:
     """Decide every utterance of a corpus (texts, voices, prosody,
     augmentations) from ``seed``; see :func:`make_corpus` for the arguments.
 
@@ -483,32 +656,49 @@ def plan_corpus(num_utterances: int, seed: int, *, split: str = "train",
         voice = str(pool[int(rng.integers(len(pool)))])
         primary = texts.draw()
         fallbacks = [texts.draw("template") for _ in range(2)]
-        options: dict[str, Any] = _choose_augmentations(rng) if augment else {
-            "speed": 1.0, "reverb": None, "noise": None, "telephone": False, "gain_db": -3.0}
+        options: dict[str, Any] = (
+            _choose_augmentations(rng)
+            if augment
+            else {"speed": 1.0, "reverb": None, "noise": None, "telephone": False, "gain_db": -3.0}
+        )
         babble: tuple[tuple[str, str], ...] = ()
         if options["noise"] is not None and options["noise"]["kind"] == "babble":
             # babble: voices of the split saying sentences of the split
-            babble = tuple((texts.background(), str(pool[int(rng.integers(len(pool)))]))
-                           for _ in range(int(rng.integers(3, 6))))
-        plans.append(UtterancePlan(
-            index=index, name=f"{split}-{index:06d}", speaker=_speaker(voice), split=split,
-            voice=voice, texts=(primary[0], *(f[0] for f in fallbacks)),
-            sources=(primary[1], *(f[1] for f in fallbacks)),
-            rate=int(rng.integers(120, 221)), pitch=int(rng.integers(20, 81)),
-            pitch_range=int(rng.integers(20, 91)),
-            word_gap=int(rng.integers(1, 4)) if rng.random() < 0.2 else 0,
-            lead=round(float(rng.uniform(0.05, 0.6)), 3), trail=round(float(rng.uniform(0.05, 0.6)), 3),
-            speed=options["speed"], reverb=options["reverb"], noise=options["noise"],
-            telephone=options["telephone"], gain_db=options["gain_db"], babble=babble,
-            noise_seed=int(rng.integers(2**63 - 1))))
+            babble = tuple(
+                (texts.background(), str(pool[int(rng.integers(len(pool)))])) for _ in range(int(rng.integers(3, 6)))
+            )
+        plans.append(
+            UtterancePlan(
+                index=index,
+                name=f"{split}-{index:06d}",
+                speaker=_speaker(voice),
+                split=split,
+                voice=voice,
+                texts=(primary[0], *(f[0] for f in fallbacks)),
+                sources=(primary[1], *(f[1] for f in fallbacks)),
+                rate=int(rng.integers(120, 221)),
+                pitch=int(rng.integers(20, 81)),
+                pitch_range=int(rng.integers(20, 91)),
+                word_gap=int(rng.integers(1, 4)) if rng.random() < 0.2 else 0,
+                lead=round(float(rng.uniform(0.05, 0.6)), 3),
+                trail=round(float(rng.uniform(0.05, 0.6)), 3),
+                speed=options["speed"],
+                reverb=options["reverb"],
+                noise=options["noise"],
+                telephone=options["telephone"],
+                gain_db=options["gain_db"],
+                babble=babble,
+                noise_seed=int(rng.integers(2**63 - 1)),
+            )
+        )
     return plans
 
 
 # ---------------------------------------------------------------- validation
 
+
 def _check_counts(num_utterances: Any, seed: Any, split_seed: Any) -> tuple[int, int, int]:
-    for name, value, low in (("num_utterances", num_utterances, 1), ("seed", seed, 0),
-                             ("split_seed", split_seed, 0)):
+    for name, value, low in (("num_utterances", num_utterances, 1), ("seed", seed, 0), ("split_seed", split_seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise CorpusError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(num_utterances), int(seed), int(split_seed)
@@ -522,16 +712,15 @@ def _check_split(split: Any) -> str:
 
 def _check_voices(voices: Sequence[str]) -> tuple[str, ...]:
     if isinstance(voices, str) or not isinstance(voices, Sequence) or not voices:
-        raise CorpusError(f"voices must be a non-empty list of espeak voices such as ['en-us+f1'], "
-                          f"got {voices!r}")
+        raise CorpusError(f"voices must be a non-empty list of espeak voices such as ['en-us+f1'], got {voices!r}")
     for voice in voices:
         if not isinstance(voice, str) or not re.fullmatch(r"[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)?", voice):
-            raise CorpusError(f"voice {voice!r} is not of the form 'voice' or 'voice+variant' "
-                              "(e.g. 'en-us+f1')")
+            raise CorpusError(f"voice {voice!r} is not of the form 'voice' or 'voice+variant' (e.g. 'en-us+f1')")
     return tuple(voices)
 
 
 # ----------------------------------------------------------------- rendering
+
 
 @dataclass(frozen=True, eq=False)
 class Speech:
@@ -582,9 +771,20 @@ def spoken_form(text: str) -> tuple[str, list[str], list[int]]:
     return " ".join(pieces), written, owner
 
 
-def render_speech(text: str, voice: str = "en-us", *, rate: int = 175, pitch: int = 50,
-                  pitch_range: int = 50, word_gap: int = 0, lead: float = 0.0, trail: float = 0.0,
-                  speed: float = 1.0, sample_rate: int = SAMPLE_RATE, spell_out: bool = True) -> Speech:
+def render_speech(
+    text: str,
+    voice: str = "en-us",
+    *,
+    rate: int = 175,
+    pitch: int = 50,
+    pitch_range: int = 50,
+    word_gap: int = 0,
+    lead: float = 0.0,
+    trail: float = 0.0,
+    speed: float = 1.0,
+    sample_rate: int = SAMPLE_RATE,
+    spell_out: bool = True,
+) -> Speech:
     """Synthesize ``text`` (:func:`aligner.synth.espeak.synthesize`) and
     resample it with its timings (:func:`speech_from_synthesis`).
 
@@ -601,10 +801,8 @@ def render_speech(text: str, voice: str = "en-us", *, rate: int = 175, pitch: in
     """
     _check_resampling(lead, trail, speed, sample_rate)
     spoken, written, owner = spoken_form(text) if spell_out else (text, [], [])
-    synthesis = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
-                           word_gap=word_gap)
-    speech = speech_from_synthesis(synthesis, lead=lead, trail=trail, speed=speed,
-                                   sample_rate=sample_rate)
+    synthesis = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, word_gap=word_gap)
+    speech = speech_from_synthesis(synthesis, lead=lead, trail=trail, speed=speed, sample_rate=sample_rate)
     if not spell_out:
         return speech
     return replace(speech, text=text, alignment=_regroup(speech.alignment, written, owner))
@@ -616,9 +814,17 @@ def _regroup(alignment: Alignment, written: list[str], owner: list[int]) -> Alig
     groups: list[list[WordSpan]] = [[] for _ in written]
     for index, span in zip(owner, alignment.words):
         groups[index].append(span)
-    words = tuple(WordSpan(text=text, normalized=" ".join(s.normalized for s in spans), start=spans[0].start,
-                           end=spans[-1].end, score=1.0, chars=tuple(c for s in spans for c in s.chars))
-                  for text, spans in zip(written, groups))
+    words = tuple(
+        WordSpan(
+            text=text,
+            normalized=" ".join(s.normalized for s in spans),
+            start=spans[0].start,
+            end=spans[-1].end,
+            score=1.0,
+            chars=tuple(c for s in spans for c in s.chars),
+        )
+        for text, spans in zip(written, groups)
+    )
     return replace(alignment, words=words)
 
 
@@ -632,8 +838,9 @@ def _check_resampling(lead: Any, trail: Any, speed: Any, sample_rate: Any) -> No
         raise CorpusError(f"sample_rate must be an integer >= 8000, got {sample_rate!r}")
 
 
-def speech_from_synthesis(synthesis: Synthesis, *, lead: float = 0.0, trail: float = 0.0,
-                          speed: float = 1.0, sample_rate: int = SAMPLE_RATE) -> Speech:
+def speech_from_synthesis(
+    synthesis: Synthesis, *, lead: float = 0.0, trail: float = 0.0, speed: float = 1.0, sample_rate: int = SAMPLE_RATE
+) -> Speech:
     """``synthesis`` as float audio at ``sample_rate`` with exact word / phone
     intervals (:func:`aligner.synth.espeak.word_timings`): ``lead`` /
     ``trail`` seconds of silence around it, played ``speed`` times faster
@@ -649,23 +856,38 @@ def speech_from_synthesis(synthesis: Synthesis, *, lead: float = 0.0, trail: flo
     words = word_timings(synthesis)
     rate_in = synthesis.sample_rate
     head, tail = int(round(lead * rate_in)), int(round(trail * rate_in))
-    clean = np.concatenate([np.zeros(head, np.float32), synthesis.samples.astype(np.float32) / 32768.0,
-                            np.zeros(tail, np.float32)])
+    clean = np.concatenate(
+        [np.zeros(head, np.float32), synthesis.samples.astype(np.float32) / 32768.0, np.zeros(tail, np.float32)]
+    )
     audio = soxr.resample(clean, rate_in * float(speed), sample_rate, quality="HQ").astype(np.float32)
     duration = len(audio) / sample_rate
 
     def seconds(sample: int) -> float:
         return min((head + sample) / (rate_in * float(speed)), duration)
 
-    closed = attach_closures([[(p.label, p.start, p.end) for p in word.phones] for word in words],
-                             round(MAX_CLOSURE * rate_in))
+    closed = attach_closures(
+        [[(p.label, p.start, p.end) for p in word.phones] for word in words], round(MAX_CLOSURE * rate_in)
+    )
     spans = []
     for word, intervals in zip(words, closed):
         phones = tuple(CharSpan(label, seconds(a), seconds(b), 1.0) for label, a, b in intervals)
-        spans.append(WordSpan(text=word.text, normalized=" ".join(p.label for p in word.phones),
-                              start=seconds(intervals[0][1]), end=seconds(word.end), score=1.0, chars=phones))
-    alignment = Alignment(words=tuple(spans), duration=duration, frame_seconds=1.0 / sample_rate,
-                          phonetic=True, model=f"espeak-ng {synthesis.voice}")
+        spans.append(
+            WordSpan(
+                text=word.text,
+                normalized=" ".join(p.label for p in word.phones),
+                start=seconds(intervals[0][1]),
+                end=seconds(word.end),
+                score=1.0,
+                chars=phones,
+            )
+        )
+    alignment = Alignment(
+        words=tuple(spans),
+        duration=duration,
+        frame_seconds=1.0 / sample_rate,
+        phonetic=True,
+        model=f"espeak-ng {synthesis.voice}",
+    )
     return Speech(audio=audio, sample_rate=sample_rate, alignment=alignment, text=synthesis.text)
 
 
@@ -682,12 +904,11 @@ def pink_noise(num_samples: int, rng: np.random.Generator) -> np.ndarray:
 def _speech_mask(alignment: Alignment, num_samples: int, sample_rate: int) -> np.ndarray:
     mask = np.zeros(num_samples, dtype=bool)
     for word in alignment.words:
-        mask[int(word.start * sample_rate):int(math.ceil(word.end * sample_rate))] = True
+        mask[int(word.start * sample_rate) : int(math.ceil(word.end * sample_rate))] = True
     return mask
 
 
-def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float,
-              speech_mask: np.ndarray | None = None) -> np.ndarray:
+def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float, speech_mask: np.ndarray | None = None) -> np.ndarray:
     """``audio`` plus ``noise`` scaled to ``snr_db`` dB below the speech power
     (mean square over ``speech_mask``, or over all samples). ``noise`` is
     tiled or cut to the length of ``audio``. Shape: ``(samples,)``."""
@@ -701,8 +922,9 @@ def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float,
     return (audio + scale * noise).astype(np.float32)
 
 
-def reverberate(audio: np.ndarray, rng: np.random.Generator, rt60: float, drr_db: float,
-                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def reverberate(
+    audio: np.ndarray, rng: np.random.Generator, rt60: float, drr_db: float, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
     """Convolve with a synthetic room response: a direct path at lag 0 (so
     onsets do not move) plus exponentially decaying noise reaching -60 dB
     after ``rt60`` seconds, ``drr_db`` dB weaker than the direct path in
@@ -713,7 +935,7 @@ def reverberate(audio: np.ndarray, rng: np.random.Generator, rt60: float, drr_db
     tail[0] = 0.0
     onset = int(0.002 * sample_rate)  # first reflection after 2 ms
     tail[1:onset] = 0.0
-    tail *= math.sqrt(10.0 ** (-drr_db / 10.0) / (np.sum(tail ** 2) + 1e-20))
+    tail *= math.sqrt(10.0 ** (-drr_db / 10.0) / (np.sum(tail**2) + 1e-20))
     response = tail
     response[0] = 1.0
     wet = signal.fftconvolve(audio.astype(np.float64), response)[: len(audio)]
@@ -750,7 +972,7 @@ def _babble(plan: UtterancePlan, num_samples: int) -> np.ndarray:
         except SynthesisError:
             continue
         talker = speech.audio.astype(np.float64)
-        talker /= np.sqrt(np.mean(talker ** 2)) + 1e-12
+        talker /= np.sqrt(np.mean(talker**2)) + 1e-12
         offset = (k * 7919) % max(len(talker), 1)  # talkers start at different points
         mix += np.resize(np.roll(talker, -offset), num_samples)
     if not mix.any():
@@ -802,15 +1024,22 @@ def render_utterance(plan: UtterancePlan, out_dir: str | os.PathLike[str]) -> di
     failures = []
     for text, source in zip(plan.texts, plan.sources):
         try:
-            speech = render_speech(text, plan.voice, rate=plan.rate, pitch=plan.pitch,
-                                   pitch_range=plan.pitch_range, word_gap=plan.word_gap,
-                                   lead=plan.lead, trail=plan.trail, speed=plan.speed)
+            speech = render_speech(
+                text,
+                plan.voice,
+                rate=plan.rate,
+                pitch=plan.pitch,
+                pitch_range=plan.pitch_range,
+                word_gap=plan.word_gap,
+                lead=plan.lead,
+                trail=plan.trail,
+                speed=plan.speed,
+            )
             break
         except SynthesisError as error:
             failures.append(str(error))
     if speech is None:
-        raise SynthesisError(f"utterance {plan.name}: espeak could not time any candidate text: "
-                             + "; ".join(failures))
+        raise SynthesisError(f"utterance {plan.name}: espeak could not time any candidate text: " + "; ".join(failures))
     audio = _pcm16(_augment(speech, plan))
     folder = Path(out_dir) / plan.speaker
     folder.mkdir(parents=True, exist_ok=True)
@@ -818,9 +1047,14 @@ def render_utterance(plan: UtterancePlan, out_dir: str | os.PathLike[str]) -> di
     with atomic_path(wav) as temporary:  # every file complete or absent, as the package's other writers
         soundfile.write(temporary, audio, speech.sample_rate, subtype="PCM_16", format="WAV")
     atomic_write_text(folder / f"{plan.name}.txt", speech.text + "\n")
-    alignment = Alignment(words=speech.alignment.words, duration=len(audio) / speech.sample_rate,
-                          frame_seconds=speech.alignment.frame_seconds, phonetic=True,
-                          audio=str(wav.name), model=speech.alignment.model)
+    alignment = Alignment(
+        words=speech.alignment.words,
+        duration=len(audio) / speech.sample_rate,
+        frame_seconds=speech.alignment.frame_seconds,
+        phonetic=True,
+        audio=str(wav.name),
+        model=speech.alignment.model,
+    )
     write_alignment(alignment, folder / f"{plan.name}.TextGrid")
     voice, variant = _parse_voice(plan.voice)
     augmentations: dict[str, Any] = {"gain_db": plan.gain_db}
@@ -833,16 +1067,27 @@ def render_utterance(plan: UtterancePlan, out_dir: str | os.PathLike[str]) -> di
     if plan.telephone:
         augmentations["telephone"] = True
     return {
-        "utterance": plan.name, "speaker": plan.speaker, "split": plan.split, "voice": voice,
-        "variant": variant, "rate": plan.rate, "pitch": plan.pitch, "pitch_range": plan.pitch_range,
-        "word_gap": plan.word_gap, "source": plan.sources[plan.texts.index(speech.text)],
-        "augmentations": augmentations, "duration": round(len(audio) / speech.sample_rate, 7),
-        "text": speech.text, "words": len(speech.alignment.words),
-        "wav": f"{plan.speaker}/{plan.name}.wav", "textgrid": f"{plan.speaker}/{plan.name}.TextGrid",
+        "utterance": plan.name,
+        "speaker": plan.speaker,
+        "split": plan.split,
+        "voice": voice,
+        "variant": variant,
+        "rate": plan.rate,
+        "pitch": plan.pitch,
+        "pitch_range": plan.pitch_range,
+        "word_gap": plan.word_gap,
+        "source": plan.sources[plan.texts.index(speech.text)],
+        "augmentations": augmentations,
+        "duration": round(len(audio) / speech.sample_rate, 7),
+        "text": speech.text,
+        "words": len(speech.alignment.words),
+        "wav": f"{plan.speaker}/{plan.name}.wav",
+        "textgrid": f"{plan.speaker}/{plan.name}.TextGrid",
     }
 
 
 # -------------------------------------------------------------------- corpus
+
 
 @dataclass(frozen=True)
 class CorpusSummary:
@@ -928,10 +1173,19 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def make_corpus(out_dir: str | os.PathLike[str], *, num_utterances: int, seed: int,
-                voices: Sequence[str] | None = None, split: str = "train", split_seed: int = 0,
-                augment: bool = True, jobs: int = 1, progress: bool = False,
-                overwrite: bool = False) -> CorpusSummary:
+def make_corpus(
+    out_dir: str | os.PathLike[str],
+    *,
+    num_utterances: int,
+    seed: int,
+    voices: Sequence[str] | None = None,
+    split: str = "train",
+    split_seed: int = 0,
+    augment: bool = True,
+    jobs: int = 1,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> CorpusSummary:
     """Write a synthetic corpus (see the module docstring for the layout).
 
     Args:
@@ -969,19 +1223,20 @@ def make_corpus(out_dir: str | os.PathLike[str], *, num_utterances: int, seed: i
     out = Path(out_dir)
     manifest = out / "manifest.jsonl"
     if manifest.exists() and not overwrite:
-        raise CorpusError(f"{out} already holds a corpus ({manifest.name}); choose another folder "
-                          "or pass overwrite=True")
+        raise CorpusError(
+            f"{out} already holds a corpus ({manifest.name}); choose another folder or pass overwrite=True"
+        )
     if out.exists() and not out.is_dir():
         raise CorpusError(f"output folder {out} exists and is not a folder")
-    plans = plan_corpus(num_utterances, seed, split=split, voices=voices, split_seed=split_seed,
-                        augment=augment)
+    plans = plan_corpus(num_utterances, seed, split=split, voices=voices, split_seed=split_seed, augment=augment)
     for voice in sorted({plan.voice for plan in plans}):
         synthesize("test", voice)  # unknown voices fail here, before any work
     out.mkdir(parents=True, exist_ok=True)
-    batches = [[(plan, str(out)) for plan in plans[k:k + _BATCH]] for k in range(0, len(plans), _BATCH)]
+    batches = [[(plan, str(out)) for plan in plans[k : k + _BATCH]] for k in range(0, len(plans), _BATCH)]
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=len(plans), unit="utt", desc=f"synthesizing {split}")
     entries: list[dict[str, Any]] = []
     try:

@@ -73,8 +73,16 @@ _POS_CHARACTER = 1
 _PARAMETERS = {"rate": 1, "volume": 2, "pitch": 3, "range": 4, "wordgap": 7}
 
 #: espeak_EVENT_TYPE values and the names :class:`Event` uses for them.
-_EVENT_KINDS = {1: "word", 2: "sentence", 3: "mark", 4: "play", 5: "end", 6: "msg_terminated",
-                7: "phoneme", 8: "samplerate"}
+_EVENT_KINDS = {
+    1: "word",
+    2: "sentence",
+    3: "mark",
+    4: "play",
+    5: "end",
+    6: "msg_terminated",
+    7: "phoneme",
+    8: "samplerate",
+}
 
 #: Words per minute espeak-ng accepts (espeakRATE_MINIMUM / MAXIMUM).
 RATE_RANGE = (80, 450)
@@ -85,17 +93,23 @@ class _EventId(ctypes.Union):
 
 
 class _Event(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
-                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
-                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
 # ------------------------------------------------------------------- records
+
 
 @dataclass(frozen=True)
 class Event:
@@ -185,6 +199,7 @@ class TimedWord:
 
 # ----------------------------------------------------------------- the library
 
+
 def _library_candidates() -> list[tuple[str, bytes | None]]:
     """Libraries to try, each with the folder holding its ``espeak-ng-data``
     (None: the library's built-in location).
@@ -240,8 +255,10 @@ class _Espeak:
             data_dir = data
             break
         if lib is None:
-            self.load_error = ("the espeak-ng library (libespeak-ng.so.1) is not installed; "
-                               "install it with `apt-get install libespeak-ng1 espeak-ng-data`")
+            self.load_error = (
+                "the espeak-ng library (libespeak-ng.so.1) is not installed; "
+                "install it with `apt-get install libespeak-ng1 espeak-ng-data`"
+            )
             raise SynthesisError(self.load_error)
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
@@ -251,17 +268,25 @@ class _Espeak:
         lib.espeak_SetVoiceByName.restype = ctypes.c_int
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
         lib.espeak_Info.restype = ctypes.c_char_p
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_dir,
-                                     _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT)
+        rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_dir, _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT
+        )
         if rate <= 0:
-            self.load_error = ("espeak-ng failed to initialise (is its data, espeak-ng-data, "
-                               "installed?)")
+            self.load_error = "espeak-ng failed to initialise (is its data, espeak-ng-data, installed?)"
             raise SynthesisError(self.load_error)
         lib.espeak_SetSynthCallback(self._callback)
         self.lib = lib
@@ -282,9 +307,16 @@ class _Espeak:
             elif kind in ("word", "sentence", "end"):
                 number = int(raw.id.number)
             if kind != "samplerate":
-                self._events.append(Event(kind=kind, sample=int(raw.sample),
-                                          text_position=max(int(raw.text_position) - 1, 0),
-                                          length=int(raw.length), name=name, number=number))
+                self._events.append(
+                    Event(
+                        kind=kind,
+                        sample=int(raw.sample),
+                        text_position=max(int(raw.text_position) - 1, 0),
+                        length=int(raw.length),
+                        name=name,
+                        number=number,
+                    )
+                )
             index += 1
         return 0
 
@@ -293,17 +325,25 @@ class _Espeak:
             lib = self._load()
             return lib.espeak_Info(None).decode("utf-8", "replace")
 
-    def synthesize(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int,
-                   word_gap: int, split_words: bool) -> Synthesis:
+    def synthesize(
+        self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, word_gap: int, split_words: bool
+    ) -> Synthesis:
         spoken, origin = _separate_words(text) if split_words else (text, list(range(len(text))))
         with self.lock:
             lib = self._load()
             if lib.espeak_SetVoiceByName(voice.encode("utf-8")) != 0:
-                raise SynthesisError(f"espeak-ng has no voice {voice!r} "
-                                     "(list them with `espeak-ng --voices=en`; variants: "
-                                     "`espeak-ng --voices=variant`)")
-            for name, value in (("rate", rate), ("pitch", pitch), ("range", pitch_range),
-                                ("wordgap", word_gap), ("volume", 100)):
+                raise SynthesisError(
+                    f"espeak-ng has no voice {voice!r} "
+                    "(list them with `espeak-ng --voices=en`; variants: "
+                    "`espeak-ng --voices=variant`)"
+                )
+            for name, value in (
+                ("rate", rate),
+                ("pitch", pitch),
+                ("range", pitch_range),
+                ("wordgap", word_gap),
+                ("volume", 100),
+            ):
                 if lib.espeak_SetParameter(_PARAMETERS[name], int(value), 0) != 0:
                     raise SynthesisError(f"espeak-ng rejected {name}={value}")
             data = spoken.encode("utf-8") + b"\0"
@@ -313,15 +353,23 @@ class _Espeak:
                 lib.espeak_Synchronize()
                 if status != 0:
                     raise SynthesisError(f"espeak-ng failed to synthesize {text!r} (error {status})")
-                samples = (np.concatenate(self._chunks) if self._chunks
-                           else np.zeros(0, dtype=np.int16))
-                events = tuple(_replace_position(e, origin[min(e.text_position, len(origin) - 1)])
-                               for e in self._events)
+                samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+                events = tuple(
+                    _replace_position(e, origin[min(e.text_position, len(origin) - 1)]) for e in self._events
+                )
             finally:
                 self._chunks, self._events = [], []
-        return Synthesis(text=text, samples=samples, sample_rate=self.sample_rate, events=events,
-                         voice=voice, rate=int(rate), pitch=int(pitch), pitch_range=int(pitch_range),
-                         word_gap=int(word_gap))
+        return Synthesis(
+            text=text,
+            samples=samples,
+            sample_rate=self.sample_rate,
+            events=events,
+            voice=voice,
+            rate=int(rate),
+            pitch=int(pitch),
+            pitch_range=int(pitch_range),
+            word_gap=int(word_gap),
+        )
 
 
 _ESPEAK = _Espeak()
@@ -356,8 +404,14 @@ def _separate_words(text: str) -> tuple[str, list[int]]:
 def _replace_position(event: Event, position: int) -> Event:
     if position == event.text_position:
         return event
-    return Event(kind=event.kind, sample=event.sample, text_position=position, length=event.length,
-                 name=event.name, number=event.number)
+    return Event(
+        kind=event.kind,
+        sample=event.sample,
+        text_position=position,
+        length=event.length,
+        name=event.name,
+        number=event.number,
+    )
 
 
 def espeak_available() -> bool:
@@ -384,8 +438,16 @@ def _check_int(name: str, value: int, low: int, high: int) -> int:
     return int(value)
 
 
-def synthesize(text: str, voice: str = "en-us", *, rate: int = 175, pitch: int = 50,
-               pitch_range: int = 50, word_gap: int = 0, split_words: bool = True) -> Synthesis:
+def synthesize(
+    text: str,
+    voice: str = "en-us",
+    *,
+    rate: int = 175,
+    pitch: int = 50,
+    pitch_range: int = 50,
+    word_gap: int = 0,
+    split_words: bool = True,
+) -> Synthesis:
     """Synthesize ``text`` with espeak-ng and collect its events.
 
     Args:
@@ -419,8 +481,7 @@ def synthesize(text: str, voice: str = "en-us", *, rate: int = 175, pitch: int =
     pitch = _check_int("pitch", pitch, 0, 100)
     pitch_range = _check_int("pitch_range", pitch_range, 0, 100)
     word_gap = _check_int("word_gap", word_gap, 0, 100)
-    return _ESPEAK.synthesize(text, voice.strip(), rate, pitch, pitch_range, word_gap,
-                              bool(split_words))
+    return _ESPEAK.synthesize(text, voice.strip(), rate, pitch, pitch_range, word_gap, bool(split_words))
 
 
 # ------------------------------------------------------------------- timings
@@ -487,9 +548,9 @@ def word_timings(synthesis: Synthesis, *, min_silence: float = 0.002) -> tuple[T
 
     # 1. attach each phoneme event to a token; note where each spoken word starts
     current = -1
-    owner: list[int] = []           # token of each phoneme event (-1: pause)
+    owner: list[int] = []  # token of each phoneme event (-1: pause)
     phonemes: list[Event] = []
-    word_starts: list[int] = []     # samples of word events
+    word_starts: list[int] = []  # samples of word events
     spoken = [0] * len(tokens)
     last_sample = 0
     for event in synthesis.events:
@@ -532,8 +593,16 @@ def word_timings(synthesis: Synthesis, *, min_silence: float = 0.002) -> tuple[T
     for index, token in enumerate(tokens):
         if not phones[index]:
             why = "no word event" if spoken[index] == 0 else "no audible phone"
-            raise SynthesisError(f"espeak spoke word {index + 1} ({token!r}) of {text!r} with {why}; "
-                                 "its timing is unknown")
-        words.append(TimedWord(text=token, start=phones[index][0].start, end=phones[index][-1].end,
-                               phones=tuple(phones[index]), spoken=spoken[index]))
+            raise SynthesisError(
+                f"espeak spoke word {index + 1} ({token!r}) of {text!r} with {why}; its timing is unknown"
+            )
+        words.append(
+            TimedWord(
+                text=token,
+                start=phones[index][0].start,
+                end=phones[index][-1].end,
+                phones=tuple(phones[index]),
+                spoken=spoken[index],
+            )
+        )
     return tuple(words)

@@ -86,8 +86,7 @@ __all__ = [
 ALLOWED_VOICES: tuple[str, ...] = ("awb", "rms")
 
 #: Voices reserved for the project's independent evaluation: never loaded.
-RESERVED_VOICES: tuple[str, ...] = ("kal", "kal16", "slt", "kal_diphone", "ked_diphone",
-                                    "cmu_us_slt_arctic_hts")
+RESERVED_VOICES: tuple[str, ...] = ("kal", "kal16", "slt", "kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 
 #: Names the evaluation voices go by; a requested voice containing one is refused.
 _RESERVED_STEMS = ("kal", "ked", "slt")
@@ -117,13 +116,56 @@ F0_STDDEV_RANGE = (0.0, 100.0)
 #: phones plus ``ax`` and ``pau`` (no ``axr``, ``dx``, syllabics). Syllabic consonants map to their consonant, flaps to
 #: ``T`` / ``N``, ``hv`` (voiced h) to ``HH``.
 FLITE_TO_ARPABET: dict[str, str | None] = {
-    "aa": "AA", "ae": "AE", "ah": "AH", "ao": "AO", "aw": "AW", "ax": "AH", "axr": "ER", "ay": "AY",
-    "b": "B", "ch": "CH", "d": "D", "dh": "DH", "dx": "T", "eh": "EH", "el": "L", "em": "M",
-    "en": "N", "er": "ER", "ey": "EY", "f": "F", "g": "G", "hh": "HH", "hv": "HH", "ih": "IH",
-    "iy": "IY", "jh": "JH", "k": "K", "l": "L", "m": "M", "n": "N", "nx": "N", "ng": "NG",
-    "ow": "OW", "oy": "OY", "p": "P", "r": "R", "s": "S", "sh": "SH", "t": "T", "th": "TH",
-    "uh": "UH", "uw": "UW", "v": "V", "w": "W", "y": "Y", "z": "Z", "zh": "ZH",
-    "pau": None, "h#": None, "brth": None,
+    "aa": "AA",
+    "ae": "AE",
+    "ah": "AH",
+    "ao": "AO",
+    "aw": "AW",
+    "ax": "AH",
+    "axr": "ER",
+    "ay": "AY",
+    "b": "B",
+    "ch": "CH",
+    "d": "D",
+    "dh": "DH",
+    "dx": "T",
+    "eh": "EH",
+    "el": "L",
+    "em": "M",
+    "en": "N",
+    "er": "ER",
+    "ey": "EY",
+    "f": "F",
+    "g": "G",
+    "hh": "HH",
+    "hv": "HH",
+    "ih": "IH",
+    "iy": "IY",
+    "jh": "JH",
+    "k": "K",
+    "l": "L",
+    "m": "M",
+    "n": "N",
+    "nx": "N",
+    "ng": "NG",
+    "ow": "OW",
+    "oy": "OY",
+    "p": "P",
+    "r": "R",
+    "s": "S",
+    "sh": "SH",
+    "t": "T",
+    "th": "TH",
+    "uh": "UH",
+    "uw": "UW",
+    "v": "V",
+    "w": "W",
+    "y": "Y",
+    "z": "Z",
+    "zh": "ZH",
+    "pau": None,
+    "h#": None,
+    "brth": None,
 }
 
 #: Segment names that are silence, not phones.
@@ -136,19 +178,28 @@ _TOKEN_PATH = _WORD_PATH + b".R:Token.parent"
 
 # ------------------------------------------------------------ C declarations
 
+
 class _Voice(ctypes.Structure):
     """The head of ``cst_voice`` (flite 2.2 ``cst_voice.h``)."""
 
-    _fields_ = [("name", ctypes.c_char_p), ("features", ctypes.c_void_p),
-                ("ffunctions", ctypes.c_void_p), ("utt_init", ctypes.c_void_p)]
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("features", ctypes.c_void_p),
+        ("ffunctions", ctypes.c_void_p),
+        ("utt_init", ctypes.c_void_p),
+    ]
 
 
 class _Wave(ctypes.Structure):
     """``cst_wave`` (flite 2.2 ``cst_wave.h``)."""
 
-    _fields_ = [("type", ctypes.c_char_p), ("sample_rate", ctypes.c_int),
-                ("num_samples", ctypes.c_int), ("num_channels", ctypes.c_int),
-                ("samples", ctypes.POINTER(ctypes.c_short))]
+    _fields_ = [
+        ("type", ctypes.c_char_p),
+        ("sample_rate", ctypes.c_int),
+        ("num_samples", ctypes.c_int),
+        ("num_channels", ctypes.c_int),
+        ("samples", ctypes.POINTER(ctypes.c_short)),
+    ]
 
 
 _P = ctypes.c_void_p
@@ -172,6 +223,7 @@ _SIGNATURES = {
 
 
 # ------------------------------------------------------------------- records
+
 
 @dataclass(frozen=True)
 class FlitePhone:
@@ -256,6 +308,7 @@ class FliteSynthesis:
 
 # ----------------------------------------------------------------- the library
 
+
 def _library_path(name: str) -> str:
     folder = os.environ.get(LIB_DIR_ENV)
     return os.path.join(folder, name) if folder else name
@@ -283,12 +336,17 @@ class _Flite:
             try:
                 loaded.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL))
             except OSError as error:
-                where = (f"in {os.environ[LIB_DIR_ENV]} (from {LIB_DIR_ENV})"
-                         if os.environ.get(LIB_DIR_ENV) else "on this system")
-                self.load_error = (f"the flite library {name} is not available {where}: {error}; "
-                                   "install it with `apt-get install libflite1`, or unpack the "
-                                   f"libflite1 .deb with `dpkg -x` and point {LIB_DIR_ENV} at its "
-                                   "usr/lib/x86_64-linux-gnu folder")
+                where = (
+                    f"in {os.environ[LIB_DIR_ENV]} (from {LIB_DIR_ENV})"
+                    if os.environ.get(LIB_DIR_ENV)
+                    else "on this system"
+                )
+                self.load_error = (
+                    f"the flite library {name} is not available {where}: {error}; "
+                    "install it with `apt-get install libflite1`, or unpack the "
+                    f"libflite1 .deb with `dpkg -x` and point {LIB_DIR_ENV} at its "
+                    "usr/lib/x86_64-linux-gnu folder"
+                )
                 raise SynthesisError(self.load_error) from None
         lib = loaded[0]
         try:
@@ -319,8 +377,10 @@ class _Flite:
             voice_lib = ctypes.CDLL(_library_path(library), mode=ctypes.RTLD_GLOBAL)
             register = getattr(voice_lib, f"register_cmu_us_{name}")
         except (OSError, AttributeError) as error:
-            self.voice_errors[name] = (f"the flite voice {name!r} ({library}) cannot be loaded: "
-                                       f"{error}; install it with `apt-get install libflite1`")
+            self.voice_errors[name] = (
+                f"the flite voice {name!r} ({library}) cannot be loaded: "
+                f"{error}; install it with `apt-get install libflite1`"
+            )
             raise SynthesisError(self.voice_errors[name]) from None
         register.argtypes = [ctypes.c_char_p]
         register.restype = ctypes.POINTER(_Voice)
@@ -340,8 +400,15 @@ class _Flite:
                 return False
         return True
 
-    def synthesize(self, text: str, words: list[str], voice_name: str, duration_stretch: float,
-                   f0_mean: float | None, f0_stddev: float | None) -> FliteSynthesis:
+    def synthesize(
+        self,
+        text: str,
+        words: list[str],
+        voice_name: str,
+        duration_stretch: float,
+        f0_mean: float | None,
+        f0_stddev: float | None,
+    ) -> FliteSynthesis:
         with self.lock:
             voice = self.voice(voice_name)
             lib = self.lib
@@ -363,9 +430,17 @@ class _Flite:
             finally:
                 lib.delete_utterance(utterance)
         timed = _timings(segments, owners, tokens, spoken, words, samples, sample_rate, text)
-        return FliteSynthesis(text=text, samples=samples, sample_rate=sample_rate,
-                              words=timed[0], voice=voice_name, segments=timed[1],
-                              duration_stretch=duration_stretch, f0_mean=f0_mean, f0_stddev=f0_stddev)
+        return FliteSynthesis(
+            text=text,
+            samples=samples,
+            sample_rate=sample_rate,
+            words=timed[0],
+            voice=voice_name,
+            segments=timed[1],
+            duration_stretch=duration_stretch,
+            f0_mean=f0_mean,
+            f0_stddev=f0_stddev,
+        )
 
 
 def _wave(lib: ctypes.CDLL, utterance: int, text: str) -> tuple[np.ndarray, int]:
@@ -374,14 +449,17 @@ def _wave(lib: ctypes.CDLL, utterance: int, text: str) -> tuple[np.ndarray, int]
         raise SynthesisError(f"flite produced no wave for {text!r}")
     wave = pointer.contents
     if wave.num_channels != 1 or wave.sample_rate <= 0 or wave.num_samples <= 0 or not wave.samples:
-        raise SynthesisError(f"flite produced an unusable wave for {text!r} ({wave.num_samples} "
-                             f"samples, {wave.num_channels} channels at {wave.sample_rate} Hz)")
+        raise SynthesisError(
+            f"flite produced an unusable wave for {text!r} ({wave.num_samples} "
+            f"samples, {wave.num_channels} channels at {wave.sample_rate} Hz)"
+        )
     samples = np.ctypeslib.as_array(wave.samples, shape=(wave.num_samples,)).astype(np.int16)
     return samples, int(wave.sample_rate)
 
 
-def _segments(lib: ctypes.CDLL, utterance: int, text: str
-              ) -> tuple[list[tuple[str, float]], list[int], list[str], list[list[str]]]:
+def _segments(
+    lib: ctypes.CDLL, utterance: int, text: str
+) -> tuple[list[tuple[str, float]], list[int], list[str], list[list[str]]]:
     """Each segment's name and end (seconds), the index of the token it
     belongs to (-1: none, a pause), the tokens' names and the words each
     token was spoken as."""
@@ -425,20 +503,30 @@ def _string(lib: ctypes.CDLL, item: int, feature: bytes) -> str:
     return value.decode("ascii", "replace") if value is not None else ""
 
 
-def _timings(segments: list[tuple[str, float]], owners: list[int], tokens: list[str],
-             spoken: list[list[str]], words: list[str], samples: np.ndarray, sample_rate: int, text: str
-             ) -> tuple[tuple[FliteWord, ...], tuple[FlitePhone, ...]]:
+def _timings(
+    segments: list[tuple[str, float]],
+    owners: list[int],
+    tokens: list[str],
+    spoken: list[list[str]],
+    words: list[str],
+    samples: np.ndarray,
+    sample_rate: int,
+    text: str,
+) -> tuple[tuple[FliteWord, ...], tuple[FlitePhone, ...]]:
     """Segments in samples and the words they make up; checks that flite's
     tokens are the input words, one to one, and that the times fit the wave."""
     if tokens != words:
-        raise SynthesisError(f"flite read {text!r} as the words {tokens}, not {words}: "
-                             "its word segmentation does not match the input")
+        raise SynthesisError(
+            f"flite read {text!r} as the words {tokens}, not {words}: its word segmentation does not match the input"
+        )
     total = len(samples)
     last_end = segments[-1][1] * sample_rate
     frame = 0.005 * sample_rate
     if not total - 2 * frame <= last_end <= total + 2 * frame:
-        raise SynthesisError(f"flite's segment times ({last_end / sample_rate:.3f} s) do not fit its "
-                             f"wave ({total / sample_rate:.3f} s) for {text!r}")
+        raise SynthesisError(
+            f"flite's segment times ({last_end / sample_rate:.3f} s) do not fit its "
+            f"wave ({total / sample_rate:.3f} s) for {text!r}"
+        )
     timed: list[FlitePhone] = []
     per_word: list[list[FlitePhone]] = [[] for _ in words]
     start = 0
@@ -472,6 +560,7 @@ _FLITE = _Flite()
 
 # ------------------------------------------------------------------- the API
 
+
 def _canonical_voice(voice: str) -> str:
     if not isinstance(voice, str) or not voice.strip():
         raise SynthesisError(f"voice must be one of {', '.join(ALLOWED_VOICES)}, got {voice!r}")
@@ -480,10 +569,12 @@ def _canonical_voice(voice: str) -> str:
     if short in ALLOWED_VOICES:
         return short
     if name in RESERVED_VOICES or any(stem in name for stem in _RESERVED_STEMS):
-        raise SynthesisError(f"the flite voice {voice!r} is reserved for the independent evaluation of "
-                             "this project and must not be used for training or development "
-                             f"(reserved: {', '.join(RESERVED_VOICES)}; allowed: "
-                             f"{', '.join(ALLOWED_VOICES)})")
+        raise SynthesisError(
+            f"the flite voice {voice!r} is reserved for the independent evaluation of "
+            "this project and must not be used for training or development "
+            f"(reserved: {', '.join(RESERVED_VOICES)}; allowed: "
+            f"{', '.join(ALLOWED_VOICES)})"
+        )
     raise SynthesisError(f"unknown flite voice {voice!r}; allowed: {', '.join(ALLOWED_VOICES)}")
 
 
@@ -506,8 +597,14 @@ def flite_available(voice: str | None = None) -> bool:
     return _FLITE.available(voices)
 
 
-def synthesize(text: str, voice: str = "rms", *, duration_stretch: float = 1.0,
-               f0_mean: float | None = None, f0_stddev: float | None = None) -> FliteSynthesis:
+def synthesize(
+    text: str,
+    voice: str = "rms",
+    *,
+    duration_stretch: float = 1.0,
+    f0_mean: float | None = None,
+    f0_stddev: float | None = None,
+) -> FliteSynthesis:
     """Synthesize ``text`` with flite and time its words and phones.
 
     Args:
@@ -546,7 +643,9 @@ def synthesize(text: str, voice: str = "rms", *, duration_stretch: float = 1.0,
     if f0_stddev is not None:
         f0_stddev = _check_float("f0_stddev", f0_stddev, *F0_STDDEV_RANGE)
     if (f0_mean is not None or f0_stddev is not None) and name not in F0_VOICES:
-        raise SynthesisError(f"flite's {name} voice ignores f0_mean and f0_stddev (its SPAM F0 model "
-                             f"overrides them); pitch can be set for: {', '.join(F0_VOICES)}")
+        raise SynthesisError(
+            f"flite's {name} voice ignores f0_mean and f0_stddev (its SPAM F0 model "
+            f"overrides them); pitch can be set for: {', '.join(F0_VOICES)}"
+        )
     words = text.split()
     return _FLITE.synthesize(text, words, name, duration_stretch, f0_mean, f0_stddev)

@@ -46,12 +46,56 @@ _DATABASE_DIRS = ("/usr/share/mbrola", "/usr/lib/x86_64-linux-gnu/espeak-ng-data
 #: -> ARPAbet; ``_`` is silence. The flap is a T, as espeak-ng's ``t#`` is
 #: in :mod:`aligner.phones`.
 MBROLA_TO_ARPABET = {
-    "p": "P", "p_h": "P", "b": "B", "t": "T", "t_h": "T", "d": "D", "k": "K", "k_h": "K", "g": "G",
-    "4": "T", "f": "F", "v": "V", "T": "TH", "D": "DH", "s": "S", "z": "Z", "S": "SH", "Z": "ZH",
-    "h": "HH", "tS": "CH", "dZ": "JH", "m": "M", "n": "N", "N": "NG", "m=": "M", "n=": "N", "l": "L",
-    "l=": "L", "r": "R", "w": "W", "j": "Y", "i": "IY", "I": "IH", "E": "EH", "{": "AE", "A": "AA",
-    "O": "AO", "O2": "AO", "U": "UH", "u": "UW", "V": "AH", "@": "AH", "r=": "ER", "3": "ER",
-    "EI": "EY", "AI": "AY", "OI": "OY", "aU": "AW", "@U": "OW", "oU": "OW",
+    "p": "P",
+    "p_h": "P",
+    "b": "B",
+    "t": "T",
+    "t_h": "T",
+    "d": "D",
+    "k": "K",
+    "k_h": "K",
+    "g": "G",
+    "4": "T",
+    "f": "F",
+    "v": "V",
+    "T": "TH",
+    "D": "DH",
+    "s": "S",
+    "z": "Z",
+    "S": "SH",
+    "Z": "ZH",
+    "h": "HH",
+    "tS": "CH",
+    "dZ": "JH",
+    "m": "M",
+    "n": "N",
+    "N": "NG",
+    "m=": "M",
+    "n=": "N",
+    "l": "L",
+    "l=": "L",
+    "r": "R",
+    "w": "W",
+    "j": "Y",
+    "i": "IY",
+    "I": "IH",
+    "E": "EH",
+    "{": "AE",
+    "A": "AA",
+    "O": "AO",
+    "O2": "AO",
+    "U": "UH",
+    "u": "UW",
+    "V": "AH",
+    "@": "AH",
+    "r=": "ER",
+    "3": "ER",
+    "EI": "EY",
+    "AI": "AY",
+    "OI": "OY",
+    "aU": "AW",
+    "@U": "OW",
+    "oU": "OW",
 }
 #: Milliseconds by which each voice's phone boundaries are moved later.
 LABEL_DELAY_MS = {"us1": 10, "us2": 10, "us3": 30}
@@ -83,8 +127,13 @@ def mbrola_available(voice: str = "us1") -> bool:
 
 def _phone_file(text: str, voice: str) -> list[tuple[str, int, str]]:
     """espeak-ng's MBROLA phone file for ``text``: ``(name, ms, pitch points)``."""
-    run = subprocess.run(["espeak-ng", "-v", f"mb-{voice}", "-q", "--pho", "--stdin"], input=text,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        ["espeak-ng", "-v", f"mb-{voice}", "-q", "--pho", "--stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if run.returncode != 0:
         raise SynthesisError(f"espeak-ng --pho failed for mb-{voice}: {run.stderr.strip()[:200]}")
     lines = []
@@ -108,8 +157,9 @@ def _burst_start(audio: np.ndarray, start: int, end: int, threshold: float) -> i
     return start + int(loud[0]) if len(loud) else start
 
 
-def synthesize(text: str, voice: str = "us1", *, time_ratio: float = 1.0, pitch_ratio: float = 1.0,
-               lead_ms: int = 60) -> MbrolaSynthesis:
+def synthesize(
+    text: str, voice: str = "us1", *, time_ratio: float = 1.0, pitch_ratio: float = 1.0, lead_ms: int = 60
+) -> MbrolaSynthesis:
     """Speak ``text`` with an MBROLA voice; phones timed to the sample.
 
     Args:
@@ -136,8 +186,13 @@ def synthesize(text: str, voice: str = "us1", *, time_ratio: float = 1.0, pitch_
     pho = "".join(f"{name} {ms} {pitch}\n" for (name, _, pitch), ms in zip(lines, durations))
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "out.raw")
-        run = subprocess.run(["mbrola", "-e", "-f", f"{pitch_ratio:.4f}", database, "-", out], input=pho,
-                             capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            ["mbrola", "-e", "-f", f"{pitch_ratio:.4f}", database, "-", out],
+            input=pho,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if run.returncode != 0 or not os.path.isfile(out):
             raise SynthesisError(f"mbrola failed: {run.stderr.strip()[:200]}")
         audio = np.fromfile(out, dtype="<i2")
