@@ -392,9 +392,13 @@ class Aligner:
         )
 
     def _alignment(
-        self, item: PreparedItem, words: Sequence[WordSpan], skipped: tuple[tuple[float, float], ...] = ()
+        self, item: PreparedItem, words: Sequence[WordSpan], skipped_frames: Sequence[tuple[int, int]] = ()
     ) -> Alignment:
+        """The item's :class:`Alignment`; ``skipped_frames`` (partial mode's
+        skipped audio, ``(first, end)`` frames) become seconds within the audio."""
         duration = item.waveform.shape[-1] / self.model.sample_rate
+        seconds = self.model.frame_seconds
+        skipped = tuple((start * seconds, min(end * seconds, duration)) for start, end in skipped_frames)
         return Alignment(
             tuple(words),
             duration,
@@ -434,11 +438,7 @@ class Aligner:
             spans = token_spans(paths[row, :frames], scores[row, :frames], model.blank)
             spans, word_index, skipped = split_star_spans(spans, plans[row][1], star, codes[row, :frames])
             words = self._placed_words(item, spans, word_index, frames, unplaced[row])
-            duration = item.waveform.shape[-1] / model.sample_rate
-            seconds = tuple(
-                (start * model.frame_seconds, min(end * model.frame_seconds, duration)) for start, end in skipped
-            )
-            results.append(self._alignment(item, words, seconds))
+            results.append(self._alignment(item, words, skipped))
         return results
 
     def _align_partial_durations(
@@ -489,11 +489,7 @@ class Aligner:
             spans = position_spans(positions[row, :frames], paths[row, :frames], chosen[row, :frames])
             skipped = skipped_runs(paths[row, :frames], star, codes[row, :frames])
             words = self._placed_words(item, spans, [word_index[p] for p in placed], frames, left_out)
-            duration = item.waveform.shape[-1] / model.sample_rate
-            seconds = tuple(
-                (start * model.frame_seconds, min(end * model.frame_seconds, duration)) for start, end in skipped
-            )
-            results.append(self._alignment(item, words, seconds))
+            results.append(self._alignment(item, words, skipped))
         return results
 
     def _placed_words(
