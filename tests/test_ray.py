@@ -249,7 +249,7 @@ def test_a_model_the_actors_cannot_load_is_a_clean_error(cluster, corpus, tmp_pa
 
 
 def test_a_node_lost_mid_run_loses_nothing(cluster, corpus, tiny_model_dir, tmp_path, monkeypatch):
-    """The worker node dies after the first file is done: its batches go to
+    """The worker node dies while its actor holds a batch: its batches go to
     the head's actor, and every file ends exactly once as outputs or a
     failure row."""
     worker = next(node for node in cluster.worker_nodes)
@@ -265,10 +265,10 @@ def test_a_node_lost_mid_run_loses_nothing(cluster, corpus, tiny_model_dir, tmp_
             for actor in scheduler.actors.values()
         )
 
-    def kill_the_worker(result):
-        if result.status == "aligned" and not removed and worker_busy():
+    def kill_the_worker():
+        if not removed and worker_busy():
             cluster.remove_node(worker, allow_graceful=False)
-            removed.append(result.key)
+            removed.append(worker.node_id)
 
     resent = []
     original_retry, original_dispatch = corpus_ray._Scheduler._retry, corpus_ray._Scheduler._dispatch
@@ -281,6 +281,7 @@ def test_a_node_lost_mid_run_loses_nothing(cluster, corpus, tiny_model_dir, tmp_
         if self not in schedulers:
             schedulers.append(self)
         original_dispatch(self, works)
+        kill_the_worker()  # as soon as the worker's actor holds a batch
 
     monkeypatch.setattr(corpus_ray._Scheduler, "_retry", retry)
     monkeypatch.setattr(corpus_ray._Scheduler, "_dispatch", dispatch)
@@ -293,7 +294,6 @@ def test_a_node_lost_mid_run_loses_nothing(cluster, corpus, tiny_model_dir, tmp_
                 formats=FORMATS,
                 batch_seconds=1.0,
                 ray_address=cluster.address,
-                on_progress=kill_the_worker,
             )
         assert removed and resent and not summary.interrupted  # the lost node's batches were sent again
         assert (summary.aligned, summary.failed) == (_count_good(corpus), len(BAD))
