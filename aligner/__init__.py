@@ -33,22 +33,22 @@ _EXPORTS = {
     "Confidence": "records",
     "TokenSpan": "records",
     "WordSpan": "records",
-    "AlignmentModel": "model",
+    "AlignmentModel": "models.alignment_model",
     "forced_align": "viterbi",
-    "load_model": "loading",
-    "save_model": "loading",
-    "list_models": "loading",
-    "EmissionModel": "emissions",
-    "Emissions": "emissions",
+    "load_model": "models.loading",
+    "save_model": "models.loading",
+    "list_models": "models.loading",
+    "EmissionModel": "models.emissions",
+    "Emissions": "models.emissions",
     "Aligner": "pipeline",
     "align": "pipeline",
     "write_alignment": "writers",
-    "align_corpus": "corpus_align",
+    "align_corpus": "corpus.align",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .corpus_align import align_corpus
-    from .emissions import EmissionModel, Emissions
+    from .corpus.align import align_corpus
+    from .models.emissions import EmissionModel, Emissions
     from .errors import (
         AlignerError,
         AlignmentError,
@@ -58,8 +58,8 @@ if TYPE_CHECKING:  # pragma: no cover
         OutputError,
         TranscriptError,
     )
-    from .loading import list_models, load_model, save_model
-    from .model import AlignmentModel
+    from .models.loading import list_models, load_model, save_model
+    from .models.alignment_model import AlignmentModel
     from .pipeline import Aligner, align
     from .records import Alignment, CharSpan, Confidence, TokenSpan, WordSpan
     from .viterbi import forced_align

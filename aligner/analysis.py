@@ -36,8 +36,15 @@ import torch
 
 from .atomic import atomic_write_text
 from .errors import AlignerError, AlignmentError
-from .features import AnyModel, _as_waveforms, _check_frames, _frame_samples, extract_layer_features, resolve_network
-from .model import AlignmentModel
+from .models.features import (
+    AnyModel,
+    _as_waveforms,
+    _check_frames,
+    _frame_samples,
+    extract_layer_features,
+    resolve_network,
+)
+from .models.alignment_model import AlignmentModel
 from .records import Alignment
 
 __all__ = [
@@ -614,7 +621,7 @@ def analyze_layers(
 ) -> LayerReport:
     """Layer-wise analysis of a small corpus: features, labels, metrics.
 
-    Extracts every layer's features (:func:`aligner.features.extract_layer_features`),
+    Extracts every layer's features (:func:`aligner.models.features.extract_layer_features`),
     labels each frame from its alignment (:func:`frame_labels`), keeps at
     most ``max_frames`` frames drawn at random over the whole corpus (the
     same frames for every layer), and runs :func:`layerwise_report`. The

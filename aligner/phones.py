@@ -280,7 +280,7 @@ def phonemize(words: Sequence[str], *, voice: str = "en-us") -> list[tuple[str, 
     Raises:
         PhonemizerError: espeak-ng is not available.
     """
-    from .synth.espeak import SynthesisError, espeak_available
+    from .training.synth.espeak import SynthesisError, espeak_available
 
     if not words:
         return []
@@ -303,7 +303,7 @@ def _is_rhotic(voice: str) -> bool:
 
 
 def _phonemize_together(words: tuple[str, ...], voice: str, rhotic: bool) -> list[tuple[str, ...]]:
-    from .synth.espeak import synthesize, word_timings
+    from .training.synth.espeak import synthesize, word_timings
 
     pieces: list[str] = []
     owner: list[int] = []
@@ -316,7 +316,7 @@ def _phonemize_together(words: tuple[str, ...], voice: str, rhotic: bool) -> lis
         return [() for _ in words]
     timed = word_timings(synthesize(" ".join(pieces) + ".", voice))
     if len(timed) != len(pieces):
-        from .synth.espeak import SynthesisError
+        from .training.synth.espeak import SynthesisError
 
         raise SynthesisError("word count changed")
     for index, timed_word in zip(owner, timed):
@@ -327,7 +327,7 @@ def _phonemize_together(words: tuple[str, ...], voice: str, rhotic: bool) -> lis
 
 @lru_cache(maxsize=50000)
 def _phonemize_word(word: str, voice: str, rhotic: bool) -> tuple[str, ...]:
-    from .synth.espeak import SynthesisError
+    from .training.synth.espeak import SynthesisError
 
     if not word.split():
         return ()

@@ -22,11 +22,11 @@ import torch
 from .activity import frame_levels, quiet_frames
 from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align
-from .emissions import EmissionModel, num_frames
+from .models.emissions import EmissionModel, num_frames
 from .errors import AlignerError, AudioError, TranscriptError
 from .guard import FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
-from .loading import load_model
-from .model import QUIET_PENALTY, AlignmentModel
+from .models.loading import load_model
+from .models.alignment_model import QUIET_PENALTY, AlignmentModel
 from .partial import (
     DETECTION_SPLIT,
     DURATION_STAR_PENALTY,
@@ -339,7 +339,7 @@ class Aligner:
     def _with_quiet_prior(
         self, log_probs: torch.Tensor, levels: Sequence[torch.Tensor], below_db: float | None = None
     ) -> torch.Tensor:
-        """``log_probs`` with :data:`~aligner.model.QUIET_PENALTY` taken off
+        """``log_probs`` with :data:`~aligner.models.alignment_model.QUIET_PENALTY` taken off
         every label but the blank on the frames more than ``below_db`` (the
         model's ``quiet_db`` when None) under the recording's speech level
         (a new tensor; the same one when there is no threshold).

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torchaudio.models import wav2vec2_model
 
-from .model import AlignmentModel, is_group_norm
+from .models.alignment_model import AlignmentModel, is_group_norm
 from .text import ENGLISH_LABELS
 
 __all__ = ["ENGLISH_LABELS", "MMS_LABELS", "random_model", "tiny_architecture", "tiny_model", "tiny_phone_model"]
@@ -105,8 +105,8 @@ def tiny_phone_model(*, seed: int = 0, name: str = "tiny-phones") -> AlignmentMo
     """A randomly initialised, tiny phone model (log-mel front end, ARPAbet
     labels, espeak phonemizer, ``end_extension=0``), as the packaged phone
     model is configured (eval mode, CPU)."""
-    from .frontend import build_network
-    from .phone_training import LABELS, phone_architecture
+    from .models.frontend import build_network
+    from .training.phone import LABELS, phone_architecture
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)

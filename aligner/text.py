@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .errors import AlignerError, ModelError, TranscriptError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import AlignmentModel
+    from .models.alignment_model import AlignmentModel
 
 __all__ = [
     "ENGLISH_LABELS",
@@ -835,7 +835,7 @@ def normalize_transcript_collecting(
 # --------------------------------------------------------------------------- phone models
 
 #: The espeak-ng voice of each phonemizer a phone model can name
-#: (:data:`aligner.model.PHONEMIZERS`).
+#: (:data:`aligner.models.alignment_model.PHONEMIZERS`).
 _PHONEMIZER_VOICES = {"espeak-arpabet": "en-us"}
 
 
@@ -925,7 +925,7 @@ def phonemize_transcript(
             control characters (NUL, escape, ...), which belong to no word.
         labels: the model's labels; must hold the 39 ARPAbet phones.
         blank: id of the blank (silence) label.
-        phonemizer: one of :data:`aligner.model.PHONEMIZERS`.
+        phonemizer: one of :data:`aligner.models.alignment_model.PHONEMIZERS`.
         language: language of the text; must be English.
         source: a file name to put in messages.
 

@@ -261,7 +261,7 @@ def main() -> None:
     else:
         print(f"skipping the real sets: {SPEECH} not found", file=sys.stderr)
     if "synthetic" in sets and not args.synthetic.is_dir():
-        from aligner.synth.corpus import make_corpus
+        from aligner.training.synth.corpus import make_corpus
 
         print(
             f"generating {args.synthetic_utterances} held-out synthetic utterances into {args.synthetic}",

@@ -45,7 +45,7 @@ def main() -> None:
     import torch
 
     from aligner import Aligner
-    from aligner.adapt import adapt_model
+    from aligner.training.adapt import adapt_model
 
     torch.set_num_threads(1)
     base = Aligner(args.model, device="cpu")

@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 def build_corpus(root: Path, synthetic: int, seed: int) -> Path:
     """Real recordings (symlinked) + ``synthetic`` generated utterances."""
-    from aligner.corpus import AUDIO_EXTENSIONS
+    from aligner.corpus.files import AUDIO_EXTENSIONS
 
     real = root / "real"
     if SPEECH.is_dir() and not real.exists():
@@ -65,14 +65,14 @@ def build_corpus(root: Path, synthetic: int, seed: int) -> Path:
                 (real / path.with_suffix(".txt").name).symlink_to(path.with_suffix(".txt"))
     synth = root / f"synthetic-{synthetic}-{seed}"
     if synthetic and not synth.exists():
-        from aligner.synth import make_corpus
+        from aligner.training.synth import make_corpus
 
         make_corpus(synth, num_utterances=synthetic, seed=seed, split="heldout", jobs=2, progress=False)
     return root
 
 
 def load_bench_model(spec: str | None):
-    from aligner.loading import load_model
+    from aligner.models.loading import load_model
     from aligner.testing import random_model
 
     return random_model("wav2vec2_base") if spec == "base-random" else load_model(spec)
@@ -126,7 +126,7 @@ def per_file_baseline(files, model, out_dir: Path) -> dict[str, list[float]]:
 
 
 def our_starts(out_dir: Path, files) -> dict[str, list[float]]:
-    from aligner.corpus import output_path
+    from aligner.corpus.files import output_path
 
     starts = {}
     for item in files:
@@ -152,14 +152,14 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from aligner.corpus import find_corpus_files
-    from aligner.corpus_align import align_corpus
+    from aligner.corpus.files import find_corpus_files
+    from aligner.corpus.align import align_corpus
     from aligner.pipeline import Aligner
 
     corpus = build_corpus(OUT / "corpus_bench", args.synthetic, args.seed)
     files = [f for f in find_corpus_files(corpus) if f.transcript is not None]
     model = load_bench_model(args.model)
-    from aligner.corpus import audio_duration
+    from aligner.corpus.files import audio_duration
 
     audio_seconds = sum(audio_duration(f.audio) or 0.0 for f in files)
 

@@ -9,7 +9,7 @@ Models are torchaudio's ``wav2vec2_base`` / ``wav2vec2_large_lv60k``
 architectures with random weights and the 29 English labels (the cost of
 the real checkpoints; weights cannot be downloaded on the benchmark machine).
 Emission throughput is audio seconds per wall second (x real time) through
-``aligner.emissions.EmissionModel`` (padding, per-item normalization,
+``aligner.models.emissions.EmissionModel`` (padding, per-item normalization,
 log-softmax included), after a warm-up, synchronised.
 """
 
@@ -39,7 +39,7 @@ def _timed(fn, repeats: int = 3) -> float:
 
 
 def emission_throughput(arch: str, seconds: float, batches: list[int], dtype: str) -> list[tuple[int, float]]:
-    from aligner.emissions import EmissionModel
+    from aligner.models.emissions import EmissionModel
     from aligner.testing import random_model
 
     model = random_model(arch)

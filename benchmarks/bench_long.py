@@ -77,7 +77,7 @@ def model_spec(name: str) -> str:
         return name
     folder = OUT / "base-random"
     if not (folder / "aligner_model.json").is_file():
-        from aligner.loading import save_model
+        from aligner.models.loading import save_model
         from aligner.testing import random_model
 
         save_model(random_model("wav2vec2_base", name="wav2vec2_base-random"), folder)

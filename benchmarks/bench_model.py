@@ -20,8 +20,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from aligner.emissions import EmissionModel
-    from aligner.loading import DEFAULT_MODEL, PACKAGED_MODEL, load_model
+    from aligner.models.emissions import EmissionModel
+    from aligner.models.loading import DEFAULT_MODEL, PACKAGED_MODEL, load_model
 
     start = time.perf_counter()
     model = load_model(args.model)

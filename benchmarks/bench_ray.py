@@ -54,7 +54,7 @@ NODE_MEMORY = 200 * 1024 * 1024
 
 def build_corpus(root: Path, files: int) -> Path:
     """``files`` files: the real recordings (linked), then renamed links to the example."""
-    from aligner.corpus import AUDIO_EXTENSIONS
+    from aligner.corpus.files import AUDIO_EXTENSIONS
 
     shutil.rmtree(root, ignore_errors=True)
     pairs = []
@@ -79,7 +79,7 @@ def model_spec(spec: str | None) -> str | None:
     """A spec the actors can load: ``base-random`` is saved to a folder once."""
     if spec != "base-random":
         return spec
-    from aligner.loading import save_model
+    from aligner.models.loading import save_model
     from aligner.testing import random_model
 
     folder = OUT / "bench_ray_base_random"
@@ -130,8 +130,8 @@ def main() -> None:
         import ray
     except ImportError:
         sys.exit('bench_ray.py needs Ray: pip install -e ".[ray]"')
-    from aligner.corpus import audio_duration, find_corpus_files
-    from aligner.corpus_align import align_corpus
+    from aligner.corpus.files import audio_duration, find_corpus_files
+    from aligner.corpus.align import align_corpus
     from aligner.pipeline import Aligner
 
     corpus = build_corpus(OUT / "corpus_ray", args.files)

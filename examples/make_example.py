@@ -10,7 +10,7 @@ from pathlib import Path
 
 import soundfile
 
-from aligner.synth.corpus import render_speech
+from aligner.training.synth.corpus import render_speech
 from aligner.writers import write_alignment
 
 TEXT = "In 1969, two astronauts walked on the Moon; the whole trip cost about $25 billion, and nobody forgot it."

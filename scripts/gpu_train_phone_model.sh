@@ -18,7 +18,7 @@ if [ "$stage" = 1 ]; then
 else
     export ALIGNER_FLITE_LIB_DIR=$PWD/.devcarry/flitelib
     export LD_LIBRARY_PATH=$PWD/.devcarry/flitelib:${LD_LIBRARY_PATH:-}
-    python3 -c "from aligner.synth.flite import synthesize; print('flite ok', len(synthesize('hello world', 'rms').samples))"
+    python3 -c "from aligner.training.synth.flite import synthesize; print('flite ok', len(synthesize('hello world', 'rms').samples))"
     python3 scripts/train_phone_model.py train .devcarry/specs "$out" --init .devcarry/init --budget 230 \
         --jobs 14 --threads 2 --device cuda --dev 150 --min-items 3000 --flite 12000 --flite-copies 3 \
         --batch-seconds 600 --lr 6e-4 --warmup 150 --eval-every 30 --checkpoints 0.5

@@ -4,7 +4,7 @@ phone timings, in the Montreal Forced Aligner layout.
 
     python scripts/make_synthetic_corpus.py OUT_DIR --utterances 1000 --seed 0 --split train --jobs 2
 
-See :mod:`aligner.synth.corpus` for the layout, the voices and the
+See :mod:`aligner.training.synth.corpus` for the layout, the voices and the
 augmentations. Exit status 2 on bad arguments or a missing espeak-ng.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aligner.errors import AlignerError  # noqa: E402
-from aligner.synth.corpus import make_corpus  # noqa: E402
+from aligner.training.synth.corpus import make_corpus  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _specs_of(plans):
-    from aligner.phone_training import SpeechSpec
+    from aligner.training.phone import SpeechSpec
 
     return [
         SpeechSpec(
@@ -58,7 +58,7 @@ def _mbrola_specs(specs, seed: int):
     """MBROLA (us1, us2, us3) versions of espeak specs: spelled-out text, random voice, tempo and pitch."""
     import numpy as np
 
-    from aligner.phone_training import MbrolaSpec
+    from aligner.training.phone import MbrolaSpec
 
     rng = np.random.default_rng(seed)
     out = []
@@ -83,7 +83,7 @@ def _flite_specs(specs, seed: int):
     normalizer (flite gets plain lowercase words), random voice and prosody."""
     import numpy as np
 
-    from aligner.phone_training import FliteSpec
+    from aligner.training.phone import FliteSpec
 
     rng = np.random.default_rng(seed)
     out = []
@@ -108,7 +108,7 @@ def _flite_specs(specs, seed: int):
 
 
 def plan(args: argparse.Namespace) -> None:
-    from aligner.synth.corpus import plan_corpus
+    from aligner.training.synth.corpus import plan_corpus
 
     out = Path(args.folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def plan(args: argparse.Namespace) -> None:
 
 
 def _load(path: Path, kind=None):
-    from aligner.phone_training import SpeechSpec
+    from aligner.training.phone import SpeechSpec
 
     kind = kind or SpeechSpec
     with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -141,9 +141,9 @@ def _load(path: Path, kind=None):
 def train(args: argparse.Namespace) -> None:
     import torch
 
-    from aligner.loading import save_model
-    from aligner.model import AlignmentModel
-    from aligner.phone_training import (
+    from aligner.models.loading import save_model
+    from aligner.models.alignment_model import AlignmentModel
+    from aligner.training.phone import (
         LABELS,
         GrowingDataset,
         phone_architecture,
@@ -152,7 +152,7 @@ def train(args: argparse.Namespace) -> None:
         render_pool,
         train_phone_model,
     )
-    from aligner.frontend import build_network
+    from aligner.models.frontend import build_network
 
     specs = Path(args.specs)
     out = Path(args.out)
@@ -168,7 +168,7 @@ def train(args: argparse.Namespace) -> None:
 
     t0 = time.monotonic()
     train_specs = _load(specs / "train.json.gz")[: args.limit or None]
-    from aligner.phone_training import FliteSpec, MbrolaSpec
+    from aligner.training.phone import FliteSpec, MbrolaSpec
 
     extra = []
     if args.flite and (specs / "flite.json.gz").is_file():
@@ -218,7 +218,7 @@ def train(args: argparse.Namespace) -> None:
     )
     net, init_model = None, None
     if args.init:  # fine-tuning keeps the init model's front end and decoding settings
-        from aligner.loading import load_model
+        from aligner.models.loading import load_model
 
         init_model = load_model(args.init)
         net = init_model.model
@@ -226,7 +226,7 @@ def train(args: argparse.Namespace) -> None:
     def checkpoint(model, fraction):
         from dataclasses import replace
 
-        from aligner.loading import architecture_of
+        from aligner.models.loading import architecture_of
 
         copy = build_network(architecture_of(model))  # dropouts 0, front end as trained
         copy.load_state_dict(model.state_dict())

@@ -21,7 +21,7 @@ def speech_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random English model saved in the project's own format."""
-    from aligner.loading import save_model
+    from aligner.models.loading import save_model
     from aligner.testing import tiny_model
 
     return save_model(tiny_model(name="tiny-test"), tmp_path_factory.mktemp("models") / "tiny")

@@ -1,4 +1,4 @@
-"""Adapting a model to the corpus it aligns (:mod:`aligner.adapt`,
+"""Adapting a model to the corpus it aligns (:mod:`aligner.training.adapt`,
 ``align-corpus --adapt``)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from aligner import Aligner, load_model
-from aligner.adapt import IGNORE, AdaptOptions, adapt_model, adaptation_budget, frame_targets
+from aligner.training.adapt import IGNORE, AdaptOptions, adapt_model, adaptation_budget, frame_targets
 from aligner.cli import main
-from aligner.corpus_align import CONFIDENCE_FILE, align_corpus
+from aligner.corpus.align import CONFIDENCE_FILE, align_corpus
 from aligner.errors import AlignerError
 from aligner.records import Alignment, CharSpan, WordSpan
 from aligner.testing import tiny_phone_model
@@ -25,7 +25,7 @@ from aligner.testing import tiny_phone_model
 @pytest.fixture(scope="module")
 def speech_corpus(tmp_path_factory) -> Path:
     """Eight short espeak-ng utterances (audio + transcript)."""
-    from aligner.synth.corpus import make_corpus
+    from aligner.training.synth.corpus import make_corpus
 
     root = tmp_path_factory.mktemp("adapt") / "corpus"
     make_corpus(root, num_utterances=8, seed=5, split="heldout", augment=False)
@@ -177,7 +177,7 @@ def test_align_corpus_adapts_reports_both_scores_and_saves(speech_corpus, tmp_pa
 
 
 def test_cli_adapt_options(speech_corpus, tmp_path):
-    from aligner.loading import save_model
+    from aligner.models.loading import save_model
 
     save_model(_phone_aligner().model, tmp_path / "tiny")
     result = CliRunner().invoke(

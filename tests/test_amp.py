@@ -1,11 +1,11 @@
-"""aligner._amp: the optimizer step of the training loops, with and without
+"""aligner.training._amp: the optimizer step of the training loops, with and without
 a gradient scaler (float16 autocast on CUDA)."""
 
 from __future__ import annotations
 
 import torch
 
-from aligner._amp import grad_scaler, optimizer_step
+from aligner.training._amp import grad_scaler, optimizer_step
 
 
 def test_a_scaler_only_for_float16_on_cuda():

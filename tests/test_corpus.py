@@ -1,4 +1,4 @@
-"""Corpus alignment (aligner.corpus, aligner.corpus_align, `align-corpus`,
+"""Corpus alignment (aligner.corpus.files, aligner.corpus.align, `align-corpus`,
 `validate`): batches, mirrored outputs, resume, failures, interruption."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from praatio import textgrid as praat_textgrid
 
 from aligner.cli import main
-from aligner.corpus import CorpusFile, find_corpus_files, output_path, validate_corpus
-from aligner.corpus_align import CONFIDENCE_FILE, FAILURES_FILE, align_corpus, plan_batches
+from aligner.corpus.files import CorpusFile, find_corpus_files, output_path, validate_corpus
+from aligner.corpus.align import CONFIDENCE_FILE, FAILURES_FILE, align_corpus, plan_batches
 from aligner.errors import CorpusError
 from aligner.pipeline import Aligner
 from aligner.testing import tiny_model

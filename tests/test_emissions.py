@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from aligner.emissions import EmissionModel, num_frames, resolve_device, resolve_dtype
+from aligner.models.emissions import EmissionModel, num_frames, resolve_device, resolve_dtype
 from aligner.errors import AlignerError
 from aligner.testing import MMS_LABELS, tiny_model
 

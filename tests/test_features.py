@@ -6,11 +6,11 @@ import pytest
 import torch
 from torchaudio.models import hubert_pretrain_model
 
-from aligner.emissions import num_frames
+from aligner.models.emissions import num_frames
 from aligner.errors import AlignerError
-from aligner.features import LayerFeatures, conv_frames
-from aligner.features import extract_layer_features as _extract
-from aligner.features import hubert_prediction_accuracy as _accuracy
+from aligner.models.features import LayerFeatures, conv_frames
+from aligner.models.features import extract_layer_features as _extract
+from aligner.models.features import hubert_prediction_accuracy as _accuracy
 
 # on the CPU even where CUDA exists: the tests compare with direct calls of CPU networks
 extract_layer_features = partial(_extract, device="cpu")

@@ -1,4 +1,4 @@
-"""The flite binding (aligner.synth.flite): audio with exact phone and word timings."""
+"""The flite binding (aligner.training.synth.flite): audio with exact phone and word timings."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from aligner.errors import AlignerError
 from aligner.phones import ARPABET
-from aligner.synth import flite as flite_module
-from aligner.synth.flite import (
+from aligner.training.synth import flite as flite_module
+from aligner.training.synth.flite import (
     ALLOWED_VOICES,
     FLITE_TO_ARPABET,
     LIB_DIR_ENV,
@@ -263,7 +263,7 @@ def test_loads_from_the_lib_dir_variable(tmp_path):
         shutil.copyfile(source / name, tmp_path / name)
     code = (
         "from pathlib import Path\n"
-        "from aligner.synth.flite import synthesize\n"
+        "from aligner.training.synth.flite import synthesize\n"
         "result = synthesize('hello there world', 'awb')\n"
         "result = synthesize('hello there world', 'rms')\n"
         "print(len(result.words), result.sample_rate)\n"
@@ -283,7 +283,8 @@ def test_system_dir_in_the_variable_works():
     if not (folder / "libflite_cmu_us_rms.so.1").exists():
         pytest.skip(f"flite is not installed in {folder}")
     done = _run(
-        "from aligner.synth.flite import synthesize\nprint(len(synthesize('hello there', 'rms').words))", folder
+        "from aligner.training.synth.flite import synthesize\nprint(len(synthesize('hello there', 'rms').words))",
+        folder,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"
@@ -291,7 +292,7 @@ def test_system_dir_in_the_variable_works():
 
 def test_missing_lib_dir_gives_a_clear_error(tmp_path):
     code = (
-        "from aligner.synth.flite import flite_available, synthesize, SynthesisError\n"
+        "from aligner.training.synth.flite import flite_available, synthesize, SynthesisError\n"
         "print(flite_available())\n"
         "try:\n    synthesize('hello', 'rms')\n"
         "except SynthesisError as error:\n    print(error)\n"

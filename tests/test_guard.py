@@ -19,7 +19,7 @@ import aligner.activity as activity
 from aligner import Aligner, load_model
 from aligner.activity import frame_levels, quiet_frames
 from aligner.cli import main
-from aligner.corpus_align import CONFIDENCE_FILE
+from aligner.corpus.align import CONFIDENCE_FILE
 from aligner.guard import suspect_reasons
 from aligner.records import CharSpan, WordSpan
 from aligner.writers import to_json

@@ -22,9 +22,9 @@ from click.testing import CliRunner
 import aligner
 from aligner.atomic import atomic_write_text, same_file
 from aligner.cli import main
-from aligner.corpus_align import FAILURES_FILE
+from aligner.corpus.align import FAILURES_FILE
 from aligner.errors import AlignerError, AudioError, ModelError, OutputError, TranscriptError
-from aligner.loading import load_model
+from aligner.models.loading import load_model
 from aligner.writers import FORMATS, SUFFIXES
 
 TEXT = "the cat sat on the mat"

@@ -1,4 +1,4 @@
-"""Tests for aligner.loading: bundles (offline), own format, Hugging Face folders."""
+"""Tests for aligner.models.loading: bundles (offline), own format, Hugging Face folders."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import torchaudio
 from safetensors.torch import load_file, save_file
 from torchaudio.models import wav2vec2_model
 
-from aligner import loading
+from aligner.models import loading
 from aligner.errors import ModelError, ModelNotAvailableError
-from aligner.loading import (
+from aligner.models.loading import (
     BUNDLE_NAMES,
     DEFAULT_MODEL,
     ModelInfo,
@@ -24,7 +24,7 @@ from aligner.loading import (
     load_model,
     save_model,
 )
-from aligner.model import AlignmentModel
+from aligner.models.alignment_model import AlignmentModel
 from aligner.testing import ENGLISH_LABELS, MMS_LABELS, tiny_architecture, tiny_model
 
 BASE_CHECKPOINT = "wav2vec2_fairseq_base_ls960_asr_ls960.pth"
@@ -466,7 +466,7 @@ def test_huggingface_errors(tmp_path):
 
 
 def test_aligner_model_environment_variable_sets_the_default(tmp_path, monkeypatch):
-    from aligner.loading import save_model
+    from aligner.models.loading import save_model
     from aligner.testing import tiny_model
 
     folder = save_model(tiny_model(name="from-env"), tmp_path / "env-model")
@@ -484,12 +484,12 @@ def test_the_registry_matches_torchaudio_and_needs_no_torch(monkeypatch, tmp_pat
     import subprocess
     import sys
 
-    from aligner import registry
+    from aligner.models import registry
 
     for name in registry.BUNDLE_NAMES:
         assert registry.BUNDLES[name][1] == getattr(torchaudio.pipelines, name)._path, name
     code = (
-        "import sys, aligner.registry as r; infos = r.list_models(); "
+        "import sys, aligner.models.registry as r; infos = r.list_models(); "
         "print(len(infos), 'torch' in sys.modules, r.hub_dir())"
     )
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "th"), "ALIGNER_MODEL": "MMS_FA"}

@@ -1,14 +1,14 @@
-"""MBROLA voices through espeak-ng (aligner.synth.mbrola): audio with exact phone times."""
+"""MBROLA voices through espeak-ng (aligner.training.synth.mbrola): audio with exact phone times."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aligner.phone_training import LABELS, MbrolaSpec, render_labeled
+from aligner.training.phone import LABELS, MbrolaSpec, render_labeled
 from aligner.phones import ARPABET
-from aligner.synth import mbrola
-from aligner.synth.mbrola import (
+from aligner.training.synth import mbrola
+from aligner.training.synth.mbrola import (
     LABEL_DELAY_MS,
     MBROLA_TO_ARPABET,
     MBROLA_VOICES,

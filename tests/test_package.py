@@ -6,12 +6,12 @@ import sys
 import pytest
 
 import aligner
-import aligner.synth
+import aligner.training.synth
 
 
 def test_import_loads_no_heavy_module():
     code = (
-        "import sys, aligner, aligner.synth; "
+        "import sys, aligner, aligner.training.synth; "
         "print(sorted(m for m in ('torch', 'torchaudio', 'librosa', 'numba') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -23,11 +23,11 @@ def test_public_names_resolve_and_unknown_names_fail():
 
     assert aligner.Aligner is Aligner
     assert set(aligner.__all__) <= set(dir(aligner))
-    assert callable(aligner.synth.synthesize)
+    assert callable(aligner.training.synth.synthesize)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         aligner.nope  # noqa: B018
-    with pytest.raises(AttributeError, match="aligner.synth"):
-        aligner.synth.nope  # noqa: B018
+    with pytest.raises(AttributeError, match="aligner.training.synth"):
+        aligner.training.synth.nope  # noqa: B018
 
 
 def test_no_package_module_imports_the_test_helpers():
@@ -55,7 +55,7 @@ def test_the_package_reads_textgrids_without_praatio():
     """One TextGrid library inside the package (``textgrid``); praatio and
     Praat are independent checks in the tests only."""
     code = (
-        "import sys, aligner.readers, aligner.train, aligner.writers, aligner.synth.corpus; "
+        "import sys, aligner.readers, aligner.training.ctc, aligner.writers, aligner.training.synth.corpus; "
         "print('praatio' in sys.modules, 'textgrid' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -15,7 +15,7 @@ import torch
 from praatio import textgrid as praat_textgrid
 
 import aligner
-from aligner.emissions import Emissions
+from aligner.models.emissions import Emissions
 from aligner.errors import AlignerError, AlignmentError
 from aligner.partial import (
     BOUNDARY,
@@ -427,11 +427,11 @@ class CachingEmitter:
 
 @pytest.fixture(scope="module")
 def example():
-    from aligner.synth.espeak import espeak_available
+    from aligner.training.synth.espeak import espeak_available
 
     if not espeak_available():
         pytest.skip("espeak-ng is not installed")
-    from aligner.synth.corpus import render_speech
+    from aligner.training.synth.corpus import render_speech
 
     audio, rate = soundfile.read(EXAMPLES / "example.wav", dtype="float32")
     intro = render_speech(INTRO_TEXT, "en-us+m3", rate=170, pitch=60).audio

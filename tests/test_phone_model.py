@@ -20,14 +20,14 @@ from click.testing import CliRunner
 
 from aligner import Aligner, AlignerError, ModelError, TranscriptError, load_model, save_model
 from aligner.cli import main
-from aligner.corpus import find_corpus_files, validate_corpus
-from aligner.corpus_align import align_corpus
-from aligner.emissions import EmissionModel, num_frames
-from aligner.frontend import LogMelFrontEnd, frame_geometry, frames_for_samples
-from aligner.phone_training import LABELS
+from aligner.corpus.files import find_corpus_files, validate_corpus
+from aligner.corpus.align import align_corpus
+from aligner.models.emissions import EmissionModel, num_frames
+from aligner.models.frontend import LogMelFrontEnd, frame_geometry, frames_for_samples
+from aligner.training.phone import LABELS
 from aligner.phones import PhonemizerError
 from aligner.readers import read_textgrid
-from aligner.synth.espeak import espeak_available
+from aligner.training.synth.espeak import espeak_available
 from aligner.testing import tiny_model, tiny_phone_model
 from aligner.text import ENGLISH_LABELS, phonemize_transcript, transcript_for_model
 from aligner.writers import to_ctm, to_json, to_textgrid, write_alignment
@@ -202,7 +202,7 @@ def test_phone_model_needs_english(model):
 
 
 def test_missing_espeak_is_a_clear_error(model, monkeypatch):
-    import aligner.synth.espeak as espeak
+    import aligner.training.synth.espeak as espeak
 
     monkeypatch.setattr(espeak, "espeak_available", lambda: False)
     with pytest.raises(PhonemizerError, match="espeak-ng"):
@@ -403,7 +403,7 @@ def test_train_from_a_phone_model_keeps_its_phonemizer(model_dir, tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_train import FAST, make_corpus
 
-    from aligner.train import train
+    from aligner.training.ctc import train
 
     corpus = make_corpus(tmp_path / "corpus", ["CAB DOT", "BIRD NOTE", "RAT SHIN"])
     train(corpus, tmp_path / "tuned", init=model_dir, max_steps=1, seed=0, **FAST)

@@ -1,5 +1,5 @@
 """Phone set mapping, closure attribution, frame labels and the frame-level
-phone-model trainer (:mod:`aligner.phones`, :mod:`aligner.phone_training`)."""
+phone-model trainer (:mod:`aligner.phones`, :mod:`aligner.training.phone`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from aligner.frontend import LogMelFrontEnd, build_network, frames_for_samples
-from aligner.phone_training import (
+from aligner.models.frontend import LogMelFrontEnd, build_network, frames_for_samples
+from aligner.training.phone import (
     LABELS,
     GrowingDataset,
     LabeledUtterance,
@@ -22,7 +22,7 @@ from aligner.phone_training import (
     warp_spectrum,
 )
 from aligner.phones import ARPABET, STOPS, arpabet, attach_closures, map_segments
-from aligner.synth.espeak import espeak_available
+from aligner.training.synth.espeak import espeak_available
 
 needs_espeak = pytest.mark.skipif(
     not espeak_available(),

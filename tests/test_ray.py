@@ -1,4 +1,4 @@
-"""Corpus alignment on a Ray cluster (aligner.corpus_ray, `align-corpus --ray`).
+"""Corpus alignment on a Ray cluster (aligner.corpus.ray_cluster, `align-corpus --ray`).
 
 A real local cluster of two single-CPU nodes (ray.cluster_utils.Cluster) is
 started once for the module. The Ray run must give the local run's outputs
@@ -20,14 +20,14 @@ import soundfile
 from click.testing import CliRunner
 
 from aligner.cli import main
-from aligner.corpus import find_corpus_files, output_path
-from aligner.corpus_align import CONFIDENCE_FILE, FAILURES_FILE, align_corpus
+from aligner.corpus.files import find_corpus_files, output_path
+from aligner.corpus.align import CONFIDENCE_FILE, FAILURES_FILE, align_corpus
 from aligner.errors import CorpusError
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]"); the cluster tests need it')
 
-import aligner.corpus_ray as corpus_ray  # noqa: E402  (after the skip)
-from aligner.corpus_ray import ActorLostWarning, AlignerSpec  # noqa: E402
+import aligner.corpus.ray_cluster as corpus_ray  # noqa: E402  (after the skip)
+from aligner.corpus.ray_cluster import ActorLostWarning, AlignerSpec  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
@@ -311,7 +311,7 @@ def test_a_node_lost_mid_run_loses_nothing(cluster, corpus, tiny_model_dir, tmp_
 
 
 def test_a_loaded_aligner_or_adapt_is_refused(corpus, tiny_model_dir, tmp_path):
-    from aligner.adapt import AdaptOptions
+    from aligner.training.adapt import AdaptOptions
     from aligner.pipeline import Aligner
 
     with pytest.raises(CorpusError, match="not a loaded Aligner"):

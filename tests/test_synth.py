@@ -1,4 +1,4 @@
-"""The espeak-ng binding and the synthetic corpus generator (aligner.synth)."""
+"""The espeak-ng binding and the synthetic corpus generator (aligner.training.synth)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import soundfile
 import textgrid
 
 from aligner.errors import AlignerError
-from aligner.synth.espeak import espeak_available
+from aligner.training.synth.espeak import espeak_available
 
 pytestmark = pytest.mark.skipif(
     not espeak_available(), reason="libespeak-ng.so.1 is not installed (apt-get install espeak-ng libespeak-ng1)"
 )
 
-from aligner.synth import corpus as corpus_module  # noqa: E402
-from aligner.synth.corpus import (
+from aligner.training.synth import corpus as corpus_module  # noqa: E402
+from aligner.training.synth.corpus import (
     BASE_VOICES,
     FEMALE_VARIANTS,
     MALE_VARIANTS,
@@ -31,7 +31,7 @@ from aligner.synth.corpus import (
     speech_from_synthesis,
     split_voices,
 )
-from aligner.synth.espeak import SynthesisError, synthesize, word_timings  # noqa: E402
+from aligner.training.synth.espeak import SynthesisError, synthesize, word_timings  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_synthetic_corpus.py"
 SENTENCE = "Wait, it cost $5 in 1999 and the rest of it was free."

@@ -1,4 +1,4 @@
-"""aligner._torchaudio_compat against the installed torchaudio: each private
+"""aligner.models._torchaudio_compat against the installed torchaudio: each private
 internal the package relies on is still there and still means the same, so a
 torchaudio that changes one fails here, by name."""
 
@@ -13,9 +13,9 @@ import torchaudio
 from torchaudio.models import Wav2Vec2Model
 from torchaudio.pipelines._wav2vec2 import utils as bundle_utils
 
-from aligner import registry
-from aligner._torchaudio_compat import CHECKPOINT_URL, bundle_checkpoint, encoder_preprocess, unwrap_bundle_model
-from aligner.emissions import conv_features
+from aligner.models import registry
+from aligner.models._torchaudio_compat import CHECKPOINT_URL, bundle_checkpoint, encoder_preprocess, unwrap_bundle_model
+from aligner.models.emissions import conv_features
 from aligner.testing import tiny_model
 
 PACKAGE = Path(__file__).resolve().parent.parent / "aligner"
@@ -44,7 +44,7 @@ def test_unwrap_bundle_model_finds_the_network_in_torchaudios_wrapper(normalize)
 
 
 def test_bundle_checkpoints_and_their_urls_are_what_the_registry_says(monkeypatch):
-    """Each bundle's checkpoint is the one aligner.registry names without
+    """Each bundle's checkpoint is the one aligner.models.registry names without
     torch, and torchaudio downloads it from the registry's URL."""
     requested = []
 

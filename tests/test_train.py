@@ -1,4 +1,4 @@
-"""Tests of aligner.train: CTC training on a tiny synthetic corpus.
+"""Tests of aligner.training.ctc: CTC training on a tiny synthetic corpus.
 
 The corpus is made of tone sequences: every letter is an 80 ms tone whose
 pitch depends on the letter, words are separated by silence, so a model can
@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from aligner import Aligner, load_model, save_model
 from aligner.cli import main
 from aligner.testing import ENGLISH_LABELS, MMS_LABELS, tiny_model
-from aligner.train import (
+from aligner.training.ctc import (
     CorpusError,
     SkippedUtterancesWarning,
     TrainingError,
@@ -169,7 +169,7 @@ def test_bucket_batches_cover_everything_within_budget():
     assert [4] in batches  # longer than the budget: alone
     assert bucket_batches([], 5.0) == []
 
-    from aligner.train import _epoch_batches
+    from aligner.training.ctc import _epoch_batches
 
     assert _epoch_batches(batches, 0, 0, sortagrad=True) == batches  # shortest first
     shuffled = [_epoch_batches(batches, 0, epoch, sortagrad=True) for epoch in (1, 2)]
@@ -289,6 +289,42 @@ def test_interrupted_run_resumes_exactly(corpus, tmp_path):
     last = straight.history[-1]
     assert last["dev_timing_loss"] > 0
     assert last["dev_objective"] == pytest.approx(last["dev_loss"] + 0.5 * last["dev_timing_loss"])
+
+
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(corpus, tmp_path):
+    options = dict(config="tiny", max_steps=12, seed=4, timing_weight=0.5, eval_every=5, save_every=3, **FAST)
+    straight, broken = tmp_path / "straight" / "model", tmp_path / "broken" / "model"  # same model name
+    train(corpus, straight, **options)
+
+    def stop(step: int, loss: float) -> None:
+        if step == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(corpus, broken, callback=stop, **options)
+    train(corpus, broken, resume=True, **FAST)
+    for name in ("model.safetensors", "aligner_model.json"):  # the best model
+        assert (broken / name).read_bytes() == (straight / name).read_bytes()
+    first, second = (torch.load(folder / "training_state.pt", weights_only=True) for folder in (straight, broken))
+    assert first["step"] == second["step"] == 12
+    assert first["model"].keys() == second["model"].keys()
+    assert all(torch.equal(value, second["model"][key]) for key, value in first["model"].items())
+
+    def records(folder: Path) -> list[dict]:
+        """The log without the (re)start and interruption records and timings."""
+        kept = []
+        for line in (folder / "training_log.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if record["event"] not in ("start", "resume", "interrupted"):
+                record.pop("elapsed")
+                kept.append(record)
+        return kept
+
+    expected, resumed = records(straight), records(broken)
+    # the train_loss of the first evaluation after the resume averages the steps run since the resume only
+    after = next(index for index, record in enumerate(resumed) if record["step"] > 7)
+    del expected[after]["train_loss"], resumed[after]["train_loss"]
+    assert resumed == expected
 
 
 def test_init_keeps_the_labels_of_the_init_model(corpus, tmp_path):

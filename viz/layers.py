@@ -1,4 +1,4 @@
-"""Plots of layer-wise analyses (:mod:`aligner.analysis`, :mod:`aligner.features`).
+"""Plots of layer-wise analyses (:mod:`aligner.analysis`, :mod:`aligner.models.features`).
 
 librosa style: every function draws on ``ax`` (the current axes when None),
 returns the artists it made, and never calls ``plt.show``.
@@ -204,7 +204,7 @@ def plot_hubert_accuracy(results, ax=None) -> list:
     """Masked vs unmasked HuBERT prediction accuracy.
 
     Args:
-        results: one result of :func:`aligner.features.hubert_prediction_accuracy`
+        results: one result of :func:`aligner.models.features.hubert_prediction_accuracy`
             (drawn as two bars), or several: a mapping ``name -> result`` or
             a list of results (e.g. per checkpoint), drawn as two lines
             (masked, unmasked) over the names / positions.

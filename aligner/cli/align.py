@@ -52,7 +52,7 @@ def align(
     beside AUDIO with the same name and a .txt or .lab extension.
     """
     from ..audio import prepare_waveform, read_mono
-    from ..corpus import find_transcript
+    from ..corpus.files import find_transcript
     from ..pipeline import Aligner
     from ..text import read_transcript
     from ..writers import format_from_path, to_json, write_alignment

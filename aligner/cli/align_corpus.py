@@ -28,7 +28,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..corpus_ray import AlignerSpec
+    from ..corpus.ray_cluster import AlignerSpec
     from ..pipeline import Aligner
 
 
@@ -136,8 +136,8 @@ def align_corpus(
     """
     from tqdm import tqdm
 
-    from ..corpus import find_corpus_files
-    from ..corpus_align import align_corpus as run
+    from ..corpus.files import find_corpus_files
+    from ..corpus.align import align_corpus as run
 
     find_corpus_files(in_dir)  # fail early, before loading a model
     adapting = adapt or adapt_minutes is not None or save_adapted is not None
@@ -150,13 +150,13 @@ def align_corpus(
             )
         if device is not None and device not in ("cpu", "cuda"):
             raise AlignerError(f"with --ray, --device is cpu or cuda (each actor gets its own GPU), not {device}")
-        from ..corpus_ray import AlignerSpec
+        from ..corpus.ray_cluster import AlignerSpec
 
         aligner = AlignerSpec(model_spec, device=device, dtype=dtype, partial=partial)
     else:
         if actors is not None or cpus_per_actor is not None:
             raise AlignerError("--actors and --cpus-per-actor need --ray ADDRESS")
-        from ..emissions import resolve_device
+        from ..models.emissions import resolve_device
         from ..pipeline import Aligner
 
         # Batches are bounded by --batch-seconds; on a GPU pass them whole, on a CPU
@@ -189,7 +189,7 @@ def align_corpus(
 
     options, adapt_bar = None, None
     if adapting:
-        from ..adapt import AdaptOptions
+        from ..training.adapt import AdaptOptions
 
         options = AdaptOptions(minutes=adapt_minutes, save_to=None if save_adapted is None else str(save_adapted))
         adapt_bar = tqdm(unit="step", disable=quiet, dynamic_ncols=True, desc="adapting")

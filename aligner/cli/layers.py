@@ -149,7 +149,7 @@ def layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path
     if source.is_dir():
         if transcript is not None:
             raise click.UsageError("TRANSCRIPT is only for a single audio file, not a corpus folder")
-        from ..corpus import find_corpus_files
+        from ..corpus.files import find_corpus_files
 
         pairs, problems = [], []
         for item in find_corpus_files(source):
@@ -158,7 +158,7 @@ def layer_inputs(source: Path, transcript: Path | None) -> tuple[list[tuple[Path
             else:
                 pairs.append((item.audio, item.transcript))
         return pairs, problems, True
-    from ..corpus import find_transcript
+    from ..corpus.files import find_transcript
 
     transcript = transcript or find_transcript(source)
     if transcript is None:

@@ -8,7 +8,7 @@ from .common import command, write_stdout
 @command()
 def models() -> None:
     """List known model specs and whether each is available locally."""
-    from ..registry import list_models  # no torch import: the listing is instant
+    from ..models.registry import list_models  # no torch import: the listing is instant
 
     rows = [(m.name, "yes" if m.available else "no", m.kind, m.location) for m in list_models()]
     header = ("NAME", "LOCAL", "KIND", "LOCATION")

@@ -76,7 +76,7 @@ def train(
     which `aligner align --model` then accepts."""
     import shlex
 
-    from ..train import train as run_training
+    from ..training.ctc import train as run_training
 
     if resume and overwrite:
         raise click.UsageError("give either --resume or --overwrite, not both")

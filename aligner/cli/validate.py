@@ -24,8 +24,8 @@ def validate(in_dir: Path, model_spec: str | None, workers: int, quiet: bool) ->
     """
     from tqdm import tqdm
 
-    from ..corpus import find_corpus_files, validate_corpus
-    from ..loading import load_model
+    from ..corpus.files import find_corpus_files, validate_corpus
+    from ..models.loading import load_model
 
     files = find_corpus_files(in_dir)
     model = load_model(model_spec)

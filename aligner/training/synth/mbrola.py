@@ -11,7 +11,7 @@ exactly those durations, each phone starting where the previous one ends
 boundary of every diphone was marked in the database, so the times are the
 acoustic boundaries, not estimates.
 
-Conventions shared with :mod:`aligner.phone_training`: a stop's silent
+Conventions shared with :mod:`aligner.training.phone`: a stop's silent
 closure after speech belongs to the stop (MBROLA's stop durations include
 it); a stop after a pause starts at its burst (the closure is given to the
 silence before it), found as the first sound of the stop's interval.

@@ -1,13 +1,13 @@
 """Corpus alignment on a Ray cluster: ``aligner align-corpus IN OUT --ray ADDRESS``.
 
-The run of :func:`aligner.corpus_align.align_corpus`, spread over the nodes
+The run of :func:`aligner.corpus.align.align_corpus`, spread over the nodes
 of an existing `Ray <https://docs.ray.io>`_ cluster (``pip install -e
 ".[ray]"``). The corpus and output folders lie on storage every node sees
 (a shared filesystem mounted at the same path on every node).
 
 * **Driver** (where the command runs): lists the corpus, skips the files
   whose outputs exist, reads the durations from the headers, plans the
-  length-bucketed batches with :func:`~aligner.corpus_align.plan_batches`
+  length-bucketed batches with :func:`~aligner.corpus.align.plan_batches`
   (the local run's batches), sends them to the actors, writes every file's
   outputs atomically as its batch comes back (the local run's writer and
   confidence), and at the end ``failures.tsv`` and ``confidence.tsv``. Only
@@ -17,8 +17,8 @@ of an existing `Ray <https://docs.ray.io>`_ cluster (``pip install -e
   each builds its own :class:`aligner.Aligner` from the model *spec* once
   (:class:`AlignerSpec`; a model name or a folder every node sees, never a
   pickled model), then per call decodes one batch in worker threads
-  (:func:`~aligner.corpus_align._prepare`) and aligns it
-  (:func:`~aligner.corpus_align._batch_outcomes`: a failing batch is
+  (:func:`~aligner.corpus.align._prepare`) and aligns it
+  (:func:`~aligner.corpus.align._batch_outcomes`: a failing batch is
   retried file by file). Two calls run at a time, one decoding while the
   other holds the network.
 * **Back-pressure**: the driver keeps at most :data:`IN_FLIGHT_PER_ACTOR`
@@ -52,8 +52,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .corpus import CorpusFile, Problem, audio_duration
-from .corpus_align import (
+from .files import CorpusFile, Problem, audio_duration
+from .align import (
     CorpusSummary,
     FileResult,
     _batch_outcomes,
@@ -64,7 +64,7 @@ from .corpus_align import (
     _settle,
     plan_batches,
 )
-from .errors import AlignerError, CorpusError
+from ..errors import AlignerError, CorpusError
 
 __all__ = ["ActorLostWarning", "AlignerSpec", "IN_FLIGHT_PER_ACTOR", "MAX_TRIES", "align_corpus_ray"]
 
@@ -109,7 +109,7 @@ class AlignerSpec:
 
     def build(self, device: str):
         """The aligner of one actor (on the node)."""
-        from .pipeline import Aligner
+        from ..pipeline import Aligner
 
         options = dict(self.options)
         options.setdefault("window_batch", 64 if device == "cuda" else 4)
@@ -124,7 +124,7 @@ def _as_spec(aligner) -> AlignerSpec:
     else:
         raise CorpusError(
             "on a Ray cluster give the model as a spec (a model name, a model folder every node "
-            "sees, or an aligner.corpus_ray.AlignerSpec), not a loaded Aligner: every actor "
+            "sees, or an aligner.corpus.ray_cluster.AlignerSpec), not a loaded Aligner: every actor "
             "loads its own model"
         )
     model = spec.model or os.environ.get("ALIGNER_MODEL") or None
@@ -389,7 +389,7 @@ def align_corpus_ray(
     actors: int | None = None,
     cpus_per_actor: float | None = None,
 ) -> CorpusSummary:
-    """:func:`aligner.corpus_align.align_corpus` on a Ray cluster (see the
+    """:func:`aligner.corpus.align.align_corpus` on a Ray cluster (see the
     module's documentation); it calls this for ``ray_address=``.
 
     Args:
@@ -403,10 +403,10 @@ def align_corpus_ray(
             nodes' CPUs hold).
         cpus_per_actor: CPUs reserved per actor, also its torch threads
             (default: 1 with GPUs, else the CPUs of the smallest node).
-        The others: as :func:`~aligner.corpus_align.align_corpus`.
+        The others: as :func:`~aligner.corpus.align.align_corpus`.
 
     Returns:
-        A :class:`~aligner.corpus_align.CorpusSummary` with the results in
+        A :class:`~aligner.corpus.align.CorpusSummary` with the results in
         the local run's order. ``KeyboardInterrupt`` stops the run after the
         reports are written (``interrupted=True``).
     """

@@ -19,7 +19,7 @@ Two splits, ``train`` and ``heldout``, never share a voice, a variant or a
 sentence: both partitions depend only on ``split_seed`` (not on ``seed``), so
 corpora made with different seeds but the same ``split_seed`` stay disjoint.
 
-Timings come from espeak's events (see :func:`aligner.synth.espeak.word_timings`)
+Timings come from espeak's events (see :func:`aligner.training.synth.espeak.word_timings`)
 and follow every time change (padding, speed perturbation). Convention: a
 word runs from the start of its first phone to the end of its last; the
 silent closure of a stop after speech (a gap of at most
@@ -52,11 +52,11 @@ import soxr
 from scipy import fft as scipy_fft
 from scipy import signal
 
-from ..atomic import atomic_path, atomic_write_text
-from ..errors import AlignerError, CorpusError
-from ..records import Alignment, CharSpan, WordSpan
-from ..writers import write_alignment
-from ..phones import MAX_CLOSURE, attach_closures
+from ...atomic import atomic_path, atomic_write_text
+from ...errors import AlignerError, CorpusError
+from ...records import Alignment, CharSpan, WordSpan
+from ...writers import write_alignment
+from ...phones import MAX_CLOSURE, attach_closures
 from .espeak import Synthesis, SynthesisError, synthesize, word_timings
 
 __all__ = [
@@ -754,7 +754,7 @@ def spoken_form(text: str) -> tuple[str, list[str], list[int]]:
     Raises:
         SynthesisError: a written word has nothing to say.
     """
-    from ..text import ENGLISH_LABELS, normalize_transcript
+    from ...text import ENGLISH_LABELS, normalize_transcript
 
     written = text.split()
     pieces: list[str] = []
@@ -785,7 +785,7 @@ def render_speech(
     sample_rate: int = SAMPLE_RATE,
     spell_out: bool = True,
 ) -> Speech:
-    """Synthesize ``text`` (:func:`aligner.synth.espeak.synthesize`) and
+    """Synthesize ``text`` (:func:`aligner.training.synth.espeak.synthesize`) and
     resample it with its timings (:func:`speech_from_synthesis`).
 
     With ``spell_out`` (the default) espeak says :func:`spoken_form` of the
@@ -842,7 +842,7 @@ def speech_from_synthesis(
     synthesis: Synthesis, *, lead: float = 0.0, trail: float = 0.0, speed: float = 1.0, sample_rate: int = SAMPLE_RATE
 ) -> Speech:
     """``synthesis`` as float audio at ``sample_rate`` with exact word / phone
-    intervals (:func:`aligner.synth.espeak.word_timings`): ``lead`` /
+    intervals (:func:`aligner.training.synth.espeak.word_timings`): ``lead`` /
     ``trail`` seconds of silence around it, played ``speed`` times faster
     (resampled, so the pitch moves too; every time is divided by ``speed``).
     The resampler (soxr, linear phase) keeps events in place: an impulse at

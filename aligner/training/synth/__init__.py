@@ -1,7 +1,7 @@
 """Synthetic English speech with exact word and phone timings (espeak-ng).
 
-:mod:`aligner.synth.espeak` binds libespeak-ng with ctypes and turns its
-events into word / phone intervals; :mod:`aligner.synth.corpus` writes seeded,
+:mod:`aligner.training.synth.espeak` binds libespeak-ng with ctypes and turns its
+events into word / phone intervals; :mod:`aligner.training.synth.corpus` writes seeded,
 augmented corpora in the Montreal Forced Aligner layout for training and
 evaluating aligners. Needs the system library ``libespeak-ng1``; text comes
 from Debian ``fortunes`` and ``wamerican`` when installed.
@@ -9,7 +9,7 @@ from Debian ``fortunes`` and ``wamerican`` when installed.
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from ..._lazy import lazy_exports
 
 _EXPORTS = {
     "CorpusError": "corpus",

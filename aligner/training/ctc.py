@@ -1,7 +1,7 @@
 """CTC training of torchaudio wav2vec 2.0 models on a corpus folder.
 
 ``train(corpus_dir, model_dir)`` trains a model from scratch with a named
-configuration (:mod:`aligner.train_configs`) or fine-tunes any model
+configuration (:mod:`aligner.training.configs`) or fine-tunes any model
 :func:`aligner.load_model` accepts (``init=``), and leaves in ``model_dir``
 
 * the best model on the held-out dev split (lowest CTC loss plus
@@ -57,17 +57,17 @@ from torch.utils.data import DataLoader, Dataset
 from torchaudio.models import Wav2Vec2Model
 
 from ._amp import grad_scaler, optimizer_step
-from .atomic import atomic_path
-from .audio import load_audio
-from .corpus import AUDIO_EXTENSIONS, CorpusFile, bucket_batches, find_corpus_files
-from .emissions import conv_features, num_frames, resolve_device
-from .errors import AudioError, CorpusError, OutputError, TextGridError, TrainingError, TranscriptError
-from .loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, build_from_architecture, load_model, save_model
-from .model import AlignmentModel
-from .readers import read_tiers
-from .text import ENGLISH_LABELS, UnrepresentableCharacterWarning, read_transcript, transcript_for_model
-from .train_configs import CONFIG_NAMES, CONFIGS, TrainConfig, get_config
-from .viterbi import minimum_frames
+from ..atomic import atomic_path
+from ..audio import load_audio
+from ..corpus.files import AUDIO_EXTENSIONS, CorpusFile, bucket_batches, find_corpus_files
+from ..models.emissions import conv_features, num_frames, resolve_device
+from ..errors import AudioError, CorpusError, OutputError, TextGridError, TrainingError, TranscriptError
+from ..models.loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, build_from_architecture, load_model, save_model
+from ..models.alignment_model import AlignmentModel
+from ..readers import read_tiers
+from ..text import ENGLISH_LABELS, UnrepresentableCharacterWarning, read_transcript, transcript_for_model
+from .configs import CONFIG_NAMES, CONFIGS, TrainConfig, get_config
+from ..viterbi import minimum_frames
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -629,10 +629,10 @@ def _load_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def _save_best(net: Wav2Vec2Model, meta: Mapping[str, Any], model_dir: Path) -> None:
+def _save_best(model: AlignmentModel, model_dir: Path) -> None:
     """Write the model into ``model_dir`` file by file with atomic renames."""
     staging = model_dir / ".best-model.tmp"
-    save_model(_model_of(net, meta), staging)
+    save_model(model, staging)
     try:
         os.replace(staging / WEIGHTS_FILE, model_dir / WEIGHTS_FILE)
         os.replace(staging / CONFIG_FILE, model_dir / CONFIG_FILE)
@@ -838,7 +838,7 @@ def train(
     model_dir = Path(model_dir).expanduser()
     if model_dir.exists() and not model_dir.is_dir():
         raise OutputError(f"model folder {model_dir} exists and is not a folder")
-    state_path, log_path = model_dir / STATE_FILE, model_dir / LOG_FILE
+    state_path = model_dir / STATE_FILE
     state: dict[str, Any] | None = None
     if resume:
         state = _load_state(state_path)
@@ -867,15 +867,33 @@ def train(
         batch_seconds = train_config.batch_seconds if batch_seconds is None else float(batch_seconds)
         timing_weight = 0.0 if timing_weight is None else float(timing_weight)
         epochs = train_config.epochs if epochs is None else epochs
-    dev_fraction = 0.1 if dev_fraction is None else dev_fraction
-    workers = (1 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers
-    torch_device = resolve_device(device)
+    run = _Run(
+        corpus_dir=Path(corpus_dir),
+        model_dir=model_dir,
+        device=resolve_device(device),
+        seed=seed,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_seconds=batch_seconds,
+        dev_fraction=0.1 if dev_fraction is None else dev_fraction,
+        timing_weight=timing_weight,
+        threads=threads,
+        workers=(1 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers,
+        eval_every=eval_every,
+        save_every=save_every,
+        language=language,
+        cache_gb=cache_gb,
+        progress=progress,
+        callback=callback,
+        command=command if command is not None else shlex.join(sys.argv),
+        started=started,
+    )
     files = find_corpus_files(corpus_dir)
 
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    fork_devices = [torch_device] if torch_device.type == "cuda" else []
+    fork_devices = [run.device] if run.device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=fork_devices):
             if state is None:
@@ -885,93 +903,109 @@ def train(
                 meta = dict(state["meta"])
                 net = build_from_architecture(meta["architecture"], error=TrainingError)
                 net.load_state_dict(state["model"])
-            return _run(
-                files=files,
-                net=net,
-                meta=meta,
-                config=train_config,
-                state=state,
-                model_dir=model_dir,
-                state_path=state_path,
-                log_path=log_path,
-                device=torch_device,
-                seed=seed,
-                epochs=epochs,
-                max_steps=max_steps,
-                batch_seconds=batch_seconds,
-                dev_fraction=dev_fraction,
-                timing_weight=timing_weight,
-                workers=workers,
-                eval_every=eval_every,
-                save_every=save_every,
-                language=language,
-                cache_gb=cache_gb,
-                progress=progress,
-                callback=callback,
-                started=started,
-                command=command if command is not None else shlex.join(sys.argv),
-                threads=threads,
-                corpus_dir=Path(corpus_dir),
-            )
+            model = _model_of(net, meta)
+            data = _read_corpus(files, model, train_config, run, state)
+            return _Trainer(model, meta, train_config, data, run, state).train()
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(
-    *,
-    files: list[CorpusFile],
-    net: Wav2Vec2Model,
-    meta: dict[str, Any],
-    config: TrainConfig,
-    state: dict[str, Any] | None,
-    model_dir: Path,
-    state_path: Path,
-    log_path: Path,
-    device: torch.device,
-    seed: int,
-    epochs: int,
-    max_steps: int | None,
-    batch_seconds: float,
-    dev_fraction: float,
-    timing_weight: float,
-    workers: int,
-    eval_every: int | None,
-    save_every: int | None,
-    language: str,
-    cache_gb: float,
-    progress: bool,
-    callback: Callable[[int, float], None] | None,
-    started: float,
-    command: str,
-    threads: int | None,
-    corpus_dir: Path,
-) -> TrainResult:
-    from tqdm import tqdm
+@dataclass(frozen=True)
+class _Run:
+    """The settings of one :func:`train` call, defaults and a resumed run's
+    saved options applied."""
 
-    sample_rate = int(meta["sample_rate"])
-    star = meta["star"] if meta["star"] is not None and not meta["append_star"] else None
-    labels = _Labels(tuple(meta["labels"]), int(meta["blank"]), meta["separator"], star, meta.get("phonemizer"))
-    probe = _model_of(net, meta)
-    frame_seconds = probe.frame_seconds
+    corpus_dir: Path
+    model_dir: Path
+    device: torch.device
+    seed: int
+    epochs: int
+    max_steps: int | None
+    batch_seconds: float
+    dev_fraction: float
+    timing_weight: float
+    threads: int | None
+    workers: int
+    eval_every: int | None
+    save_every: int | None
+    language: str
+    cache_gb: float
+    progress: bool
+    callback: Callable[[int, float], None] | None
+    command: str
+    started: float  # time.perf_counter() at the start of the call
 
-    # --- corpus -----------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.model_dir / STATE_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.model_dir / LOG_FILE
+
+    def options(self) -> dict[str, Any]:
+        """The options the log and the training state record (a resume reads
+        them back)."""
+        return dict(
+            seed=self.seed,
+            batch_seconds=self.batch_seconds,
+            dev_fraction=self.dev_fraction,
+            timing_weight=self.timing_weight,
+            epochs=self.epochs,
+            max_steps=self.max_steps,
+            language=self.language,
+            eval_every=self.eval_every,
+            save_every=self.save_every,
+            device=str(self.device),
+            threads=self.threads,
+            workers=self.workers,
+        )
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The usable utterances of a run, split, and their batches."""
+
+    train_set: list[_Utterance]
+    dev_set: list[_Utterance]
+    dev_keys: set[str]
+    train_batches: list[list[int]]
+    dev_batches: list[list[int]]
+    skipped: dict[str, list[str]]  # reason -> keys
+    train_seconds: float
+
+
+def _labels_of(model: AlignmentModel) -> _Labels:
+    star = model.star if model.star is not None and not model.append_star else None
+    return _Labels(model.labels, model.blank, model.separator, star, model.phonemizer)
+
+
+def _read_corpus(
+    files: Sequence[CorpusFile], model: AlignmentModel, config: TrainConfig, run: _Run, state: Mapping[str, Any] | None
+) -> _Data:
+    """Read and split the corpus (a resumed run keeps its saved dev split).
+
+    Warns once about skipped utterances and once about unused TextGrids; the
+    warnings point at the caller of :func:`train`, which must call this
+    directly.
+    """
     utterances, skipped, timing_problems = _prepare_corpus(
         files,
-        labels,
-        sample_rate=sample_rate,
-        frames_of=lambda n: num_frames(probe, n),
-        frame_seconds=frame_seconds,
-        language=language,
+        _labels_of(model),
+        sample_rate=model.sample_rate,
+        frames_of=lambda n: num_frames(model, n),
+        frame_seconds=model.frame_seconds,
+        language=run.language,
         max_seconds=config.max_seconds,
-        use_timing=timing_weight > 0,
-        workers=workers,
-        cache_bytes=cache_gb * 1e9,
-        progress=progress,
+        use_timing=run.timing_weight > 0,
+        workers=run.workers,
+        cache_bytes=run.cache_gb * 1e9,
+        progress=run.progress,
     )
     total_skipped = sum(len(v) for v in skipped.values())
     if not utterances:
         raise CorpusError(
-            f"no usable utterance in corpus folder {corpus_dir}: all {len(files)} skipped: " + _summary(skipped)
+            f"no usable utterance in corpus folder {run.corpus_dir}: all {len(files)} skipped: " + _summary(skipped)
         )
     if total_skipped:
         warnings.warn(
@@ -987,251 +1021,334 @@ def _run(
             stacklevel=3,
         )
     keys = [u.key for u in utterances]
-    dev_keys = set(state["dev_keys"]) if state is not None else _split(keys, dev_fraction, seed)
+    dev_keys = set(state["dev_keys"]) if state is not None else _split(keys, run.dev_fraction, run.seed)
+    return _split_corpus(utterances, dev_keys, skipped, model.sample_rate, run)
+
+
+def _split_corpus(
+    utterances: list[_Utterance], dev_keys: set[str], skipped: dict[str, list[str]], sample_rate: int, run: _Run
+) -> _Data:
     train_set = [u for u in utterances if u.key not in dev_keys]
     dev_set = [u for u in utterances if u.key in dev_keys]
     if not train_set:
-        raise CorpusError(f"no usable training utterance left in {corpus_dir} after the dev split")
-
-    train_batches = bucket_batches([u.seconds(sample_rate) for u in train_set], batch_seconds)
-    dev_batches = bucket_batches([u.seconds(sample_rate) for u in dev_set], batch_seconds)
-    steps_per_epoch = len(train_batches)
-    total_steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-
-    # --- optimisation state -------------------------------------------------
-    net.to(device).train()
-    if config.freeze_feature_extractor:
-        for param in net.feature_extractor.parameters():
-            param.requires_grad_(False)
-    optimizer = _optimizer(net, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total_steps, config))
-    step, epoch, batch_in_epoch = 0, 0, 0
-    history: list[dict] = []
-    best: dict[str, Any] = {"step": None, "dev_loss": None, "dev_cer": None, "dev_objective": None}
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, epoch, batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
-        history = list(state["history"])
-        best = dict(state["best"])
-        _set_rng_state(state["rng"], device)
-    else:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        log_path.unlink(missing_ok=True)
-        state_path.unlink(missing_ok=True)
-    parameters = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    autocast_dtype = (
-        (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if device.type == "cuda" else None
-    )
-    scaler = grad_scaler(device, autocast_dtype)  # float16 only
-    if scaler is not None and state is not None and "scaler" in state:
-        scaler.load_state_dict(state["scaler"])
-    options = dict(
-        seed=seed,
-        batch_seconds=batch_seconds,
-        dev_fraction=dev_fraction,
-        timing_weight=timing_weight,
-        epochs=epochs,
-        max_steps=max_steps,
-        language=language,
-        eval_every=eval_every,
-        save_every=save_every,
-        device=str(device),
-        threads=threads,
-        workers=workers,
-    )
-    train_seconds = sum(u.seconds(sample_rate) for u in train_set)
-    _append_log(
-        log_path,
-        {
-            "event": "resume" if state is not None else "start",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "command": command,
-            "corpus": str(corpus_dir),
-            "options": options,
-            "config": config.to_dict(),
-            "model": {k: v for k, v in meta.items() if k != "architecture"},
-            "architecture": meta["architecture"],
-            "parameters": parameters,
-            "step": step,
-            "total_steps": total_steps,
-            "num_train": len(train_set),
-            "num_dev": len(dev_set),
-            "train_audio_seconds": round(train_seconds, 3),
-            "skipped": {k: len(v) for k, v in skipped.items()},
-        },
+        raise CorpusError(f"no usable training utterance left in {run.corpus_dir} after the dev split")
+    return _Data(
+        train_set=train_set,
+        dev_set=dev_set,
+        dev_keys=dev_keys,
+        train_batches=bucket_batches([u.seconds(sample_rate) for u in train_set], run.batch_seconds),
+        dev_batches=bucket_batches([u.seconds(sample_rate) for u in dev_set], run.batch_seconds),
+        skipped=skipped,
+        train_seconds=sum(u.seconds(sample_rate) for u in train_set),
     )
 
-    dataset = _TrainDataset(train_set, sample_rate)
-    cached = all(u.waveform is not None for u in train_set)
-    loader_workers = 0 if cached else workers
-    blank, separator_id = labels.blank, labels.separator_id
-    rng_snapshot = _rng_state(device)
-    losses: list[float] = []
-    since_eval: list[float] = []
 
-    def snapshot_state() -> dict[str, Any]:
-        return {
-            "version": _STATE_VERSION,
-            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "step": step,
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "rng": rng_snapshot,
-            "config": config.to_dict(),
-            "meta": meta,
-            "options": options,
-            "dev_keys": sorted(dev_keys),
-            "history": history,
-            "best": best,
-            **({"scaler": scaler.state_dict()} if scaler is not None else {}),
-        }
+class _Trainer:
+    """The training loop of one :func:`train` call and the state it changes.
 
-    def evaluate(kind: str) -> None:
-        metrics = _evaluate(
-            net,
-            dev_set,
-            dev_batches,
-            sample_rate=sample_rate,
-            meta=meta,
-            device=device,
-            autocast_dtype=autocast_dtype,
-            blank=blank,
-            separator_id=separator_id,
-            timing_weight=timing_weight,
+    Holds the model record (its network is trained in place), the optimizer,
+    learning-rate schedule and gradient scaler, the step, epoch and position
+    in the epoch, the evaluation history and the best dev result: what
+    ``training_state.pt`` saves (:meth:`_state`) and a resume restores
+    (:meth:`_restore`). :meth:`train` runs the loop.
+    """
+
+    def __init__(
+        self,
+        model: AlignmentModel,
+        meta: dict[str, Any],
+        config: TrainConfig,
+        data: _Data,
+        run: _Run,
+        state: Mapping[str, Any] | None,
+    ):
+        self.model, self.meta, self.config, self.data, self.run = model, meta, config, data, run
+        self.net = model.model
+        self.resumed = state is not None
+        self.steps_per_epoch = len(data.train_batches)
+        total_steps = run.epochs * self.steps_per_epoch
+        self.total_steps = total_steps if run.max_steps is None else min(run.max_steps, total_steps)
+        self._set_up_optimization()
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.history: list[dict] = []
+        self.best: dict[str, Any] = {"step": None, "dev_loss": None, "dev_cer": None, "dev_objective": None}
+        if state is not None:
+            self._restore(state)
+        else:
+            self._clear_folder()
+        self.parameters = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        self.dataset = _TrainDataset(data.train_set, model.sample_rate)
+        cached = all(u.waveform is not None for u in data.train_set)
+        self.loader_workers = 0 if cached else run.workers
+        self.rng_snapshot = _rng_state(run.device)  # as after the last step: what a resume restores
+        self.losses: list[float] = []  # of this call
+        self.since_eval: list[float] = []
+        self.smoothed: float | None = None  # for the progress bar
+
+    def _set_up_optimization(self) -> None:
+        """Network on the device in training mode, optimizer, schedule, autocast and scaler."""
+        config, total_steps = self.config, self.total_steps
+        self.net.to(self.run.device).train()
+        if config.freeze_feature_extractor:
+            for param in self.net.feature_extractor.parameters():
+                param.requires_grad_(False)
+        self.optimizer = _optimizer(self.net, config)
+        # a plain function (not a method or partial): LambdaLR then saves no state for it
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: _lr_factor(s, total_steps, config))
+        cuda = self.run.device.type == "cuda"
+        self.autocast_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+        self.scaler = grad_scaler(self.run.device, self.autocast_dtype)  # float16 only
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        """Continue a saved run: optimizer, schedule, scaler, counters, history, RNG."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.history = list(state["history"])
+        self.best = dict(state["best"])
+        _set_rng_state(state["rng"], self.run.device)
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+
+    def _clear_folder(self) -> None:
+        """A fresh start: create the model folder, remove an earlier run's log and state."""
+        self.run.model_dir.mkdir(parents=True, exist_ok=True)
+        self.run.log_path.unlink(missing_ok=True)
+        self.run.state_path.unlink(missing_ok=True)
+
+    def train(self) -> TrainResult:
+        """Train to the last step or epoch, evaluate and save the state at the
+        end (and on Ctrl-C, logging the interruption)."""
+        self._log_start()
+        bar = self._progress_bar()
+        try:
+            while not self._should_stop():
+                self._epoch(bar)
+            if not (self.history and self.history[-1]["step"] == self.step):  # not evaluated at this step yet
+                self._evaluate("eval")
+            self._checkpoint()
+        except KeyboardInterrupt:
+            self._checkpoint()
+            _append_log(
+                self.run.log_path,
+                {"event": "interrupted", "step": self.step, "time": time.strftime("%Y-%m-%dT%H:%M:%S")},
+            )
+            raise
+        finally:
+            bar.close()
+        return self._finish()
+
+    def _should_stop(self) -> bool:
+        return self.step >= self.total_steps or self.epoch >= self.run.epochs
+
+    def _epoch(self, bar: Any) -> None:
+        """Train on the rest of the current epoch (or up to the last step); at
+        the epoch's end evaluate and save the state."""
+        for items in self._loader():
+            loss = self._step(items)
+            self._after_step(loss, bar)
+            if self.step >= self.total_steps:
+                break
+        if self.batch_in_epoch >= self.steps_per_epoch:
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self._evaluate("epoch")
+            self._checkpoint()
+
+    def _loader(self) -> DataLoader:
+        """The batches of the current epoch from the current position, as lists
+        of ``(index into the training set, waveform)``."""
+        batches = _epoch_batches(self.data.train_batches, self.run.seed, self.epoch, self.config.sortagrad)
+        return DataLoader(
+            self.dataset,
+            batch_sampler=batches[self.batch_in_epoch :],
+            num_workers=self.loader_workers,
+            collate_fn=_identity,
+            generator=torch.Generator().manual_seed(self.run.seed + self.epoch),
+        )
+
+    def _step(self, items: Sequence[tuple[int, torch.Tensor]]) -> float:
+        """One optimizer and schedule step on a batch; returns its loss."""
+        loss = _train_step(
+            self.model,
+            [w for _, w in items],
+            [self.data.train_set[i] for i, _ in items],
+            optimizer=self.optimizer,
+            config=self.config,
+            device=self.run.device,
+            autocast_dtype=self.autocast_dtype,
+            timing_weight=self.run.timing_weight,
+            scaler=self.scaler,
+        )
+        self.scheduler.step()
+        self.step += 1
+        self.batch_in_epoch += 1
+        self.rng_snapshot = _rng_state(self.run.device)
+        self.losses.append(loss)
+        self.since_eval.append(loss)
+        self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
+        return loss
+
+    def _after_step(self, loss: float, bar: Any) -> None:
+        """Progress bar, callback, and the evaluation and save of every
+        ``eval_every`` and ``save_every`` steps."""
+        bar.update(1)
+        bar.set_postfix(loss=f"{self.smoothed:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+        if self.run.callback is not None:
+            self.run.callback(self.step, loss)
+        eval_every, save_every = self.run.eval_every, self.run.save_every
+        if eval_every and self.step % eval_every == 0 and self.batch_in_epoch < self.steps_per_epoch:
+            self._evaluate("eval")  # (the epoch's end evaluates anyway)
+        if save_every and self.step % save_every == 0:
+            self._checkpoint()
+
+    def _evaluate(self, kind: str) -> None:
+        """Score the dev split, log the record (``kind``: ``"eval"`` or
+        ``"epoch"``) and save the model when it is the best so far."""
+        metrics = _dev_metrics(
+            self.model,
+            self.data.dev_set,
+            self.data.dev_batches,
+            device=self.run.device,
+            autocast_dtype=self.autocast_dtype,
+            timing_weight=self.run.timing_weight,
         )
         record = {
             "event": kind,
-            "epoch": epoch + batch_in_epoch / max(1, steps_per_epoch),
-            "step": step,
-            "train_loss": sum(since_eval) / len(since_eval) if since_eval else None,
+            "epoch": self.epoch + self.batch_in_epoch / max(1, self.steps_per_epoch),
+            "step": self.step,
+            "train_loss": sum(self.since_eval) / len(self.since_eval) if self.since_eval else None,
             **metrics,
-            "lr": scheduler.get_last_lr()[0],
-            "elapsed": round(time.perf_counter() - started, 2),
+            "lr": self.scheduler.get_last_lr()[0],
+            "elapsed": round(time.perf_counter() - self.run.started, 2),
         }
-        since_eval.clear()
-        history.append(record)
-        improved = not dev_set or best.get("dev_objective") is None or metrics["dev_objective"] < best["dev_objective"]
+        self.since_eval.clear()
+        self.history.append(record)
+        improved = self._keep_if_best(metrics)
+        record["saved_model"] = improved
+        _append_log(self.run.log_path, record)
+        if self.run.progress:
+            self._print_evaluation(record, metrics, improved)
+
+    def _keep_if_best(self, metrics: Mapping[str, float]) -> bool:
+        """Save the model if its dev objective is the lowest yet (always
+        without a dev split); True if saved."""
+        best = self.best
+        improved = (
+            not self.data.dev_set
+            or best.get("dev_objective") is None
+            or metrics["dev_objective"] < best["dev_objective"]
+        )
         if improved:
             best.update(
-                step=step,
+                step=self.step,
                 dev_loss=metrics.get("dev_loss"),
                 dev_cer=metrics.get("dev_cer"),
                 dev_objective=metrics.get("dev_objective"),
             )
-            _save_best(net, meta, model_dir)
-        record["saved_model"] = improved
-        _append_log(log_path, record)
-        if progress:
-            dev = f", dev loss {metrics['dev_loss']:.3f}, dev CER {metrics['dev_cer']:.3f}" if dev_set else ""
-            if "dev_timing_loss" in metrics:
-                dev += f", dev timing loss {metrics['dev_timing_loss']:.3f}"
-            train_loss = f"{record['train_loss']:.3f}" if record["train_loss"] is not None else "-"
-            tqdm.write(
-                f"epoch {record['epoch']:.2f} step {step}: train loss {train_loss}{dev}"
-                + (" (saved)" if improved else ""),
-                file=sys.stderr,
-            )
+            _save_best(self.model, self.run.model_dir)
+        return improved
 
-    bar = tqdm(
-        total=total_steps,
-        initial=min(step, total_steps),
-        desc="training",
-        unit="step",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
-    smoothed = None
-    last_eval_step = history[-1]["step"] if history else None
-    try:
-        while step < total_steps and epoch < epochs:
-            batches = _epoch_batches(train_batches, seed, epoch, config.sortagrad)[batch_in_epoch:]
-            loader = DataLoader(
-                dataset,
-                batch_sampler=batches,
-                num_workers=loader_workers,
-                collate_fn=_identity,
-                generator=torch.Generator().manual_seed(seed + epoch),
-            )
-            for items in loader:
-                batch = [train_set[i] for i, _ in items]
-                loss = _train_step(
-                    net,
-                    [w for _, w in items],
-                    batch,
-                    optimizer=optimizer,
-                    config=config,
-                    meta=meta,
-                    device=device,
-                    autocast_dtype=autocast_dtype,
-                    blank=blank,
-                    separator_id=separator_id,
-                    timing_weight=timing_weight,
-                    scaler=scaler,
-                )
-                scheduler.step()
-                step += 1
-                batch_in_epoch += 1
-                rng_snapshot = _rng_state(device)
-                losses.append(loss)
-                since_eval.append(loss)
-                smoothed = loss if smoothed is None else 0.9 * smoothed + 0.1 * loss
-                bar.update(1)
-                bar.set_postfix(loss=f"{smoothed:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if callback is not None:
-                    callback(step, loss)
-                if eval_every and step % eval_every == 0 and batch_in_epoch < steps_per_epoch:
-                    evaluate("eval")
-                    last_eval_step = step
-                if save_every and step % save_every == 0:
-                    _save_state(state_path, snapshot_state())
-                if step >= total_steps:
-                    break
-            if batch_in_epoch >= steps_per_epoch:
-                epoch += 1
-                batch_in_epoch = 0
-                evaluate("epoch")
-                last_eval_step = step
-                _save_state(state_path, snapshot_state())
-        if last_eval_step != step:
-            evaluate("eval")
-        _save_state(state_path, snapshot_state())
-    except KeyboardInterrupt:
-        _save_state(state_path, snapshot_state())
-        _append_log(log_path, {"event": "interrupted", "step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        raise
-    finally:
-        bar.close()
-    _append_log(
-        log_path,
-        {
-            "event": "end",
-            "step": step,
-            "epoch": epoch,
-            "best": best,
-            "elapsed": round(time.perf_counter() - started, 2),
-        },
-    )
-    return TrainResult(
-        model_dir=model_dir,
-        config=config,
-        steps=step,
-        epochs_completed=epoch,
-        train_losses=tuple(losses),
-        history=tuple(history),
-        best_step=best["step"],
-        best_dev_loss=best["dev_loss"],
-        best_dev_cer=best["dev_cer"],
-        num_train=len(train_set),
-        num_dev=len(dev_set),
-        train_audio_seconds=train_seconds,
-        skipped={k: len(v) for k, v in skipped.items()},
-        parameters=parameters,
-        elapsed=time.perf_counter() - started,
-    )
+    def _print_evaluation(self, record: Mapping[str, Any], metrics: Mapping[str, float], improved: bool) -> None:
+        from tqdm import tqdm
+
+        dev = f", dev loss {metrics['dev_loss']:.3f}, dev CER {metrics['dev_cer']:.3f}" if self.data.dev_set else ""
+        if "dev_timing_loss" in metrics:
+            dev += f", dev timing loss {metrics['dev_timing_loss']:.3f}"
+        train_loss = f"{record['train_loss']:.3f}" if record["train_loss"] is not None else "-"
+        tqdm.write(
+            f"epoch {record['epoch']:.2f} step {self.step}: train loss {train_loss}{dev}"
+            + (" (saved)" if improved else ""),
+            file=sys.stderr,
+        )
+
+    def _checkpoint(self) -> None:
+        _save_state(self.run.state_path, self._state())
+
+    def _state(self) -> dict[str, Any]:
+        """The contents of ``training_state.pt`` (keys read by :meth:`_restore`
+        and :func:`train`)."""
+        return {
+            "version": _STATE_VERSION,
+            "model": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "rng": self.rng_snapshot,
+            "config": self.config.to_dict(),
+            "meta": self.meta,
+            "options": self.run.options(),
+            "dev_keys": sorted(self.data.dev_keys),
+            "history": self.history,
+            "best": self.best,
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
+        }
+
+    def _log_start(self) -> None:
+        """The log's record of this (re)start: command, options, model, corpus."""
+        meta = self.meta
+        _append_log(
+            self.run.log_path,
+            {
+                "event": "resume" if self.resumed else "start",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "command": self.run.command,
+                "corpus": str(self.run.corpus_dir),
+                "options": self.run.options(),
+                "config": self.config.to_dict(),
+                "model": {k: v for k, v in meta.items() if k != "architecture"},
+                "architecture": meta["architecture"],
+                "parameters": self.parameters,
+                "step": self.step,
+                "total_steps": self.total_steps,
+                "num_train": len(self.data.train_set),
+                "num_dev": len(self.data.dev_set),
+                "train_audio_seconds": round(self.data.train_seconds, 3),
+                "skipped": {k: len(v) for k, v in self.data.skipped.items()},
+            },
+        )
+
+    def _progress_bar(self) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.total_steps,
+            initial=min(self.step, self.total_steps),
+            desc="training",
+            unit="step",
+            disable=not self.run.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+    def _finish(self) -> TrainResult:
+        """Log the end and report."""
+        elapsed = time.perf_counter() - self.run.started
+        _append_log(
+            self.run.log_path,
+            {"event": "end", "step": self.step, "epoch": self.epoch, "best": self.best, "elapsed": round(elapsed, 2)},
+        )
+        return TrainResult(
+            model_dir=self.run.model_dir,
+            config=self.config,
+            steps=self.step,
+            epochs_completed=self.epoch,
+            train_losses=tuple(self.losses),
+            history=tuple(self.history),
+            best_step=self.best["step"],
+            best_dev_loss=self.best["dev_loss"],
+            best_dev_cer=self.best["dev_cer"],
+            num_train=len(self.data.train_set),
+            num_dev=len(self.data.dev_set),
+            train_audio_seconds=self.data.train_seconds,
+            skipped={k: len(v) for k, v in self.data.skipped.items()},
+            parameters=self.parameters,
+            elapsed=time.perf_counter() - self.run.started,
+        )
 
 
 class _TrainDataset(Dataset):
@@ -1265,24 +1382,23 @@ def _ctc(
 
 
 def _train_step(
-    net: Wav2Vec2Model,
+    model: AlignmentModel,
     waveforms: Sequence[torch.Tensor],
     batch: Sequence[_Utterance],
     *,
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
-    meta: Mapping[str, Any],
     device: torch.device,
     autocast_dtype: torch.dtype | None,
-    blank: int,
-    separator_id: int | None,
     timing_weight: float,
     scaler: torch.amp.GradScaler | None = None,
 ) -> float:
+    """One optimizer step of ``model``'s network on a batch; returns the loss."""
+    net, blank, separator_id = model.model, model.blank, model.separator_id
     log_probs, lengths = _forward(
         net,
         waveforms,
-        normalize=bool(meta["normalize_waveform"]),
+        normalize=model.normalize_waveform,
         device=device,
         autocast_dtype=autocast_dtype,
         freeze_extractor=config.freeze_feature_extractor,
@@ -1300,17 +1416,13 @@ def _train_step(
 
 
 @torch.no_grad()
-def _evaluate(
-    net: Wav2Vec2Model,
+def _dev_metrics(
+    model: AlignmentModel,
     dev_set: Sequence[_Utterance],
     batches: Sequence[list[int]],
     *,
-    sample_rate: int,
-    meta: Mapping[str, Any],
     device: torch.device,
     autocast_dtype: torch.dtype | None,
-    blank: int,
-    separator_id: int | None,
     timing_weight: float,
 ) -> dict[str, float]:
     """Dev metrics (empty dict without a dev set): ``dev_loss`` (CTC per
@@ -1319,6 +1431,7 @@ def _evaluate(
     the best model is chosen by: ``dev_loss + timing_weight * dev_timing_loss``."""
     if not dev_set:
         return {}
+    net, sample_rate, blank, separator_id = model.model, model.sample_rate, model.blank, model.separator_id
     was_training = net.training
     net.eval()
     loss_sum, token_count = 0.0, 0
@@ -1331,7 +1444,7 @@ def _evaluate(
             log_probs, lengths = _forward(
                 net,
                 waveforms,
-                normalize=bool(meta["normalize_waveform"]),
+                normalize=model.normalize_waveform,
                 device=device,
                 autocast_dtype=autocast_dtype,
                 freeze_extractor=True,

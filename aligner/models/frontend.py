@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ModelConfigError
+from ..errors import ModelConfigError
 
 __all__ = ["LogMelFrontEnd", "frame_geometry", "frames_for_samples"]
 

@@ -3,7 +3,7 @@
 :func:`extract_layer_features` returns, for every recording, the output of
 each transformer layer (and the CNN feature projection as "layer 0") on
 its valid frames only. Batching is exact in the same way as
-:mod:`aligner.emissions`: waveform normalization uses each item's own
+:mod:`aligner.models.emissions`: waveform normalization uses each item's own
 samples, ``group_norm`` feature extractors (which normalize over time) run
 item by item on the unpadded waveform, and the transformer gets the valid
 lengths so padded frames are masked out of attention.
@@ -31,9 +31,9 @@ from torchaudio.models import HuBERTPretrainModel, Wav2Vec2Model
 
 from ._torchaudio_compat import encoder_preprocess
 from .emissions import conv_features, conv_frames, resolve_device
-from .errors import AlignerError
+from ..errors import AlignerError
 from .frontend import frame_geometry, receptive_field
-from .model import AlignmentModel, is_group_norm
+from .alignment_model import AlignmentModel, is_group_norm
 
 __all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy", "resolve_network", "conv_frames"]
 
@@ -174,7 +174,7 @@ def extract_layer_features(
     the square of the length.
 
     Args:
-        model: an :class:`~aligner.model.AlignmentModel`, a bare
+        model: an :class:`~aligner.models.alignment_model.AlignmentModel`, a bare
             ``torchaudio.models.Wav2Vec2Model`` or a
             ``torchaudio.models.HuBERTPretrainModel`` (its ``wav2vec2``
             encoder is used). The network is moved to ``device`` in place

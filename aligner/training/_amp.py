@@ -1,5 +1,5 @@
 """Mixed-precision optimizer steps shared by the training loops
-(:mod:`aligner.train`, :mod:`aligner.phone_training`).
+(:mod:`aligner.training.ctc`, :mod:`aligner.training.phone`).
 
 float16 autocast on CUDA needs a gradient scaler (small float16 gradients
 underflow to zero otherwise); bfloat16 has float32's range and needs none,

@@ -1,7 +1,7 @@
 """Training a frame-level phone model on synthesized speech.
 
 The packaged default model is trained here: espeak-ng speaks sentences
-(:mod:`aligner.synth.espeak`), its phoneme events give the exact ARPAbet
+(:mod:`aligner.training.synth.espeak`), its phoneme events give the exact ARPAbet
 phone of every 20 ms frame (:func:`frame_labels`), and the network learns
 to classify frames (cross-entropy, not CTC), so its phones last as long as
 they sound and need no spike-delay correction. Every batch is made to sound
@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from ._amp import grad_scaler, optimizer_step
-from .frontend import LogMelFrontEnd, build_network, frames_for_samples
-from .phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
+from ..models.frontend import LogMelFrontEnd, build_network, frames_for_samples
+from ..phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
 
 __all__ = [
     "LABELS",
@@ -70,7 +70,7 @@ class SpeechSpec:
 
 @dataclass(frozen=True)
 class FliteSpec:
-    """What flite (:mod:`aligner.synth.flite`, voices awb and rms) says:
+    """What flite (:mod:`aligner.training.synth.flite`, voices awb and rms) says:
     spoken words in lowercase letters, voice parameters, silence around."""
 
     text: str
@@ -84,7 +84,7 @@ class FliteSpec:
 
 @dataclass(frozen=True)
 class MbrolaSpec:
-    """What an MBROLA voice (:mod:`aligner.synth.mbrola`, us1/us2/us3) says:
+    """What an MBROLA voice (:mod:`aligner.training.synth.mbrola`, us1/us2/us3) says:
     spoken words in lowercase letters, tempo and pitch ratios, silence around."""
 
     text: str
@@ -128,7 +128,7 @@ def phone_intervals(words: Sequence[Any], rhotic: bool, closure_limit: int) -> l
 def frame_labels(num_samples: int, phones: Iterable[tuple[str, int, int]]) -> np.ndarray:
     """Label id of every 20 ms frame (the phone at its middle sample, 0 = silence).
 
-    Frames are those of :class:`~aligner.frontend.LogMelFrontEnd` for a
+    Frames are those of :class:`~aligner.models.frontend.LogMelFrontEnd` for a
     waveform of ``num_samples``.
     """
     per_sample = np.zeros(num_samples, dtype=np.uint8)
@@ -267,8 +267,8 @@ def phone_architecture(
     num_bins: int = 80,
     dynamic_range_db: float | None = None,
 ) -> dict[str, Any]:
-    """Arguments of :func:`~aligner.frontend.build_network` for the phone model
-    (``dynamic_range_db``: the front end's floor, see :class:`~aligner.frontend.LogMelFrontEnd`)."""
+    """Arguments of :func:`~aligner.models.frontend.build_network` for the phone model
+    (``dynamic_range_db``: the front end's floor, see :class:`~aligner.models.frontend.LogMelFrontEnd`)."""
     front = LogMelFrontEnd(num_bins=num_bins, dynamic_range_db=dynamic_range_db)
     return dict(
         front_end=front.config(),
@@ -538,40 +538,106 @@ def train_phone_model(
     generator.manual_seed(seed)
     if net is None:
         net = build_network(architecture or phone_architecture())
-    net = net.to(device).train()
-    front = cast(LogMelFrontEnd, net.feature_extractor)
-    encoder, aux = cast(nn.Module, net.encoder), cast(nn.Module, net.aux)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    scaler = grad_scaler(device, autocast_dtype)  # float16 on CUDA only
-    while len(data.snapshot()) < min_items and not data.done.is_set():
-        time.sleep(0.5)
-    start = time.monotonic()
-    pending = sorted(checkpoints)
-    losses: list[float] = []
-    step, last_eval = 0, start
-    items: list[LabeledUtterance] = []
-    durations = np.zeros(0)
-    while True:
-        elapsed = time.monotonic() - start
-        progress = elapsed / budget_seconds
-        if max_steps is not None:
-            progress = max(progress, step / max_steps)
-        if progress >= 1.0:
-            break
-        if step % 50 == 0:
-            items = data.snapshot()
-            durations = np.array([len(x.audio) / SAMPLE_RATE for x in items])
-        batch = [items[i] for i in _batch_indices(durations, batch_seconds, rng)]
-        waves, lengths, labels = _tensors(batch, device)
+    trainer = _PhoneTrainer(
+        net=net.to(device).train(),
+        data=data,
+        dev=dev,
+        device=device,
+        rng=rng,
+        generator=generator,
+        budget_seconds=budget_seconds,
+        max_steps=max_steps,
+        batch_seconds=batch_seconds,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        strength=strength,
+        autocast_dtype=autocast_dtype,
+        eval_every=eval_every,
+        pending=sorted(checkpoints),
+        on_checkpoint=on_checkpoint,
+        log=log,
+    )
+    trainer.wait_for_data(min_items)
+    return trainer.train()
+
+
+@dataclass(eq=False)
+class _PhoneTrainer:
+    """The loop of :func:`train_phone_model`: its settings, the network and
+    optimizer, and the step, loss, time and checkpoint bookkeeping."""
+
+    net: nn.Module
+    data: GrowingDataset
+    dev: Sequence[LabeledUtterance]
+    device: torch.device
+    rng: np.random.Generator  # batch choice
+    generator: torch.Generator  # augmentation
+    budget_seconds: float
+    max_steps: int | None
+    batch_seconds: float
+    lr: float
+    warmup_steps: int
+    strength: float
+    autocast_dtype: torch.dtype | None
+    eval_every: float
+    pending: list[float]  # checkpoint fractions still to come, ascending
+    on_checkpoint: Callable[[nn.Module, float], None] | None
+    log: Callable[[dict[str, Any]], None]
+    step: int = 0
+    losses: list[float] = field(default_factory=list)  # every 10th step's, repeated in between
+    items: list[LabeledUtterance] = field(default_factory=list)  # the data as last read
+    durations: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        self.front = cast(LogMelFrontEnd, self.net.feature_extractor)
+        self.encoder, self.aux = cast(nn.Module, self.net.encoder), cast(nn.Module, self.net.aux)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=self.lr, betas=(0.9, 0.98), weight_decay=0.01)
+        self.scaler = grad_scaler(self.device, self.autocast_dtype)  # float16 on CUDA only
+
+    def wait_for_data(self, min_items: int) -> None:
+        """Wait until ``min_items`` utterances have arrived (or no more will)."""
+        while len(self.data.snapshot()) < min_items and not self.data.done.is_set():
+            time.sleep(0.5)
+
+    def train(self) -> nn.Module:
+        """Train until the budget is spent, then log and checkpoint a last time."""
+        self.start = self.last_eval = time.monotonic()
+        while (progress := self._progress()) < 1.0:
+            self._step(progress)
+            self._log_progress()
+            self._checkpoints(progress)
+        return self._finish()
+
+    def _progress(self) -> float:
+        """Share of the budget spent: of the time, or of ``max_steps`` when further."""
+        progress = (time.monotonic() - self.start) / self.budget_seconds
+        if self.max_steps is not None:
+            progress = max(progress, self.step / self.max_steps)
+        return progress
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Augmented features of a new batch, their valid frames and the frame
+        labels (the data is read afresh every 50 steps)."""
+        if self.step % 50 == 0:
+            self.items = self.data.snapshot()
+            self.durations = np.array([len(x.audio) / SAMPLE_RATE for x in self.items])
+        batch = [self.items[i] for i in _batch_indices(self.durations, self.batch_seconds, self.rng)]
+        waves, lengths, labels = _tensors(batch, self.device)
         with torch.no_grad():
-            waves = augment_batch(waves, lengths, generator, strength)
-            features, frames = _feature_augment(front, waves, lengths, generator, strength)
-        factor = min(1.0, (step + 1) / warmup_steps) * 0.5 * (1 + math.cos(math.pi * progress))
-        for group in optimizer.param_groups:
-            group["lr"] = lr * max(factor, 0.02)
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-            hidden = encoder(features, frames)
-            logits = aux(hidden)
+            waves = augment_batch(waves, lengths, self.generator, self.strength)
+            features, frames = _feature_augment(self.front, waves, lengths, self.generator, self.strength)
+        return features, frames, labels
+
+    def _step(self, progress: float) -> None:
+        """One optimizer step on a new batch, at the learning rate for ``progress``."""
+        features, frames, labels = self._batch()
+        factor = min(1.0, (self.step + 1) / self.warmup_steps) * 0.5 * (1 + math.cos(math.pi * progress))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr * max(factor, 0.02)
+        dtype = self.autocast_dtype
+        with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            hidden = self.encoder(features, frames)
+            logits = self.aux(hidden)
         width = min(logits.shape[1], labels.shape[1])
         loss = nn.functional.cross_entropy(
             logits[:, :width].float().reshape(-1, logits.shape[-1]),
@@ -579,38 +645,43 @@ def train_phone_model(
             ignore_index=-100,
             label_smoothing=0.1,
         )
-        optimizer_step(loss, optimizer, net.parameters(), 1.0, scaler)
-        losses.append(float(loss.detach()) if step % 10 == 0 else losses[-1] if losses else 0.0)
-        step += 1
+        optimizer_step(loss, self.optimizer, self.net.parameters(), 1.0, self.scaler)
+        losses = self.losses
+        losses.append(float(loss.detach()) if self.step % 10 == 0 else losses[-1] if losses else 0.0)
+        self.step += 1
+
+    def _log_progress(self) -> None:
+        """Every ``eval_every`` seconds, log loss, learning rate and dev frame accuracy."""
         now = time.monotonic()
-        if now - last_eval >= eval_every:
-            last_eval = now
+        if now - self.last_eval >= self.eval_every:
+            self.last_eval = now
             record = {
-                "step": step,
-                "seconds": round(now - start, 1),
-                "steps_per_s": round(step / (now - start), 2),
-                "loss": round(float(np.mean(losses[-50:])), 4),
-                "lr": optimizer.param_groups[0]["lr"],
-                "utterances": len(items),
-                "dev_frame_accuracy": round(frame_accuracy(net, dev, device, autocast_dtype=autocast_dtype), 4)
-                if dev
-                else None,
+                "step": self.step,
+                "seconds": round(now - self.start, 1),
+                "steps_per_s": round(self.step / (now - self.start), 2),
+                "loss": round(float(np.mean(self.losses[-50:])), 4),
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "utterances": len(self.items),
+                "dev_frame_accuracy": self._dev_accuracy(),
             }
-            log(record)
-        while pending and progress >= pending[0]:
-            fraction = pending.pop(0)
-            if on_checkpoint is not None:
-                on_checkpoint(net, fraction)
-    log(
-        {
-            "step": step,
-            "seconds": round(time.monotonic() - start, 1),
-            "final": True,
-            "dev_frame_accuracy": round(frame_accuracy(net, dev, device, autocast_dtype=autocast_dtype), 4)
-            if dev
-            else None,
-        }
-    )
-    if on_checkpoint is not None:
-        on_checkpoint(net, 1.0)
-    return net.eval()
+            self.log(record)
+
+    def _dev_accuracy(self) -> float | None:
+        if not self.dev:
+            return None
+        return round(frame_accuracy(self.net, self.dev, self.device, autocast_dtype=self.autocast_dtype), 4)
+
+    def _checkpoints(self, progress: float) -> None:
+        """Call ``on_checkpoint`` for every checkpoint fraction ``progress`` has reached."""
+        while self.pending and progress >= self.pending[0]:
+            fraction = self.pending.pop(0)
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(self.net, fraction)
+
+    def _finish(self) -> nn.Module:
+        """The final log record and checkpoint; the network in eval mode."""
+        seconds = round(time.monotonic() - self.start, 1)
+        self.log({"step": self.step, "seconds": seconds, "final": True, "dev_frame_accuracy": self._dev_accuracy()})
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.net, 1.0)
+        return self.net.eval()

@@ -28,7 +28,7 @@ the next word into one word event ("in the"), so :func:`synthesize` sends a
 zero-width space after each word; and espeak's output depends slightly on
 what the process synthesized before (its pitch jitter keeps running, moving
 durations by up to a pitch period), so byte-identical output needs a fresh
-process (:func:`aligner.synth.corpus.make_corpus` forks one per batch). The
+process (:func:`aligner.training.synth.corpus.make_corpus` forks one per batch). The
 timings are exact either way.
 """
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AlignerError
+from ...errors import AlignerError
 
 __all__ = [
     "Event",

@@ -40,9 +40,9 @@ from torch import nn
 from torchaudio.models import Wav2Vec2Model
 
 from ._torchaudio_compat import unwrap_bundle_model
-from .errors import AlignerError, ModelError, ModelNotAvailableError, OutputError
+from ..errors import AlignerError, ModelError, ModelNotAvailableError, OutputError
 from .frontend import LogMelFrontEnd, build_network
-from .model import PHONEMIZERS, AlignmentModel
+from .alignment_model import PHONEMIZERS, AlignmentModel
 from .registry import BUNDLE_NAMES, CONFIG_FILE, DEFAULT_MODEL, PACKAGED_MODEL, PACKAGED_NAME, WEIGHTS_FILE
 from .registry import BUNDLES as _BUNDLES
 from .registry import ModelInfo, checkpoint_location, list_models
@@ -416,7 +416,7 @@ def _quiet_db_of(config: Mapping[str, Any], source: Path) -> float | None:
 def build_from_architecture(
     architecture: Any, source: str | os.PathLike[str] | None = None, *, error: type[AlignerError] = ModelError
 ) -> Wav2Vec2Model:
-    """:func:`~aligner.frontend.build_network` (the one way the package builds
+    """:func:`~aligner.models.frontend.build_network` (the one way the package builds
     a network from its architecture), with a bad architecture raised as
     ``error`` naming ``source`` (loading: :class:`ModelError` naming the
     config file; training: :class:`~aligner.errors.TrainingError`)."""

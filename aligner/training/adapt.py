@@ -47,9 +47,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .emissions import conv_features, num_frames
-from .errors import AlignerError
-from .model import AlignmentModel
+from ..models.emissions import conv_features, num_frames
+from ..errors import AlignerError
+from ..models.alignment_model import AlignmentModel
 
 __all__ = ["AdaptOptions", "AdaptationResult", "adapt_model", "adaptation_budget", "frame_targets"]
 
@@ -190,7 +190,7 @@ def adapt_model(
     min_target_score: float = MIN_TARGET_SCORE,
     on_step: Callable[[int, float | None], None] | None = None,
 ) -> AdaptationResult:
-    """Fine-tune a copy of ``aligner.model`` on ``items`` (see the module docstring).
+    """Fine-tune a copy of ``aligner.models.alignment_model`` on ``items`` (see the module docstring).
 
     Args:
         aligner: an :class:`aligner.Aligner` (its decoding settings are used

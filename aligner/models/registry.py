@@ -1,7 +1,7 @@
 """Which models exist and where their weights are, without importing torch.
 
 ``aligner models`` and :func:`list_models` read only this module (a
-listing takes well under a second); :mod:`aligner.loading` loads them.
+listing takes well under a second); :mod:`aligner.models.loading` loads them.
 Bundle checkpoints are cached where torchaudio's own download puts them
 (``torch.hub.load_state_dict_from_url``): ``$TORCH_HOME/hub/checkpoints``,
 by default ``~/.cache/torch/hub/checkpoints``. The checkpoint names below
@@ -36,7 +36,7 @@ __all__ = [
 #: Name of the English phone model shipped inside the package (MODEL.md).
 PACKAGED_NAME = "TRELLIS_EN_PHONES"
 #: Its folder, in the project's own format.
-PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "en-phones"
+PACKAGED_MODEL = Path(__file__).resolve().parent / "en-phones"
 
 #: The model used when none is given: the packaged model (works offline).
 DEFAULT_MODEL = PACKAGED_NAME

@@ -1,7 +1,7 @@
 """Align a whole corpus folder: batches, background decoding, resume, reports.
 
 :func:`align_corpus` reads a corpus in the Montreal Forced Aligner layout
-(see :mod:`aligner.corpus`) and writes, for every audio file, one output per
+(see :mod:`aligner.corpus.files`) and writes, for every audio file, one output per
 requested format at the same relative place in the output folder.
 
 * **Batches**: files are sorted by duration (from their headers, no
@@ -26,7 +26,7 @@ requested format at the same relative place in the output folder.
   a glance.
 * **Clusters**: with ``ray_address`` the same run (the same batches,
   functions and reports) goes to the actors of a Ray cluster
-  (:mod:`aligner.corpus_ray`).
+  (:mod:`aligner.corpus.ray_cluster`).
 """
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from .atomic import atomic_write_text
-from .corpus import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
-from .errors import AlignerError, AudioError, CorpusError, OutputError
-from .records import Alignment
+from ..atomic import atomic_write_text
+from .files import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
+from ..errors import AlignerError, AudioError, CorpusError, OutputError
+from ..records import Alignment
 
 if TYPE_CHECKING:
-    from .adapt import AdaptationResult, AdaptOptions
+    from ..training.adapt import AdaptationResult, AdaptOptions
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus", "plan_batches"]
 
@@ -248,7 +248,7 @@ def _confidence(key: str, seconds: float, alignment: Alignment) -> FileResult:
 
 
 def _write_outputs(alignment: Alignment, paths: dict[str, Path], subtitles: str) -> None:
-    from .writers import write_alignment
+    from ..writers import write_alignment
 
     for fmt, path in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -381,7 +381,7 @@ def align_corpus(
             it is done (progress bars).
         on_start: called once with the number of files to align and their
             total duration in seconds (from the headers).
-        adapt: adapt the model to the corpus first (:mod:`aligner.adapt`):
+        adapt: adapt the model to the corpus first (:mod:`aligner.training.adapt`):
             align a random share of the files to do, fine-tune a copy of
             the model on them, then align everything with the adapted model
             if it scored better on held-out files. ``confidence.tsv`` gets
@@ -389,11 +389,11 @@ def align_corpus(
         on_adapt_step: progress callback of the adaptation (step, held-out
             score or None).
         ray_address: run on a Ray cluster instead of this machine
-            (:mod:`aligner.corpus_ray`): ``"auto"`` for the cluster this
+            (:mod:`aligner.corpus.ray_cluster`): ``"auto"`` for the cluster this
             machine belongs to (``ray start``), or ``"HOST:PORT"`` of its
             head. ``aligner`` is then the model *spec* (a model name or a
             folder every node sees, or an
-            :class:`~aligner.corpus_ray.AlignerSpec`), not an
+            :class:`~aligner.corpus.ray_cluster.AlignerSpec`), not an
             :class:`aligner.Aligner`: every actor loads its own model. Same
             outputs, reports and resume as the local run.
         actors: Ray: number of actors (default: one per GPU, or as many as
@@ -416,7 +416,7 @@ def align_corpus(
                 "adapt is not supported on a Ray cluster; adapt on one machine with "
                 "save_to, then align the corpus on the cluster with the saved model"
             )
-        from .corpus_ray import align_corpus_ray
+        from .ray_cluster import align_corpus_ray
 
         return align_corpus_ray(
             in_dir,
@@ -557,8 +557,8 @@ def _adapt(
     """Adapt ``aligner``'s model on a random share of the files (see
     :func:`align_corpus`). Returns the aligner to use, the report and the
     first-pass score of each file adapted on."""
-    from .adapt import adapt_model
-    from .loading import save_model
+    from ..training.adapt import adapt_model
+    from ..models.loading import save_model
 
     rng = random.Random(options.seed)
     order = list(durations)
@@ -655,7 +655,7 @@ def _overwrites_input(item: CorpusFile, paths: dict[str, Path], inputs: dict[tup
 
 
 def _check_options(formats: Sequence[str], batch_seconds: float, workers: int) -> tuple[str, ...]:
-    from .writers import FORMATS
+    from ..writers import FORMATS
 
     chosen = tuple(dict.fromkeys(f.lower() for f in formats))
     if not chosen:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import AlignerError, CorpusError
+from ..errors import AlignerError, CorpusError
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -146,8 +146,8 @@ def bucket_batches(
     within ``batch_seconds``. An item longer than ``batch_seconds`` is a
     batch of its own. Every index of ``order`` appears exactly once.
 
-    Training (:mod:`aligner.train`) batches shortest first, corpus
-    alignment (:func:`aligner.corpus_align.plan_batches`) longest first.
+    Training (:mod:`aligner.training.ctc`) batches shortest first, corpus
+    alignment (:func:`aligner.corpus.align.plan_batches`) longest first.
     """
     if order is None:
         order = sorted(range(len(durations)), key=lambda i: (durations[i], i))
@@ -170,7 +170,7 @@ def output_path(out_dir: str | os.PathLike, key: str, fmt: str) -> Path:
     """Where the ``fmt`` output of the corpus file ``key`` goes: the same
     relative place in ``out_dir``, with the format's extension
     (``spk1/utt1.wav`` → ``OUT/spk1/utt1.TextGrid``)."""
-    from .writers import SUFFIXES
+    from ..writers import SUFFIXES
 
     return Path(out_dir) / Path(key).with_suffix(SUFFIXES[fmt])
 
@@ -213,9 +213,9 @@ class Problem:
 
 def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
     """Every problem of one corpus file (decodes its audio)."""
-    from .audio import load_audio
-    from .pipeline import check_fits
-    from .text import read_transcript, transcript_for_model
+    from ..audio import load_audio
+    from ..pipeline import check_fits
+    from ..text import read_transcript, transcript_for_model
 
     problems: list[Problem] = []
     if item.transcript is None:
@@ -273,7 +273,7 @@ def validate_corpus(
 
     Args:
         files: from :func:`find_corpus_files`.
-        model: an :class:`~aligner.model.AlignmentModel` (labels, rate).
+        model: an :class:`~aligner.models.alignment_model.AlignmentModel` (labels, rate).
         language: language of the transcripts (number expansion).
         workers: threads decoding audio in parallel.
         on_file: called with each file and its problems as it is checked

@@ -22,9 +22,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .errors import AlignerError
+from ..errors import AlignerError
 from .frontend import frame_geometry, frames_for_samples
-from .model import AlignmentModel, is_group_norm
+from .alignment_model import AlignmentModel, is_group_norm
 
 
 @dataclass(frozen=True)

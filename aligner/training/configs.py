@@ -1,4 +1,4 @@
-"""Named training configurations for :func:`aligner.train.train`.
+"""Named training configurations for :func:`aligner.training.ctc.train`.
 
 A :class:`TrainConfig` holds the network architecture (for training from
 scratch) and the optimisation hyper-parameters. Three are shipped:
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
-from .errors import TrainingError  # re-exported: it lived here before errors.py held it
+from ..errors import TrainingError  # re-exported: it lived here before errors.py held it
 
 __all__ = ["CONFIGS", "CONFIG_NAMES", "TrainConfig", "TrainingError", "get_config"]
 

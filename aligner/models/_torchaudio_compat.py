@@ -8,12 +8,12 @@ than somewhere deep in alignment or loading:
 
 * :func:`encoder_preprocess`: ``Wav2Vec2Model.encoder._preprocess`` (feature
   projection, positional input and attention mask), to run the transformer
-  layer by layer (:mod:`aligner.features`);
+  layer by layer (:mod:`aligner.models.features`);
 * :func:`unwrap_bundle_model`: the ``Wav2Vec2Model`` and the
   ``normalize_waveform`` flag inside the private wrapper a bundle's
-  ``get_model()`` returns (:mod:`aligner.loading`);
+  ``get_model()`` returns (:mod:`aligner.models.loading`);
 * :func:`bundle_checkpoint`: a bundle's ``_path``, the checkpoint that
-  :mod:`aligner.registry` names without importing torch, and
+  :mod:`aligner.models.registry` names without importing torch, and
   :data:`CHECKPOINT_URL`, where torchaudio downloads a relative one from.
 
 torch and torchaudio are imported only inside the functions.
