@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     from ..pipeline import Aligner
 
 
+class _OneLineUsageError(click.UsageError):
+    """A usage error shown as one line ``error: ...`` (exit code 2), like
+    the package's other bad-input errors."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", file=file, err=file is None)
+
+
 @command("align-corpus")
 @click.argument("in_dir", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
@@ -74,10 +82,18 @@ if TYPE_CHECKING:
     help="Wall-time budget of --adapt in minutes (default: 5x the first pass, at least 1).",
 )
 @click.option(
+    "--adapt-per-speaker",
+    is_flag=True,
+    help="With --adapt: also adapt one model per speaker (first-level subfolder of IN_DIR) that has at least "
+    "60 s of audio in 3 files to align, from the original model and on that speaker's files alone; the other "
+    "files use the whole-corpus model. --adapt-minutes is the budget of all adaptations together.",
+)
+@click.option(
     "--save-adapted",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Save the adapted model in this folder (use it later with --model).",
+    help="Save the adapted model in this folder (use it later with --model); with --adapt-per-speaker "
+    "each speaker's own model goes in DIR/SPEAKER.",
 )
 @click.option(
     "--ray",
@@ -116,6 +132,7 @@ def align_corpus(
     worst: int,
     adapt: bool,
     adapt_minutes: float | None,
+    adapt_per_speaker: bool,
     save_adapted: Path | None,
     ray_address: str | None,
     actors: int | None,
@@ -139,6 +156,8 @@ def align_corpus(
     from ..corpus.files import find_corpus_files
     from ..corpus.align import align_corpus as run
 
+    if adapt_per_speaker and not adapt:
+        raise _OneLineUsageError("--adapt-per-speaker needs --adapt (it adapts per speaker on top of --adapt)")
     find_corpus_files(in_dir)  # fail early, before loading a model
     adapting = adapt or adapt_minutes is not None or save_adapted is not None
     aligner: Aligner | AlignerSpec
@@ -191,7 +210,11 @@ def align_corpus(
     if adapting:
         from ..training.adapt import AdaptOptions
 
-        options = AdaptOptions(minutes=adapt_minutes, save_to=None if save_adapted is None else str(save_adapted))
+        options = AdaptOptions(
+            minutes=adapt_minutes,
+            save_to=None if save_adapted is None else str(save_adapted),
+            per_speaker=adapt_per_speaker,
+        )
         adapt_bar = tqdm(unit="step", disable=quiet, dynamic_ncols=True, desc="adapting")
 
     def on_adapt_step(step: int, score: float | None) -> None:
@@ -199,6 +222,10 @@ def align_corpus(
             if score is not None:
                 adapt_bar.set_postfix_str(f"held-out score {score:.3f}", refresh=False)
             adapt_bar.update(1)
+
+    def on_adapt_start(name: str) -> None:
+        if adapt_bar is not None:
+            adapt_bar.set_description(f"adapting {name}", refresh=False)
 
     summary = run(
         in_dir,
@@ -213,6 +240,7 @@ def align_corpus(
         on_start=on_start,
         adapt=options,
         on_adapt_step=on_adapt_step,
+        on_adapt_start=on_adapt_start,
         ray_address=ray_address,
         actors=actors,
         cpus_per_actor=cpus_per_actor,

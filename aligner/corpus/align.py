@@ -24,6 +24,9 @@ requested format at the same relative place in the output folder.
   (:meth:`~aligner.records.Alignment.confidence`) and the audio partial
   mode skipped, worst first, so the bad alignments of a corpus are found at
   a glance.
+* **Adaptation** (``adapt``): the model is first fine-tuned on the corpus
+  itself (:mod:`aligner.training.adapt`), optionally one model per speaker
+  folder; ``confidence.tsv`` then says which model aligned each file.
 * **Clusters**: with ``ray_address`` the same run (the same batches,
   functions and reports) goes to the actors of a Ray cluster
   (:mod:`aligner.corpus.ray_cluster`).
@@ -41,7 +44,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ..atomic import atomic_write_text
 from .files import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
@@ -49,7 +52,7 @@ from ..errors import AlignerError, AudioError, CorpusError, OutputError
 from ..records import Alignment
 
 if TYPE_CHECKING:
-    from ..training.adapt import AdaptationResult, AdaptOptions
+    from ..training.adapt import AdaptationResult, AdaptOptions, SpeakerAdaptations
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus", "plan_batches"]
 
@@ -69,7 +72,14 @@ _CONFIDENCE_COLUMNS = [
     "worst_words",
     "suspect",
     "first_pass_score",
+    "model",
 ]
+#: confidence.tsv of the oldest version still read back (its rows get empty new columns).
+_OLDEST_CONFIDENCE_WIDTH = 7
+#: ``FileResult.model`` / column ``model`` of confidence.tsv with ``adapt``:
+#: the original model, the model adapted on the whole corpus, or (prefix)
+#: the speaker's own model (``speaker:NAME``).
+MODEL_ORIGINAL, MODEL_CORPUS, MODEL_SPEAKER = "original", "corpus", "speaker:"
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,10 @@ class FileResult:
         first_pass_score: with ``--adapt``, the file's mean word score
             with the original model (NaN when it was not in the adaptation
             set or there was no adaptation).
+        model: with ``--adapt``, the model that aligned the file:
+            ``"original"``, ``"corpus"`` (adapted on the whole corpus) or
+            ``"speaker:NAME"`` (adapted on speaker NAME's files,
+            ``--adapt-per-speaker``); empty without ``--adapt``.
         problem: the failure (failed files).
     """
 
@@ -108,6 +122,7 @@ class FileResult:
     worst_words: tuple[str, ...] = ()
     suspect: tuple[str, ...] = ()
     first_pass_score: float = math.nan
+    model: str = ""
     problem: Problem | None = None
 
 
@@ -120,7 +135,8 @@ class CorpusSummary:
         wall_seconds: duration of the run.
         out_dir: the output folder.
         interrupted: True when the run was stopped (Ctrl-C) before the end.
-        adaptation: what ``--adapt`` did (None without it).
+        adaptation: what ``--adapt`` did on the whole corpus (None without it).
+        speakers: what ``--adapt-per-speaker`` did (None without it).
     """
 
     results: list[FileResult] = field(default_factory=list)
@@ -128,6 +144,7 @@ class CorpusSummary:
     out_dir: Path | None = None
     interrupted: bool = False
     adaptation: AdaptationResult | None = None
+    speakers: SpeakerAdaptations | None = None
 
     @property
     def scored_lower(self) -> list[FileResult]:
@@ -183,7 +200,12 @@ class CorpusSummary:
             lines.append(f"failures: {self.out_dir / FAILURES_FILE}")
         if self.adaptation is not None:
             lines.append(self.adaptation.describe())
-            if self.adaptation.improved:
+        if self.speakers is not None:
+            lines.append(self.speakers.describe())
+        if self.adaptation is not None or self.speakers is not None:
+            if (self.adaptation is not None and self.adaptation.improved) or (
+                self.speakers is not None and self.speakers.kept
+            ):
                 lower = self.scored_lower
                 compared = sum(1 for r in self.results if r.status == "aligned" and r.first_pass_score >= 0)
                 lines.append(
@@ -264,8 +286,10 @@ def _read_confidence(path: Path) -> dict[str, list[str]]:
             rows = list(csv.reader(handle, delimiter="\t"))
     except (OSError, UnicodeDecodeError, csv.Error):
         return {}
-    width = len(_CONFIDENCE_COLUMNS)  # rows of earlier versions (7 or 8 columns) get empty new ones
-    return {row[0]: row + [""] * (width - len(row)) for row in rows[1:] if width - 2 <= len(row) <= width}
+    width = len(_CONFIDENCE_COLUMNS)  # rows of earlier versions (7 to 9 columns) get empty new ones
+    return {
+        row[0]: row + [""] * (width - len(row)) for row in rows[1:] if _OLDEST_CONFIDENCE_WIDTH <= len(row) <= width
+    }
 
 
 def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -> None:
@@ -296,6 +320,7 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -
                 " ".join(r.worst_words),
                 "; ".join(" ".join(reason.split()) for reason in r.suspect),
                 "" if math.isnan(r.first_pass_score) else f"{r.first_pass_score:.4f}",
+                r.model,
             ]
     if not rows:
         return
@@ -357,8 +382,10 @@ def align_corpus(
     subtitles: str = "lines",
     on_progress: Callable[[FileResult], None] | None = None,
     on_start: Callable[[int, float], None] | None = None,
-    adapt: AdaptOptions | None = None,
+    adapt: AdaptOptions | bool | None = None,
+    adapt_per_speaker: bool = False,
     on_adapt_step: Callable[[int, float | None], None] | None = None,
+    on_adapt_start: Callable[[str], None] | None = None,
     ray_address: str | None = None,
     actors: int | None = None,
     cpus_per_actor: float | None = None,
@@ -385,9 +412,31 @@ def align_corpus(
             align a random share of the files to do, fine-tune a copy of
             the model on them, then align everything with the adapted model
             if it scored better on held-out files. ``confidence.tsv`` gets
-            the first-pass score of the files adapted on.
+            the first-pass score of the files adapted on and, in column
+            ``model``, the model that aligned each file
+            (:attr:`FileResult.model`). An
+            :class:`~aligner.training.adapt.AdaptOptions`, or True for the
+            defaults.
+        adapt_per_speaker: with ``adapt``, also give every speaker (the
+            first folder below ``in_dir``,
+            :func:`~aligner.training.adapt.speaker_of`) with enough audio
+            (``AdaptOptions.min_speaker_seconds`` in ``min_speaker_files``
+            files to align; 60 s in 3 files by default) a model of its own,
+            adapted from the original model on that speaker's files alone
+            (its own held-out files decide whether it is kept). The other
+            files, and the files of a speaker whose model is not kept, are
+            aligned as with plain ``adapt`` (the whole-corpus model, or
+            the original when that is not kept either); when no speaker
+            has enough audio the run is exactly a plain ``adapt`` run.
+            ``AdaptOptions.minutes`` is then the budget of all the
+            adaptations together (default: 5x the time of their first pass,
+            at least 1 minute), shared in proportion to the audio each
+            adapts on (time an adaptation leaves unused goes to the next).
+            Same as ``AdaptOptions(per_speaker=True)``.
         on_adapt_step: progress callback of the adaptation (step, held-out
-            score or None).
+            score or None); the steps start again at 1 for every model.
+        on_adapt_start: called with ``"corpus"`` or the speaker's name
+            before each adaptation of ``adapt_per_speaker``.
         ray_address: run on a Ray cluster instead of this machine
             (:mod:`aligner.corpus.ray_cluster`): ``"auto"`` for the cluster this
             machine belongs to (``ray start``), or ``"HOST:PORT"`` of its
@@ -410,6 +459,7 @@ def align_corpus(
         CorpusError: ``in_dir`` is missing or holds no audio, or an argument
             is invalid.
     """
+    adapt = _adapt_options(adapt, adapt_per_speaker)
     if ray_address is not None:
         if adapt is not None:
             raise CorpusError(
@@ -446,10 +496,17 @@ def align_corpus(
     durations = [(item, audio_duration(item.audio)) for item in todo]
     if on_start is not None:
         on_start(len(todo), sum(d for _, d in durations if d is not None))
-    first_pass: dict[str, float] = {}
+    routes = _Routes(aligner, MODEL_ORIGINAL if adapt is not None else "")
     if adapt is not None and len(todo) >= 2:
-        aligner, summary.adaptation, first_pass = _adapt(aligner, durations, adapt, workers, on_adapt_step)
-    batches = plan_batches(durations, batch_seconds)
+        try:
+            routes = _adapt_routes(
+                aligner, durations, adapt, workers, batch_seconds, on_adapt_step, on_adapt_start, summary
+            )
+        except KeyboardInterrupt:  # nothing aligned yet: the reports of the files settled so far
+            summary.interrupted = True
+            _end_run(summary, out_dir, started)
+            return summary
+    batches = routes.batches(durations, batch_seconds)
 
     def finish(result: FileResult) -> None:
         summary.results.append(result)
@@ -457,24 +514,28 @@ def align_corpus(
             on_progress(result)
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode")
-    pending: deque[list[Future]] = deque()
+    pending: deque[tuple[str, Any, list[Future]]] = deque()
     queue = iter(batches)
 
     def submit_next() -> None:
-        batch = next(queue, None)
-        if batch is not None:
-            pending.append([pool.submit(_prepare, aligner, item, seconds) for item, seconds in batch])
+        entry = next(queue, None)
+        if entry is not None:
+            label, model_aligner, batch = entry
+            futures = [pool.submit(_prepare, model_aligner, item, seconds) for item, seconds in batch]
+            pending.append((label, model_aligner, futures))
 
     try:
         for _ in range(2):  # keep two batches decoding ahead
             submit_next()
         while pending:
-            ready = [future.result() for future in pending.popleft()]
+            label, model_aligner, futures = pending.popleft()
+            ready = [future.result() for future in futures]
             submit_next()
-            for entry, outcome in _batch_outcomes(aligner, ready):
+            for entry, outcome in _batch_outcomes(model_aligner, ready):
                 result = _settle(entry.item.key, entry.seconds or 0.0, outcome, out_dir, formats, subtitles)
                 if result.status == "aligned":
-                    result = replace(result, first_pass_score=first_pass.get(entry.item.key, math.nan))
+                    first = routes.first_pass.get(entry.item.key, math.nan)
+                    result = replace(result, first_pass_score=first, model=label)
                 finish(result)
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -551,6 +612,127 @@ def _end_run(summary: CorpusSummary, out_dir: Path, started: float) -> None:
     _write_reports(summary, out_dir, done)
 
 
+def _adapt_options(adapt: AdaptOptions | bool | None, per_speaker: bool) -> AdaptOptions | None:
+    """``align_corpus``'s ``adapt`` and ``adapt_per_speaker`` as one
+    :class:`~aligner.training.adapt.AdaptOptions` (None: no adaptation)."""
+    if adapt is None or adapt is False:
+        if per_speaker:
+            raise CorpusError("adapt_per_speaker needs adapt (per-speaker models are a refinement of adapt)")
+        return None
+    from ..training.adapt import AdaptOptions
+
+    options = AdaptOptions() if adapt is True else adapt
+    if not isinstance(options, AdaptOptions):
+        raise CorpusError(f"adapt must be an AdaptOptions, True or None, not {type(adapt).__name__}")
+    if per_speaker:
+        options = replace(options, per_speaker=True)
+    if options.per_speaker and not (
+        options.min_speaker_files >= 2
+        and math.isfinite(options.min_speaker_seconds)
+        and options.min_speaker_seconds >= 0
+    ):
+        raise CorpusError(
+            "per-speaker adaptation needs min_speaker_files >= 2 (one file is held out) and min_speaker_seconds >= 0, "
+            f"got {options.min_speaker_files} and {options.min_speaker_seconds}"
+        )
+    return options
+
+
+@dataclass
+class _Routes:
+    """Which model aligns which file: each speaker in ``speakers`` its own
+    ``(label, aligner)``, every other file ``aligner`` (``label``, the
+    column ``model`` of confidence.tsv). ``first_pass``: the first-pass
+    score of the files adaptation aligned with the original model."""
+
+    aligner: Any
+    label: str
+    speakers: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    first_pass: dict[str, float] = field(default_factory=dict)
+
+    def route(self, key: str) -> tuple[str, Any]:
+        if not self.speakers:
+            return self.label, self.aligner
+        from ..training.adapt import speaker_of
+
+        return self.speakers.get(speaker_of(key), (self.label, self.aligner))
+
+    def batches(
+        self, durations: Sequence[tuple[CorpusFile, float | None]], batch_seconds: float
+    ) -> list[tuple[str, Any, list[tuple[CorpusFile, float | None]]]]:
+        """:func:`plan_batches` of each model's files: ``(label, aligner, batch)``."""
+        groups: dict[str, tuple[Any, list[tuple[CorpusFile, float | None]]]] = {}
+        for item, seconds in durations:
+            label, aligner = self.route(item.key)
+            groups.setdefault(label, (aligner, []))[1].append((item, seconds))
+        return [
+            (label, aligner, batch)
+            for label, (aligner, files) in sorted(groups.items())
+            for batch in plan_batches(files, batch_seconds)
+        ]
+
+
+def _adapt_routes(
+    aligner,
+    durations: Sequence[tuple[CorpusFile, float | None]],
+    options: AdaptOptions,
+    workers: int,
+    batch_seconds: float,
+    on_step: Callable[[int, float | None], None] | None,
+    on_start: Callable[[str], None] | None,
+    summary: CorpusSummary,
+) -> _Routes:
+    """Adapt (see :func:`align_corpus`): record the reports in ``summary``
+    and return which model aligns which file. Without ``per_speaker``, or
+    when no speaker has enough audio, this is plain ``adapt``."""
+    from ..training.adapt import SpeakerAdaptations, speaker_of, speakers_to_adapt
+
+    eligible: dict[str, list[str]] = {}
+    if options.per_speaker:
+        eligible = speakers_to_adapt(
+            ((item.key, seconds) for item, seconds in durations),
+            options.min_speaker_seconds,
+            options.min_speaker_files,
+        )
+    if eligible:
+        return _adapt_per_speaker(
+            aligner, durations, options, eligible, workers, batch_seconds, on_step, on_start, summary
+        )
+    adapted, summary.adaptation, first_pass = _adapt(aligner, durations, options, workers, on_step)
+    if options.per_speaker:
+        speakers = {speaker_of(item.key) for item, _ in durations}
+        summary.speakers = SpeakerAdaptations(
+            (),
+            len(speakers - {""}),
+            sum(1 for item, _ in durations if not speaker_of(item.key)),
+            options.min_speaker_seconds,
+            options.min_speaker_files,
+        )
+    return _Routes(adapted, MODEL_CORPUS if adapted is not aligner else MODEL_ORIGINAL, first_pass=first_pass)
+
+
+def _draw(
+    durations: Sequence[tuple[CorpusFile, float | None]], max_audio_minutes: float, seed: int | str
+) -> list[tuple[CorpusFile, float | None]]:
+    """Files drawn at random (``seed``) until ``max_audio_minutes`` of audio."""
+    rng = random.Random(seed)
+    order = list(durations)
+    rng.shuffle(order)
+    chosen, total = [], 0.0
+    for item, seconds in order:
+        if total >= max_audio_minutes * 60:
+            break
+        chosen.append((item, seconds))
+        total += seconds or 0.0
+    return chosen
+
+
+def _decode(aligner, chosen: Sequence[tuple[CorpusFile, float | None]], workers: int) -> list[_Prepared]:
+    """The files of ``chosen`` that decode, decoded by ``workers`` threads."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode") as pool:
+        return [entry for entry in pool.map(lambda d: _prepare(aligner, *d), chosen) if entry.problem is None]
+
+
 def _adapt(
     aligner, durations, options: AdaptOptions, workers: int, on_step: Callable[[int, float | None], None] | None
 ):
@@ -558,19 +740,8 @@ def _adapt(
     :func:`align_corpus`). Returns the aligner to use, the report and the
     first-pass score of each file adapted on."""
     from ..training.adapt import adapt_model
-    from ..models.loading import save_model
 
-    rng = random.Random(options.seed)
-    order = list(durations)
-    rng.shuffle(order)
-    chosen, total = [], 0.0
-    for item, seconds in order:
-        if total >= options.max_audio_minutes * 60:
-            break
-        chosen.append((item, seconds))
-        total += seconds or 0.0
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode") as pool:
-        ready = [entry for entry in pool.map(lambda d: _prepare(aligner, *d), chosen) if entry.problem is None]
+    ready = _decode(aligner, _draw(durations, options.max_audio_minutes, options.seed), workers)
     if len(ready) < 2:
         return aligner, None, {}
     result = adapt_model(
@@ -581,11 +752,162 @@ def _adapt(
         max_steps=options.max_steps,
         on_step=on_step,
     )
-    if options.save_to is not None:  # the model that aligns the corpus (the original when not improved)
-        name = f"{result.model.name}-adapted" if result.improved else result.model.name
-        save_model(replace(result.model, name=name), options.save_to)
+    # the model that aligns the corpus (the original when not improved), named so in the outputs
+    model = replace(result.model, name=f"{result.model.name}-adapted") if result.improved else result.model
+    if options.save_to is not None:
+        _save_adapted(model, Path(options.save_to))
     first_pass = {entry.item.key: score for entry, score in zip(ready, result.first_pass)}
-    return (aligner.with_model(result.model) if result.improved else aligner), result, first_pass
+    return (aligner.with_model(model) if result.improved else aligner), result, first_pass
+
+
+def _first_pass(
+    aligner, files: Sequence[tuple[CorpusFile, float | None]], workers: int, batch_seconds: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Align ``files`` with ``aligner`` in batches: the mean word score
+    (:attr:`Alignment.score`) and the decoded duration of each file that
+    decodes and aligns."""
+    scores: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode") as pool:
+        for batch in plan_batches(files, batch_seconds):
+            ready = [entry for entry in pool.map(lambda d: _prepare(aligner, *d), batch) if entry.problem is None]
+            for entry, outcome in zip(ready, _align_isolating_failures(aligner, ready)):
+                if isinstance(outcome, Alignment):
+                    scores[entry.item.key] = outcome.score
+                    seconds[entry.item.key] = entry.seconds or 0.0
+    return scores, seconds
+
+
+def _adapt_per_speaker(
+    aligner,
+    durations: Sequence[tuple[CorpusFile, float | None]],
+    options: AdaptOptions,
+    eligible: dict[str, list[str]],
+    workers: int,
+    batch_seconds: float,
+    on_step: Callable[[int, float | None], None] | None,
+    on_start: Callable[[str], None] | None,
+    summary: CorpusSummary,
+) -> _Routes:
+    """Adapt on the whole corpus, then on each speaker of ``eligible``,
+    every time from the original model (see :func:`align_corpus`).
+
+    One first pass aligns every file adapted on (each file once, whatever
+    the number of sets it is in); the budget (``options.minutes``, else 5x
+    that first pass, at least 1 minute) counts from before it, and what is
+    left is shared in proportion to the audio of each adaptation, in turn,
+    so that time one leaves unused goes to the next."""
+    from ..training.adapt import (
+        SpeakerAdaptation,
+        SpeakerAdaptations,
+        adapt_model,
+        adaptation_budget,
+        speaker_of,
+    )
+
+    started = time.perf_counter()
+    by_key = {item.key: (item, seconds) for item, seconds in durations}
+    sets = [(MODEL_CORPUS, _draw(durations, options.max_audio_minutes, options.seed))]
+    sets += [
+        (speaker, _draw([by_key[key] for key in keys], options.max_audio_minutes, f"{options.seed}/{speaker}"))
+        for speaker, keys in eligible.items()
+    ]
+    union = {item.key: (item, seconds) for _, chosen in sets for item, seconds in chosen}
+    first_pass, decoded = _first_pass(aligner, list(union.values()), workers, batch_seconds)
+    deadline = started + adaptation_budget(time.perf_counter() - started, options.minutes)
+    sets = [(name, [d for d in chosen if d[0].key in first_pass]) for name, chosen in sets]
+    weights = [math.fsum(decoded[item.key] for item, _ in chosen) for _, chosen in sets]
+
+    results: dict[str, AdaptationResult] = {}
+    notes: dict[str, str] = {}
+    for index, (name, chosen) in enumerate(sets):
+        left = math.fsum(weights[index:])
+        share = (deadline - time.perf_counter()) * (weights[index] / left if left > 0 else 1.0)
+        if len(chosen) < 2:
+            notes[name] = "fewer than 2 of its files could be decoded and aligned"
+            continue
+        if share <= 0:
+            notes[name] = "the time budget was spent"
+            continue
+        if on_start is not None:
+            on_start(name)
+        ready = _decode(aligner, chosen, workers)
+        if len(ready) < 2:
+            notes[name] = "fewer than 2 of its files could be decoded"
+            continue
+        try:
+            results[name] = adapt_model(
+                aligner,  # always the original model
+                [entry.prepared for entry in ready],
+                seconds=share,
+                first_pass=[first_pass[entry.item.key] for entry in ready],
+                seed=options.seed,
+                max_steps=options.max_steps,
+                on_step=on_step,
+            )
+        except AlignerError as error:
+            if name == MODEL_CORPUS:
+                raise  # as plain adapt does
+            notes[name] = str(error)
+
+    # every adapted model is named for what it was adapted on (outputs, saved folders)
+    original = aligner.model
+    corpus = results.get(MODEL_CORPUS)
+    summary.adaptation = corpus
+    if corpus is not None and corpus.improved:
+        corpus_model = replace(corpus.model, name=f"{original.name}-adapted")
+        routes = _Routes(aligner.with_model(corpus_model), MODEL_CORPUS, first_pass=first_pass)
+    else:
+        routes = _Routes(aligner, MODEL_ORIGINAL, first_pass=first_pass)
+    speakers = []
+    for speaker, keys in eligible.items():
+        result = results.get(speaker)
+        audio = math.fsum(by_key[key][1] or 0.0 for key in keys)
+        speakers.append(SpeakerAdaptation(speaker, len(keys), audio, result, notes.get(speaker, "")))
+        if result is not None and result.improved:
+            model = replace(result.model, name=f"{original.name}-adapted-{speaker}")
+            routes.speakers[speaker] = (MODEL_SPEAKER + speaker, aligner.with_model(model))
+    all_speakers = {speaker_of(item.key) for item, _ in durations} - {""}
+    summary.speakers = SpeakerAdaptations(
+        tuple(speakers),
+        len(all_speakers - set(eligible)),
+        sum(1 for item, _ in durations if not speaker_of(item.key)),
+        options.min_speaker_seconds,
+        options.min_speaker_files,
+        notes.get(MODEL_CORPUS, ""),
+    )
+    if options.save_to is not None:  # the model of the files without their own in DIR, each speaker's in DIR/SPEAKER
+        folder = Path(options.save_to)
+        _save_adapted(routes.aligner.model, folder)
+        for speaker, (_, speaker_aligner) in routes.speakers.items():
+            _save_adapted(speaker_aligner.model, folder / speaker)
+    return routes
+
+
+def _save_adapted(model, folder: Path) -> None:
+    """:func:`~aligner.models.loading.save_model` into ``folder``, file by
+    file atomically: the model is written into a hidden temporary folder
+    inside ``folder``, then its weights and its config are renamed into
+    place (an interrupted save leaves no partial file)."""
+    import shutil
+    import tempfile
+
+    from ..models.loading import save_model
+    from ..models.registry import CONFIG_FILE, WEIGHTS_FILE
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder))
+    except OSError as error:
+        raise OutputError(f"cannot write model folder {folder}: {error.strerror or error}") from error
+    try:
+        save_model(model, temporary)
+        for name in (WEIGHTS_FILE, CONFIG_FILE):
+            os.replace(temporary / name, folder / name)
+    except OSError as error:
+        raise OutputError(f"cannot write model folder {folder}: {error.strerror or error}") from error
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _colliding_outputs(files: Sequence[CorpusFile], out_dir: Path, formats: Sequence[str]) -> dict[str, Problem]:

@@ -33,6 +33,15 @@ corpus items and returns it with a report:
 Items longer than :data:`MAX_ITEM_SECONDS` are cut into windows of that
 length for training (phone models; a CTC model skips them: its targets
 cannot be cut without an alignment).
+
+**Per speaker** (``align-corpus --adapt --adapt-per-speaker``): the speaker
+of a corpus file is its first folder below the corpus folder
+(:func:`speaker_of`); a speaker with at least :data:`MIN_SPEAKER_SECONDS` of
+audio in at least :data:`MIN_SPEAKER_FILES` files to align
+(:func:`speakers_to_adapt`) gets a model of its own, adapted by
+:func:`adapt_model` from the *original* model on that speaker's files only
+(its own held-out files, the same prior and the same "keep the original
+when it does not improve" rule). :class:`SpeakerAdaptations` reports them.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -51,7 +60,19 @@ from ..models.emissions import conv_features, num_frames
 from ..errors import AlignerError
 from ..models.alignment_model import AlignmentModel
 
-__all__ = ["AdaptOptions", "AdaptationResult", "adapt_model", "adaptation_budget", "frame_targets"]
+__all__ = [
+    "MIN_SPEAKER_FILES",
+    "MIN_SPEAKER_SECONDS",
+    "AdaptOptions",
+    "AdaptationResult",
+    "SpeakerAdaptation",
+    "SpeakerAdaptations",
+    "adapt_model",
+    "adaptation_budget",
+    "frame_targets",
+    "speaker_of",
+    "speakers_to_adapt",
+]
 
 #: Words of the current alignment scoring below this give no frame labels.
 MIN_TARGET_SCORE = 0.1
@@ -59,6 +80,18 @@ MIN_TARGET_SCORE = 0.1
 MAX_ITEM_SECONDS = 20.0
 #: Ignored frames in the cross-entropy loss.
 IGNORE = -100
+#: ``--adapt-per-speaker``: the least audio (seconds) a speaker's files to
+#: align must hold for the speaker to get a model of its own. A minute of
+#: speech is some 150 words, 500 phones: below that, the fifth held out to
+#: decide whether the model improved is a few seconds (a score that says
+#: more about those sentences than about the speaker), and the speaker's
+#: share of the budget (in proportion to audio) is a handful of steps.
+MIN_SPEAKER_SECONDS = 60.0
+#: ``--adapt-per-speaker``: the least number of files a speaker needs for a
+#: model of its own: one is held out (the guard) and at least two remain to
+#: train on, so that the held-out file is never judged by a model fitted to
+#: a single other recording.
+MIN_SPEAKER_FILES = 3
 
 
 @dataclass(frozen=True)
@@ -152,18 +185,32 @@ def _window(frames: int, frame_samples: int, sample_rate: int, rng: np.random.Ge
 
 @dataclass(frozen=True)
 class AdaptOptions:
-    """How ``align_corpus`` adapts (``--adapt``, ``--adapt-minutes``, ``--save-adapted``).
+    """How ``align_corpus`` adapts (``--adapt``, ``--adapt-minutes``,
+    ``--save-adapted``, ``--adapt-per-speaker``).
 
     Attributes:
         minutes: wall-time budget of the adaptation; None: 5x the first
-            pass's time (at least 1 minute).
+            pass's time (at least 1 minute). With ``per_speaker`` it is the
+            budget of all the adaptations together (first pass included),
+            shared among them in proportion to the audio each adapts on.
         max_audio_minutes: audio (in minutes) drawn at random from the
-            corpus to adapt on; the rest is aligned with the adapted model
-            without being trained on.
-        save_to: folder to save the adapted model in (for ``--model``).
+            corpus (with ``per_speaker``: also from each speaker's files) to
+            adapt on; the rest is aligned with the adapted model without
+            being trained on.
+        save_to: folder to save the adapted model in (for ``--model``); with
+            ``per_speaker`` each speaker that got a model of its own has it
+            saved in ``save_to/SPEAKER/``, and ``save_to`` holds the model
+            that aligned the other files.
         seed: random seed.
         max_steps: stop after this many steps at the latest (reproducible
-            runs; None: the time budget and the other limits decide).
+            runs; None: the time budget and the other limits decide); with
+            ``per_speaker``, per adaptation.
+        per_speaker: also adapt one model per speaker (the first folder
+            below the corpus folder, :func:`speaker_of`) that has at least
+            ``min_speaker_seconds`` of audio in ``min_speaker_files`` files
+            to align; see :func:`aligner.corpus.align.align_corpus`.
+        min_speaker_seconds: see :data:`MIN_SPEAKER_SECONDS`.
+        min_speaker_files: see :data:`MIN_SPEAKER_FILES` (at least 2).
     """
 
     minutes: float | None = None
@@ -171,6 +218,143 @@ class AdaptOptions:
     save_to: str | None = None
     seed: int = 0
     max_steps: int | None = None
+    per_speaker: bool = False
+    min_speaker_seconds: float = MIN_SPEAKER_SECONDS
+    min_speaker_files: int = MIN_SPEAKER_FILES
+
+
+def speaker_of(key: str) -> str:
+    """The speaker of a corpus file: the first folder of its ``key`` (its
+    path relative to the corpus folder, POSIX form), ``""`` for a file
+    directly in the corpus folder (no speaker). Deeper folders belong to
+    their first-level folder's speaker (the Montreal Forced Aligner layout;
+    :attr:`aligner.corpus.files.CorpusFile.speaker` is the same).
+
+    Examples:
+        >>> speaker_of("spk1/utt1.wav"), speaker_of("spk1/day2/utt7.wav"), speaker_of("utt3.wav")
+        ('spk1', 'spk1', '')
+    """
+    head, separator, _ = key.partition("/")
+    return head if separator else ""
+
+
+def speakers_to_adapt(
+    files: Iterable[tuple[str, float | None]],
+    min_seconds: float = MIN_SPEAKER_SECONDS,
+    min_files: int = MIN_SPEAKER_FILES,
+) -> dict[str, list[str]]:
+    """The speakers with enough audio for a model of their own.
+
+    Args:
+        files: ``(key, audio seconds)`` of the files to align (None: unknown
+            duration, counts as 0 s).
+        min_seconds: least audio of a speaker (:data:`MIN_SPEAKER_SECONDS`).
+        min_files: least number of files of a speaker (:data:`MIN_SPEAKER_FILES`).
+
+    Returns:
+        Each speaker (:func:`speaker_of`) with at least ``min_files`` files
+        holding at least ``min_seconds`` of audio, with its keys, sorted by
+        speaker. Files without a speaker never count.
+
+    Examples:
+        >>> speakers_to_adapt([("a/1.wav", 40.0), ("a/2.wav", 30.0), ("a/3.wav", 5.0), ("b/1.wav", 90.0)])
+        {'a': ['a/1.wav', 'a/2.wav', 'a/3.wav']}
+    """
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for key, seconds in files:
+        speaker = speaker_of(key)
+        if speaker:
+            groups.setdefault(speaker, []).append((key, seconds or 0.0))
+    return {
+        speaker: [key for key, _ in group]
+        for speaker, group in sorted(groups.items())
+        if len(group) >= min_files and math.fsum(s for _, s in group) >= min_seconds
+    }
+
+
+@dataclass(frozen=True)
+class SpeakerAdaptation:
+    """One speaker's adaptation (``--adapt-per-speaker``).
+
+    Attributes:
+        speaker: the speaker (first-level folder).
+        files: the speaker's files to align.
+        audio_seconds: their audio (from the file headers).
+        result: how adapting on the speaker's files went; None when it did
+            not run (``note`` says why).
+        note: why there is no result.
+    """
+
+    speaker: str
+    files: int
+    audio_seconds: float
+    result: AdaptationResult | None = None
+    note: str = ""
+
+    @property
+    def kept(self) -> bool:
+        """Whether the speaker's files are aligned with its own model."""
+        return self.result is not None and self.result.improved
+
+    def describe(self) -> str:
+        """One line for people."""
+        if self.result is None:
+            return f"{self.speaker}: not adapted ({self.note}); its files use the whole-corpus model"
+        line = f"{self.speaker}: {self.result.describe()}"
+        return line if self.kept else f"{line}; its files use the whole-corpus model"
+
+
+@dataclass(frozen=True)
+class SpeakerAdaptations:
+    """What ``--adapt-per-speaker`` did.
+
+    Attributes:
+        speakers: the speakers with enough audio (:func:`speakers_to_adapt`),
+            by name, each with its adaptation.
+        small_speakers: speakers below the threshold (aligned with the
+            whole-corpus model).
+        files_without_speaker: files directly in the corpus folder (aligned
+            with the whole-corpus model).
+        min_seconds, min_files: the threshold.
+        corpus_note: why the whole-corpus adaptation did not run (empty
+            when it ran; then the original model is the whole-corpus model).
+    """
+
+    speakers: tuple[SpeakerAdaptation, ...]
+    small_speakers: int
+    files_without_speaker: int
+    min_seconds: float
+    min_files: int
+    corpus_note: str = ""
+
+    @property
+    def kept(self) -> list[str]:
+        """The speakers whose files are aligned with their own model."""
+        return [s.speaker for s in self.speakers if s.kept]
+
+    def describe(self, limit: int = 10) -> str:
+        """A few lines for people (at most ``limit`` speakers listed)."""
+        kept = self.kept
+        names = f" ({', '.join(kept[:limit])}{', ...' if len(kept) > limit else ''})" if kept else ""
+        threshold = f"{self.min_seconds:g} s of audio in {self.min_files} files"
+        others = [
+            f"{len(self.speakers) - len(kept)} not kept" if len(kept) < len(self.speakers) else "",
+            f"{self.small_speakers} below {threshold}" if self.small_speakers else "",
+            f"{self.files_without_speaker} file(s) without a speaker folder" if self.files_without_speaker else "",
+        ]
+        others = [o for o in others if o]
+        lines = [
+            f"per speaker: {len(kept)} of {len(self.speakers) + self.small_speakers} speaker(s) got their own "
+            f"adapted model{names}"
+            + (f"; {len(self.speakers)} had at least {threshold}" if self.speakers else f"; none had {threshold}")
+            + (f"; whole-corpus model for: {', '.join(others)}" if others else "")
+        ]
+        if self.corpus_note:
+            lines.append(f"  whole corpus: not adapted ({self.corpus_note}); the original model is used instead")
+        lines += [f"  {s.describe()}" for s in self.speakers[:limit]]
+        if len(self.speakers) > limit:
+            lines.append(f"  ... and {len(self.speakers) - limit} more speaker(s)")
+        return "\n".join(lines)
 
 
 def adapt_model(
@@ -189,6 +373,7 @@ def adapt_model(
     max_epochs: float = 5.0,
     min_target_score: float = MIN_TARGET_SCORE,
     on_step: Callable[[int, float | None], None] | None = None,
+    first_pass: Sequence[float] | None = None,
 ) -> AdaptationResult:
     """Fine-tune a copy of ``aligner.models.alignment_model`` on ``items`` (see the module docstring).
 
@@ -214,6 +399,9 @@ def adapt_model(
             frame labels (:func:`frame_targets`).
         on_step: called after every step with the step number and, after an
             evaluation, the held-out score (progress bars).
+        first_pass: the items' mean word scores (:attr:`Alignment.score`)
+            with ``aligner``, when already known: the first pass is then
+            skipped (``seconds`` is required).
 
     Raises:
         AlignerError: fewer than two items, or a bad argument.
@@ -233,6 +421,8 @@ def adapt_model(
             "adaptation: seconds, holdout in (0, 1), lr > 0, prior_weight >= 0, batch_items, "
             "eval_every and patience >= 1 are required"
         )
+    if first_pass is not None and (len(first_pass) != len(items) or seconds is None):
+        raise AlignerError("adaptation: first_pass needs one score per item and a time budget (seconds)")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
@@ -242,7 +432,8 @@ def adapt_model(
     original = aligner.model
     phone_model = aligner.min_frames is not None
 
-    first_pass = [a.score for a in aligner.align_prepared(list(items))]
+    if first_pass is None:
+        first_pass = [a.score for a in aligner.align_prepared(list(items))]
     if seconds is None:
         seconds = adaptation_budget(time.perf_counter() - started, None)
     before = float(np.mean([first_pass[k] for k in order[:held]]))
