@@ -18,30 +18,50 @@ score of a path is the sum of the log-probabilities of its frames' labels,
 as in CTC forced alignment.
 
 Shapes: ``log_probs`` ``(T, C)`` for one item; the batched entry point
-:func:`duration_align` takes ``(B, T, C)`` with valid lengths. Memory: the
-back-pointers take ``T x S`` bytes (``S`` states, about ``d`` per token
-plus one per word); above ``max_memory`` the forward pass keeps only every
-``K``-th score row and recomputes the back-pointers segment by segment
-(the path is the same).
+:func:`duration_align` takes ``(B, T, C)`` with valid lengths.
+
+Work and memory: only the *band* of each frame is computed -- the states a
+complete path can be in then, given the fewest frames needed to reach a
+state and to finish from it (:func:`band`) -- so a recording with room to
+spare costs about half of ``T x S`` (``S`` states, about ``min_frames``
+per token plus one per word). Back-pointers take one byte per band cell;
+above ``max_memory`` the forward pass keeps only every ``K``-th score row
+and recomputes the back-pointers segment by segment (the path is the
+same). Long inputs run the compiled kernels of
+:mod:`aligner._duration_kernels` (numba, imported on first use); short
+ones the same recursion in numpy (:data:`NUMPY_CELLS`), so aligning one
+short file does not pay numba's import and cache load.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
-from numba import njit
 
 from .errors import AlignmentError
 
-__all__ = ["StateGraph", "duration_align", "state_graph", "viterbi_states"]
+__all__ = ["StateGraph", "band", "duration_align", "load_kernels", "state_graph", "viterbi_states"]
 
 _NEG = -1e30
+_KERNELS = "aligner._duration_kernels"
+#: ``"auto"`` and ``"numba"``: the CPU path (numba kernels, or numpy for
+#: short inputs); ``"torch"``: torch on the input's device, item by item
+#: (a GPU search; not the default: it launches a dozen small kernels per
+#: frame and has not been timed on a GPU). All give the same path.
+BACKENDS: tuple[str, ...] = ("auto", "numba", "torch")
 #: Default back-pointer budget per item (bytes) before segments are recomputed.
 DEFAULT_MAX_MEMORY = 256 * 2**20
+#: Inputs of at most this many frames x states are decoded in numpy while
+#: the compiled kernels are not loaded (:func:`load_kernels`): a short
+#: file's alignment then starts without numba. Same path either way.
+NUMPY_CELLS = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,118 +242,233 @@ def state_graph(
     )
 
 
-@njit(cache=True, nogil=True)
-def _step(previous, current, choice, frame, label, skip, loop, jump, jump_cost):  # pragma: no cover - numba
-    """One frame with back-pointers: 0 = stay, 1 = from ``s - 1``, 2 = from
-    ``s - 2``, 3 = from ``jump[s]``."""
-    for s in range(label.shape[0]):
-        best = _NEG
-        pick = 0
-        if loop[s]:
-            best = previous[s]
-        if s >= 1 and previous[s - 1] > best:
-            best = previous[s - 1]
-            pick = 1
-        if skip[s] and previous[s - 2] > best:
-            best = previous[s - 2]
-            pick = 2
-        if jump[s] >= 0 and previous[jump[s]] - jump_cost[s] > best:
-            best = previous[jump[s]] - jump_cost[s]
-            pick = 3
-        current[s] = best + frame[label[s]] if best > _NEG / 2 else _NEG
-        choice[s] = pick
+def load_kernels() -> ModuleType:
+    """Import the compiled kernels (numba; about a second the first time in
+    a process). Corpus alignment calls it once up front: from then on every
+    input, short ones included, runs compiled."""
+    return importlib.import_module(_KERNELS)
 
 
-@njit(cache=True, nogil=True)
-def _forward(log_probs, label, skip, loop, start, every, checkpoints, jump, jump_cost):  # pragma: no cover
-    """Score rows; keeps row ``t`` in ``checkpoints[t // every]`` when ``t % every == 0``.
-    (The scores only: the back-pointers are recomputed segment by segment.)"""
-    frames = log_probs.shape[0]
-    states = label.shape[0]
-    previous = np.full(states, _NEG)
-    for s in range(states):
-        if start[s]:
-            previous[s] = log_probs[0, label[s]]
-    checkpoints[0, :] = previous
-    current = np.empty(states)
+def _min_frames_to(graph: StateGraph) -> tuple[np.ndarray, np.ndarray]:
+    """``(before, after)``: the fewest frames a path needs to reach each state
+    (that frame included) and to finish from it (that frame included).
+    Shape: ``(S,)`` each."""
+    is_token = graph.token >= 0
+    if graph.jump is None:  # a chain whose silences can all be skipped
+        before = np.cumsum(is_token) + ~is_token
+        after = np.cumsum(is_token[::-1])[::-1] + ~is_token
+        return before.astype(np.int64), after.astype(np.int64)
+    size = graph.num_states
+    pred2, jump = graph.pred2.tolist(), graph.jump.tolist()
+    start, final = graph.start.tolist(), graph.final.tolist()
+    big = 1 << 60
+    before_list = [big] * size
+    for s in range(size):
+        best = 0 if start[s] else big
+        for p in (s - 1, pred2[s], jump[s]):
+            if p >= 0:
+                best = min(best, before_list[p])
+        before_list[s] = best + 1
+    after_list = [1 if final[s] else big for s in range(size)]
+    successors: list[list[int]] = [[] for _ in range(size)]
+    for s in range(size):
+        for p in (s - 1, pred2[s], jump[s]):
+            if p >= 0:
+                successors[p].append(s)
+    for s in range(size - 1, -1, -1):  # every edge goes forward: successors are done
+        for q in successors[s]:
+            after_list[s] = min(after_list[s], after_list[q] + 1)
+    return np.asarray(before_list, np.int64), np.asarray(after_list, np.int64)
+
+
+def band(graph: StateGraph, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``: for each frame, the first and last state that a complete
+    path can be in then (a state needs as many frames before it as the
+    fewest that reach it, and as many after it as the fewest that finish
+    from it). The decoder computes only these states; an empty band
+    (``lo > hi``) means no path fits. Shape: ``(T,)`` each."""
+    before, after = _min_frames_to(graph)
+    reach = np.minimum.accumulate(before[::-1])[::-1]  # nondecreasing
+    finish = np.minimum.accumulate(after)  # nonincreasing
+    t = np.arange(frames)
+    hi = np.searchsorted(reach, t + 1, side="right") - 1
+    lo = np.searchsorted(-finish, -(frames - t), side="left")
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _reset_width(graph: StateGraph, jumpers: np.ndarray) -> int:
+    """How far below a state its predecessors can be."""
+    if jumpers.shape[0] == 0:
+        return 2
+    jump, _ = graph.jumps
+    return max(2, int(np.max(jumpers - jump[jumpers])))
+
+
+def _numpy_states(log_probs: np.ndarray, graph: StateGraph) -> tuple[np.ndarray, float]:
+    """The recursion in numpy over whole rows, for short inputs (no numba
+    import, no compilation). It gives the kernels' path and score: a state
+    that cannot be reached keeps -1e30 whichever way it is computed, and
+    the tie rule is the same (stay, then ``s - 1``, ``s - 2``, the jump only
+    when strictly better)."""
+    label = graph.label
+    jump, jump_cost = graph.jumps
+    jumpers = np.flatnonzero(jump >= 0)
+    sources, prices = jump[jumpers] + 2, jump_cost[jumpers]
+    no_loop = np.where(graph.loop, 0.0, -np.inf)  # -inf: never better than a predecessor
+    no_skip = np.where(graph.skip, 0.0, -np.inf)
+    emissions = log_probs[:, label]  # (T, S)
+    frames, states = emissions.shape
+    previous = np.full(states + 2, _NEG)
+    previous[2:] = np.where(graph.start, emissions[0], _NEG)
+    from_one, from_two, from_jump = [], [], []
     for t in range(1, frames):
-        frame = log_probs[t]
-        for s in range(states):
-            best = previous[s] if loop[s] else _NEG
-            if s >= 1 and previous[s - 1] > best:
-                best = previous[s - 1]
-            if skip[s] and previous[s - 2] > best:
-                best = previous[s - 2]
-            if jump[s] >= 0 and previous[jump[s]] - jump_cost[s] > best:
-                best = previous[jump[s]] - jump_cost[s]
-            current[s] = best + frame[label[s]] if best > _NEG / 2 else _NEG
+        stay = previous[2:] + no_loop
+        one = previous[1:-1]
+        c1 = one > stay
+        best = np.maximum(stay, one)
+        c2 = (previous[:-2] + no_skip) > best
+        best = np.maximum(best, previous[:-2] + no_skip)
+        c3 = None
+        if jumpers.shape[0]:
+            value = previous[sources] - prices
+            better = value > best[jumpers]
+            best[jumpers[better]] = value[better]
+            c3 = jumpers[better]
+        current = np.empty(states + 2)
+        current[:2] = _NEG
+        np.add(best, emissions[t], out=current[2:])
+        np.maximum(current, _NEG, out=current)  # unreachable stays at -1e30 (not -inf)
+        from_one.append(c1)
+        from_two.append(c2)
+        from_jump.append(c3)
+        previous = current
+    state, score = _end_state(previous[2:], graph, frames)
+    path = np.empty(frames, dtype=np.int64)
+    path[-1] = state
+    for t in range(frames - 1, 0, -1):
+        jumped = from_jump[t - 1]
+        if jumped is not None and state in jumped:
+            state = int(jump[state])
+        elif from_two[t - 1][state]:
+            state -= 2
+        elif from_one[t - 1][state]:
+            state -= 1
+        path[t - 1] = state
+    return path, score
+
+
+def _torch_states(
+    log_probs: torch.Tensor, graph: StateGraph, lo: np.ndarray, hi: np.ndarray, budget: int
+) -> tuple[np.ndarray, float]:
+    """The banded recursion with torch on ``log_probs``' device (the GPU
+    backend; float64, so the path is the other backends'). Rows every ``K``
+    frames are kept and each segment's back-pointer codes (one byte per band
+    cell, at most ``budget`` bytes) are recomputed from its row, as in the
+    kernels; the trace runs on the CPU. Shape: ``log_probs`` ``(T, C)``."""
+    device = log_probs.device
+    lp = log_probs.to(torch.float64)
+    frames, states = lp.shape[0], graph.num_states
+    jump, jump_cost = graph.jumps
+    jumpers = np.flatnonzero(jump >= 0)
+    first_jumper = np.searchsorted(jumpers, lo).tolist()
+    end_jumper = np.searchsorted(jumpers, hi + 1).tolist()
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array), device=device)
+
+    label, no_loop = tensor(graph.label), tensor(np.where(graph.loop, 0.0, -np.inf))
+    no_skip = tensor(np.where(graph.skip, 0.0, -np.inf))
+    jumpers_t, sources, prices = tensor(jumpers), tensor(jump[jumpers] + 2), tensor(jump_cost[jumpers])
+    reset = _reset_width(graph, jumpers)
+    starts, ends = lo.tolist(), (hi + 1).tolist()
+
+    def advance(previous: torch.Tensor, current: torch.Tensor, t: int) -> torch.Tensor:
+        st, en = starts[t], ends[t]
+        stay = previous[st + 2 : en + 2] + no_loop[st:en]
+        one = previous[st + 1 : en + 1]
+        two = previous[st:en] + no_skip[st:en]
+        c1 = one > stay
+        best = torch.maximum(stay, one)
+        c2 = two > best
+        best = torch.maximum(best, two)
+        code = torch.where(c2, 2, c1.to(torch.int8)).to(torch.int8)
+        a, b = first_jumper[t], end_jumper[t]
+        if b > a:  # partial mode's jump edges, sparse
+            inside = jumpers_t[a:b] - st
+            value = previous[sources[a:b]] - prices[a:b]
+            better = value > best[inside]
+            best[inside] = torch.where(better, value, best[inside])
+            code[inside] = torch.where(better, 3, code[inside]).to(torch.int8)
+        current[max(st - reset, 0) + 2 : st + 2] = _NEG
+        current[st + 2 : en + 2] = torch.clamp_min(best + lp[t, label[st:en]], _NEG)
+        return code
+
+    first_row = torch.full((states + 2,), _NEG, dtype=torch.float64, device=device)
+    start = tensor(np.flatnonzero(graph.start))
+    first_row[start + 2] = lp[0, label[start]]
+    widths = hi + 1 - lo
+    every = int(min(frames, max(1, budget // max(int(widths.max()), 1))))
+    rows = [first_row]
+    previous, current = first_row.clone(), torch.full_like(first_row, _NEG)
+    for t in range(1, frames):
+        advance(previous, current, t)
         previous, current = current, previous
         if t % every == 0:
-            checkpoints[t // every, :] = previous
-    return previous
+            rows.append(previous.clone())
+    state, score = _end_state(previous[2:].cpu().numpy(), graph, frames)
+    path = np.empty(frames, dtype=np.int64)
+    path[-1] = state
+    last = frames - 1
+    for index in range(len(rows) - 1, -1, -1):
+        first = index * every
+        previous, current = rows[index].clone(), torch.full_like(first_row, _NEG)
+        codes = []
+        for t in range(first + 1, last + 1):
+            codes.append(advance(previous, current, t))
+            previous, current = current, previous
+        host = [c.cpu().numpy() for c in codes] if codes else []
+        for t in range(last, first, -1):
+            code = int(host[t - first - 1][state - lo[t]])
+            state = int(jump[state]) if code == 3 else state - code
+            path[t - 1] = state
+        last = first
+    return path, score
 
 
-@njit(cache=True, nogil=True)
-def _backtrack_segment(
-    log_probs, label, skip, loop, first, row, last, end_state, path, jump, jump_cost
-):  # pragma: no cover
-    """Recompute frames ``first + 1 .. last`` from the score row at ``first``
-    and write the states of frames ``first .. last`` (ending in ``end_state``)."""
-    count = last - first
-    states = label.shape[0]
-    choices = np.empty((max(count, 1), states), dtype=np.int8)
-    previous = row.copy()
-    current = np.empty(states)
-    for k in range(count):
-        _step(previous, current, choices[k], log_probs[first + 1 + k], label, skip, loop, jump, jump_cost)
-        previous, current = current, previous
-    state = end_state
-    path[last] = state
-    for k in range(count - 1, -1, -1):
-        state = _back(state, choices[k, state], jump)
-        path[first + k] = state
-    return state
+def _end_state(last_row: np.ndarray, graph: StateGraph, frames: int) -> tuple[int, float]:
+    """The best final state of the last (unpadded) row and its score."""
+    ends = np.where(graph.final, last_row, _NEG)
+    end_state = int(np.argmax(ends))
+    score = float(ends[end_state])
+    if score <= _NEG / 2:
+        raise _too_few(graph, frames)
+    return end_state, score
 
 
-@njit(cache=True, nogil=True)
-def _back(state, choice, jump):  # pragma: no cover - numba
-    """The predecessor a back-pointer names: 0 stay, 1 ``s - 1``, 2 ``s - 2``, 3 ``jump[s]``."""
-    return jump[state] if choice == 3 else state - choice
-
-
-@njit(cache=True, nogil=True)
-def _forward_choices(log_probs, label, skip, loop, start, choices, jump, jump_cost):  # pragma: no cover
-    """Score rows with every frame's back-pointers in ``choices`` (``(T - 1, S)``); the last row."""
-    states = label.shape[0]
-    previous = np.full(states, _NEG)
-    for s in range(states):
-        if start[s]:
-            previous[s] = log_probs[0, label[s]]
-    current = np.empty(states)
-    for t in range(1, log_probs.shape[0]):
-        _step(previous, current, choices[t - 1], log_probs[t], label, skip, loop, jump, jump_cost)
-        previous, current = current, previous
-    return previous
-
-
-@njit(cache=True, nogil=True)
-def _trace(choices, end_state, path, jump):  # pragma: no cover - numba
-    state = end_state
-    path[path.shape[0] - 1] = state
-    for t in range(path.shape[0] - 2, -1, -1):
-        state = _back(state, choices[t, state], jump)
-        path[t] = state
+def _too_few(graph: StateGraph, frames: int) -> AlignmentError:
+    tokens = int(graph.token.max()) + 1
+    minimum = int(np.sum(graph.token >= 0))  # min_frames states per token
+    return AlignmentError(
+        f"{frames} frames are too few for this transcript: its {tokens} tokens need at "
+        f"least {minimum} frames at the minimum duration"
+    )
 
 
 def viterbi_states(
-    log_probs: np.ndarray, graph: StateGraph, *, max_memory: int | None = None
+    log_probs: np.ndarray | torch.Tensor,
+    graph: StateGraph,
+    *,
+    max_memory: int | None = None,
+    backend: str = "auto",
 ) -> tuple[np.ndarray, float]:
     """Best state sequence through ``graph`` and its score.
 
     Args:
-        log_probs: Shape ``(T, C)``, float.
+        log_probs: Shape ``(T, C)``, float (numpy, or a torch tensor on
+            any device).
         graph: from :func:`state_graph`.
         max_memory: bytes of back-pointers before segments are recomputed.
+        backend: one of :data:`BACKENDS`.
 
     Returns:
         ``(states, score)``: the state of each frame, Shape ``(T,)``, and
@@ -360,40 +495,65 @@ def viterbi_states(
         >>> round(score, 3)  # 4 log 0.8 + log 0.3
         -2.097
     """
-    log_probs = np.ascontiguousarray(log_probs, dtype=np.float64)
-    frames, states = log_probs.shape[0], graph.num_states
+    if backend not in BACKENDS:
+        raise AlignmentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    on_torch = backend == "torch"
+    frames = int(log_probs.shape[0])
     if frames == 0:
         raise AlignmentError("no frames to align")
     budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
-    every = int(min(frames, max(1, budget // max(states, 1))))
-    skip = graph.skip
+    lo, hi = band(graph, frames)
+    if np.any(lo > hi):
+        raise _too_few(graph, frames)
+    if on_torch:
+        tensor = log_probs if isinstance(log_probs, torch.Tensor) else torch.from_numpy(np.asarray(log_probs))
+        return _torch_states(tensor.detach(), graph, lo, hi, budget)
+    if isinstance(log_probs, torch.Tensor):
+        log_probs = log_probs.detach().cpu().numpy()
+    log_probs = np.ascontiguousarray(log_probs, dtype=np.float64)
+    widths = hi[1:] + 1 - lo[1:]
+    cells = int(widths.sum())
+    single = cells <= budget  # every frame's back-pointers fit: one pass, no recomputation
+    if single and frames * graph.num_states <= NUMPY_CELLS and _KERNELS not in sys.modules:
+        return _numpy_states(log_probs, graph)
+    kernels = load_kernels()
+
     jump, jump_cost = graph.jumps
-    single = frames * states <= budget  # all back-pointers fit: one pass, no recomputation
-    if single:
-        choices = np.empty((max(frames - 1, 1), states), dtype=np.int8)
-        last_row = _forward_choices(log_probs, graph.label, skip, graph.loop, graph.start, choices, jump, jump_cost)
-    else:
-        checkpoints = np.empty(((frames - 1) // every + 1, states))
-        last_row = _forward(log_probs, graph.label, skip, graph.loop, graph.start, every, checkpoints, jump, jump_cost)
-    ends = np.where(graph.final, last_row, _NEG)
-    end_state = int(np.argmax(ends))
-    score = float(ends[end_state])
-    if score <= _NEG / 2:
-        tokens = int(graph.token.max()) + 1
-        minimum = int(np.sum(graph.token >= 0))  # min_frames states per token
-        raise AlignmentError(
-            f"{frames} frames are too few for this transcript: its {tokens} tokens need at "
-            f"least {minimum} frames at the minimum duration"
-        )
+    jumpers = np.flatnonzero(jump >= 0)
+    reset = _reset_width(graph, jumpers)
+    arrays = (graph.label, graph.skip, graph.loop, graph.start, jumpers, jump, jump_cost, lo, hi)
     path = np.empty(frames, dtype=np.int64)
     if single:
-        _trace(choices, end_state, path, jump)
+        offsets = np.zeros(frames, dtype=np.int64)
+        np.cumsum(widths, out=offsets[1:])
+        codes = np.empty(max(cells, 1), dtype=np.int8)
+        last_row = kernels.forward_codes(log_probs, *arrays, offsets, codes, reset)
+        end_state, score = _end_state(last_row[2:], graph, frames)
+        kernels.trace(codes, offsets, lo, jump, 0, frames - 1, end_state, path)
         return path, score
+    every = int(min(frames, max(1, budget // max(int(widths.max()), 1))))
+    rows = np.empty(((frames - 1) // every + 1, graph.num_states + 2))
+    last_row = kernels.forward_checkpoints(log_probs, *arrays, every, rows, reset)
+    end_state, score = _end_state(last_row[2:], graph, frames)
     last = frames - 1
     for index in range((frames - 1) // every, -1, -1):
         first = index * every
-        end_state = _backtrack_segment(
-            log_probs, graph.label, skip, graph.loop, first, checkpoints[index], last, end_state, path, jump, jump_cost
+        end_state = kernels.segment(
+            log_probs,
+            graph.label,
+            graph.skip,
+            graph.loop,
+            jumpers,
+            jump,
+            jump_cost,
+            lo,
+            hi,
+            rows[index],
+            first,
+            last,
+            end_state,
+            path,
+            reset,
         )
         last = first
     return path, score
@@ -409,6 +569,7 @@ def duration_align(
     max_memory: int | None = None,
     gaps: Sequence[Sequence[int] | None] | None = None,
     skip_cost: float | Sequence[float | Sequence[float]] | None = None,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Duration-aware forced alignment of a batch.
 
@@ -424,6 +585,7 @@ def duration_align(
             :func:`state_graph`), or None for the blank.
         skip_cost: make every word optional at this price (see
             :func:`state_graph`): one for all, or per item (a price or one per word).
+        backend: one of :data:`BACKENDS`.
 
     Returns:
         ``(paths, positions)``, both Shape ``(B, T)`` on the CPU: the label
@@ -440,7 +602,10 @@ def duration_align(
     if len(words) != batch:
         raise AlignmentError(f"{len(words)} transcripts for a batch of {batch}")
     lengths = [frames] * batch if input_lengths is None else [int(x) for x in input_lengths.tolist()]
-    data = log_probs.detach().to("cpu", torch.float64).numpy()
+    if backend not in BACKENDS:
+        raise AlignmentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    on_torch = backend == "torch"
+    data = log_probs.detach().to(torch.float64) if on_torch else log_probs.detach().to("cpu", torch.float64).numpy()
     paths = torch.full((batch, frames), blank, dtype=torch.int64)
     positions = torch.full((batch, frames), -1, dtype=torch.int64)
     for row in range(batch):
@@ -460,9 +625,10 @@ def duration_align(
     ]
 
     def decode(row: int) -> np.ndarray:
-        return viterbi_states(data[row, : lengths[row]], graphs[row], max_memory=max_memory)[0]
+        item = data[row, : lengths[row]]
+        return viterbi_states(item, graphs[row], max_memory=max_memory, backend="torch" if on_torch else "numba")[0]
 
-    workers = max(1, min(batch, torch.get_num_threads()))
+    workers = 1 if on_torch else max(1, min(batch, torch.get_num_threads()))
     if workers > 1:  # the numba kernels release the GIL: items run in parallel
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-viterbi") as pool:
             decoded = list(pool.map(decode, range(batch)))

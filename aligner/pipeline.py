@@ -42,7 +42,6 @@ from .partial import (
 from .records import Alignment, TokenSpan, WordSpan
 from .spans import position_spans, token_spans, word_spans
 from .text import Transcript, UnrepresentableCharacterWarning, phonemizer_voice, read_transcript, transcript_for_model
-from .viterbi import forced_align, minimum_frames
 
 #: Seconds of trailing blank frames a word keeps when neither the caller nor
 #: the model says otherwise (peaky CTC models).
@@ -366,6 +365,8 @@ class Aligner:
             padded[row, : len(row_targets)] = torch.tensor(row_targets, dtype=torch.int64)
         target_lengths = torch.tensor([len(t) for t in targets])
         device = emissions.device
+        from .viterbi import forced_align  # numba: loaded for CTC models only
+
         paths, scores = forced_align(
             emissions,
             padded.to(device),
@@ -623,7 +624,12 @@ def check_fits(
     the targets need: one per token plus a blank between repeats on the CTC
     path, ``min_frames`` per token with the duration-aware decoder."""
     frames = num_frames(model, int(waveform.shape[-1]))
-    needed = minimum_frames(targets) if min_frames is None else min_frames * len(targets)
+    if min_frames is None:
+        from .viterbi import minimum_frames
+
+        needed = minimum_frames(targets)
+    else:
+        needed = min_frames * len(targets)
     if needed > frames:
         audio_seconds = waveform.shape[-1] / model.sample_rate
         raise TranscriptError(

@@ -59,15 +59,15 @@ def test_aligner_on_gpu_keeps_emissions_on_the_device(dtype, monkeypatch):
     model = tiny_model()
     gpu = Aligner(model, device="cuda", dtype=dtype)
     seen = []
-    import aligner.pipeline as pipeline
+    import aligner.viterbi as viterbi
 
-    original = pipeline.forced_align
+    original = viterbi.forced_align
 
     def spy(log_probs, *args, **kwargs):
         seen.append(log_probs.device.type)
         return original(log_probs, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "forced_align", spy)
+    monkeypatch.setattr(viterbi, "forced_align", spy)  # the pipeline imports it when it runs
     results = gpu.align_batch(list(zip(waves, texts)))
     assert seen == ["cuda"]  # the Viterbi ran on the GPU emissions
     assert [len(r.words) for r in results] == [2, 4, 4]
@@ -75,3 +75,21 @@ def test_aligner_on_gpu_keeps_emissions_on_the_device(dtype, monkeypatch):
     for a, b in zip(results, cpu):  # half-precision emissions: times may move by a frame or two
         for wa, wb in zip(a.words, b.words):
             assert abs(wa.start - wb.start) <= 0.1
+
+
+def test_duration_decoder_runs_on_the_gpu_and_equals_the_cpu(monkeypatch):
+    import aligner.duration_viterbi as dv
+
+    gen = torch.Generator().manual_seed(5)
+    log_probs = torch.randn(2, 900, 12, generator=gen, dtype=torch.float64).log_softmax(-1)
+    words = [[[1, 2, 3], [4, 5]] * 20, [[6, 7], [8]] * 30]
+    lengths = torch.tensor([900, 700])
+    used = []
+    original = dv._torch_states
+    monkeypatch.setattr(dv, "_torch_states", lambda lp, *a: used.append(lp.device.type) or original(lp, *a))
+    gpu = dv.duration_align(log_probs.cuda(), words, lengths, skip_cost=3.0, backend="torch")
+    assert used == ["cuda", "cuda"]
+    cpu = dv.duration_align(log_probs, words, lengths, skip_cost=3.0)
+    assert torch.equal(gpu[0], cpu[0]) and torch.equal(gpu[1], cpu[1])
+    bounded = dv.duration_align(log_probs.cuda(), words, lengths, skip_cost=3.0, max_memory=4096, backend="torch")
+    assert torch.equal(bounded[0], cpu[0])

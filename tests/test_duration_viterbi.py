@@ -1,10 +1,14 @@
 """The duration-aware Viterbi (:mod:`aligner.duration_viterbi`): exact
 against a brute-force search on small cases, memory-bounded mode equal to
-the single pass, batching, errors, and its use by the aligner."""
+the single pass, the band, the numpy path and the compiled kernels equal
+to a plain full recursion, batching, errors, and its use by the aligner."""
 
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +18,8 @@ from hypothesis import strategies as st
 
 from aligner import Aligner, AlignerError, AlignmentError
 from aligner.duration_viterbi import duration_align, state_graph, viterbi_states
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _brute_force(log_probs: np.ndarray, words: list[list[int]], min_frames: int, blank: int = 0) -> float:
@@ -242,3 +248,114 @@ def test_optional_word_is_left_out_only_when_it_pays():
         state_graph(words, skip_cost=0.0)
     with pytest.raises(AlignmentError, match="2 gap labels for 3 words"):
         state_graph(words, gaps=[0, 0])
+
+
+def _reference_states(log_probs: np.ndarray, graph) -> tuple[list[int], float]:
+    """The recursion over every state, frame by frame, in plain Python (no
+    band, no padding): stay, then ``s - 1``, ``s - 2`` and the jump only
+    when strictly better; unreachable states stay at -1e30."""
+    neg = -1e30
+    jump, jump_cost = graph.jumps
+    frames, size = log_probs.shape[0], graph.num_states
+    label, loop, skip = graph.label.tolist(), graph.loop.tolist(), graph.skip.tolist()
+    previous = [log_probs[0, label[s]] if graph.start[s] else neg for s in range(size)]
+    choices = []
+    for t in range(1, frames):
+        current, choice = [neg] * size, [0] * size
+        for s in range(size):
+            best, pick = (previous[s] if loop[s] else neg), 0
+            if s >= 1 and previous[s - 1] > best:
+                best, pick = previous[s - 1], 1
+            if skip[s] and previous[s - 2] > best:
+                best, pick = previous[s - 2], 2
+            if jump[s] >= 0 and previous[jump[s]] - jump_cost[s] > best:
+                best, pick = previous[jump[s]] - jump_cost[s], 3
+            current[s] = best + log_probs[t, label[s]] if best > neg / 2 else neg
+            choice[s] = pick
+        choices.append(choice)
+        previous = current
+    ends = [previous[s] if graph.final[s] else neg for s in range(size)]
+    state = int(np.argmax(ends))
+    score = ends[state]
+    path = [state]
+    for t in range(frames - 2, -1, -1):
+        pick = choices[t][state]
+        state = int(jump[state]) if pick == 3 else state - pick
+        path.append(state)
+    return path[::-1], score
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    extra=st.integers(0, 25),
+    min_frames=st.integers(1, 3),
+    optional=st.booleans(),
+    ties=st.booleans(),
+)
+def test_numpy_compiled_and_segmented_paths_equal_the_full_recursion(seed, extra, min_frames, optional, ties):
+    """The band, the numpy path, the compiled kernels, the torch backend and
+    the memory-bounded segments all give the path of the full recursion,
+    ties included."""
+    import aligner.duration_viterbi as dv
+
+    rng = np.random.default_rng(seed)
+    words = [rng.integers(1, 5, rng.integers(1, 4)).tolist() for _ in range(rng.integers(1, 5))]
+    tokens = sum(len(w) for w in words)
+    frames = tokens * min_frames + extra + 1
+    log_probs = np.log(rng.dirichlet(np.ones(5), frames))
+    if ties:
+        log_probs = np.round(log_probs * 2) / 2  # many equal scores
+    graph = state_graph(words, min_frames=min_frames, skip_cost=1.5 if optional else None)
+    path, score = _reference_states(log_probs, graph)
+    results = [dv._numpy_states(log_probs, graph)]
+    original = dv.NUMPY_CELLS
+    try:
+        dv.NUMPY_CELLS = 0
+        results.append(viterbi_states(log_probs, graph))  # compiled, one pass
+        results.append(viterbi_states(log_probs, graph, max_memory=7))  # compiled, segments
+    finally:
+        dv.NUMPY_CELLS = original
+    results.append(viterbi_states(torch.from_numpy(log_probs), graph, backend="torch"))  # the GPU code, on the CPU
+    results.append(viterbi_states(log_probs, graph, max_memory=7, backend="torch"))
+    for states, found in results:
+        assert states.tolist() == path
+        assert found == score
+
+
+def test_band_holds_every_complete_path_and_is_empty_when_none_fits():
+    from aligner.duration_viterbi import band
+
+    graph = state_graph([[1, 2], [3]], min_frames=2)  # states: sil 1 1 2 2 sil 3 3 sil
+    lo, hi = band(graph, 6)  # exactly the frames the tokens need: one state per frame, no silence
+    assert lo.tolist() == hi.tolist() == [1, 2, 3, 4, 6, 7]
+    lo, hi = band(graph, 7)  # one frame to spare
+    assert lo.tolist() == [0, 1, 2, 3, 4, 6, 7] and hi.tolist() == [1, 2, 3, 4, 6, 7, 8]
+    lo, hi = band(graph, 5)  # 3 tokens x 2 frames do not fit in 5
+    assert np.any(lo > hi)
+    with pytest.raises(AlignmentError, match="5 frames are too few"):
+        viterbi_states(np.zeros((5, 4)), graph)
+
+
+def test_a_short_alignment_does_not_import_numba(tmp_path):
+    """One short file decodes in numpy: numba (and its kernel cache) is not loaded."""
+    code = (
+        "import sys, aligner; "
+        "r = aligner.align('examples/example.wav', open('examples/example.txt').read()); "
+        "print(len(r.words), 'numba' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    words, numba_loaded = out.stdout.split()
+    assert int(words) > 10 and numba_loaded == "False"
+
+
+def test_torch_backend_batch_equals_the_cpu_backend_and_rejects_unknown_names():
+    rng = np.random.default_rng(3)
+    log_probs = torch.log_softmax(torch.from_numpy(rng.normal(size=(3, 60, 6)) * 3), -1)
+    words = [[[1, 2], [3]], [[4, 4, 5]], [[2], [2], [1, 3]]]
+    lengths = torch.tensor([60, 41, 25])
+    cpu = duration_align(log_probs, words, lengths, backend="numba", skip_cost=2.0)
+    on_torch = duration_align(log_probs, words, lengths, backend="torch", skip_cost=2.0)
+    assert torch.equal(cpu[0], on_torch[0]) and torch.equal(cpu[1], on_torch[1])
+    with pytest.raises(AlignmentError, match="backend must be one of auto, numba, torch"):
+        duration_align(log_probs, words, lengths, backend="cuda")

@@ -64,6 +64,7 @@ from .align import (
     _settle,
     plan_batches,
 )
+from ..duration_viterbi import load_kernels
 from ..errors import AlignerError, CorpusError
 
 __all__ = ["ActorLostWarning", "AlignerSpec", "IN_FLIGHT_PER_ACTOR", "MAX_TRIES", "align_corpus_ray"]
@@ -158,6 +159,7 @@ class _AlignActor:
         self.aligner, self.error = None, None
         try:
             self.aligner = spec.build(device)
+            load_kernels()  # an actor aligns many files: the compiled decoder from the first one on
         except AlignerError as error:  # a bad spec: told to the driver by ready(), no restart loop
             self.error = str(error)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode")

@@ -1,0 +1,190 @@
+"""Compiled (numba) kernels of the duration-aware Viterbi
+(:mod:`aligner.duration_viterbi`), imported only when an input is long
+enough to need them (short ones run the same recursion in numpy), so a
+one-file ``aligner align`` does not pay numba's import and cache load.
+
+Rows are padded: state ``s`` lives in column ``s + 2`` of a score row and
+columns 0 and 1 hold ``-1e30``, so ``s - 1`` and ``s - 2`` never wrap
+around. Frame ``t`` computes only the band ``[lo[t], hi[t]]`` of states
+that can lie on a complete path (see :func:`aligner.duration_viterbi.band`);
+back-pointer codes are stored for the band only, one byte each: 0 stay,
+1 from ``s - 1``, 2 from ``s - 2``, 3 from ``jump[s]``. The inner loop is
+branch-free so that LLVM vectorizes it; jump edges (partial mode) are
+applied in a second, sparse pass over the states that have one. The tie
+rule is the reference one: stay, then ``s - 1``, ``s - 2`` and the jump
+only when strictly better.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NEG = -1e30
+
+
+@njit(cache=True, nogil=True)
+def _advance(prev, cur, codes, frame, label, skip, loop, jumpers, jump, jump_cost, st, en, reset):  # pragma: no cover
+    """Row ``cur`` (padded) of one frame over the band ``[st, en)`` from the
+    previous row ``prev``, codes into ``codes[0 : en - st]``. ``jumpers``:
+    sorted states with a jump edge. ``reset``: cells below the band that
+    are set to -1e30 (so that stale values from older frames are never read)."""
+    neg = NEG
+    half = NEG / 2
+    for s in range(max(st - reset, 0), st):
+        cur[s + 2] = neg
+    n = en - st
+    p0 = prev[st + 2 : en + 2]
+    p1 = prev[st + 1 : en + 1]
+    p2 = prev[st:en]
+    sk = skip[st:en]
+    lp = loop[st:en]
+    lb = label[st:en]
+    out = cur[st + 2 : en + 2]
+    for i in range(n):
+        x0 = p0[i]
+        x0 = x0 if lp[i] else neg
+        x1 = p1[i]
+        x2 = p2[i]
+        x2 = x2 if sk[i] else neg
+        c1 = x1 > x0
+        best = x1 if c1 else x0
+        c2 = x2 > best
+        best = x2 if c2 else best
+        out[i] = best
+        codes[i] = np.int8(2) if c2 else np.int8(c1)
+    if jumpers.shape[0]:
+        first = np.searchsorted(jumpers, st)
+        for k in range(first, jumpers.shape[0]):
+            s = jumpers[k]
+            if s >= en:
+                break
+            value = prev[jump[s] + 2] - jump_cost[s]
+            if value > out[s - st]:
+                out[s - st] = value
+                codes[s - st] = 3
+    for i in range(n):
+        best = out[i]
+        value = best + frame[lb[i]]
+        out[i] = value if best > half else neg
+
+
+@njit(cache=True, nogil=True)
+def _first_row(row, log_probs, label, start):  # pragma: no cover - numba
+    row[:] = NEG
+    for s in range(label.shape[0]):
+        if start[s]:
+            row[s + 2] = log_probs[0, label[s]]
+
+
+@njit(cache=True, nogil=True)
+def forward_codes(log_probs, label, skip, loop, start, jumpers, jump, jump_cost, lo, hi, offsets, codes, reset):
+    """The whole forward pass with every frame's codes (frame ``t``'s band
+    codes at ``codes[offsets[t - 1]:]``); returns the last row (padded).
+    """  # pragma: no cover - numba
+    states = label.shape[0]
+    previous = np.empty(states + 2)
+    current = np.full(states + 2, NEG)
+    _first_row(previous, log_probs, label, start)
+    for t in range(1, log_probs.shape[0]):
+        st, en = lo[t], hi[t] + 1
+        _advance(
+            previous,
+            current,
+            codes[offsets[t - 1] :],
+            log_probs[t],
+            label,
+            skip,
+            loop,
+            jumpers,
+            jump,
+            jump_cost,
+            st,
+            en,
+            reset,
+        )
+        previous, current = current, previous
+    return previous
+
+
+@njit(cache=True, nogil=True)
+def forward_checkpoints(log_probs, label, skip, loop, start, jumpers, jump, jump_cost, lo, hi, every, rows, reset):
+    """The forward pass keeping row ``t`` in ``rows[t // every]`` when
+    ``t % every == 0``; returns the last row (padded)."""  # pragma: no cover - numba
+    states = label.shape[0]
+    width = 0
+    for t in range(lo.shape[0]):
+        width = max(width, hi[t] + 1 - lo[t])
+    scratch = np.empty(max(width, 1), dtype=np.int8)
+    previous = np.empty(states + 2)
+    current = np.full(states + 2, NEG)
+    _first_row(previous, log_probs, label, start)
+    rows[0, :] = previous
+    for t in range(1, log_probs.shape[0]):
+        _advance(
+            previous,
+            current,
+            scratch,
+            log_probs[t],
+            label,
+            skip,
+            loop,
+            jumpers,
+            jump,
+            jump_cost,
+            lo[t],
+            hi[t] + 1,
+            reset,
+        )
+        previous, current = current, previous
+        if t % every == 0:
+            rows[t // every, :] = previous
+    return previous
+
+
+@njit(cache=True, nogil=True)
+def trace(codes, offsets, lo, jump, first, last, end_state, path):  # pragma: no cover - numba
+    """Follow the codes of frames ``last .. first + 1`` back from
+    ``end_state`` (frame ``t``'s codes at ``codes[offsets[t - first - 1]:]``),
+    writing ``path[first .. last]``; returns the state at ``first``."""
+    state = end_state
+    path[last] = state
+    for t in range(last, first, -1):
+        code = codes[offsets[t - first - 1] + state - lo[t]]
+        state = jump[state] if code == 3 else state - code
+        path[t - 1] = state
+    return state
+
+
+@njit(cache=True, nogil=True)
+def segment(
+    log_probs, label, skip, loop, jumpers, jump, jump_cost, lo, hi, row, first, last, end_state, path, reset
+):  # pragma: no cover - numba
+    """Recompute frames ``first + 1 .. last`` from the (padded) row at
+    ``first`` and trace them back from ``end_state``; returns the state at ``first``."""
+    count = last - first
+    offsets = np.zeros(max(count, 1) + 1, dtype=np.int64)
+    for k in range(count):
+        offsets[k + 1] = offsets[k] + hi[first + 1 + k] + 1 - lo[first + 1 + k]
+    codes = np.empty(max(offsets[count], 1), dtype=np.int8)
+    previous = row.copy()
+    current = np.full(row.shape[0], NEG)
+    for k in range(count):
+        t = first + 1 + k
+        _advance(
+            previous,
+            current,
+            codes[offsets[k] :],
+            log_probs[t],
+            label,
+            skip,
+            loop,
+            jumpers,
+            jump,
+            jump_cost,
+            lo[t],
+            hi[t] + 1,
+            reset,
+        )
+        previous, current = current, previous
+    return trace(codes, offsets, lo, jump, first, last, end_state, path)
