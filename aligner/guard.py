@@ -13,7 +13,15 @@ were fine. :func:`suspect_reasons` lists what is implausible about one:
   over 1.4 s);
 * ``word on silence``: a word has more than :data:`MAX_QUIET_SECONDS` of
   quiet audio (:data:`QUIET_DB` under the speech level, see
-  :mod:`aligner.activity`) inside it.
+  :mod:`aligner.activity`) inside it;
+* ``long phone`` (frame-level phone models, whose phones last as long as
+  they sound; not CTC models, whose spikes say nothing of durations): one
+  phone lasts longer than :data:`MAX_PHONE_SECONDS`. A phone of read speech
+  is rarely longer than 0.3 s; one that takes a second has swallowed a
+  pause or noise that the model could not tell from a weak, breathy or
+  whispered sound (on the hostile set of ``benchmarks/bench_accuracy.py``
+  every file with a word more than 0.5 s off had a phone over 0.8 s, no
+  other file of any set one over 0.5 s).
 
 A suspect alignment made by the duration-aware decoder is decoded once
 more with a stricter speech/silence constraint (no blank penalty; phones
@@ -39,6 +47,7 @@ from .records import WordSpan
 __all__ = [
     "FALLBACK_QUIET_DB",
     "LOW_MEAN_SCORE",
+    "MAX_PHONE_SECONDS",
     "MAX_QUIET_SECONDS",
     "MAX_SECONDS_PER_TOKEN",
     "MAX_WORD_BASE",
@@ -58,10 +67,16 @@ QUIET_DB = 40.0
 FALLBACK_QUIET_DB = 30.0
 #: Seconds of quiet audio a word may contain.
 MAX_QUIET_SECONDS = 0.4
+#: Longest plausible phone (frame-level phone models only).
+MAX_PHONE_SECONDS = 0.6
 
 
 def suspect_reasons(
-    words: Sequence[WordSpan], frame_seconds: float, quiet: torch.Tensor | None = None
+    words: Sequence[WordSpan],
+    frame_seconds: float,
+    quiet: torch.Tensor | None = None,
+    *,
+    phone_durations: bool = False,
 ) -> tuple[str, ...]:
     """What is implausible about ``words`` (empty when nothing is).
 
@@ -71,6 +86,8 @@ def suspect_reasons(
             ``t * frame_seconds``).
         quiet: per frame, whether the audio there is quiet (None: not
             checked). Shape ``(T,)``, bool.
+        phone_durations: check each token's duration (``long phone``): for
+            frame-level phone models only.
     """
     placed = [w for w in words if w.aligned]
     reasons: list[str] = []
@@ -86,6 +103,14 @@ def suspect_reasons(
                 f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
                 f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens"
             )
+    if phone_durations:
+        for word in placed:
+            for phone in word.chars:
+                if phone.end - phone.start > MAX_PHONE_SECONDS:
+                    reasons.append(
+                        f"long phone: {phone.label} of {word.text!r} lasts {phone.end - phone.start:.2f} s "
+                        f"({phone.start:.2f}-{phone.end:.2f} s)"
+                    )
     if quiet is not None and quiet.numel():
         frames = quiet.numel()
         counts = np.concatenate([[0], np.cumsum(quiet.numpy().astype(np.int64))])  # quiet frames before t

@@ -244,8 +244,9 @@ class Aligner:
         else:
             results = self._align_ctc(items, log_probs, emissions.lengths)
         quiet = [quiet_frames(level, QUIET_DB) for level in levels]
+        phones = self.min_frames is not None  # a frame-level model: its phones last as long as they sound
         results = [
-            replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q))
+            replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q, phone_durations=phones))
             for result, q in zip(results, quiet)
         ]
         if self.min_frames is not None and not self.partial:
@@ -278,7 +279,7 @@ class Aligner:
         second = self._align_durations([items[row] for row in rows], log_probs[rows], strict, lengths[rows])
         results = list(results)
         for row, again in zip(rows, second):
-            reasons = suspect_reasons(again.words, self.model.frame_seconds, quiet[row])
+            reasons = suspect_reasons(again.words, self.model.frame_seconds, quiet[row], phone_durations=True)
             note = f"re-aligned with a stricter speech/silence constraint after: {results[row].suspect[0]}"
             results[row] = replace(again, suspect=(*reasons, note))
         return results

@@ -77,6 +77,16 @@ def test_low_mean_score_long_word_and_word_on_silence_are_named():
     assert suspect_reasons([unplaced, words[1]], 0.02) == ()  # not placed: reported elsewhere
 
 
+def test_a_long_phone_is_named_for_phone_models_only():
+    phones = (CharSpan("N", 0.1, 0.2, 0.5), CharSpan("AA", 0.2, 0.3, 0.5), CharSpan("T", 0.3, 1.3, 0.5))
+    words = [replace(_word("not", 0.1, 1.3), chars=phones), _word("now", 1.3, 1.6)]
+    assert suspect_reasons(words, 0.02) == ()  # a CTC model's spans say nothing of durations
+    reasons = suspect_reasons(words, 0.02, phone_durations=True)
+    assert reasons == ("long phone: T of 'not' lasts 1.00 s (0.30-1.30 s)",)
+    shorter = replace(words[0], chars=(*phones[:2], CharSpan("T", 0.3, 0.85, 0.5)))
+    assert suspect_reasons([shorter, words[1]], 0.02, phone_durations=True) == ()  # 0.55 s: plausible
+
+
 # --------------------------------------------------------------------------- packaged model
 
 
@@ -174,3 +184,17 @@ def test_a_suspect_alignment_is_realigned_with_the_stricter_constraint(packaged,
     first = packaged.align((longer, rate), text)  # without the fallback: a word about a second off
     assert first.suspect[0].startswith("low score") and len(first.suspect) == 1
     assert max(max(abs(w.start - a), abs(w.end - b)) for w, (a, b) in zip(first.words, shifted)) > 0.5
+
+
+def test_a_phone_that_swallows_a_noisy_pause_is_flagged(packaged, speech_dir):
+    """JFK's inaugural sentence (crowd noise in its pauses) with 2 s of
+    -70 dB noise before and after: the first pass stretches a word's last
+    phone over a pause (about a second) with a plausible score; the
+    long-phone check flags it and the file is re-aligned."""
+    import librosa
+
+    wave, rate = librosa.load(speech_dir / "jfk.flac", sr=16000, mono=True)
+    text = (speech_dir / "jfk.txt").read_text(encoding="utf-8")
+    edge = np.random.default_rng(1).normal(0, 3e-4, 2 * rate).astype(np.float32)
+    result = packaged.align((np.concatenate([edge, wave, edge]), rate), text)
+    assert result.suspect and "after: long phone" in result.suspect[-1], result.suspect
