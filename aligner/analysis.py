@@ -28,8 +28,10 @@ import csv
 import importlib.util
 import io
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +48,9 @@ from .models.features import (
 )
 from .models.alignment_model import AlignmentModel
 from .records import Alignment
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
 
 __all__ = [
     "SILENCE",
@@ -149,12 +154,12 @@ def frame_labels(
 # --------------------------------------------------------------------------- metrics
 
 
-def _sklearn():
+def _sklearn() -> None:
     if importlib.util.find_spec("sklearn") is None:
         raise AlignerError("the layer metrics need scikit-learn: pip install scikit-learn")
 
 
-def _one_blas_thread():
+def _one_blas_thread() -> AbstractContextManager[object]:
     """Context: BLAS on one thread. The probe solver, k-means++ and the PCA
     eigen-solver make many small products that run several times slower
     with a thread pool (about 10x for the probe on a busy 2-core machine)."""
@@ -163,7 +168,7 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _check_xy(features, labels, name: str = "features") -> tuple[np.ndarray, np.ndarray]:
+def _check_xy(features: npt.ArrayLike, labels: npt.ArrayLike, name: str = "features") -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(features)
     y = np.asarray(labels)
     if x.ndim != 2:
@@ -181,7 +186,14 @@ def _check_xy(features, labels, name: str = "features") -> tuple[np.ndarray, np.
 
 
 def probe_accuracy(
-    features, labels, *, groups=None, test_size: float = 0.25, seed: int = 0, max_iter: int = 1000, C: float = 1.0
+    features: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    groups: npt.ArrayLike | None = None,
+    test_size: float = 0.25,
+    seed: int = 0,
+    max_iter: int = 1000,
+    C: float = 1.0,
 ) -> dict:
     """Accuracy of a linear probe predicting the labels from the features.
 
@@ -245,7 +257,7 @@ def probe_accuracy(
     }
 
 
-def contingency_metrics(labels, clusters) -> dict:
+def contingency_metrics(labels: npt.ArrayLike, clusters: npt.ArrayLike) -> dict:
     """Purity and PNMI of a clustering against reference labels.
 
     With ``p(y, z)`` the joint frequency of label ``y`` and cluster ``z``
@@ -285,7 +297,14 @@ def contingency_metrics(labels, clusters) -> dict:
     }
 
 
-def cluster_metrics(features, labels, n_clusters: int = 50, *, seed: int = 0, minibatch: bool | None = None) -> dict:
+def cluster_metrics(
+    features: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    n_clusters: int = 50,
+    *,
+    seed: int = 0,
+    minibatch: bool | None = None,
+) -> dict:
     """K-means on the features, scored against the labels.
 
     Args:
@@ -328,7 +347,7 @@ def cluster_metrics(features, labels, n_clusters: int = 50, *, seed: int = 0, mi
     return result
 
 
-def _centred(x, name: str) -> np.ndarray:
+def _centred(x: npt.ArrayLike, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
         raise AlignerError(f"{name} must be a 2-D array (frames, dim) with at least 2 frames, got shape {x.shape}")
@@ -343,7 +362,7 @@ def _cka_from_centred(x: np.ndarray, y: np.ndarray) -> float:
     return float(cross / norm) if norm > 0 else float("nan")
 
 
-def linear_cka(x, y) -> float:
+def linear_cka(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     """Linear centered kernel alignment of two representations of the same frames.
 
     ``CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` on column-centred
@@ -404,7 +423,7 @@ def cka_matrix(layers: Sequence) -> np.ndarray:
     return matrix
 
 
-def pca_projection(features, n_components: int = 2) -> np.ndarray:
+def pca_projection(features: npt.ArrayLike, n_components: int = 2) -> np.ndarray:
     """Project frames onto their first principal components.
 
     Signs are fixed so that the largest-magnitude loading of each component
@@ -517,17 +536,17 @@ class LayerReport:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
         return buffer.getvalue()
 
-    def to_csv(self, path: str | os.PathLike):
+    def to_csv(self, path: str | os.PathLike) -> Path:
         """Write the table as CSV, atomically; returns the path."""
         return atomic_write_text(path, self.to_csv_text())
 
 
 def layerwise_report(
     layer_features: Sequence,
-    labels,
+    labels: npt.ArrayLike,
     *,
     layer_ids: Sequence[int] | None = None,
-    groups=None,
+    groups: npt.ArrayLike | None = None,
     n_clusters: int = 50,
     probe: bool = True,
     cluster: bool = True,

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .errors import AudioError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import soundfile
 
 #: Below this peak amplitude a recording is treated as digital silence.
 SILENCE_PEAK = 1e-5
@@ -109,7 +113,7 @@ def read_mono(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0], rate
 
 
-def _mono_blocks(handle, block_frames: int = 1 << 16) -> np.ndarray:
+def _mono_blocks(handle: soundfile.SoundFile, block_frames: int = 1 << 16) -> np.ndarray:
     """Read an open ``soundfile.SoundFile`` into one mono float32 array."""
     total = max(int(handle.frames), 0)
     out = np.empty(total, np.float32)

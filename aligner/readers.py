@@ -114,7 +114,7 @@ _POINT = ("number", "text")
 class _Values:
     """The values of a TextGrid's text after its header, read in order."""
 
-    def __init__(self, text: str, start: int):
+    def __init__(self, text: str, start: int) -> None:
         self.text = text
         self.kinds: list[str] = []
         self.values: list[str | float] = []

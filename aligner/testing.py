@@ -3,7 +3,7 @@ ones, and full-size architectures that cost what a real checkpoint costs."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torchaudio.models import wav2vec2_model
@@ -85,7 +85,7 @@ def tiny_model(
     *,
     seed: int = 0,
     name: str = "tiny",
-    **kwargs,
+    **kwargs: Any,
 ) -> AlignmentModel:
     """A randomly initialised, tiny ``AlignmentModel`` (eval mode, CPU).
 

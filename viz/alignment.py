@@ -22,8 +22,10 @@ from aligner.errors import AlignerError, AlignmentError
 from aligner.records import Alignment
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
+    import torch
     from matplotlib.axes import Axes
-    from matplotlib.collections import LineCollection
+    from matplotlib.collections import LineCollection, PolyCollection, QuadMesh
     from matplotlib.container import BarContainer
     from matplotlib.figure import Figure, SubFigure
     from matplotlib.lines import Line2D
@@ -182,7 +184,7 @@ def draw_tier(
 # ------------------------------------------------------------------ waveform
 
 
-def _mono(waveform, what: str = "waveform") -> np.ndarray:
+def _mono(waveform: npt.ArrayLike | torch.Tensor, what: str = "waveform") -> np.ndarray:
     """Shape (samples,) or (samples, channels) → float64 (samples,)."""
     try:
         import torch
@@ -201,7 +203,7 @@ def _mono(waveform, what: str = "waveform") -> np.ndarray:
     return data
 
 
-def _draw_waveform(ax: Axes, samples: np.ndarray, sample_rate: float, offset: float):
+def _draw_waveform(ax: Axes, samples: np.ndarray, sample_rate: float, offset: float) -> Line2D | PolyCollection:
     """Line (short windows) or min/max envelope (long ones)."""
     if samples.size == 0:
         return ax.plot([], [], color="black", linewidth=0.6)[0]
@@ -226,7 +228,7 @@ def _draw_spectrogram(
     max_frequency: float,
     dynamic_range: float,
     cmap: str,
-):
+) -> QuadMesh:
     """Broadband spectrogram in dB (pre-emphasised, like Praat's)."""
     import librosa
     import librosa.display
@@ -314,7 +316,7 @@ def _char_intervals(alignment: Alignment) -> list[tuple[float, float, str]]:
 
 
 def plot_alignment(
-    waveform,
+    waveform: npt.ArrayLike | torch.Tensor,
     sample_rate: float,
     alignment: Alignment,
     *,

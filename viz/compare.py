@@ -181,7 +181,9 @@ def _tier(alignment: Alignment, tier: str) -> tuple[list[tuple[float, float, str
     return [(c.start, c.end, c.label) for c in alignment.chars], "phones" if alignment.phonetic else "chars"
 
 
-def _stems(ax: Axes, times: list[float], values: list[float], color: str, marker: str, label: str):
+def _stems(
+    ax: Axes, times: list[float], values: list[float], color: str, marker: str, label: str
+) -> StemContainer | None:
     if not times:
         return None
     stems = ax.stem(times, values, linefmt="-", markerfmt=marker, basefmt=" ", label=label)

@@ -19,7 +19,10 @@ import numpy as np
 from aligner.errors import AlignmentError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
+    import torch
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.image import AxesImage
     from matplotlib.lines import Line2D
 
@@ -42,7 +45,7 @@ MAX_TICK_LABELS = 60
 # ------------------------------------------------------------------- inputs
 
 
-def _to_numpy(value, name: str) -> np.ndarray:
+def _to_numpy(value: npt.ArrayLike | torch.Tensor, name: str) -> np.ndarray:
     try:
         import torch
 
@@ -58,7 +61,7 @@ def _to_numpy(value, name: str) -> np.ndarray:
         raise AlignmentError(f"{name}: not an array ({error})") from None
 
 
-def _log_probs(log_probs) -> np.ndarray:
+def _log_probs(log_probs: npt.ArrayLike | torch.Tensor) -> np.ndarray:
     """(frames, labels) or (1, frames, labels) → float64 (frames, labels)."""
     array = _to_numpy(log_probs, "log_probs")
     if array.ndim == 3 and array.shape[0] == 1:
@@ -75,7 +78,7 @@ def _log_probs(log_probs) -> np.ndarray:
     return array
 
 
-def _ids(value, name: str, num_labels: int, length: int | None = None) -> np.ndarray:
+def _ids(value: npt.ArrayLike | torch.Tensor, name: str, num_labels: int, length: int | None = None) -> np.ndarray:
     """1-D int64 ids in ``[0, num_labels)`` (a leading batch of one is dropped)."""
     array = _to_numpy(value, name)
     if array.ndim == 2 and array.shape[0] == 1:
@@ -101,7 +104,7 @@ def _check_labels(labels: Sequence[str], num_labels: int) -> list[str]:
     return labels
 
 
-def _label_axis(axis, names: Sequence[str]) -> None:
+def _label_axis(axis: Axis, names: Sequence[str]) -> None:
     if len(names) <= MAX_TICK_LABELS:
         axis.set_ticks(range(len(names)))
         axis.set_ticklabels(names, fontsize="small")
@@ -129,10 +132,10 @@ class EmissionsPlot:
 
 
 def plot_emissions(
-    log_probs,
+    log_probs: npt.ArrayLike | torch.Tensor,
     labels: Sequence[str],
     *,
-    path=None,
+    path: npt.ArrayLike | torch.Tensor | None = None,
     frame_seconds: float = 0.02,
     ax: Axes | None = None,
     colorbar: bool = True,
@@ -230,7 +233,13 @@ def _check_targets(targets: np.ndarray, frames: int, blank: int) -> None:
         )
 
 
-def trellis_scores(log_probs, targets, *, blank: int = 0, kind: str = "forward") -> np.ndarray:
+def trellis_scores(
+    log_probs: npt.ArrayLike | torch.Tensor,
+    targets: npt.ArrayLike | torch.Tensor,
+    *,
+    blank: int = 0,
+    kind: str = "forward",
+) -> np.ndarray:
     """Best log-scores on the CTC trellis, per frame and target token.
 
     Row ``j`` stands for "token ``j`` has been emitted and token ``j + 1``
@@ -299,7 +308,9 @@ def trellis_scores(log_probs, targets, *, blank: int = 0, kind: str = "forward")
     return np.maximum(scores[:, 1::2], scores[:, 2::2])
 
 
-def token_positions(path, targets, *, blank: int = 0) -> np.ndarray:
+def token_positions(
+    path: npt.ArrayLike | torch.Tensor, targets: npt.ArrayLike | torch.Tensor, *, blank: int = 0
+) -> np.ndarray:
     """The target position of every frame of a CTC path.
 
     Frame ``t`` gets ``j`` when token ``j`` is the last one emitted at or
@@ -363,11 +374,11 @@ class TrellisPlot:
 
 
 def plot_trellis(
-    log_probs,
-    targets,
+    log_probs: npt.ArrayLike | torch.Tensor,
+    targets: npt.ArrayLike | torch.Tensor,
     labels: Sequence[str],
     *,
-    path=None,
+    path: npt.ArrayLike | torch.Tensor | None = None,
     ax: Axes | None = None,
     blank: int = 0,
     kind: str = "forward",

@@ -7,11 +7,21 @@ returns the artists it made, and never calls ``plt.show``.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
 from aligner.errors import AlignerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
+    from matplotlib.axes import Axes
+    from matplotlib.collections import PathCollection, QuadMesh
+    from matplotlib.colorbar import Colorbar
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from aligner.analysis import LayerReport
 
 __all__ = ["plot_layer_metrics", "plot_cka", "plot_projection", "plot_hubert_accuracy", "layer_report_figures"]
 
@@ -19,7 +29,7 @@ __all__ = ["plot_layer_metrics", "plot_cka", "plot_projection", "plot_hubert_acc
 DEFAULT_METRICS = ("probe_accuracy", "probe_chance", "phone_purity", "cluster_purity", "pnmi")
 
 
-def _axes(ax):
+def _axes(ax: Axes | None) -> Axes:
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -27,15 +37,17 @@ def _axes(ax):
     return ax
 
 
-def _rows(report) -> list[dict]:
-    rows = report.rows if hasattr(report, "rows") else report
-    rows = [dict(row) for row in rows]
+def _rows(report: LayerReport | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    source = report.rows if hasattr(report, "rows") else report
+    rows = [dict(row) for row in source]
     if not rows:
         raise AlignerError("the layer report is empty")
     return rows
 
 
-def plot_layer_metrics(report, metrics: Sequence[str] | None = None, ax=None) -> list:
+def plot_layer_metrics(
+    report: LayerReport | Iterable[Mapping[str, Any]], metrics: Sequence[str] | None = None, ax: Axes | None = None
+) -> list[Line2D]:
     """One line per metric against the layer number.
 
     Args:
@@ -75,7 +87,12 @@ def plot_layer_metrics(report, metrics: Sequence[str] | None = None, ax=None) ->
     return lines
 
 
-def plot_cka(matrix, ax=None, layer_ids: Sequence[int] | None = None, cmap: str = "magma"):
+def plot_cka(
+    matrix: LayerReport | npt.ArrayLike,
+    ax: Axes | None = None,
+    layer_ids: Sequence[int] | None = None,
+    cmap: str = "magma",
+) -> tuple[QuadMesh, Colorbar]:
     """Heatmap of a layer-by-layer CKA matrix with a colorbar.
 
     Args:
@@ -88,11 +105,12 @@ def plot_cka(matrix, ax=None, layer_ids: Sequence[int] | None = None, cmap: str 
         ``(mesh, colorbar)``: the ``QuadMesh`` and the ``Colorbar``.
     """
     if hasattr(matrix, "cka"):
+        report = cast("LayerReport", matrix)  # duck-typed: anything with the report's cka and layers
         if layer_ids is None:
-            layer_ids = matrix.layers
-        if matrix.cka is None:
+            layer_ids = report.layers
+        if report.cka is None:
             raise AlignerError("the report has no CKA matrix (it was computed with cka=False)")
-        matrix = matrix.cka
+        matrix = report.cka
     matrix = np.asarray(matrix, dtype=float)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise AlignerError(f"the CKA matrix must be square, got shape {matrix.shape}")
@@ -114,7 +132,14 @@ def plot_cka(matrix, ax=None, layer_ids: Sequence[int] | None = None, cmap: str 
     return mesh, colorbar
 
 
-def plot_projection(points, labels, ax=None, max_labels: int = 12, other: str = "other", size: float = 8.0) -> list:
+def plot_projection(
+    points: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    ax: Axes | None = None,
+    max_labels: int = 12,
+    other: str = "other",
+    size: float = 8.0,
+) -> list[PathCollection]:
     """Scatter of 2-D points coloured by label, with a legend.
 
     The ``max_labels`` most frequent labels get their own colour and legend
@@ -156,7 +181,7 @@ def plot_projection(points, labels, ax=None, max_labels: int = 12, other: str = 
     return artists
 
 
-def layer_report_figures(report) -> dict:
+def layer_report_figures(report: LayerReport) -> dict[str, Figure]:
     """The figures of ``aligner layers`` for a :class:`aligner.analysis.LayerReport`.
 
     Returns:
@@ -200,7 +225,7 @@ def _colours(count: int) -> list:
     return [cmap(i % cmap.N) for i in range(count)]
 
 
-def plot_hubert_accuracy(results, ax=None) -> list:
+def plot_hubert_accuracy(results: Mapping[str, Any] | Iterable[Mapping[str, Any]], ax: Axes | None = None) -> list:
     """Masked vs unmasked HuBERT prediction accuracy.
 
     Args:
@@ -240,7 +265,7 @@ def plot_hubert_accuracy(results, ax=None) -> list:
     return lines
 
 
-def _accuracy(result, key: str) -> float:
+def _accuracy(result: object, key: str) -> float:
     if not isinstance(result, Mapping) or key not in result:
         raise AlignerError(f"a HuBERT accuracy result must be a dict with {key!r}, got {result!r}")
     return float(result[key])

@@ -852,7 +852,7 @@ class View:
     Built by :func:`show`; arguments as :func:`view_page`.
     """
 
-    def __init__(self, alignment: Alignment | str | os.PathLike[str], audio: Any = None, **options: Any):
+    def __init__(self, alignment: Alignment | str | os.PathLike[str], audio: Any = None, **options: Any) -> None:
         self.html, self.info = _build(alignment, audio, **options)
         rows = len(self.info.tiers) * (2 if self.info.comparison is not None else 1)
         # bar, title, axis, overview and help; tiers; the difference row; waveform and spectrogram

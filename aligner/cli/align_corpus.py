@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
@@ -28,6 +28,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..corpus.align import FileResult
+    from ..corpus.files import Problem
     from ..corpus.ray_cluster import AlignerSpec
     from ..pipeline import Aligner
 
@@ -36,7 +38,7 @@ class _OneLineUsageError(click.UsageError):
     """A usage error shown as one line ``error: ...`` (exit code 2), like
     the package's other bad-input errors."""
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.message}", file=file, err=file is None)
 
 
@@ -191,7 +193,7 @@ def align_corpus(
         bar.reset(total=count)
         audio["start"] = time.perf_counter()
 
-    def on_progress(result) -> None:
+    def on_progress(result: FileResult) -> None:
         import time
 
         if result.status == "skipped":
@@ -203,7 +205,8 @@ def align_corpus(
             speed = f"{audio['seconds'] / 3600:.2f} h audio, {speed}"
         bar.set_postfix_str(speed, refresh=False)
         if result.status == "failed":
-            tqdm.write(f"failed: {result.problem.message}", file=sys.stderr)
+            problem = cast("Problem", result.problem)  # a failed file always has its problem
+            tqdm.write(f"failed: {problem.message}", file=sys.stderr)
         bar.update(1)
 
     options, adapt_bar = None, None

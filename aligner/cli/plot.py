@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import AlignerError
 from .common import command
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 FIGURE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".jpg": "jpeg", ".jpeg": "jpeg"}
 
@@ -89,7 +93,7 @@ def plot(
     click.echo(f"wrote {output}", err=True)
 
 
-def read_window(audio: Path, start: float | None, end: float | None):
+def read_window(audio: Path, start: float | None, end: float | None) -> tuple[np.ndarray, int, float]:
     """``(samples, rate, offset)`` for ``aligner plot``: with a window, only
     that window (and 0.5 s around it) is decoded when libsndfile can seek
     the file, so a short window of an hour-long recording stays cheap;

@@ -44,7 +44,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, cast
 
 from ..atomic import atomic_write_text
 from .files import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
@@ -53,6 +53,9 @@ from ..errors import AlignerError, AudioError, CorpusError, OutputError
 from ..records import Alignment
 
 if TYPE_CHECKING:
+    from ..models.alignment_model import AlignmentModel
+    from ..pipeline import Aligner, PreparedItem
+    from .ray_cluster import AlignerSpec
     from ..training.adapt import AdaptationResult, AdaptOptions, SpeakerAdaptations
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus", "plan_batches"]
@@ -343,14 +346,21 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -
 class _Prepared:
     """A decoded corpus file, or the problem that stopped it."""
 
-    def __init__(self, item: CorpusFile, seconds: float | None, prepared=None, problem: Problem | None = None):
+    def __init__(
+        self,
+        item: CorpusFile,
+        seconds: float | None,
+        prepared: PreparedItem | None = None,
+        problem: Problem | None = None,
+    ) -> None:
         self.item = item
         self.seconds = seconds
-        self.prepared = prepared
+        # None only with a problem; read only for the entries without one
+        self.prepared = cast("PreparedItem", prepared)
         self.problem = problem
 
 
-def _prepare(aligner, item: CorpusFile, seconds: float | None) -> _Prepared:
+def _prepare(aligner: Aligner, item: CorpusFile, seconds: float | None) -> _Prepared:
     """Decode and normalize one file (runs in a worker thread)."""
     if item.transcript is None:
         return _Prepared(
@@ -374,7 +384,7 @@ def _prepare(aligner, item: CorpusFile, seconds: float | None) -> _Prepared:
 def align_corpus(
     in_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    aligner,
+    aligner: Aligner | AlignerSpec | str | os.PathLike | None,
     *,
     formats: Sequence[str] = ("textgrid",),
     batch_seconds: float = 120.0,
@@ -472,7 +482,8 @@ def align_corpus(
         return align_corpus_ray(
             in_dir,
             out_dir,
-            aligner,
+            # the model spec; a loaded Aligner is refused there (CorpusError: every actor loads its own model)
+            cast("AlignerSpec | str | os.PathLike | None", aligner),
             address=ray_address,
             formats=formats,
             batch_seconds=batch_seconds,
@@ -486,6 +497,7 @@ def align_corpus(
         )
     if actors is not None or cpus_per_actor is not None:
         raise CorpusError("actors and cpus_per_actor need ray_address (a Ray cluster)")
+    aligner = cast("Aligner", aligner)  # the local run: a loaded aligner.Aligner (see the docstring)
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir).expanduser(), Path(out_dir).expanduser()
     formats = _check_options(formats, batch_seconds, workers)
@@ -579,7 +591,7 @@ def _scan_corpus(
     return summary, todo
 
 
-def _batch_outcomes(aligner, ready: Sequence[_Prepared]) -> Iterator[tuple[_Prepared, Alignment | Problem]]:
+def _batch_outcomes(aligner: Aligner, ready: Sequence[_Prepared]) -> Iterator[tuple[_Prepared, Alignment | Problem]]:
     """The outcome of every file of a decoded batch, in the order a run
     reports them: the files that could not be decoded first (yielded
     before the batch is aligned), then the others, aligned as one batch
@@ -676,7 +688,7 @@ class _Routes:
 
 
 def _adapt_routes(
-    aligner,
+    aligner: Aligner,
     durations: Sequence[tuple[CorpusFile, float | None]],
     options: AdaptOptions,
     workers: int,
@@ -730,15 +742,19 @@ def _draw(
     return chosen
 
 
-def _decode(aligner, chosen: Sequence[tuple[CorpusFile, float | None]], workers: int) -> list[_Prepared]:
+def _decode(aligner: Aligner, chosen: Sequence[tuple[CorpusFile, float | None]], workers: int) -> list[_Prepared]:
     """The files of ``chosen`` that decode, decoded by ``workers`` threads."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode") as pool:
         return [entry for entry in pool.map(lambda d: _prepare(aligner, *d), chosen) if entry.problem is None]
 
 
 def _adapt(
-    aligner, durations, options: AdaptOptions, workers: int, on_step: Callable[[int, float | None], None] | None
-):
+    aligner: Aligner,
+    durations: Sequence[tuple[CorpusFile, float | None]],
+    options: AdaptOptions,
+    workers: int,
+    on_step: Callable[[int, float | None], None] | None,
+) -> tuple[Aligner, AdaptationResult | None, dict[str, float]]:
     """Adapt ``aligner``'s model on a random share of the files (see
     :func:`align_corpus`). Returns the aligner to use, the report and the
     first-pass score of each file adapted on."""
@@ -764,7 +780,7 @@ def _adapt(
 
 
 def _first_pass(
-    aligner, files: Sequence[tuple[CorpusFile, float | None]], workers: int, batch_seconds: float
+    aligner: Aligner, files: Sequence[tuple[CorpusFile, float | None]], workers: int, batch_seconds: float
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Align ``files`` with ``aligner`` in batches: the mean word score
     (:attr:`Alignment.score`) and the decoded duration of each file that
@@ -782,7 +798,7 @@ def _first_pass(
 
 
 def _adapt_per_speaker(
-    aligner,
+    aligner: Aligner,
     durations: Sequence[tuple[CorpusFile, float | None]],
     options: AdaptOptions,
     eligible: dict[str, list[str]],
@@ -887,7 +903,7 @@ def _adapt_per_speaker(
     return routes
 
 
-def _save_adapted(model, folder: Path) -> None:
+def _save_adapted(model: AlignmentModel, folder: Path) -> None:
     """:func:`~aligner.models.loading.save_model` into ``folder``, file by
     file atomically: the model is written into a hidden temporary folder
     inside ``folder``, then its weights and its config are renamed into
@@ -995,7 +1011,7 @@ def _check_options(formats: Sequence[str], batch_seconds: float, workers: int) -
     return chosen
 
 
-def _align_isolating_failures(aligner, entries: list[_Prepared]) -> list[Alignment | Problem]:
+def _align_isolating_failures(aligner: Aligner, entries: list[_Prepared]) -> list[Alignment | Problem]:
     """Align a batch; if it fails, align its files one by one so that only
     the files that fail alone are reported."""
     if not entries:

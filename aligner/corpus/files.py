@@ -21,9 +21,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import AlignerError, CorpusError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models.alignment_model import AlignmentModel
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -211,7 +214,7 @@ class Problem:
     fatal: bool = True
 
 
-def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
+def _check_file(item: CorpusFile, model: AlignmentModel, language: str) -> list[Problem]:
     """Every problem of one corpus file (decodes its audio)."""
     from ..audio import load_audio
     from ..pipeline import check_fits
@@ -258,7 +261,7 @@ def _check_file(item: CorpusFile, model, language: str) -> list[Problem]:
 
 def validate_corpus(
     files: Sequence[CorpusFile],
-    model,
+    model: AlignmentModel,
     *,
     language: str = "en",
     workers: int = 2,

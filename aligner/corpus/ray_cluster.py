@@ -50,7 +50,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
 from .files import CorpusFile, Problem, audio_duration
 from .align import (
@@ -66,6 +67,12 @@ from .align import (
 )
 from ..duration_viterbi import load_kernels
 from ..errors import AlignerError, CorpusError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ray import ObjectRef
+
+    from ..pipeline import Aligner
+    from ..records import Alignment
 
 __all__ = ["ActorLostWarning", "AlignerSpec", "IN_FLIGHT_PER_ACTOR", "MAX_TRIES", "align_corpus_ray"]
 
@@ -108,7 +115,7 @@ class AlignerSpec:
     partial: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, device: str):
+    def build(self, device: str) -> Aligner:
         """The aligner of one actor (on the node)."""
         from ..pipeline import Aligner
 
@@ -117,7 +124,7 @@ class AlignerSpec:
         return Aligner(self.model, device=device, dtype=self.dtype, partial=self.partial, **options)
 
 
-def _as_spec(aligner) -> AlignerSpec:
+def _as_spec(aligner: object) -> AlignerSpec:
     if isinstance(aligner, AlignerSpec):
         spec = aligner
     elif aligner is None or isinstance(aligner, (str, os.PathLike)):
@@ -138,7 +145,7 @@ def _as_spec(aligner) -> AlignerSpec:
     return replace(spec, model=model)
 
 
-def _import_ray():
+def _import_ray() -> ModuleType:
     try:
         import ray
     except ImportError:
@@ -152,7 +159,7 @@ def _import_ray():
 class _AlignActor:
     """One model on one node: decodes and aligns batches (a Ray actor)."""
 
-    def __init__(self, spec: AlignerSpec, device: str, threads: int, workers: int):
+    def __init__(self, spec: AlignerSpec, device: str, threads: int, workers: int) -> None:
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
@@ -174,11 +181,12 @@ class _AlignActor:
     def align(self, items: list[tuple[CorpusFile, float | None]]) -> list[tuple[str, float, bool, Any]]:
         """``(key, seconds, decode failed, Alignment or Problem)`` of every
         file of a batch, in the local run's order."""
-        ready = list(self.pool.map(lambda item: _prepare(self.aligner, *item), items))
+        aligner = cast("Aligner", self.aligner)  # loaded: the driver stops at a ready() that reports an error
+        ready = list(self.pool.map(lambda item: _prepare(aligner, *item), items))
         with self.network:  # the other call decodes meanwhile
             return [
                 (entry.item.key, entry.seconds or 0.0, entry.problem is not None, outcome)
-                for entry, outcome in _batch_outcomes(self.aligner, ready)
+                for entry, outcome in _batch_outcomes(aligner, ready)
             ]
 
 
@@ -209,7 +217,7 @@ class _Scheduler:
 
     def __init__(
         self,
-        ray,
+        ray: ModuleType,
         spec: AlignerSpec,
         device: str,
         count: int,
@@ -217,7 +225,7 @@ class _Scheduler:
         gpus: float,
         workers: int,
         settle: Callable[[_Work, str, float, bool, Any], None],
-    ):
+    ) -> None:
         self.ray = ray
         self.spec, self.device, self.count, self.cpus, self.gpus = spec, device, count, cpus, gpus
         self.workers = workers
@@ -283,7 +291,7 @@ class _Scheduler:
             actor.running.add(ref)
             self.running[ref] = (actor, work)
 
-    def _started(self, ref) -> None:
+    def _started(self, ref: ObjectRef) -> None:
         actor = self.starting.pop(ref)
         try:
             error, node = self.ray.get(ref)
@@ -298,7 +306,7 @@ class _Scheduler:
         actor.started, actor.node = True, node
         self.ever_started = True
 
-    def _finished(self, ref, works: deque[_Work]) -> None:
+    def _finished(self, ref: ObjectRef, works: deque[_Work]) -> None:
         actor, work = self.running.pop(ref)
         actor.running.discard(ref)
         try:
@@ -346,7 +354,7 @@ class _Scheduler:
 
 
 def _cluster_plan(
-    ray, spec: AlignerSpec, actors: int | None, cpus_per_actor: float | None
+    ray: ModuleType, spec: AlignerSpec, actors: int | None, cpus_per_actor: float | None
 ) -> tuple[str, int, float, float]:
     """Device type, number of actors, CPUs and GPUs per actor."""
     gpus_total = ray.cluster_resources().get("GPU", 0)
@@ -364,7 +372,7 @@ def _cluster_plan(
     return device, actors or max(1, sum(int(c // cpus) for c in node_cpus)), cpus, 0
 
 
-def _connect(ray, address: str) -> bool:
+def _connect(ray: ModuleType, address: str) -> bool:
     """Connect to the cluster; False when this process already was."""
     if ray.is_initialized():
         return False
@@ -434,7 +442,7 @@ def align_corpus_ray(
     done: dict[tuple[int, int, int], FileResult] = {}
     scheduler = None
 
-    def settle(work: _Work, key: str, seconds: float, decode_failed: bool, outcome) -> None:
+    def settle(work: _Work, key: str, seconds: float, decode_failed: bool, outcome: Alignment | Problem) -> None:
         place = next(p for p, item, _ in work.items if item.key == key)
         result = _settle(key, seconds, outcome, out_dir, formats, subtitles)
         done[(work.index, 0 if decode_failed else 1, place)] = result

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Sequence, Union
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from .emissions import conv_features, conv_frames, resolve_device
 from ..errors import AlignerError
 from .frontend import frame_geometry, receptive_field
 from .alignment_model import AlignmentModel, is_group_norm
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy.typing as npt
 
 __all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy", "resolve_network", "conv_frames"]
 
@@ -108,7 +111,9 @@ def _frame_samples(network: Wav2Vec2Model) -> int:
     return math.prod(stride for _, stride in frame_geometry(network))
 
 
-def _as_waveforms(waveforms, name: str = "waveforms") -> list[torch.Tensor]:
+def _as_waveforms(
+    waveforms: Sequence[torch.Tensor | np.ndarray] | torch.Tensor | np.ndarray, name: str = "waveforms"
+) -> list[torch.Tensor]:
     """A list of 1-D float32 tensors (a single 1-D waveform becomes a list of one)."""
     if isinstance(waveforms, (torch.Tensor, np.ndarray)) and waveforms.ndim == 1:
         waveforms = [waveforms]
@@ -139,14 +144,14 @@ def _check_frames(network: Wav2Vec2Model, waves: Sequence[torch.Tensor]) -> list
 class _EvalMode:
     """Eval mode inside the block, the module's previous mode restored after."""
 
-    def __init__(self, module: torch.nn.Module):
+    def __init__(self, module: torch.nn.Module) -> None:
         self.module = module
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.was_training = self.module.training
         self.module.eval()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.module.train(self.was_training)
 
 
@@ -251,7 +256,9 @@ def _count_correct(logits: torch.Tensor | None) -> tuple[int, int]:
     return int((top & ~bottom).sum()), int(logits.shape[0])
 
 
-def _as_labels(frame_labels, count: int, frames: list[int], num_classes: int) -> list[torch.Tensor]:
+def _as_labels(
+    frame_labels: Iterable[npt.ArrayLike | torch.Tensor], count: int, frames: list[int], num_classes: int
+) -> list[torch.Tensor]:
     labels = list(frame_labels)
     if len(labels) != count:
         raise AlignerError(f"got {count} waveforms but {len(labels)} frame label sequences")

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ..errors import ModelConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torchaudio.models import Wav2Vec2Model
 
 __all__ = ["LogMelFrontEnd", "frame_geometry", "frames_for_samples"]
 
@@ -71,7 +74,7 @@ class LogMelFrontEnd(nn.Module):
         f_min: float = 40.0,
         f_max: float = 7600.0,
         dynamic_range_db: float | None = None,
-    ):
+    ) -> None:
         super().__init__()
         if dynamic_range_db is not None and not (math.isfinite(dynamic_range_db) and dynamic_range_db > 0):
             raise ModelConfigError(
@@ -222,7 +225,7 @@ def receptive_field(geometry: Sequence[tuple[int, int]]) -> int:
     return field
 
 
-def build_network(architecture: dict):
+def build_network(architecture: dict[str, Any]) -> Wav2Vec2Model:
     """``torchaudio.models.wav2vec2_model(**architecture)``, where an extra
     ``front_end`` entry (a :meth:`LogMelFrontEnd.config` dict) replaces the
     convolutional feature extractor by a :class:`LogMelFrontEnd`.

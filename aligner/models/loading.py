@@ -226,7 +226,7 @@ def architecture_of(net: Wav2Vec2Model) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def _bundle(name: str):
+def _bundle(name: str) -> torchaudio.pipelines.Wav2Vec2ASRBundle:
     bundle = getattr(torchaudio.pipelines, name, None)
     if bundle is None:
         raise ModelError(f"torchaudio {torchaudio.__version__} has no bundle {name}")

@@ -51,6 +51,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -59,6 +60,10 @@ import torch.nn.functional as F
 from ..models.emissions import conv_features, num_frames
 from ..errors import AlignerError
 from ..models.alignment_model import AlignmentModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import Aligner, PreparedItem
+    from ..records import Alignment
 
 __all__ = [
     "MIN_SPEAKER_FILES",
@@ -134,7 +139,7 @@ class AdaptationResult:
 
 
 def frame_targets(
-    alignment, frames: int, labels: Sequence[str], blank: int, min_score: float = MIN_TARGET_SCORE
+    alignment: Alignment, frames: int, labels: Sequence[str], blank: int, min_score: float = MIN_TARGET_SCORE
 ) -> torch.Tensor:
     """Per-frame class ids from an alignment: each phone's frames get its
     label and the frames between words the blank; a word scoring below
@@ -358,8 +363,8 @@ class SpeakerAdaptations:
 
 
 def adapt_model(
-    aligner,
-    items: Sequence,
+    aligner: Aligner,
+    items: Sequence[PreparedItem],
     *,
     seconds: float | None = None,
     holdout: float = 0.2,
@@ -455,7 +460,7 @@ def adapt_model(
     trainable = [p for p in model.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
 
-    def targets_of(current) -> list[torch.Tensor]:
+    def targets_of(current: Aligner) -> list[torch.Tensor]:
         model.model.eval()
         alignments = current.align_prepared(train)
         result = []

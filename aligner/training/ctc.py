@@ -132,7 +132,7 @@ class _Utterance:
 class _DecodeDataset(Dataset):
     """Decodes and resamples audio files (used with DataLoader workers)."""
 
-    def __init__(self, paths: Sequence[Path], sample_rate: int):
+    def __init__(self, paths: Sequence[Path], sample_rate: int) -> None:
         self.paths = list(paths)
         self.sample_rate = sample_rate
 
@@ -1061,7 +1061,7 @@ class _Trainer:
         data: _Data,
         run: _Run,
         state: Mapping[str, Any] | None,
-    ):
+    ) -> None:
         self.model, self.meta, self.config, self.data, self.run = model, meta, config, data, run
         self.net = model.model
         self.resumed = state is not None
@@ -1354,7 +1354,7 @@ class _Trainer:
 class _TrainDataset(Dataset):
     """``index -> (index, waveform)``; decodes files that are not cached."""
 
-    def __init__(self, utterances: Sequence[_Utterance], sample_rate: int):
+    def __init__(self, utterances: Sequence[_Utterance], sample_rate: int) -> None:
         self.utterances = list(utterances)
         self.sample_rate = sample_rate
 

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from torch import nn
 from ._amp import grad_scaler, optimizer_step
 from ..models.frontend import LogMelFrontEnd, build_network, frames_for_samples
 from ..phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
+
+if TYPE_CHECKING:  # pragma: no cover
+    from multiprocessing.pool import Pool
 
 __all__ = [
     "LABELS",
@@ -225,7 +228,7 @@ def _render_mbrola(spec: MbrolaSpec) -> LabeledUtterance:
     )
 
 
-def render_pool(jobs: int):
+def render_pool(jobs: int) -> Pool:
     """A process pool for :func:`render_many` (create it before CUDA is
     initialised: workers are forked)."""
     import multiprocessing

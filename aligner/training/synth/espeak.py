@@ -293,7 +293,7 @@ class _Espeak:
         self.sample_rate = int(rate)
         return lib
 
-    def _on_audio(self, wav, count, events) -> int:
+    def _on_audio(self, wav: ctypes._Pointer[ctypes.c_short], count: int, events: ctypes._Pointer[_Event]) -> int:
         if wav and count > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).astype(np.int16))
         index = 0
