@@ -8,11 +8,13 @@ columns 0 and 1 hold ``-1e30``, so ``s - 1`` and ``s - 2`` never wrap
 around. Frame ``t`` computes only the band ``[lo[t], hi[t]]`` of states
 that can lie on a complete path (see :func:`aligner.duration_viterbi.band`);
 back-pointer codes are stored for the band only, one byte each: 0 stay,
-1 from ``s - 1``, 2 from ``s - 2``, 3 from ``jump[s]``. The inner loop is
-branch-free so that LLVM vectorizes it; jump edges (partial mode) are
-applied in a second, sparse pass over the states that have one. The tie
-rule is the reference one: stay, then ``s - 1``, ``s - 2`` and the jump
-only when strictly better.
+1 from ``s - 1``, 2 from ``s - 2``, ``3 + r`` from the state's ``r``-th
+further edge (:attr:`aligner.duration_viterbi.StateGraph.edges`: partial
+mode's word skips, the entries of a maximum duration). The inner loop is
+branch-free so that LLVM vectorizes it; the further edges are applied in a
+second, sparse pass. The tie rule is the reference one: stay, then
+``s - 1``, ``s - 2`` and the further edges in order, each only when
+strictly better.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ NEG = -1e30
 
 
 @njit(cache=True, nogil=True)
-def _advance(prev, cur, codes, frame, label, skip, loop, jumpers, jump, jump_cost, st, en, reset):  # pragma: no cover
+def _advance(prev, cur, codes, frame, label, skip, loop, edges, st, en, reset):  # pragma: no cover
     """Row ``cur`` (padded) of one frame over the band ``[st, en)`` from the
-    previous row ``prev``, codes into ``codes[0 : en - st]``. ``jumpers``:
-    sorted states with a jump edge. ``reset``: cells below the band that
-    are set to -1e30 (so that stale values from older frames are never read)."""
+    previous row ``prev``, codes into ``codes[0 : en - st]``. ``edges``:
+    ``(to, source, cost, rank)`` of the further edges, sorted by ``to``.
+    ``reset``: cells below the band that are set to -1e30 (so that stale
+    values from older frames are never read)."""
     neg = NEG
     half = NEG / 2
     for s in range(max(st - reset, 0), st):
@@ -53,16 +56,16 @@ def _advance(prev, cur, codes, frame, label, skip, loop, jumpers, jump, jump_cos
         best = x2 if c2 else best
         out[i] = best
         codes[i] = np.int8(2) if c2 else np.int8(c1)
-    if jumpers.shape[0]:
-        first = np.searchsorted(jumpers, st)
-        for k in range(first, jumpers.shape[0]):
-            s = jumpers[k]
+    to, source, cost, rank = edges
+    if to.shape[0]:
+        for k in range(np.searchsorted(to, st), to.shape[0]):
+            s = to[k]
             if s >= en:
                 break
-            value = prev[jump[s] + 2] - jump_cost[s]
+            value = prev[source[k] + 2] - cost[k]
             if value > out[s - st]:
                 out[s - st] = value
-                codes[s - st] = 3
+                codes[s - st] = 3 + rank[k]
     for i in range(n):
         best = out[i]
         value = best + frame[lb[i]]
@@ -78,7 +81,7 @@ def _first_row(row, log_probs, label, start):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def forward_codes(log_probs, label, skip, loop, start, jumpers, jump, jump_cost, lo, hi, offsets, codes, reset):
+def forward_codes(log_probs, label, skip, loop, start, edges, lo, hi, offsets, codes, reset):
     """The whole forward pass with every frame's codes (frame ``t``'s band
     codes at ``codes[offsets[t - 1]:]``); returns the last row (padded).
     """  # pragma: no cover - numba
@@ -96,9 +99,7 @@ def forward_codes(log_probs, label, skip, loop, start, jumpers, jump, jump_cost,
             label,
             skip,
             loop,
-            jumpers,
-            jump,
-            jump_cost,
+            edges,
             st,
             en,
             reset,
@@ -108,7 +109,7 @@ def forward_codes(log_probs, label, skip, loop, start, jumpers, jump, jump_cost,
 
 
 @njit(cache=True, nogil=True)
-def forward_checkpoints(log_probs, label, skip, loop, start, jumpers, jump, jump_cost, lo, hi, every, rows, reset):
+def forward_checkpoints(log_probs, label, skip, loop, start, edges, lo, hi, every, rows, reset):
     """The forward pass keeping row ``t`` in ``rows[t // every]`` when
     ``t % every == 0``; returns the last row (padded)."""  # pragma: no cover - numba
     states = label.shape[0]
@@ -129,9 +130,7 @@ def forward_checkpoints(log_probs, label, skip, loop, start, jumpers, jump, jump
             label,
             skip,
             loop,
-            jumpers,
-            jump,
-            jump_cost,
+            edges,
             lo[t],
             hi[t] + 1,
             reset,
@@ -143,7 +142,7 @@ def forward_checkpoints(log_probs, label, skip, loop, start, jumpers, jump, jump
 
 
 @njit(cache=True, nogil=True)
-def trace(codes, offsets, lo, jump, first, last, end_state, path):  # pragma: no cover - numba
+def trace(codes, offsets, lo, edge_first, edge_source, first, last, end_state, path):  # pragma: no cover - numba
     """Follow the codes of frames ``last .. first + 1`` back from
     ``end_state`` (frame ``t``'s codes at ``codes[offsets[t - first - 1]:]``),
     writing ``path[first .. last]``; returns the state at ``first``."""
@@ -151,14 +150,14 @@ def trace(codes, offsets, lo, jump, first, last, end_state, path):  # pragma: no
     path[last] = state
     for t in range(last, first, -1):
         code = codes[offsets[t - first - 1] + state - lo[t]]
-        state = jump[state] if code == 3 else state - code
+        state = edge_source[edge_first[state] + code - 3] if code >= 3 else state - code
         path[t - 1] = state
     return state
 
 
 @njit(cache=True, nogil=True)
 def segment(
-    log_probs, label, skip, loop, jumpers, jump, jump_cost, lo, hi, row, first, last, end_state, path, reset
+    log_probs, label, skip, loop, edges, edge_first, lo, hi, row, first, last, end_state, path, reset
 ):  # pragma: no cover - numba
     """Recompute frames ``first + 1 .. last`` from the (padded) row at
     ``first`` and trace them back from ``end_state``; returns the state at ``first``."""
@@ -179,12 +178,10 @@ def segment(
             label,
             skip,
             loop,
-            jumpers,
-            jump,
-            jump_cost,
+            edges,
             lo[t],
             hi[t] + 1,
             reset,
         )
         previous, current = current, previous
-    return trace(codes, offsets, lo, jump, first, last, end_state, path)
+    return trace(codes, offsets, lo, edge_first, edges[1], first, last, end_state, path)

@@ -79,6 +79,8 @@ class StateGraph:
         jump: a further predecessor of each state, -1 for none (partial
             mode's way round a word, :func:`state_graph`). Shape: ``(S,)``.
         jump_cost: log-probability price of taking ``jump``. Shape: ``(S,)``.
+        extra: more predecessors, ``(to, source, cost)`` arrays of the same
+            length (a maximum duration's entries, :func:`state_graph`), or None.
     """
 
     label: np.ndarray
@@ -90,6 +92,34 @@ class StateGraph:
     token: np.ndarray
     jump: np.ndarray | None = None
     jump_cost: np.ndarray | None = None
+    extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def edges(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """Every predecessor besides ``s``, ``s - 1`` and ``s - 2``: ``((to,
+        source, cost, rank), first)``, sorted by ``to`` (a state's ``jump``
+        first, then its ``extra`` edges in order; ``rank`` counts a state's
+        edges from 0) and ``first``, each state's first edge (-1 for none).
+        The decoders try a state's edges in this order. Shapes: ``(E,)``
+        and ``(S,)``."""
+        jump, jump_cost = self.jumps
+        has = np.flatnonzero(jump >= 0)
+        to, source, cost = [has], [jump[has]], [jump_cost[has]]
+        if self.extra is not None:
+            to.append(np.asarray(self.extra[0], np.int64))
+            source.append(np.asarray(self.extra[1], np.int64))
+            cost.append(np.asarray(self.extra[2], np.float64))
+        all_to = np.concatenate(to).astype(np.int64)
+        order = np.argsort(all_to, kind="stable")
+        all_to = all_to[order]
+        all_source = np.concatenate(source).astype(np.int64)[order]
+        all_cost = np.concatenate(cost).astype(np.float64)[order]
+        first = np.full(self.label.shape[0], -1, np.int64)
+        index = np.arange(all_to.shape[0])
+        starts = np.flatnonzero(np.r_[True, all_to[1:] != all_to[:-1]]) if all_to.shape[0] else index
+        first[all_to[starts]] = starts
+        rank = index - first[all_to] if all_to.shape[0] else index
+        return (all_to, all_source, all_cost, rank.astype(np.int64)), first
 
     @property
     def jumps(self) -> tuple[np.ndarray, np.ndarray]:
@@ -127,12 +157,20 @@ def state_graph(
     *,
     blank: int = 0,
     min_frames: int = 1,
+    max_frames: int | None = None,
     gaps: Sequence[int] | None = None,
     skip_cost: float | Sequence[float] | None = None,
 ) -> StateGraph:
     """The graph for ``words`` (label ids per word, empty words skipped):
     optional silence before, between and after the words, no silence
     inside a word, every token at least ``min_frames`` frames.
+
+    ``max_frames`` (optional) also caps every token's duration: a token is
+    then a chain of ``max_frames`` states without repeats, the last
+    ``min_frames`` of them mandatory and the others entered at any point
+    (``extra`` edges), so it lasts ``min_frames`` to ``max_frames`` frames.
+    The graph is about ``max_frames / min_frames`` times larger; the guard's
+    re-alignment uses it to keep a phone from swallowing a pause.
 
     ``gaps`` (optional) gives the label of each optional run between words:
     one per gap of the non-empty words, before the first and after the last
@@ -163,6 +201,11 @@ def state_graph(
     """
     if min_frames < 1:
         raise AlignmentError(f"min_frames must be >= 1, got {min_frames}")
+    if max_frames is not None and max_frames < min_frames:
+        raise AlignmentError(f"max_frames must be >= min_frames ({min_frames}), got {max_frames}")
+    optional_copies = 0 if max_frames is None else max_frames - min_frames
+    extra_to: list[int] = []
+    extra_from: list[int] = []
     count = sum(1 for word in words if word)
     if gaps is not None and len(gaps) != count + 1:
         raise AlignmentError(f"{len(gaps)} gap labels for {count} words (need {count + 1})")
@@ -206,14 +249,20 @@ def state_graph(
         for k, lab in enumerate(word):
             if lab == blank:
                 raise AlignmentError(f"target {position} is the blank label {blank}")
-            for copy in range(min_frames):
-                repeat = copy == min_frames - 1
-                if k == 0 and copy == 0:
+            # where the token may be entered from besides the state before it
+            sources = ([silence] + ([last_token_state] if last_token_state >= 0 else [])) if k == 0 else [previous]
+            for copy in range(optional_copies + min_frames):
+                repeat = max_frames is None and copy == min_frames - 1
+                if copy == 0 and k == 0:
                     state = add(lab, silence, last_token_state, repeat, position)
-                    if last_token_state < 0:
-                        starts.append(state)
                 else:
                     state = add(lab, previous, -1, repeat, position)
+                if copy <= optional_copies:  # an entry: the token lasts max_frames - copy frames from here
+                    if k == 0 and last_token_state < 0:
+                        starts.append(state)
+                    if copy > 0:
+                        extra_to.extend([state] * len(sources))
+                        extra_from.extend(sources)
                 previous = state
             position += 1
         last_token_state = previous
@@ -239,6 +288,9 @@ def state_graph(
         np.asarray(token, np.int64),
         np.asarray(jump, np.int64) if optional else None,
         np.asarray(jump_cost, np.float64) if optional else None,
+        (np.asarray(extra_to, np.int64), np.asarray(extra_from, np.int64), np.zeros(len(extra_to)))
+        if extra_to
+        else None,
     )
 
 
@@ -254,27 +306,30 @@ def _min_frames_to(graph: StateGraph) -> tuple[np.ndarray, np.ndarray]:
     (that frame included) and to finish from it (that frame included).
     Shape: ``(S,)`` each."""
     is_token = graph.token >= 0
-    if graph.jump is None:  # a chain whose silences can all be skipped
+    if graph.jump is None and graph.extra is None:  # a chain whose silences can all be skipped
         before = np.cumsum(is_token) + ~is_token
         after = np.cumsum(is_token[::-1])[::-1] + ~is_token
         return before.astype(np.int64), after.astype(np.int64)
     size = graph.num_states
-    pred2, jump = graph.pred2.tolist(), graph.jump.tolist()
+    predecessors: list[list[int]] = [[s - 1] if s else [] for s in range(size)]
+    for s in np.flatnonzero(graph.pred2 >= 0).tolist():
+        predecessors[s].append(int(graph.pred2[s]))
+    (to, source, _, _), _ = graph.edges
+    for s, p in zip(to.tolist(), source.tolist()):
+        predecessors[s].append(p)
     start, final = graph.start.tolist(), graph.final.tolist()
     big = 1 << 60
     before_list = [big] * size
     for s in range(size):
         best = 0 if start[s] else big
-        for p in (s - 1, pred2[s], jump[s]):
-            if p >= 0:
-                best = min(best, before_list[p])
+        for p in predecessors[s]:
+            best = min(best, before_list[p])
         before_list[s] = best + 1
     after_list = [1 if final[s] else big for s in range(size)]
     successors: list[list[int]] = [[] for _ in range(size)]
     for s in range(size):
-        for p in (s - 1, pred2[s], jump[s]):
-            if p >= 0:
-                successors[p].append(s)
+        for p in predecessors[s]:
+            successors[p].append(s)
     for s in range(size - 1, -1, -1):  # every edge goes forward: successors are done
         for q in successors[s]:
             after_list[s] = min(after_list[s], after_list[q] + 1)
@@ -296,31 +351,35 @@ def band(graph: StateGraph, frames: int) -> tuple[np.ndarray, np.ndarray]:
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
-def _reset_width(graph: StateGraph, jumpers: np.ndarray) -> int:
+def _reset_width(edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> int:
     """How far below a state its predecessors can be."""
-    if jumpers.shape[0] == 0:
-        return 2
-    jump, _ = graph.jumps
-    return max(2, int(np.max(jumpers - jump[jumpers])))
+    to, source = edges[0], edges[1]
+    return max(2, int(np.max(to - source))) if to.shape[0] else 2
+
+
+def _by_rank(edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+    """The further edges in groups of equal rank (no state twice in a group):
+    ``(to, source, cost)`` per rank, in rank order."""
+    to, source, cost, rank = edges
+    return [(to[rank == r], source[rank == r], cost[rank == r]) for r in range(int(rank.max()) + 1 if rank.size else 0)]
 
 
 def _numpy_states(log_probs: np.ndarray, graph: StateGraph) -> tuple[np.ndarray, float]:
     """The recursion in numpy over whole rows, for short inputs (no numba
     import, no compilation). It gives the kernels' path and score: a state
     that cannot be reached keeps -1e30 whichever way it is computed, and
-    the tie rule is the same (stay, then ``s - 1``, ``s - 2``, the jump only
-    when strictly better)."""
+    the tie rule is the same (stay, then ``s - 1``, ``s - 2``, the further
+    edges in order, each only when strictly better)."""
     label = graph.label
-    jump, jump_cost = graph.jumps
-    jumpers = np.flatnonzero(jump >= 0)
-    sources, prices = jump[jumpers] + 2, jump_cost[jumpers]
+    edges, first_edge = graph.edges
+    groups = _by_rank(edges)
     no_loop = np.where(graph.loop, 0.0, -np.inf)  # -inf: never better than a predecessor
     no_skip = np.where(graph.skip, 0.0, -np.inf)
     emissions = log_probs[:, label]  # (T, S)
     frames, states = emissions.shape
     previous = np.full(states + 2, _NEG)
     previous[2:] = np.where(graph.start, emissions[0], _NEG)
-    from_one, from_two, from_jump = [], [], []
+    codes = []
     for t in range(1, frames):
         stay = previous[2:] + no_loop
         one = previous[1:-1]
@@ -328,31 +387,25 @@ def _numpy_states(log_probs: np.ndarray, graph: StateGraph) -> tuple[np.ndarray,
         best = np.maximum(stay, one)
         c2 = (previous[:-2] + no_skip) > best
         best = np.maximum(best, previous[:-2] + no_skip)
-        c3 = None
-        if jumpers.shape[0]:
-            value = previous[sources] - prices
-            better = value > best[jumpers]
-            best[jumpers[better]] = value[better]
-            c3 = jumpers[better]
+        code = np.where(c2, np.int8(2), c1.astype(np.int8))
+        for rank, (to, source, cost) in enumerate(groups):
+            value = previous[source + 2] - cost
+            better = value > best[to]
+            best[to[better]] = value[better]
+            code[to[better]] = 3 + rank
         current = np.empty(states + 2)
         current[:2] = _NEG
         np.add(best, emissions[t], out=current[2:])
         np.maximum(current, _NEG, out=current)  # unreachable stays at -1e30 (not -inf)
-        from_one.append(c1)
-        from_two.append(c2)
-        from_jump.append(c3)
+        codes.append(code)
         previous = current
     state, score = _end_state(previous[2:], graph, frames)
     path = np.empty(frames, dtype=np.int64)
     path[-1] = state
+    source_of = edges[1]
     for t in range(frames - 1, 0, -1):
-        jumped = from_jump[t - 1]
-        if jumped is not None and state in jumped:
-            state = int(jump[state])
-        elif from_two[t - 1][state]:
-            state -= 2
-        elif from_one[t - 1][state]:
-            state -= 1
+        pick = int(codes[t - 1][state])
+        state = int(source_of[first_edge[state] + pick - 3]) if pick >= 3 else state - pick
         path[t - 1] = state
     return path, score
 
@@ -368,18 +421,18 @@ def _torch_states(
     device = log_probs.device
     lp = log_probs.to(torch.float64)
     frames, states = lp.shape[0], graph.num_states
-    jump, jump_cost = graph.jumps
-    jumpers = np.flatnonzero(jump >= 0)
-    first_jumper = np.searchsorted(jumpers, lo).tolist()
-    end_jumper = np.searchsorted(jumpers, hi + 1).tolist()
+    edges, first_edge = graph.edges
+    reset = _reset_width(edges)
 
     def tensor(array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(array), device=device)
 
     label, no_loop = tensor(graph.label), tensor(np.where(graph.loop, 0.0, -np.inf))
     no_skip = tensor(np.where(graph.skip, 0.0, -np.inf))
-    jumpers_t, sources, prices = tensor(jumpers), tensor(jump[jumpers] + 2), tensor(jump_cost[jumpers])
-    reset = _reset_width(graph, jumpers)
+    groups = []  # per rank: the edges as tensors and, per frame, the range of them inside the band
+    for to, source, cost in _by_rank(edges):
+        first, end = np.searchsorted(to, lo).tolist(), np.searchsorted(to, hi + 1).tolist()
+        groups.append((tensor(to), tensor(source + 2), tensor(cost), first, end))
     starts, ends = lo.tolist(), (hi + 1).tolist()
 
     def advance(previous: torch.Tensor, current: torch.Tensor, t: int) -> torch.Tensor:
@@ -392,13 +445,14 @@ def _torch_states(
         c2 = two > best
         best = torch.maximum(best, two)
         code = torch.where(c2, 2, c1.to(torch.int8)).to(torch.int8)
-        a, b = first_jumper[t], end_jumper[t]
-        if b > a:  # partial mode's jump edges, sparse
-            inside = jumpers_t[a:b] - st
-            value = previous[sources[a:b]] - prices[a:b]
-            better = value > best[inside]
-            best[inside] = torch.where(better, value, best[inside])
-            code[inside] = torch.where(better, 3, code[inside]).to(torch.int8)
+        for rank, (to, sources, prices, first, end) in enumerate(groups):  # the further edges, sparse
+            a, b = first[t], end[t]
+            if b > a:
+                inside = to[a:b] - st
+                value = previous[sources[a:b]] - prices[a:b]
+                better = value > best[inside]
+                best[inside] = torch.where(better, value, best[inside])
+                code[inside] = torch.where(better, 3 + rank, code[inside]).to(torch.int8)
         current[max(st - reset, 0) + 2 : st + 2] = _NEG
         current[st + 2 : en + 2] = torch.clamp_min(best + lp[t, label[st:en]], _NEG)
         return code
@@ -429,7 +483,7 @@ def _torch_states(
         host = [c.cpu().numpy() for c in codes] if codes else []
         for t in range(last, first, -1):
             code = int(host[t - first - 1][state - lo[t]])
-            state = int(jump[state]) if code == 3 else state - code
+            state = int(edges[1][first_edge[state] + code - 3]) if code >= 3 else state - code
             path[t - 1] = state
         last = first
     return path, score
@@ -518,10 +572,9 @@ def viterbi_states(
         return _numpy_states(log_probs, graph)
     kernels = load_kernels()
 
-    jump, jump_cost = graph.jumps
-    jumpers = np.flatnonzero(jump >= 0)
-    reset = _reset_width(graph, jumpers)
-    arrays = (graph.label, graph.skip, graph.loop, graph.start, jumpers, jump, jump_cost, lo, hi)
+    edges, first_edge = graph.edges
+    reset = _reset_width(edges)
+    arrays = (graph.label, graph.skip, graph.loop, graph.start, edges, lo, hi)
     path = np.empty(frames, dtype=np.int64)
     if single:
         offsets = np.zeros(frames, dtype=np.int64)
@@ -529,7 +582,7 @@ def viterbi_states(
         codes = np.empty(max(cells, 1), dtype=np.int8)
         last_row = kernels.forward_codes(log_probs, *arrays, offsets, codes, reset)
         end_state, score = _end_state(last_row[2:], graph, frames)
-        kernels.trace(codes, offsets, lo, jump, 0, frames - 1, end_state, path)
+        kernels.trace(codes, offsets, lo, first_edge, edges[1], 0, frames - 1, end_state, path)
         return path, score
     every = int(min(frames, max(1, budget // max(int(widths.max()), 1))))
     rows = np.empty(((frames - 1) // every + 1, graph.num_states + 2))
@@ -539,22 +592,9 @@ def viterbi_states(
     for index in range((frames - 1) // every, -1, -1):
         first = index * every
         end_state = kernels.segment(
-            log_probs,
-            graph.label,
-            graph.skip,
-            graph.loop,
-            jumpers,
-            jump,
-            jump_cost,
-            lo,
-            hi,
-            rows[index],
-            first,
-            last,
-            end_state,
-            path,
-            reset,
-        )
+            log_probs, graph.label, graph.skip, graph.loop, edges, first_edge, lo, hi,
+            rows[index], first, last, end_state, path, reset,
+        )  # fmt: skip
         last = first
     return path, score
 
@@ -566,6 +606,7 @@ def duration_align(
     *,
     blank: int = 0,
     min_frames: int = 2,
+    max_frames: int | None = None,
     max_memory: int | None = None,
     gaps: Sequence[Sequence[int] | None] | None = None,
     skip_cost: float | Sequence[float | Sequence[float]] | None = None,
@@ -580,6 +621,8 @@ def duration_align(
         input_lengths: valid frames per item, Shape ``(B,)`` (None: all).
         blank: the silence / blank label.
         min_frames: the shortest a token may be, in frames.
+        max_frames: the longest a token may be, in frames (None: no limit;
+            see :func:`state_graph`).
         max_memory: per-item back-pointer budget in bytes.
         gaps: per item, the labels of its optional runs between words (see
             :func:`state_graph`), or None for the blank.
@@ -618,6 +661,7 @@ def duration_align(
             words[row],
             blank=blank,
             min_frames=min_frames,
+            max_frames=max_frames,
             gaps=None if gaps is None else gaps[row],
             skip_cost=skip_cost if skip_cost is None or isinstance(skip_cost, (int, float)) else skip_cost[row],
         )

@@ -25,8 +25,9 @@ were fine. :func:`suspect_reasons` lists what is implausible about one:
 
 A suspect alignment made by the duration-aware decoder is decoded once
 more with a stricter speech/silence constraint (no blank penalty; phones
-cannot take frames :data:`FALLBACK_QUIET_DB` under the speech level), and
-the second one replaces it (:meth:`aligner.Aligner.align_prepared`); its
+cannot take frames :data:`FALLBACK_QUIET_DB` under the speech level; no
+phone longer than :data:`FALLBACK_MAX_PHONE_SECONDS`), and the second one
+replaces it (:meth:`aligner.Aligner.align_prepared`); its
 last reason says that it was re-aligned and why, so the file stays
 flagged for a look.
 
@@ -45,6 +46,8 @@ import torch
 from .records import WordSpan
 
 __all__ = [
+    "FALLBACK_MAX_CELLS",
+    "FALLBACK_MAX_PHONE_SECONDS",
     "FALLBACK_QUIET_DB",
     "LOW_MEAN_SCORE",
     "MAX_PHONE_SECONDS",
@@ -69,6 +72,11 @@ FALLBACK_QUIET_DB = 30.0
 MAX_QUIET_SECONDS = 0.4
 #: Longest plausible phone (frame-level phone models only).
 MAX_PHONE_SECONDS = 0.6
+#: The fallback re-alignment keeps every phone at most this long (a hard
+#: limit in the decoder), where the graph stays small enough
+#: (:data:`FALLBACK_MAX_CELLS` frames x states).
+FALLBACK_MAX_PHONE_SECONDS = 0.5
+FALLBACK_MAX_CELLS = 1_000_000_000
 
 
 def suspect_reasons(

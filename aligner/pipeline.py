@@ -24,7 +24,7 @@ from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align
 from .models.emissions import EmissionModel, num_frames
 from .errors import AlignerError, AudioError, TranscriptError
-from .guard import FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
+from .guard import FALLBACK_MAX_CELLS, FALLBACK_MAX_PHONE_SECONDS, FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
 from .models.loading import load_model
 from .models.alignment_model import QUIET_PENALTY, AlignmentModel
 from .partial import (
@@ -263,8 +263,11 @@ class Aligner:
         results: list[Alignment],
     ) -> list[Alignment]:
         """Re-decode the suspect alignments with a stricter speech/silence
-        constraint: no blank penalty, and phones taken off frames
-        :data:`~aligner.guard.FALLBACK_QUIET_DB` under the speech level. The
+        constraint: no blank penalty, phones taken off frames
+        :data:`~aligner.guard.FALLBACK_QUIET_DB` under the speech level, and
+        no phone longer than :data:`~aligner.guard.FALLBACK_MAX_PHONE_SECONDS`
+        (when the capped graph stays under
+        :data:`~aligner.guard.FALLBACK_MAX_CELLS` frames x states). The
         second alignment replaces the first (on the hostile set of
         ``benchmarks/bench_accuracy.py`` it took the two files it flagged
         from 1.1 and 1.7 s off to 0.07 and 0.05 s, and cost the two flagged
@@ -276,7 +279,19 @@ class Aligner:
         if not rows:
             return results
         strict = self._with_quiet_prior(log_probs[rows], [levels[row] for row in rows], FALLBACK_QUIET_DB)
-        second = self._align_durations([items[row] for row in rows], log_probs[rows], strict, lengths[rows])
+        assert self.min_frames is not None  # only called for the duration-aware decoder
+        cap = max(self.min_frames, round(FALLBACK_MAX_PHONE_SECONDS / self.model.frame_seconds))
+        second = []
+        for k, row in enumerate(rows):  # one by one: each gets the phone cap when its graph stays small
+            tokens = sum(len(word.tokens) for word in items[row].transcript.words)
+            small = int(lengths[row]) * tokens * cap <= FALLBACK_MAX_CELLS
+            second += self._align_durations(
+                [items[row]],
+                log_probs[row : row + 1],
+                strict[k : k + 1],
+                lengths[row : row + 1],
+                cap if small else None,
+            )
         results = list(results)
         for row, again in zip(rows, second):
             reasons = suspect_reasons(again.words, self.model.frame_seconds, quiet[row], phone_durations=True)
@@ -300,16 +315,28 @@ class Aligner:
         return results
 
     def _align_durations(
-        self, items: Sequence[PreparedItem], log_probs: torch.Tensor, decoded: torch.Tensor, lengths: torch.Tensor
+        self,
+        items: Sequence[PreparedItem],
+        log_probs: torch.Tensor,
+        decoded: torch.Tensor,
+        lengths: torch.Tensor,
+        max_frames: int | None = None,
     ) -> list[Alignment]:
         """The duration-aware decoder (:mod:`aligner.duration_viterbi`):
-        every token at least ``min_frames`` frames, silence only between
-        words. ``decoded`` (blank penalty applied) chooses the path; scores
-        are ``log_probs`` of the path's labels. Shape: ``(B, T, C)``."""
+        every token at least ``min_frames`` frames (and at most
+        ``max_frames``), silence only between words. ``decoded`` (blank
+        penalty applied) chooses the path; scores are ``log_probs`` of the
+        path's labels. Shape: ``(B, T, C)``."""
         assert self.min_frames is not None  # only called for the duration-aware decoder
         words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
         paths, positions = duration_align(
-            decoded, words, lengths, blank=self.model.blank, min_frames=self.min_frames, max_memory=self.max_memory
+            decoded,
+            words,
+            lengths,
+            blank=self.model.blank,
+            min_frames=self.min_frames,
+            max_frames=max_frames,
+            max_memory=self.max_memory,
         )
         chosen = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
         lengths = lengths.cpu()

@@ -22,7 +22,9 @@ from aligner.duration_viterbi import duration_align, state_graph, viterbi_states
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _brute_force(log_probs: np.ndarray, words: list[list[int]], min_frames: int, blank: int = 0) -> float:
+def _brute_force(
+    log_probs: np.ndarray, words: list[list[int]], min_frames: int, blank: int = 0, max_frames: int | None = None
+) -> float:
     """Best score over every frame labelling the topology allows, by
     enumerating the length of every silence run and token run."""
     tokens = [(w, t) for w, word in enumerate(words) for t in word]
@@ -33,7 +35,8 @@ def _brute_force(log_probs: np.ndarray, words: list[list[int]], min_frames: int,
         remaining = frames - sum(silences)
         if remaining < min_frames * len(tokens):
             continue
-        for durations in itertools.product(range(min_frames, remaining + 1), repeat=len(tokens)):
+        longest = remaining if max_frames is None else min(remaining, max_frames)
+        for durations in itertools.product(range(min_frames, longest + 1), repeat=len(tokens)):
             if sum(durations) != remaining:
                 continue
             labels: list[int] = [blank] * silences[0]
@@ -74,6 +77,30 @@ def test_exact_against_brute_force(seed, frames, min_frames, shape):
     runs = [(p, len(list(g))) for p, g in itertools.groupby(positions) if p >= 0]
     assert [p for p, _ in runs] == list(range(sum(shape)))
     assert all(n >= min_frames for _, n in runs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    frames=st.integers(3, 8),
+    min_frames=st.integers(1, 2),
+    extra=st.integers(0, 2),
+    shape=st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 2]]),
+)
+def test_maximum_duration_exact_against_brute_force(seed, frames, min_frames, extra, shape):
+    rng = np.random.default_rng(seed)
+    words = [list(rng.integers(1, 4, size=n)) for n in shape]
+    max_frames = min_frames + extra
+    if min_frames * sum(shape) > frames:
+        return
+    log_probs = np.log(rng.dirichlet(np.ones(4), size=frames))
+    graph = state_graph(words, min_frames=min_frames, max_frames=max_frames)
+    states, score = viterbi_states(log_probs, graph)
+    assert score == pytest.approx(_brute_force(log_probs, words, min_frames, max_frames=max_frames), abs=1e-9)
+    positions = graph.token[states]
+    runs = [(p, len(list(g))) for p, g in itertools.groupby(positions) if p >= 0]
+    assert [p for p, _ in runs] == list(range(sum(shape)))
+    assert all(min_frames <= n <= max_frames for _, n in runs), runs
 
 
 def test_no_silence_inside_a_word_and_repeats_need_no_blank():
@@ -252,10 +279,14 @@ def test_optional_word_is_left_out_only_when_it_pays():
 
 def _reference_states(log_probs: np.ndarray, graph) -> tuple[list[int], float]:
     """The recursion over every state, frame by frame, in plain Python (no
-    band, no padding): stay, then ``s - 1``, ``s - 2`` and the jump only
-    when strictly better; unreachable states stay at -1e30."""
+    band, no padding): stay, then ``s - 1``, ``s - 2`` and the further
+    edges in the graph's order, each only when strictly better; unreachable
+    states stay at -1e30."""
     neg = -1e30
-    jump, jump_cost = graph.jumps
+    (to, source, cost, _), _ = graph.edges
+    further: dict[int, list[tuple[int, float]]] = {}
+    for s, p, c in zip(to.tolist(), source.tolist(), cost.tolist()):
+        further.setdefault(s, []).append((p, c))
     frames, size = log_probs.shape[0], graph.num_states
     label, loop, skip = graph.label.tolist(), graph.loop.tolist(), graph.skip.tolist()
     previous = [log_probs[0, label[s]] if graph.start[s] else neg for s in range(size)]
@@ -263,13 +294,14 @@ def _reference_states(log_probs: np.ndarray, graph) -> tuple[list[int], float]:
     for t in range(1, frames):
         current, choice = [neg] * size, [0] * size
         for s in range(size):
-            best, pick = (previous[s] if loop[s] else neg), 0
+            best, pick = (previous[s] if loop[s] else neg), s
             if s >= 1 and previous[s - 1] > best:
-                best, pick = previous[s - 1], 1
+                best, pick = previous[s - 1], s - 1
             if skip[s] and previous[s - 2] > best:
-                best, pick = previous[s - 2], 2
-            if jump[s] >= 0 and previous[jump[s]] - jump_cost[s] > best:
-                best, pick = previous[jump[s]] - jump_cost[s], 3
+                best, pick = previous[s - 2], s - 2
+            for p, c in further.get(s, []):
+                if previous[p] - c > best:
+                    best, pick = previous[p] - c, p
             current[s] = best + log_probs[t, label[s]] if best > neg / 2 else neg
             choice[s] = pick
         choices.append(choice)
@@ -279,8 +311,7 @@ def _reference_states(log_probs: np.ndarray, graph) -> tuple[list[int], float]:
     score = ends[state]
     path = [state]
     for t in range(frames - 2, -1, -1):
-        pick = choices[t][state]
-        state = int(jump[state]) if pick == 3 else state - pick
+        state = choices[t][state]
         path.append(state)
     return path[::-1], score
 
@@ -292,8 +323,9 @@ def _reference_states(log_probs: np.ndarray, graph) -> tuple[list[int], float]:
     min_frames=st.integers(1, 3),
     optional=st.booleans(),
     ties=st.booleans(),
+    capped=st.booleans(),
 )
-def test_numpy_compiled_and_segmented_paths_equal_the_full_recursion(seed, extra, min_frames, optional, ties):
+def test_numpy_compiled_and_segmented_paths_equal_the_full_recursion(seed, extra, min_frames, optional, ties, capped):
     """The band, the numpy path, the compiled kernels, the torch backend and
     the memory-bounded segments all give the path of the full recursion,
     ties included."""
@@ -306,7 +338,10 @@ def test_numpy_compiled_and_segmented_paths_equal_the_full_recursion(seed, extra
     log_probs = np.log(rng.dirichlet(np.ones(5), frames))
     if ties:
         log_probs = np.round(log_probs * 2) / 2  # many equal scores
-    graph = state_graph(words, min_frames=min_frames, skip_cost=1.5 if optional else None)
+    max_frames = min_frames + 3 if capped else None
+    frames = frames if max_frames is None else min(frames, tokens * max_frames)  # room for silence anyway
+    log_probs = log_probs[:frames]
+    graph = state_graph(words, min_frames=min_frames, max_frames=max_frames, skip_cost=1.5 if optional else None)
     path, score = _reference_states(log_probs, graph)
     results = [dv._numpy_states(log_probs, graph)]
     original = dv.NUMPY_CELLS

@@ -20,7 +20,7 @@ from aligner import Aligner, load_model
 from aligner.activity import frame_levels, quiet_frames
 from aligner.cli import main
 from aligner.corpus.align import CONFIDENCE_FILE
-from aligner.guard import suspect_reasons
+from aligner.guard import FALLBACK_MAX_PHONE_SECONDS, suspect_reasons
 from aligner.records import CharSpan, WordSpan
 from aligner.writers import to_json
 
@@ -190,7 +190,8 @@ def test_a_phone_that_swallows_a_noisy_pause_is_flagged(packaged, speech_dir):
     """JFK's inaugural sentence (crowd noise in its pauses) with 2 s of
     -70 dB noise before and after: the first pass stretches a word's last
     phone over a pause (about a second) with a plausible score; the
-    long-phone check flags it and the file is re-aligned."""
+    long-phone check flags it and the file is re-aligned with every phone
+    at most 0.5 s."""
     import librosa
 
     wave, rate = librosa.load(speech_dir / "jfk.flac", sr=16000, mono=True)
@@ -198,3 +199,5 @@ def test_a_phone_that_swallows_a_noisy_pause_is_flagged(packaged, speech_dir):
     edge = np.random.default_rng(1).normal(0, 3e-4, 2 * rate).astype(np.float32)
     result = packaged.align((np.concatenate([edge, wave, edge]), rate), text)
     assert result.suspect and "after: long phone" in result.suspect[-1], result.suspect
+    longest = max(phone.end - phone.start for word in result.words for phone in word.chars)
+    assert longest <= FALLBACK_MAX_PHONE_SECONDS + 1e-6  # the re-alignment caps every phone
