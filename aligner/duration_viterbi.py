@@ -58,9 +58,10 @@ _KERNELS = "aligner._duration_kernels"
 BACKENDS: tuple[str, ...] = ("auto", "numba", "torch")
 #: Default back-pointer budget per item (bytes) before segments are recomputed.
 DEFAULT_MAX_MEMORY = 256 * 2**20
-#: Inputs of at most this many frames x states are decoded in numpy while
-#: the compiled kernels are not loaded (:func:`load_kernels`): a short
-#: file's alignment then starts without numba. Same path either way.
+#: Inputs of at most this many frames x states (all the items of a
+#: :func:`duration_align` call together) are decoded in numpy while the
+#: compiled kernels are not loaded (:func:`load_kernels`): a short file's
+#: alignment then starts without numba. Same path either way.
 NUMPY_CELLS = 2_000_000
 
 
@@ -203,13 +204,12 @@ def state_graph(
         raise AlignmentError(f"min_frames must be >= 1, got {min_frames}")
     if max_frames is not None and max_frames < min_frames:
         raise AlignmentError(f"max_frames must be >= min_frames ({min_frames}), got {max_frames}")
-    optional_copies = 0 if max_frames is None else max_frames - min_frames
-    extra_to: list[int] = []
-    extra_from: list[int] = []
     count = sum(1 for word in words if word)
     if gaps is not None and len(gaps) != count + 1:
         raise AlignmentError(f"{len(gaps)} gap labels for {count} words (need {count + 1})")
     gap_labels = [blank] * (count + 1) if gaps is None else [int(g) for g in gaps]
+    if skip_cost is None and max_frames is None:
+        return _chain_graph(words, blank, min_frames, gap_labels)
     costs_per_word = None
     if skip_cost is not None:
         costs_per_word = (
@@ -219,6 +219,21 @@ def state_graph(
             raise AlignmentError(f"{len(costs_per_word)} skip costs for {count} words")
         if not all(c > 0 for c in costs_per_word):
             raise AlignmentError(f"skip_cost must be > 0, got {skip_cost}")
+    return _general_graph(words, blank, min_frames, max_frames, gap_labels, costs_per_word)
+
+
+def _general_graph(
+    words: Sequence[Sequence[int]],
+    blank: int,
+    min_frames: int,
+    max_frames: int | None,
+    gap_labels: list[int],
+    costs_per_word: list[float] | None,
+) -> StateGraph:
+    """:func:`state_graph` state by state (any option; arguments checked)."""
+    optional_copies = 0 if max_frames is None else max_frames - min_frames
+    extra_to: list[int] = []
+    extra_from: list[int] = []
     jump_cost: list[float] = []
     jump: list[int] = []
     label: list[int] = []
@@ -292,6 +307,40 @@ def state_graph(
         if extra_to
         else None,
     )
+
+
+def _chain_graph(words: Sequence[Sequence[int]], blank: int, min_frames: int, gap_labels: list[int]) -> StateGraph:
+    """:func:`state_graph` without skips or a maximum duration, built with
+    numpy (the graph of every plain alignment; the same arrays as the
+    general builder, which a test checks)."""
+    kept = [np.asarray(word, np.int64) for word in words if len(word)]
+    if not kept:
+        raise AlignmentError("no target token to align")
+    labels = np.concatenate(kept)
+    blanks = np.flatnonzero(labels == blank)
+    if blanks.size:
+        raise AlignmentError(f"target {int(blanks[0])} is the blank label {blank}")
+    lengths = np.array([word.shape[0] for word in kept]) * min_frames
+    silences = np.concatenate([[0], np.cumsum(lengths + 1)])  # state of each silence: before, between, after
+    size = int(silences[-1]) + 1
+    is_token = np.ones(size, dtype=np.bool_)
+    is_token[silences] = False
+    label = np.empty(size, dtype=np.int64)
+    label[silences] = gap_labels
+    label[is_token] = np.repeat(labels, min_frames)
+    token = np.full(size, -1, dtype=np.int64)
+    token[is_token] = np.repeat(np.arange(labels.shape[0]), min_frames)
+    loop = ~is_token
+    loop[np.flatnonzero(is_token)[min_frames - 1 :: min_frames]] = True  # each token's last copy repeats
+    pred1 = np.arange(size, dtype=np.int64) - 1
+    pred2 = np.full(size, -1, dtype=np.int64)
+    firsts = silences[1:-1] + 1  # first state of every word after the first: may follow the word before directly
+    pred2[firsts] = firsts - 2
+    start = np.zeros(size, dtype=np.bool_)
+    start[[0, 1]] = True
+    final = np.zeros(size, dtype=np.bool_)
+    final[[size - 2, size - 1]] = True
+    return StateGraph(label, pred1, pred2, loop, start, final, token)
 
 
 def load_kernels() -> ModuleType:
@@ -667,6 +716,8 @@ def duration_align(
         )
         for row in range(batch)
     ]
+    if not on_torch and sum(lengths[row] * graphs[row].num_states for row in range(batch)) > NUMPY_CELLS:
+        load_kernels()  # a batch or a long item: the compiled kernels, whatever the size of each item
 
     def decode(row: int) -> np.ndarray:
         item = data[row, : lengths[row]]

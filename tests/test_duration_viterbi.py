@@ -394,3 +394,28 @@ def test_torch_backend_batch_equals_the_cpu_backend_and_rejects_unknown_names():
     assert torch.equal(cpu[0], on_torch[0]) and torch.equal(cpu[1], on_torch[1])
     with pytest.raises(AlignmentError, match="backend must be one of auto, numba, torch"):
         duration_align(log_probs, words, lengths, backend="cuda")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 4), min_size=1, max_size=6),
+    min_frames=st.integers(1, 3),
+    seed=st.integers(0, 10**6),
+    starred=st.booleans(),
+)
+def test_the_numpy_graph_builder_equals_the_general_one(lengths, min_frames, seed, starred):
+    from aligner.duration_viterbi import _chain_graph, _general_graph
+
+    rng = np.random.default_rng(seed)
+    words = [rng.integers(1, 6, n).tolist() for n in lengths]
+    count = sum(1 for n in lengths if n)
+    if not count:
+        with pytest.raises(AlignmentError, match="no target token to align"):
+            state_graph(words)
+        return
+    gaps = rng.integers(0, 7, count + 1).tolist() if starred else [0] * (count + 1)
+    fast = _chain_graph(words, 0, min_frames, gaps)
+    general = _general_graph(words, 0, min_frames, None, gaps, None)
+    for field in ("label", "pred1", "pred2", "loop", "start", "final", "token"):
+        assert getattr(fast, field).tolist() == getattr(general, field).tolist(), field
+    assert fast.jump is general.jump is None and fast.extra is general.extra is None
