@@ -15,7 +15,7 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass, replace
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import torch
 
@@ -74,7 +74,8 @@ class Aligner:
         model: anything :func:`aligner.load_model` accepts (None = default).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; None = CUDA if present.
         dtype: ``"float32"``, ``"bfloat16"``, ``"float16"``; None = bf16 on
-            CUDA, float32 on CPU.
+            CUDA, float32 on CPU; ``"onnx"`` / ``"onnx-int8"``: the ONNX
+            Runtime backend on the CPU (:class:`aligner.EmissionModel`).
         chunk_seconds, context_seconds: window size and context on each
             side for recordings longer than ``chunk + 2 * context``.
         end_extension: seconds of trailing blank frames a word may keep
@@ -668,7 +669,10 @@ def check_fits(
 
 
 def align(
-    audio: AudioInput, transcript: TextInput, model: str | os.PathLike | AlignmentModel | None = None, **options
+    audio: AudioInput,
+    transcript: TextInput,
+    model: str | os.PathLike | AlignmentModel | None = None,
+    **options: Any,
 ) -> Alignment:
     """Align one recording: ``aligner.align("a.wav", "the text")``.
 

@@ -13,11 +13,15 @@ import math
 import sys
 import traceback
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any, TextIO
 
 import click
 
 from ..errors import AlignerError, OutputError
+
+#: What an option helper returns: a decorator of click commands.
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -44,14 +48,21 @@ def write_stdout(text: str) -> None:
         raise OutputError(f"cannot write to standard output: {reason}") from error
 
 
-def show_warning(message, category, filename, lineno, file=None, line=None):
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
 class AlignerCommand(click.Command):
     """Turns package errors into exit code 2 and crashes into exit code 1."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         warnings.showwarning = show_warning
         try:
             return super().invoke(ctx)
@@ -67,7 +78,7 @@ class AlignerCommand(click.Command):
             fail(f"internal error: {type(error).__name__}: {error} (run with --debug for a traceback)", EXIT_INTERNAL)
 
 
-def command(name: str | None = None):
+def command(name: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
     """``@click.command`` with :class:`AlignerCommand`."""
     return click.command(name, cls=AlignerCommand)
 
@@ -79,7 +90,7 @@ class OptionValueError(click.BadParameter):
     """A number outside its option's range, reported like the package's own
     errors: one line ``error: ...``, exit code 2 (no usage block)."""
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.message}", file=file, err=file is None)
 
 
@@ -100,11 +111,11 @@ class _OneLineRange(click.ParamType):
     min: Any  # set by click's range __init__
     max: Any
 
-    def __init__(self, *args, message: str, **kwargs):
+    def __init__(self, *args: Any, message: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.message = message
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
             number = super().convert(value, param, ctx)
         except click.BadParameter:
@@ -145,34 +156,42 @@ def positive(message: str = "{option} must be positive, got {value}") -> FloatRa
 
 MODEL_HELP = "Model: TRELLIS_EN_PHONES (default), a torchaudio bundle name (see `aligner models`) or a model folder."
 DEVICE_HELP = "cpu, cuda, cuda:N (default: CUDA when available)."
-DTYPES = ["float32", "bfloat16", "float16", "bf16", "fp16"]
-DTYPE_HELP = "Inference precision (default: bfloat16 on GPU, float32 on CPU)."
+DTYPES = ["float32", "bfloat16", "float16", "bf16", "fp16", "onnx", "onnx-int8"]
+DTYPE_HELP = (
+    "Inference precision (default: bfloat16 on GPU, float32 on CPU). onnx: ONNX Runtime on the CPU, float32 "
+    "(same results); onnx-int8: ONNX Runtime with int8 linear layers (approximate); both need "
+    'pip install "trellis-align[onnx]" and export the model once into a cache.'
+)
 PARTIAL_HELP = (
     "Tolerate audio without text and text without audio (star/wildcard); words that cannot be placed are flagged."
 )
 
 
-def model_option(help: str = MODEL_HELP):
+def model_option(help: str = MODEL_HELP) -> Decorator:
     """``--model/-m SPEC`` (parameter ``model_spec``; None = the default model)."""
     return click.option("--model", "-m", "model_spec", default=None, help=help)
 
 
-def device_option(help: str = DEVICE_HELP):
+def device_option(help: str = DEVICE_HELP) -> Decorator:
     """``--device cpu|cuda|cuda:N`` (None = CUDA when available)."""
     return click.option("--device", default=None, help=help)
 
 
-def dtype_option(help: str = DTYPE_HELP):
-    """``--dtype`` of inference (None = bfloat16 on GPU, float32 on CPU)."""
+def dtype_option(help: str = DTYPE_HELP) -> Decorator:
+    """``--dtype`` of inference (None = bfloat16 on GPU, float32 on CPU;
+    ``onnx``/``onnx-int8``: the ONNX Runtime backend, see
+    :mod:`aligner.models.onnx_backend`)."""
+    if help != DTYPE_HELP:
+        help = f"{help} onnx / onnx-int8: ONNX Runtime on the CPU, float32 / int8 linear layers (extra 'onnx')."
     return click.option("--dtype", default=None, type=click.Choice(DTYPES), help=help)
 
 
-def partial_option():
+def partial_option() -> Decorator:
     """``--partial``: tolerate audio without text and text without audio."""
     return click.option("--partial", is_flag=True, help=PARTIAL_HELP)
 
 
-def subtitles_option():
+def subtitles_option() -> Decorator:
     """``--subtitles words|lines``: the SRT/VTT cues."""
     return click.option(
         "--subtitles",
@@ -183,19 +202,19 @@ def subtitles_option():
     )
 
 
-def quiet_option(help: str = "No progress bar."):
+def quiet_option(help: str = "No progress bar.") -> Decorator:
     """``--quiet/-q``."""
     return click.option("--quiet", "-q", is_flag=True, help=help)
 
 
-def workers_option(help: str, default: int | None = 2, minimum: int | None = 1):
+def workers_option(help: str, default: int | None = 2, minimum: int | None = 1) -> Decorator:
     """``--workers N``: at least ``minimum`` (None: any integer, checked by
     the library)."""
     kind = int if minimum is None else at_least(minimum, "{option} must be >= {min}, got {value}")
     return click.option("--workers", type=kind, default=default, show_default=default is not None, help=help)
 
 
-def batch_seconds_option(default: float | None = None):
+def batch_seconds_option(default: float | None = None) -> Decorator:
     """``--batch-seconds S``: padded audio per batch (checked by the library)."""
     return click.option(
         "--batch-seconds",

@@ -16,8 +16,9 @@ match one-shot inference.
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,10 @@ import torch.nn.functional as F
 from ..errors import AlignerError
 from .frontend import frame_geometry, frames_for_samples
 from .alignment_model import AlignmentModel, is_group_norm
+from .onnx_backend import OnnxEncoder, parse_backend
+
+if TYPE_CHECKING:
+    from torchaudio.models import Wav2Vec2Model
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,13 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         raise AlignerError(f"unknown dtype {dtype!r}; choose one of {sorted(set(_DTYPES))}") from None
 
 
+def _onnx_device(device: str | torch.device | None) -> torch.device:
+    """The onnx backend runs on the CPU: None/``"auto"``/``"cpu"`` → CPU."""
+    if device is None or str(device) in ("auto", "cpu"):
+        return torch.device("cpu")
+    raise AlignerError(f"the onnx backend runs on the CPU only, not on {device}; use --device cpu or the torch backend")
+
+
 def conv_frames(network: torch.nn.Module, num_samples: int) -> int:
     """Frames the feature extractor of ``network`` (a ``Wav2Vec2Model``)
     outputs for ``num_samples`` samples (0 if too short)."""
@@ -93,7 +105,9 @@ def num_frames(model: AlignmentModel, num_samples: int) -> int:
     return conv_frames(model.model, num_samples)
 
 
-def conv_features(net, waveforms: Sequence[torch.Tensor], *, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def conv_features(
+    net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Convolutional features of a padded batch, exactly as for each item alone.
 
     Each waveform is normalized over its own samples when ``normalize``;
@@ -123,6 +137,22 @@ class EmissionModel:
 
     The network is moved to ``device`` once, here (``nn.Module.to`` moves
     in place).
+
+    Backends (``backend``, or a ``dtype`` that names one):
+
+    * ``"torch"`` (default): the torch network on ``device`` in ``dtype``
+      (``"float32"``, ``"bfloat16"``, ``"float16"``: autocast).
+    * ``"onnx"``: ONNX Runtime on the CPU (:mod:`aligner.models.onnx_backend`,
+      the ``onnx`` extra): the feature extractor in torch, the encoder
+      exported once per model (cached in ``cache_dir``, None: the default
+      cache) and run in ``"float32"`` (equal to torch within ~1e-5) or
+      ``"int8"`` (dynamic quantization of its linear layers, an
+      approximation). ``dtype="onnx"`` / ``"onnx-int8"`` mean
+      ``backend="onnx"`` with float32 / int8.
+
+    Raises:
+        AlignerError: bad options, the onnx backend on a GPU, or its
+            packages missing.
     """
 
     def __init__(
@@ -134,13 +164,26 @@ class EmissionModel:
         chunk_seconds: float = 20.0,
         context_seconds: float = 2.0,
         window_batch: int = 4,
+        backend: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ):
         if chunk_seconds <= 0 or context_seconds < 0:
             raise AlignerError("chunk_seconds must be > 0 and context_seconds >= 0")
+        self.backend, dtype = parse_backend(dtype, backend)
         self.model = model
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.cache_dir = cache_dir
+        self.onnx: OnnxEncoder | None = None
+        if self.backend == "onnx":
+            self.device = _onnx_device(device)
+            self.dtype = torch.float32  # of the feature extractor, which stays in torch
+            self.precision = str(dtype)
+        else:
+            self.device = resolve_device(device)
+            self.dtype = resolve_dtype(dtype, self.device)
+            self.precision = str(self.dtype).removeprefix("torch.")
         self.net = model.model.to(self.device).eval()
+        if self.backend == "onnx":
+            self.onnx = OnnxEncoder.for_network(self.net, self.precision, cache=cache_dir)
         frame = model.frame_samples
         self.chunk_frames = max(1, round(chunk_seconds * model.sample_rate / frame))
         self.context_frames = round(context_seconds * model.sample_rate / frame)
@@ -155,6 +198,8 @@ class EmissionModel:
         other = copy.copy(self)
         other.model = model
         other.net = model.model.to(self.device).eval()
+        if self.onnx is not None:
+            other.onnx = OnnxEncoder.for_network(other.net, self.precision, cache=self.cache_dir)
         return other
 
     def __call__(self, waveforms: Sequence[torch.Tensor]) -> Emissions:
@@ -218,13 +263,17 @@ class EmissionModel:
         """One padded batch through the network; returns per-item (frames, labels)."""
         model = self.model
         items = [w.to(self.device, torch.float32) for w in waveforms]
-        autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
-        with autocast:
+        if self.onnx is not None:
             features, out_lengths = conv_features(self.net, items, normalize=model.normalize_waveform)
-            x = self.net.encoder(features, out_lengths)
-            if self.net.aux is not None:
-                x = self.net.aux(x)
-        log_probs = torch.log_softmax(x.float(), dim=-1)
+            log_probs = self.onnx(features, out_lengths)
+        else:
+            autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
+            with autocast:
+                features, out_lengths = conv_features(self.net, items, normalize=model.normalize_waveform)
+                x = self.net.encoder(features, out_lengths)
+                if self.net.aux is not None:
+                    x = self.net.aux(x)
+            log_probs = torch.log_softmax(x.float(), dim=-1)
         if model.append_star:
             log_probs = torch.cat([log_probs, log_probs.new_zeros(*log_probs.shape[:2], 1)], dim=-1)
         if log_probs.shape[-1] != model.num_labels:
