@@ -48,7 +48,6 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from .corpus.align import align_corpus
-    from .models.emissions import EmissionModel, Emissions
     from .errors import (
         AlignerError,
         AlignmentError,
@@ -58,8 +57,9 @@ if TYPE_CHECKING:  # pragma: no cover
         OutputError,
         TranscriptError,
     )
-    from .models.loading import list_models, load_model, save_model
     from .models.alignment_model import AlignmentModel
+    from .models.emissions import EmissionModel, Emissions
+    from .models.loading import list_models, load_model, save_model
     from .pipeline import Aligner, align
     from .records import Alignment, CharSpan, Confidence, TokenSpan, WordSpan
     from .viterbi import forced_align

@@ -28,16 +28,18 @@ import csv
 import importlib.util
 import io
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .atomic import atomic_write_text
 from .errors import AlignerError, AlignmentError
+from .models.alignment_model import AlignmentModel
 from .models.features import (
     AnyModel,
     _as_waveforms,
@@ -46,7 +48,6 @@ from .models.features import (
     extract_layer_features,
     resolve_network,
 )
-from .models.alignment_model import AlignmentModel
 from .records import Alignment
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -14,19 +14,20 @@ import math
 import numbers
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence, Union
+from typing import Any
 
 import torch
 
 from .activity import frame_levels, quiet_frames
 from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align
-from .models.emissions import EmissionModel, num_frames
 from .errors import AlignerError, AudioError, TranscriptError
 from .guard import FALLBACK_MAX_CELLS, FALLBACK_MAX_PHONE_SECONDS, FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
-from .models.loading import load_model
 from .models.alignment_model import QUIET_PENALTY, AlignmentModel
+from .models.emissions import EmissionModel, num_frames
+from .models.loading import load_model
 from .partial import (
     DETECTION_SPLIT,
     DURATION_STAR_PENALTY,
@@ -49,9 +50,9 @@ DEFAULT_END_EXTENSION = 0.1
 
 #: Audio: a file path, or ``(waveform, sample_rate)`` with a waveform of
 #: shape ``(samples,)`` or ``(samples, channels)``.
-AudioInput = Union[str, os.PathLike, tuple]
+AudioInput = str | os.PathLike | tuple
 #: Transcript: the text itself (``str``) or a path to a UTF-8 text file.
-TextInput = Union[str, os.PathLike]
+TextInput = str | os.PathLike
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class Aligner:
     def device(self) -> torch.device:
         return self.emitter.device
 
-    def with_model(self, model: AlignmentModel) -> "Aligner":
+    def with_model(self, model: AlignmentModel) -> Aligner:
         """A new aligner with the same settings (device, dtype, decoding)
         running ``model``, which must have the same labels (e.g. an adapted
         copy of this aligner's model)."""
@@ -515,7 +516,7 @@ class Aligner:
             frames = int(lengths[row])
             word_index = plans[row][2]
             placed = sorted(set(positions[row, :frames].tolist()) - {-1})
-            left_out = {index: 0.0 for index in set(word_index) - {word_index[p] for p in placed}}
+            left_out = dict.fromkeys(set(word_index) - {word_index[p] for p in placed}, 0.0)
             spans = position_spans(positions[row, :frames], paths[row, :frames], chosen[row, :frames])
             skipped = skipped_runs(paths[row, :frames], star, codes[row, :frames])
             words = self._placed_words(item, spans, [word_index[p] for p in placed], frames, left_out)

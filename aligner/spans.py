@@ -29,7 +29,7 @@ and the frames between characters are blank. We use these rules:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -3,7 +3,8 @@ ones, and full-size architectures that cost what a real checkpoint costs."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torchaudio.models import wav2vec2_model

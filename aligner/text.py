@@ -32,11 +32,12 @@ import re
 import threading
 import unicodedata
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .errors import AlignerError, ModelError, TranscriptError
 
@@ -168,7 +169,7 @@ class Transcript:
 
 # Characters written as apostrophes; mapped to the model's apostrophe label.
 _APOSTROPHES = "'\u2019\u2018\u02bc`\u00b4"
-_APOSTROPHE_TABLE = str.maketrans({c: "'" for c in _APOSTROPHES})
+_APOSTROPHE_TABLE = str.maketrans(dict.fromkeys(_APOSTROPHES, "'"))
 
 # Besides dash (Pd) and connector (Pc) punctuation, these split a word into
 # sub-words: slashes, backslash, fraction slash ("1⁄2" from NFKC of "½"),

@@ -165,7 +165,7 @@ def real_items():
         yield audio, grid.with_suffix(".txt").read_text(encoding="utf-8").strip(), reference_words(grid)
 
 
-def pocketsphinx_items(pocketsphinx: "Pocketsphinx"):
+def pocketsphinx_items(pocketsphinx: Pocketsphinx):
     """The shared recordings without a human alignment, pocketsphinx's
     alignment as the reference (files it cannot align are left out)."""
     for text_path in sorted(SPEECH.glob("*.txt")):

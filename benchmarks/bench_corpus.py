@@ -152,8 +152,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from aligner.corpus.files import find_corpus_files
     from aligner.corpus.align import align_corpus
+    from aligner.corpus.files import find_corpus_files
     from aligner.pipeline import Aligner
 
     corpus = build_corpus(OUT / "corpus_bench", args.synthetic, args.seed)

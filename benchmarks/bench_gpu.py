@@ -48,7 +48,7 @@ def emission_throughput(arch: str, seconds: float, batches: list[int], dtype: st
         emitter = EmissionModel(model, device="cuda", dtype=dtype, window_batch=batch)
         waves = [0.1 * torch.randn(int(seconds * 16000), device="cuda") for _ in range(batch)]
         try:
-            best = _timed(lambda: emitter(waves))
+            best = _timed(lambda emitter=emitter, waves=waves: emitter(waves))
         except torch.OutOfMemoryError:
             results.append((batch, float("nan")))
             break

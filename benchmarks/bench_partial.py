@@ -34,10 +34,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_accuracy as B  # noqa: E402
 
-INSERTED = (
-    "the a of and to in is was he it that for on with as his at by had but from they this which "
-    "river morning window people garden silver yellow remember station captain"
-).split()
+INSERTED = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "he",
+    "it",
+    "that",
+    "for",
+    "on",
+    "with",
+    "as",
+    "his",
+    "at",
+    "by",
+    "had",
+    "but",
+    "from",
+    "they",
+    "this",
+    "which",
+    "river",
+    "morning",
+    "window",
+    "people",
+    "garden",
+    "silver",
+    "yellow",
+    "remember",
+    "station",
+    "captain",
+]
 
 
 def real_ps_items():

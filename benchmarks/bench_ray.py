@@ -130,8 +130,8 @@ def main() -> None:
         import ray
     except ImportError:
         sys.exit('bench_ray.py needs Ray: pip install -e ".[ray]"')
-    from aligner.corpus.files import audio_duration, find_corpus_files
     from aligner.corpus.align import align_corpus
+    from aligner.corpus.files import audio_duration, find_corpus_files
     from aligner.pipeline import Aligner
 
     corpus = build_corpus(OUT / "corpus_ray", args.files)

@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torchaudio.functional as taf  # noqa: E402
-
 from _memory import _reset_peak, _status_mib, make_inputs, probe_subprocess  # noqa: E402
+
 from aligner.viterbi import count_repeats, forced_align  # noqa: E402
 
 HOUR_SINGLE_PASS = 8 * 2**30  # max_memory that forces the single pass in case 3

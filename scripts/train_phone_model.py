@@ -141,8 +141,9 @@ def _load(path: Path, kind=None):
 def train(args: argparse.Namespace) -> None:
     import torch
 
-    from aligner.models.loading import save_model
     from aligner.models.alignment_model import AlignmentModel
+    from aligner.models.frontend import build_network
+    from aligner.models.loading import save_model
     from aligner.training.phone import (
         LABELS,
         GrowingDataset,
@@ -152,7 +153,6 @@ def train(args: argparse.Namespace) -> None:
         render_pool,
         train_phone_model,
     )
-    from aligner.models.frontend import build_network
 
     specs = Path(args.specs)
     out = Path(args.out)

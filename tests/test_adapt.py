@@ -17,6 +17,12 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from aligner import Aligner, load_model
+from aligner.cli import main
+from aligner.corpus.align import CONFIDENCE_FILE, align_corpus
+from aligner.corpus.files import find_corpus_files
+from aligner.errors import AlignerError, CorpusError
+from aligner.records import Alignment, CharSpan, WordSpan
+from aligner.testing import tiny_phone_model
 from aligner.training import adapt as adapt_module
 from aligner.training.adapt import (
     IGNORE,
@@ -30,12 +36,6 @@ from aligner.training.adapt import (
     speaker_of,
     speakers_to_adapt,
 )
-from aligner.cli import main
-from aligner.corpus.align import CONFIDENCE_FILE, align_corpus
-from aligner.corpus.files import find_corpus_files
-from aligner.errors import AlignerError, CorpusError
-from aligner.records import Alignment, CharSpan, WordSpan
-from aligner.testing import tiny_phone_model
 
 
 @pytest.fixture(scope="module")

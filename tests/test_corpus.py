@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from praatio import textgrid as praat_textgrid
 
 from aligner.cli import main
-from aligner.corpus.files import CorpusFile, find_corpus_files, output_path, validate_corpus
 from aligner.corpus.align import CONFIDENCE_FILE, FAILURES_FILE, align_corpus, plan_batches
+from aligner.corpus.files import CorpusFile, find_corpus_files, output_path, validate_corpus
 from aligner.errors import CorpusError
 from aligner.pipeline import Aligner
 from aligner.testing import tiny_model

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from aligner.models.emissions import EmissionModel, num_frames, resolve_device, resolve_dtype
 from aligner.errors import AlignerError
+from aligner.models.emissions import EmissionModel, num_frames, resolve_device, resolve_dtype
 from aligner.testing import MMS_LABELS, tiny_model
 
 

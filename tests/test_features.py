@@ -6,16 +6,16 @@ import pytest
 import torch
 from torchaudio.models import hubert_pretrain_model
 
-from aligner.models.emissions import num_frames
 from aligner.errors import AlignerError
+from aligner.models.emissions import num_frames
 from aligner.models.features import LayerFeatures, conv_frames
 from aligner.models.features import extract_layer_features as _extract
 from aligner.models.features import hubert_prediction_accuracy as _accuracy
+from aligner.testing import tiny_architecture, tiny_model
 
 # on the CPU even where CUDA exists: the tests compare with direct calls of CPU networks
 extract_layer_features = partial(_extract, device="cpu")
 hubert_prediction_accuracy = partial(_accuracy, device="cpu")
-from aligner.testing import tiny_architecture, tiny_model
 
 
 def _waves(*sizes, seed=0):

@@ -475,7 +475,7 @@ def test_other_threads_warnings_never_become_a_transcripts_warnings():
 
     def noisy():
         while not stop.is_set():
-            warnings.warn("unrelated warning from another thread", UserWarning)
+            warnings.warn("unrelated warning from another thread", UserWarning, stacklevel=1)
 
     thread = threading.Thread(target=noisy)
     with warnings.catch_warnings():

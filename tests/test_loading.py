@@ -13,8 +13,9 @@ import torchaudio
 from safetensors.torch import load_file, save_file
 from torchaudio.models import wav2vec2_model
 
-from aligner.models import loading
 from aligner.errors import ModelError, ModelNotAvailableError
+from aligner.models import loading
+from aligner.models.alignment_model import AlignmentModel
 from aligner.models.loading import (
     BUNDLE_NAMES,
     DEFAULT_MODEL,
@@ -24,7 +25,6 @@ from aligner.models.loading import (
     load_model,
     save_model,
 )
-from aligner.models.alignment_model import AlignmentModel
 from aligner.testing import ENGLISH_LABELS, MMS_LABELS, tiny_architecture, tiny_model
 
 BASE_CHECKPOINT = "wav2vec2_fairseq_base_ls960_asr_ls960.pth"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aligner.training.phone import LABELS, MbrolaSpec, render_labeled
 from aligner.phones import ARPABET
+from aligner.training.phone import LABELS, MbrolaSpec, render_labeled
 from aligner.training.synth import mbrola
 from aligner.training.synth.mbrola import (
     LABEL_DELAY_MS,

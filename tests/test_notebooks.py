@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from aligner import ModelNotAvailableError, load_model, list_models
+from aligner import ModelNotAvailableError, list_models, load_model
 from aligner.readers import read_textgrid
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from praatio import textgrid as praat_textgrid
 
 import aligner
 from aligner.cli import main
-from aligner.models.loading import DEFAULT_MODEL, PACKAGED_MODEL, list_models
 from aligner.models.frontend import LogMelFrontEnd
+from aligner.models.loading import DEFAULT_MODEL, PACKAGED_MODEL, list_models
 from aligner.training.phone import LABELS
 
 EXAMPLES = PACKAGED_MODEL.parents[2] / "examples"

@@ -20,16 +20,16 @@ from click.testing import CliRunner
 
 from aligner import Aligner, AlignerError, ModelError, TranscriptError, load_model, save_model
 from aligner.cli import main
-from aligner.corpus.files import find_corpus_files, validate_corpus
 from aligner.corpus.align import align_corpus
+from aligner.corpus.files import find_corpus_files, validate_corpus
 from aligner.models.emissions import EmissionModel, num_frames
 from aligner.models.frontend import LogMelFrontEnd, frame_geometry, frames_for_samples
-from aligner.training.phone import LABELS
 from aligner.phones import PhonemizerError
 from aligner.readers import read_textgrid
-from aligner.training.synth.espeak import espeak_available
 from aligner.testing import tiny_model, tiny_phone_model
 from aligner.text import ENGLISH_LABELS, phonemize_transcript, transcript_for_model
+from aligner.training.phone import LABELS
+from aligner.training.synth.espeak import espeak_available
 from aligner.writers import to_ctm, to_json, to_textgrid, write_alignment
 
 needs_espeak = pytest.mark.skipif(
@@ -386,7 +386,7 @@ def test_cli_with_a_phone_model_folder(model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     back = read_textgrid(out)
     assert back.phonetic and [w.text for w in back.words] == TEXT.split()
-    assert [c.label for c in back.words[2].chars] == "F AY V D AA L ER Z".split()
+    assert [c.label for c in back.words[2].chars] == ["F", "AY", "V", "D", "AA", "L", "ER", "Z"]
 
     result = run("align", corpus / "c.wav", "--model", model_dir, "--partial")
     assert result.exit_code == 0, result.output

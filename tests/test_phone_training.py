@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from aligner.models.frontend import LogMelFrontEnd, build_network, frames_for_samples
+from aligner.phones import ARPABET, STOPS, arpabet, attach_closures, map_segments
 from aligner.training.phone import (
     LABELS,
     GrowingDataset,
@@ -21,7 +22,6 @@ from aligner.training.phone import (
     train_phone_model,
     warp_spectrum,
 )
-from aligner.phones import ARPABET, STOPS, arpabet, attach_closures, map_segments
 from aligner.training.synth.espeak import espeak_available
 
 needs_espeak = pytest.mark.skipif(

@@ -20,8 +20,8 @@ import soundfile
 from click.testing import CliRunner
 
 from aligner.cli import main
-from aligner.corpus.files import find_corpus_files, output_path
 from aligner.corpus.align import CONFIDENCE_FILE, FAILURES_FILE, align_corpus
+from aligner.corpus.files import find_corpus_files, output_path
 from aligner.errors import CorpusError
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]"); the cluster tests need it')
@@ -311,8 +311,8 @@ def test_a_node_lost_mid_run_loses_nothing(cluster, corpus, tiny_model_dir, tmp_
 
 
 def test_a_loaded_aligner_or_adapt_is_refused(corpus, tiny_model_dir, tmp_path):
-    from aligner.training.adapt import AdaptOptions
     from aligner.pipeline import Aligner
+    from aligner.training.adapt import AdaptOptions
 
     with pytest.raises(CorpusError, match="not a loaded Aligner"):
         align_corpus(corpus, tmp_path / "out", Aligner(str(tiny_model_dir), device="cpu"), ray_address="auto")

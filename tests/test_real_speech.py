@@ -3,10 +3,10 @@
 import pytest
 import soundfile
 from click.testing import CliRunner
+from conftest import SPEECH_DIR
 from praatio import textgrid as praat_textgrid
 
 from aligner.cli import main
-from conftest import SPEECH_DIR
 
 AUDIO = sorted(p for p in SPEECH_DIR.glob("*") if p.suffix in {".wav", ".flac", ".mp3"}) if SPEECH_DIR.is_dir() else []
 

@@ -19,11 +19,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 from aligner.training.synth import corpus as corpus_module  # noqa: E402
-from aligner.training.synth.corpus import (
+from aligner.training.synth.corpus import (  # noqa: E402
     BASE_VOICES,
     FEMALE_VARIANTS,
     MALE_VARIANTS,
-    CorpusError,  # noqa: E402
+    CorpusError,
     make_corpus,
     plan_corpus,
     render_speech,

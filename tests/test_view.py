@@ -454,8 +454,8 @@ def test_click_a_word_plays_exactly_it(browser, page, alignment):
 
 
 def test_drag_a_boundary_undo_and_download_the_textgrid(browser, page, files):
-    from parselmouth.praat import call
     import parselmouth
+    from parselmouth.praat import call
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

@@ -572,7 +572,7 @@ def test_torch_segment_length_is_memory_minimal_and_bounded():
     T, S = 180000, 108001
     K = viterbi._torch_segment_frames(T, S, 4, viterbi.DEFAULT_MAX_MEMORY)
     n = viterbi._num_segments(T, K)
-    assert K == round(math.sqrt(T * (S + 2) * 4 / S))
+    assert round(math.sqrt(T * (S + 2) * 4 / S)) == K
     assert (n - 1) * (S + 2) * 4 + K * S < 200 * 2**20  # vs T * S = 18 GiB
     assert viterbi._torch_segment_frames(1000, 601, 4, viterbi.DEFAULT_MAX_MEMORY) == 1000
     assert viterbi._torch_segment_frames(2, 5, 4, 1) == 2

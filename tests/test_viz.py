@@ -329,8 +329,9 @@ def test_plot_trellis(realistic):
     assert np.array_equal(result.positions, expected, equal_nan=True)
     assert np.array_equal(np.asarray(result.path.get_ydata(), dtype=float), expected, equal_nan=True)
     assert result.scores.shape == (lp.shape[0], len(targets))
-    assert np.ma.getdata(result.image.get_array()).T == pytest.approx(
-        np.where(np.isfinite(result.scores), result.scores, np.nan), nan_ok=True
+    assert (
+        pytest.approx(np.where(np.isfinite(result.scores), result.scores, np.nan), nan_ok=True)
+        == np.ma.getdata(result.image.get_array()).T
     )
     assert result.colorbar is not None and len(fig.axes) == 2
     assert [t.get_text() for t in ax.get_yticklabels()] == [labels[i] for i in targets]

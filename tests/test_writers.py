@@ -115,7 +115,7 @@ def check_partition(intervals, duration):
     """Contiguous, strictly increasing, from 0 to duration."""
     assert intervals[0][0] == 0.0
     assert intervals[-1][1] == duration
-    for (s, e, _), (s2, _, _) in zip(intervals, intervals[1:]):
+    for (_, e, _), (s2, _, _) in zip(intervals, intervals[1:]):
         assert e == s2
     assert all(e > s for s, e, _ in intervals)
 
@@ -573,17 +573,16 @@ def test_atomic_path_temporary_name_and_replace(tmp_path):
 
 def test_atomic_path_exception_removes_temporary(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(ValueError, match="boom"):
-        with atomic_path(target) as temporary:
-            temporary.write_text("half", encoding="utf-8")
-            raise ValueError("boom")
+    with pytest.raises(ValueError, match="boom"), atomic_path(target) as temporary:
+        temporary.write_text("half", encoding="utf-8")
+        raise ValueError("boom")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_write_text(tmp_path):
     path = atomic_write_text(tmp_path / "a" / "b.txt", "café\nline\n")
-    assert path.read_bytes() == "café\nline\n".encode("utf-8")
+    assert path.read_bytes() == "café\nline\n".encode()
     atomic_write_text(path, "ünï", encoding="latin-1")
     assert path.read_bytes() == "ünï".encode("latin-1")
 

@@ -155,8 +155,8 @@ def align_corpus(
     """
     from tqdm import tqdm
 
-    from ..corpus.files import find_corpus_files
     from ..corpus.align import align_corpus as run
+    from ..corpus.files import find_corpus_files
 
     if adapt_per_speaker and not adapt:
         raise _OneLineUsageError("--adapt-per-speaker needs --adapt (it adapts per speaker on top of --adapt)")

@@ -41,22 +41,23 @@ import os
 import random
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..atomic import atomic_write_text
-from .files import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
 from ..duration_viterbi import load_kernels
 from ..errors import AlignerError, AudioError, CorpusError, OutputError
 from ..records import Alignment
+from .files import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
 
 if TYPE_CHECKING:
     from ..models.alignment_model import AlignmentModel
     from ..pipeline import Aligner, PreparedItem
-    from .ray_cluster import AlignerSpec
     from ..training.adapt import AdaptationResult, AdaptOptions, SpeakerAdaptations
+    from .ray_cluster import AlignerSpec
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus", "plan_batches"]
 
@@ -206,16 +207,15 @@ class CorpusSummary:
             lines.append(self.adaptation.describe())
         if self.speakers is not None:
             lines.append(self.speakers.describe())
-        if self.adaptation is not None or self.speakers is not None:
-            if (self.adaptation is not None and self.adaptation.improved) or (
-                self.speakers is not None and self.speakers.kept
-            ):
-                lower = self.scored_lower
-                compared = sum(1 for r in self.results if r.status == "aligned" and r.first_pass_score >= 0)
-                lines.append(
-                    f"{len(lower)} of {compared} files scored lower than with the original model "
-                    f"(column first_pass_score of {CONFIDENCE_FILE})" + (f", e.g. {lower[0].key}" if lower else "")
-                )
+        if (self.adaptation is not None and self.adaptation.improved) or (
+            self.speakers is not None and self.speakers.kept
+        ):
+            lower = self.scored_lower
+            compared = sum(1 for r in self.results if r.status == "aligned" and r.first_pass_score >= 0)
+            lines.append(
+                f"{len(lower)} of {compared} files scored lower than with the original model "
+                f"(column first_pass_score of {CONFIDENCE_FILE})" + (f", e.g. {lower[0].key}" if lower else "")
+            )
         suspect = [r for r in self.results if r.suspect]
         if suspect:
             lines.append(

@@ -47,13 +47,15 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from .files import CorpusFile, Problem, audio_duration
+from ..duration_viterbi import load_kernels
+from ..errors import AlignerError, CorpusError
 from .align import (
     CorpusSummary,
     FileResult,
@@ -65,8 +67,7 @@ from .align import (
     _settle,
     plan_batches,
 )
-from ..duration_viterbi import load_kernels
-from ..errors import AlignerError, CorpusError
+from .files import CorpusFile, Problem, audio_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from ray import ObjectRef

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import AlignerError
-from .frontend import frame_geometry, frames_for_samples
 from .alignment_model import AlignmentModel, is_group_norm
+from .frontend import frame_geometry, frames_for_samples
 from .onnx_backend import OnnxEncoder, parse_backend
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ class EmissionModel:
     def frame_seconds(self) -> float:
         return self.model.frame_seconds
 
-    def with_model(self, model: AlignmentModel) -> "EmissionModel":
+    def with_model(self, model: AlignmentModel) -> EmissionModel:
         """The same device, dtype and windows for another model (moved to the device here)."""
         other = copy.copy(self)
         other.model = model

@@ -21,19 +21,20 @@ what torchaudio returns too.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torchaudio.models import HuBERTPretrainModel, Wav2Vec2Model
 
-from ._torchaudio_compat import encoder_preprocess
-from .emissions import conv_features, conv_frames, resolve_device
 from ..errors import AlignerError
-from .frontend import frame_geometry, receptive_field
+from ._torchaudio_compat import encoder_preprocess
 from .alignment_model import AlignmentModel, is_group_norm
+from .emissions import conv_features, conv_frames, resolve_device
+from .frontend import frame_geometry, receptive_field
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy.typing as npt
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["LayerFeatures", "extract_layer_features", "hubert_prediction_accuracy", "resolve_network", "conv_frames"]
 
 #: What :func:`extract_layer_features` accepts as a model.
-AnyModel = Union[AlignmentModel, Wav2Vec2Model, HuBERTPretrainModel]
+AnyModel: TypeAlias = AlignmentModel | Wav2Vec2Model | HuBERTPretrainModel
 
 
 @dataclass(frozen=True)

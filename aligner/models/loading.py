@@ -28,8 +28,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torchaudio
@@ -39,13 +40,22 @@ from safetensors.torch import save_file as _save_safetensors
 from torch import nn
 from torchaudio.models import Wav2Vec2Model
 
-from ._torchaudio_compat import unwrap_bundle_model
 from ..errors import AlignerError, ModelError, ModelNotAvailableError, OutputError
-from .frontend import LogMelFrontEnd, build_network
+from ._torchaudio_compat import unwrap_bundle_model
 from .alignment_model import PHONEMIZERS, AlignmentModel
-from .registry import BUNDLE_NAMES, CONFIG_FILE, DEFAULT_MODEL, PACKAGED_MODEL, PACKAGED_NAME, WEIGHTS_FILE
+from .frontend import LogMelFrontEnd, build_network
+from .registry import (
+    BUNDLE_NAMES,
+    CONFIG_FILE,
+    DEFAULT_MODEL,
+    PACKAGED_MODEL,
+    PACKAGED_NAME,
+    WEIGHTS_FILE,
+    ModelInfo,
+    checkpoint_location,
+    list_models,
+)
 from .registry import BUNDLES as _BUNDLES
-from .registry import ModelInfo, checkpoint_location, list_models
 
 __all__ = [
     "BUNDLE_NAMES",

@@ -143,7 +143,7 @@ class EncoderHead(nn.Module):
     """What the ONNX graph computes: features and valid frame counts →
     log-probabilities, as ``net.encoder`` + ``net.aux`` + ``log_softmax``.
 
-    Padding is masked as in torchaudio's ``Encoder._preprocess`` (projected
+    Padding is masked as torchaudio's encoder masks it before its transformer (projected
     padding frames set to 0, attention to them biased by -10000), written
     with ``masked_fill`` instead of in-place boolean indexing so that it
     exports cleanly.
@@ -291,7 +291,7 @@ class OnnxEncoder:
         *,
         cache: str | os.PathLike[str] | None = None,
         threads: int | None = None,
-    ) -> "OnnxEncoder":
+    ) -> OnnxEncoder:
         """Export ``net``'s encoder (cached) and open it.
 
         Args:

@@ -57,9 +57,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.emissions import conv_features, num_frames
 from ..errors import AlignerError
 from ..models.alignment_model import AlignmentModel
+from ..models.emissions import conv_features, num_frames
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import Aligner, PreparedItem

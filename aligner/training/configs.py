@@ -24,8 +24,9 @@ This module is deliberately free of heavy imports (no torch).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import TrainingError  # re-exported: it lived here before errors.py held it
 
@@ -101,7 +102,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict` (unknown keys are an error)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
@@ -117,7 +118,7 @@ class TrainConfig:
             values["architecture"] = arch
         return cls(**values)
 
-    def with_options(self, **changes: Any) -> "TrainConfig":
+    def with_options(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -46,9 +46,10 @@ import sys
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -56,18 +57,18 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchaudio.models import Wav2Vec2Model
 
-from ._amp import grad_scaler, optimizer_step
 from ..atomic import atomic_path
 from ..audio import load_audio
 from ..corpus.files import AUDIO_EXTENSIONS, CorpusFile, bucket_batches, find_corpus_files
-from ..models.emissions import conv_features, num_frames, resolve_device
 from ..errors import AudioError, CorpusError, OutputError, TextGridError, TrainingError, TranscriptError
-from ..models.loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, build_from_architecture, load_model, save_model
 from ..models.alignment_model import AlignmentModel
+from ..models.emissions import conv_features, num_frames, resolve_device
+from ..models.loading import CONFIG_FILE, WEIGHTS_FILE, architecture_of, build_from_architecture, load_model, save_model
 from ..readers import read_tiers
 from ..text import ENGLISH_LABELS, UnrepresentableCharacterWarning, read_transcript, transcript_for_model
-from .configs import CONFIG_NAMES, CONFIGS, TrainConfig, get_config
 from ..viterbi import minimum_frames
+from ._amp import grad_scaler, optimizer_step
+from .configs import CONFIG_NAMES, CONFIGS, TrainConfig, get_config
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -253,7 +254,7 @@ def _prepare_corpus(
     )
     utterances = []
     cached = 0
-    for index, waveform, error in tqdm(
+    for index, waveform, _error in tqdm(
         loader, total=len(candidates), desc="reading corpus", unit="file", disable=not progress, leave=False
     ):
         item = candidates[index]

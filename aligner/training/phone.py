@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._amp import grad_scaler, optimizer_step
 from ..models.frontend import LogMelFrontEnd, build_network, frames_for_samples
 from ..phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
+from ._amp import grad_scaler, optimizer_step
 
 if TYPE_CHECKING:  # pragma: no cover
     from multiprocessing.pool import Pool
@@ -532,7 +532,8 @@ def train_phone_model(
 
     The learning rate warms up over ``warmup_steps`` and then follows a
     cosine over the budget (time, or steps when ``max_steps`` is given: the
-    number of steps a time budget allows is not known up front). ``on_checkpoint(net, fraction)`` is called when each fraction of
+    number of steps a time budget allows is not known up front).
+    ``on_checkpoint(net, fraction)`` is called when each fraction of
     ``checkpoints`` of the budget has passed, and at the end with 1.0.
     """
     torch.manual_seed(seed)

@@ -54,9 +54,9 @@ from scipy import signal
 
 from ...atomic import atomic_path, atomic_write_text
 from ...errors import AlignerError, CorpusError
+from ...phones import MAX_CLOSURE, attach_closures
 from ...records import Alignment, CharSpan, WordSpan
 from ...writers import write_alignment
-from ...phones import MAX_CLOSURE, attach_closures
 from .espeak import Synthesis, SynthesisError, synthesize, word_timings
 
 __all__ = [
@@ -1022,7 +1022,7 @@ def render_utterance(plan: UtterancePlan, out_dir: str | os.PathLike[str]) -> di
     """
     speech = None
     failures = []
-    for text, source in zip(plan.texts, plan.sources):
+    for text, _source in zip(plan.texts, plan.sources):
         try:
             speech = render_speech(
                 text,

@@ -58,8 +58,8 @@ import ctypes
 import math
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import astuple, dataclass
-from typing import Iterator
 
 import numpy as np
 
