@@ -22,7 +22,7 @@ import torch
 
 from .activity import frame_levels, quiet_frames
 from .audio import load_audio, prepare_waveform
-from .duration_viterbi import duration_align
+from .duration_viterbi import duration_align, load_kernels
 from .errors import AlignerError, AudioError, TranscriptError
 from .guard import FALLBACK_MAX_CELLS, FALLBACK_MAX_PHONE_SECONDS, FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
 from .models.alignment_model import QUIET_PENALTY, AlignmentModel
@@ -189,6 +189,9 @@ class Aligner:
             window_batch=window_batch,
         )
         self.max_memory = max_memory
+        # The duration decoder's first call may run in numpy (no numba import: a one-file command
+        # starts faster); an aligner used again loads the compiled kernels. Same paths either way.
+        self._decoded = False
         if end_extension is None:
             end_extension = DEFAULT_END_EXTENSION if self.model.end_extension is None else self.model.end_extension
         self.end_extension = float(end_extension)
@@ -316,6 +319,12 @@ class Aligner:
             results.append(self._alignment(item, words))
         return results
 
+    def _before_duration_decoding(self) -> None:
+        """From this aligner's second decoding on, the compiled kernels (see ``_decoded``)."""
+        if self._decoded:
+            load_kernels()
+        self._decoded = True
+
     def _align_durations(
         self,
         items: Sequence[PreparedItem],
@@ -330,6 +339,7 @@ class Aligner:
         penalty applied) chooses the path; scores are ``log_probs`` of the
         path's labels. Shape: ``(B, T, C)``."""
         assert self.min_frames is not None  # only called for the duration-aware decoder
+        self._before_duration_decoding()
         words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
         paths, positions = duration_align(
             decoded,
@@ -498,6 +508,7 @@ class Aligner:
         skip_cost = None
         if self.min_word_score > 0:
             skip_cost = [[WORD_SKIP_COST * len(word) for word in plan[0]] for plan in plans]
+        self._before_duration_decoding()
         paths, positions = duration_align(
             emissions,
             [plan[0] for plan in plans],

@@ -372,16 +372,21 @@ def test_band_holds_every_complete_path_and_is_empty_when_none_fits():
         viterbi_states(np.zeros((5, 4)), graph)
 
 
-def test_a_short_alignment_does_not_import_numba(tmp_path):
-    """One short file decodes in numpy: numba (and its kernel cache) is not loaded."""
+def test_a_short_alignment_does_not_import_numba_and_a_second_one_does():
+    """One short file decodes in numpy: numba (and its kernel cache) is not
+    loaded. An aligner used again is aligning many files: it loads the
+    compiled kernels, and the alignment is the same."""
     code = (
         "import sys, aligner; "
-        "r = aligner.align('examples/example.wav', open('examples/example.txt').read()); "
-        "print(len(r.words), 'numba' in sys.modules)"
+        "a = aligner.Aligner(); text = open('examples/example.txt').read(); "
+        "first = a.align('examples/example.wav', text); loaded = 'numba' in sys.modules; "
+        "second = a.align('examples/example.wav', text); "
+        "same = [(w.start, w.end) for w in first.words] == [(w.start, w.end) for w in second.words]; "
+        "print(len(first.words), loaded, 'numba' in sys.modules, same)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    words, numba_loaded = out.stdout.split()
-    assert int(words) > 10 and numba_loaded == "False"
+    words, first_loaded, second_loaded, same = out.stdout.split()
+    assert int(words) > 10 and first_loaded == "False" and second_loaded == "True" and same == "True"
 
 
 def test_torch_backend_batch_equals_the_cpu_backend_and_rejects_unknown_names():
