@@ -313,14 +313,14 @@ def _chain_graph(words: Sequence[Sequence[int]], blank: int, min_frames: int, ga
     """:func:`state_graph` without skips or a maximum duration, built with
     numpy (the graph of every plain alignment; the same arrays as the
     general builder, which a test checks)."""
-    kept = [np.asarray(word, np.int64) for word in words if len(word)]
-    if not kept:
+    counts = [len(word) for word in words if len(word)]
+    if not counts:
         raise AlignmentError("no target token to align")
-    labels = np.concatenate(kept)
+    labels = np.fromiter((int(token) for word in words for token in word), np.int64, sum(counts))
     blanks = np.flatnonzero(labels == blank)
     if blanks.size:
         raise AlignmentError(f"target {int(blanks[0])} is the blank label {blank}")
-    lengths = np.array([word.shape[0] for word in kept]) * min_frames
+    lengths = np.asarray(counts) * min_frames
     silences = np.concatenate([[0], np.cumsum(lengths + 1)])  # state of each silence: before, between, after
     size = int(silences[-1]) + 1
     is_token = np.ones(size, dtype=np.bool_)
