@@ -73,11 +73,27 @@ def _advance(prev, cur, codes, frame, label, skip, loop, edges, st, en, reset): 
 
 
 @njit(cache=True, nogil=True)
-def _first_row(row, log_probs, label, start):  # pragma: no cover - numba
-    row[:] = NEG
+def _first_row(log_probs, label, start):  # pragma: no cover - numba
+    """The (padded) score row of frame 0."""
+    row = np.full(label.shape[0] + 2, NEG)
     for s in range(label.shape[0]):
         if start[s]:
             row[s + 2] = log_probs[0, label[s]]
+    return row
+
+
+@njit(cache=True, nogil=True)
+def _frames(log_probs, label, skip, loop, edges, lo, hi, row, first, last, codes, offsets, reset):
+    """Frames ``first + 1 .. last`` from the (padded) row of frame ``first``
+    (not changed); frame ``t``'s codes at ``codes[offsets[t - first - 1]:]``
+    (all offsets 0: one scratch row). Returns the row of frame ``last``."""  # pragma: no cover - numba
+    previous = row.copy()
+    current = np.full(row.shape[0], NEG)
+    for t in range(first + 1, last + 1):
+        codes_t = codes[offsets[t - first - 1] :]
+        _advance(previous, current, codes_t, log_probs[t], label, skip, loop, edges, lo[t], hi[t] + 1, reset)
+        previous, current = current, previous
+    return previous
 
 
 @njit(cache=True, nogil=True)
@@ -85,60 +101,29 @@ def forward_codes(log_probs, label, skip, loop, start, edges, lo, hi, offsets, c
     """The whole forward pass with every frame's codes (frame ``t``'s band
     codes at ``codes[offsets[t - 1]:]``); returns the last row (padded).
     """  # pragma: no cover - numba
-    states = label.shape[0]
-    previous = np.empty(states + 2)
-    current = np.full(states + 2, NEG)
-    _first_row(previous, log_probs, label, start)
-    for t in range(1, log_probs.shape[0]):
-        st, en = lo[t], hi[t] + 1
-        _advance(
-            previous,
-            current,
-            codes[offsets[t - 1] :],
-            log_probs[t],
-            label,
-            skip,
-            loop,
-            edges,
-            st,
-            en,
-            reset,
-        )
-        previous, current = current, previous
-    return previous
+    row = _first_row(log_probs, label, start)
+    return _frames(log_probs, label, skip, loop, edges, lo, hi, row, 0, log_probs.shape[0] - 1, codes, offsets, reset)
 
 
 @njit(cache=True, nogil=True)
 def forward_checkpoints(log_probs, label, skip, loop, start, edges, lo, hi, every, rows, reset):
     """The forward pass keeping row ``t`` in ``rows[t // every]`` when
     ``t % every == 0``; returns the last row (padded)."""  # pragma: no cover - numba
-    states = label.shape[0]
     width = 0
     for t in range(lo.shape[0]):
         width = max(width, hi[t] + 1 - lo[t])
     scratch = np.empty(max(width, 1), dtype=np.int8)
-    previous = np.empty(states + 2)
-    current = np.full(states + 2, NEG)
-    _first_row(previous, log_probs, label, start)
-    rows[0, :] = previous
-    for t in range(1, log_probs.shape[0]):
-        _advance(
-            previous,
-            current,
-            scratch,
-            log_probs[t],
-            label,
-            skip,
-            loop,
-            edges,
-            lo[t],
-            hi[t] + 1,
-            reset,
-        )
-        previous, current = current, previous
-        if t % every == 0:
-            rows[t // every, :] = previous
-    return previous
+    offsets = np.zeros(every, dtype=np.int64)  # every frame's codes in the same scratch row
+    row = _first_row(log_probs, label, start)
+    rows[0, :] = row
+    last_frame = log_probs.shape[0] - 1
+    for index in range(rows.shape[0]):
+        first = index * every
+        last = min(first + every, last_frame)
+        row = _frames(log_probs, label, skip, loop, edges, lo, hi, row, first, last, scratch, offsets, reset)
+        if index + 1 < rows.shape[0]:
+            rows[index + 1, :] = row
+    return row
 
 
 @njit(cache=True, nogil=True)
@@ -166,22 +151,5 @@ def segment(
     for k in range(count):
         offsets[k + 1] = offsets[k] + hi[first + 1 + k] + 1 - lo[first + 1 + k]
     codes = np.empty(max(offsets[count], 1), dtype=np.int8)
-    previous = row.copy()
-    current = np.full(row.shape[0], NEG)
-    for k in range(count):
-        t = first + 1 + k
-        _advance(
-            previous,
-            current,
-            codes[offsets[k] :],
-            log_probs[t],
-            label,
-            skip,
-            loop,
-            edges,
-            lo[t],
-            hi[t] + 1,
-            reset,
-        )
-        previous, current = current, previous
+    _frames(log_probs, label, skip, loop, edges, lo, hi, row, first, last, codes, offsets, reset)
     return trace(codes, offsets, lo, edge_first, edges[1], first, last, end_state, path)
