@@ -345,8 +345,9 @@ def _chain_graph(words: Sequence[Sequence[int]], blank: int, min_frames: int, ga
 
 def load_kernels() -> ModuleType:
     """Import the compiled kernels (numba; about a second the first time in
-    a process). Corpus alignment calls it once up front: from then on every
-    input, short ones included, runs compiled."""
+    a process). From then on every input, short ones included, runs
+    compiled; an :class:`aligner.Aligner` calls it from its second decoding
+    on, :func:`duration_align` for a batch too large for numpy."""
     return importlib.import_module(_KERNELS)
 
 

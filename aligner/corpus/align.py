@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..atomic import atomic_write_text
-from ..duration_viterbi import load_kernels
 from ..errors import AlignerError, AudioError, CorpusError, OutputError
 from ..records import Alignment
 from .files import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
@@ -507,8 +506,6 @@ def align_corpus(
             on_progress(result)
 
     durations = [(item, audio_duration(item.audio)) for item in todo]
-    if len(todo) > 1:  # many files: the compiled decoder from the first one on
-        load_kernels()
     if on_start is not None:
         on_start(len(todo), sum(d for _, d in durations if d is not None))
     routes = _Routes(aligner, MODEL_ORIGINAL if adapt is not None else "")

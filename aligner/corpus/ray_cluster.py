@@ -54,7 +54,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
-from ..duration_viterbi import load_kernels
 from ..errors import AlignerError, CorpusError
 from .align import (
     CorpusSummary,
@@ -167,7 +166,6 @@ class _AlignActor:
         self.aligner, self.error = None, None
         try:
             self.aligner = spec.build(device)
-            load_kernels()  # an actor aligns many files: the compiled decoder from the first one on
         except AlignerError as error:  # a bad spec: told to the driver by ready(), no restart loop
             self.error = str(error)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode")
