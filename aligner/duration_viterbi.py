@@ -40,6 +40,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from types import ModuleType
 
 import numpy as np
@@ -95,13 +96,14 @@ class StateGraph:
     jump_cost: np.ndarray | None = None
     extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    @property
+    @cached_property
     def edges(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """Every predecessor besides ``s``, ``s - 1`` and ``s - 2``: ``((to,
         source, cost, rank), first)``, sorted by ``to`` (a state's ``jump``
         first, then its ``extra`` edges in order; ``rank`` counts a state's
         edges from 0) and ``first``, each state's first edge (-1 for none).
-        The decoders try a state's edges in this order. Shapes: ``(E,)``
+        The decoders try a state's edges in this order (computed once per
+        graph: the band and the decoder both use them). Shapes: ``(E,)``
         and ``(S,)``."""
         jump, jump_cost = self.jumps
         has = np.flatnonzero(jump >= 0)
