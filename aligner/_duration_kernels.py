@@ -153,3 +153,104 @@ def segment(
     codes = np.empty(max(offsets[count], 1), dtype=np.int8)
     _frames(log_probs, label, skip, loop, edges, lo, hi, row, first, last, codes, offsets, reset)
     return trace(codes, offsets, lo, edge_first, edges[1], first, last, end_state, path)
+
+
+@njit(cache=True, nogil=True)
+def chain_graph(labels, word_lengths, gap_labels, min_frames):  # pragma: no cover - numba
+    """The arrays of :func:`aligner.duration_viterbi.state_graph` for a plain
+    chain (no skips, no maximum duration): ``(label, token, loop, skip)``,
+    Shape ``(S,)`` each; the start states are 0 and 1, the final ones the
+    last two. ``labels``: every token of the non-empty words in order;
+    ``word_lengths``: tokens per word; ``gap_labels``: one per gap."""
+    size = labels.shape[0] * min_frames + word_lengths.shape[0] + 1
+    label = np.empty(size, dtype=np.int64)
+    token = np.full(size, -1, dtype=np.int64)
+    loop = np.ones(size, dtype=np.bool_)
+    skip = np.zeros(size, dtype=np.bool_)
+    label[0] = gap_labels[0]
+    s = 1
+    k = 0
+    for w in range(word_lengths.shape[0]):
+        if w > 0:
+            skip[s] = True  # a word's first state may follow the word before without silence
+        for _ in range(word_lengths[w]):
+            for c in range(min_frames):
+                label[s] = labels[k]
+                token[s] = k
+                loop[s] = c == min_frames - 1
+                s += 1
+            k += 1
+        label[s] = gap_labels[w + 1]
+        s += 1
+    return label, token, loop, skip
+
+
+@njit(cache=True, nogil=True)
+def chain_band(token, frames):  # pragma: no cover - numba
+    """:func:`aligner.duration_viterbi.band` of a plain chain: ``(lo, hi)``,
+    Shape ``(T,)`` each."""
+    size = token.shape[0]
+    reach = np.empty(size, dtype=np.int64)  # fewest frames to reach a state, then min over the states after it
+    count = 0
+    for s in range(size):
+        count += token[s] >= 0
+        reach[s] = count + (token[s] < 0)
+    for s in range(size - 2, -1, -1):
+        reach[s] = min(reach[s], reach[s + 1])
+    finish = np.empty(size, dtype=np.int64)  # fewest frames to finish, then min over the states before it
+    count = 0
+    for s in range(size - 1, -1, -1):
+        count += token[s] >= 0
+        finish[s] = count + (token[s] < 0)
+    for s in range(1, size):
+        finish[s] = min(finish[s], finish[s - 1])
+    lo = np.empty(frames, dtype=np.int64)
+    hi = np.empty(frames, dtype=np.int64)
+    top = 0  # states with reach <= t + 1 (reach is nondecreasing)
+    bottom = 0  # first state with finish <= frames - t (finish is nonincreasing)
+    for t in range(frames):
+        while top < size and reach[top] <= t + 1:
+            top += 1
+        hi[t] = top - 1
+        while bottom < size and finish[bottom] > frames - t:
+            bottom += 1
+        lo[t] = bottom
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def chain_align(log_probs, labels, word_lengths, gap_labels, min_frames, path_labels, positions):  # pragma: no cover
+    """One item through a plain chain (graph, band, forward pass, trace) in
+    one compiled call, writing each frame's label into ``path_labels`` and
+    its target position (-1 for silence) into ``positions`` (Shape ``(T,)``
+    each). Returns the path's score, or ``-inf`` when no path fits (too few
+    frames). The back-pointers of the whole band are kept (the caller
+    checks that they fit its memory budget)."""
+    frames = log_probs.shape[0]
+    label, token, loop, skip = chain_graph(labels, word_lengths, gap_labels, min_frames)
+    size = label.shape[0]
+    lo, hi = chain_band(token, frames)
+    for t in range(frames):
+        if lo[t] > hi[t]:
+            return -np.inf
+    offsets = np.zeros(frames, dtype=np.int64)  # frame t's codes at offsets[t - 1]
+    for t in range(1, frames):
+        offsets[t] = offsets[t - 1] + hi[t] + 1 - lo[t]
+    cells = offsets[frames - 1]
+    codes = np.empty(max(cells, 1), dtype=np.int8)
+    start = np.zeros(size, dtype=np.bool_)
+    start[0] = True
+    start[min(1, size - 1)] = True
+    none = np.empty(0, dtype=np.int64)
+    edges = (none, none, np.empty(0, dtype=np.float64), none)
+    last_row = forward_codes(log_probs, label, skip, loop, start, edges, lo, hi, offsets, codes, 2)
+    end_state = size - 2 if last_row[size] >= last_row[size + 1] else size - 1
+    score = last_row[end_state + 2]
+    if score <= NEG / 2:
+        return -np.inf
+    path = np.empty(frames, dtype=np.int64)
+    trace(codes, offsets, lo, none, none, 0, frames - 1, end_state, path)
+    for t in range(frames):
+        path_labels[t] = label[path[t]]
+        positions[t] = token[path[t]]
+    return score

@@ -19,10 +19,12 @@ Shapes: a waveform ``(S,)``; levels and masks ``(T,)`` for ``T`` frames.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-__all__ = ["SPEECH_PERCENTILE", "frame_levels", "quiet_frames"]
+__all__ = ["SPEECH_PERCENTILE", "frame_levels", "quiet_frames", "speech_level"]
 
 #: Percentile of the frame levels taken as the recording's speech level.
 SPEECH_PERCENTILE = 95.0
@@ -44,26 +46,61 @@ def frame_levels(waveform: torch.Tensor, frame_samples: int, frames: int, window
     x = waveform.detach().to("cpu", torch.float32).reshape(-1).numpy()
     if frames <= 0:
         return torch.zeros(0)
-    half = window // 2
+    offset = frame_samples // 2 - window // 2  # window start of frame t: t * frame_samples + offset
+    # Every window is a whole number of blocks of ``step`` samples: square and
+    # sum each sample once per block, then add ``window // step`` blocks per frame.
+    step = math.gcd(math.gcd(frame_samples, window), abs(offset))
+    stride, width = frame_samples // step, window // step
     levels = np.empty(frames, dtype=np.float32)
     for first in range(0, frames, _BLOCK):  # blocks bound the memory for hours of audio
         last = min(frames, first + _BLOCK)
-        lo = first * frame_samples + frame_samples // 2 - half  # window start of frame ``first``
-        hi = (last - 1) * frame_samples + frame_samples // 2 + half
-        segment = np.zeros(hi - lo, dtype=np.float64)  # zeros before the audio and after its end
-        a, b = max(lo, 0), min(hi, x.size)
-        if b > a:
-            segment[a - lo : b - lo] = x[a:b]
-        windows = np.lib.stride_tricks.sliding_window_view(segment, window)[::frame_samples]
-        power = np.einsum("ij,ij->i", windows, windows) / window
-        levels[first:last] = 10 * np.log10(power + 1e-12)
+        lo = first * frame_samples + offset
+        hi = (last - 1) * frame_samples + offset + window
+        energy = _block_energies(x, lo, (hi - lo) // step, step)
+        count = last - first
+        power = energy[0 : (count - 1) * stride + 1 : stride].copy()
+        for k in range(1, width):
+            power += energy[k : k + (count - 1) * stride + 1 : stride]
+        levels[first:last] = 10 * np.log10(power / window + 1e-12)
     return torch.from_numpy(levels)
+
+
+def _block_energies(x: np.ndarray, lo: int, count: int, step: int) -> np.ndarray:
+    """Sum of squares of each of ``count`` blocks of ``step`` samples from
+    sample ``lo`` on (zeros outside ``x``): whole blocks inside the audio in
+    one float32 pass over a view, the few that cross its ends one by one.
+    Shape ``(count,)``, float64."""
+    energy = np.zeros(count, dtype=np.float64)
+    inside_first = min(count, max(0, -(lo // step)))  # first block starting at or after sample 0
+    inside_end = max(inside_first, min(count, (x.size - lo) // step))  # blocks ending by the audio's end
+    if inside_end > inside_first:
+        blocks = x[lo + inside_first * step : lo + inside_end * step].reshape(-1, step)
+        energy[inside_first:inside_end] = np.einsum("ij,ij->i", blocks, blocks)
+    touching_end = min(count, -((lo - x.size) // step))  # blocks starting before the audio's end
+    for j in [*range(max(0, (-lo) // step), inside_first), *range(inside_end, touching_end)]:
+        a, b = max(lo + j * step, 0), min(lo + (j + 1) * step, x.size)
+        if b > a:
+            energy[j] = float(np.dot(x[a:b], x[a:b]))
+    return energy
+
+
+def speech_level(levels: torch.Tensor) -> float:
+    """The recording's speech level: the :data:`SPEECH_PERCENTILE` of its
+    frame levels (dB), interpolated linearly between ranks as
+    ``numpy.percentile`` does. Shape ``(T,)``, ``T > 0``."""
+    values = levels.detach().cpu().numpy().astype(np.float64).reshape(-1)
+    rank = SPEECH_PERCENTILE / 100 * (values.size - 1)
+    below = int(rank)
+    above = min(below + 1, values.size - 1)
+    lower, upper = np.partition(values, (below, above))[[below, above]]
+    return float(lower + (upper - lower) * (rank - below))
 
 
 def quiet_frames(levels: torch.Tensor, below_db: float) -> torch.Tensor:
     """Frames more than ``below_db`` under the speech level (the
-    :data:`SPEECH_PERCENTILE` of ``levels``). Shape ``(T,)`` -> bool ``(T,)``."""
+    :data:`SPEECH_PERCENTILE` of ``levels``: :func:`speech_level`).
+    Shape ``(T,)`` -> bool ``(T,)``."""
     if levels.numel() == 0:
         return torch.zeros(0, dtype=torch.bool)
-    speech = torch.quantile(levels.double(), SPEECH_PERCENTILE / 100)
-    return levels.double() < speech - below_db
+    speech = speech_level(levels)
+    return torch.from_numpy(levels.detach().cpu().numpy().astype(np.float64) < speech - below_db)

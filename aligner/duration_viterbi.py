@@ -36,19 +36,21 @@ short file does not pay numba's import and cache load.
 from __future__ import annotations
 
 import importlib
+import itertools
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .errors import AlignmentError
 
-__all__ = ["StateGraph", "band", "duration_align", "load_kernels", "state_graph", "viterbi_states"]
+__all__ = ["StateGraph", "band", "duration_align", "kernels_loaded", "load_kernels", "state_graph", "viterbi_states"]
 
 _NEG = -1e30
 _KERNELS = "aligner._duration_kernels"
@@ -136,7 +138,7 @@ class StateGraph:
     def num_states(self) -> int:
         return int(self.label.shape[0])
 
-    @property
+    @cached_property
     def skip(self) -> np.ndarray:
         """Whether a state may be entered from two states back. The graphs
         of :func:`state_graph` are chains: ``pred1`` is always ``s - 1``
@@ -311,18 +313,65 @@ def _general_graph(
     )
 
 
+def _chain_tokens(words: Sequence[Sequence[int]], blank: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, counts)``: every token of the non-empty words in order and
+    the tokens of each, Shape ``(N,)`` and ``(W,)``, int64.
+
+    Raises:
+        AlignmentError: no token at all, or a token is the blank.
+    """
+    counts = [len(word) for word in words if len(word)]
+    if not counts:
+        raise AlignmentError("no target token to align")
+    labels = np.fromiter(itertools.chain.from_iterable(words), np.int64, sum(counts))
+    blanks = np.flatnonzero(labels == blank)
+    if blanks.size:
+        raise AlignmentError(f"target {int(blanks[0])} is the blank label {blank}")
+    return labels, np.asarray(counts, dtype=np.int64)
+
+
+class _Chain(NamedTuple):
+    """A plain chain's inputs, checked (see :func:`_chain`)."""
+
+    labels: np.ndarray  # every token of the non-empty words, Shape (N,)
+    counts: np.ndarray  # tokens per non-empty word, Shape (W,)
+    gaps: np.ndarray  # label of each optional run between words, Shape (W + 1,)
+    size: int  # states of its graph
+
+
+def _chain(words: Sequence[Sequence[int]], blank: int, min_frames: int, gaps: Sequence[int] | None) -> _Chain:
+    """What the compiled decoder needs of a plain chain (no skips, no
+    maximum duration), with :func:`state_graph`'s checks."""
+    if min_frames < 1:
+        raise AlignmentError(f"min_frames must be >= 1, got {min_frames}")
+    labels, counts = _chain_tokens(words, blank)
+    if gaps is not None and len(gaps) != counts.shape[0] + 1:
+        raise AlignmentError(f"{len(gaps)} gap labels for {counts.shape[0]} words (need {counts.shape[0] + 1})")
+    gap_labels = np.full(counts.shape[0] + 1, blank, np.int64) if gaps is None else np.asarray(gaps, np.int64)
+    return _Chain(labels, counts, gap_labels, labels.shape[0] * min_frames + counts.shape[0] + 1)
+
+
+def _chain_decode(log_probs: np.ndarray, chain: _Chain, min_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and target positions of the best path through a plain chain
+    (the compiled kernels' :func:`chain_align`; the path of
+    :func:`viterbi_states` on :func:`state_graph`'s graph). Shape:
+    ``log_probs`` ``(T, C)`` float64; both results ``(T,)``."""
+    frames = log_probs.shape[0]
+    labels = np.empty(frames, dtype=np.int64)
+    positions = np.empty(frames, dtype=np.int64)
+    score = load_kernels().chain_align(log_probs, chain.labels, chain.counts, chain.gaps, min_frames, labels, positions)
+    if score == -np.inf:
+        tokens = chain.labels.shape[0]
+        raise _too_few_tokens(tokens, tokens * min_frames, frames)
+    return labels, positions
+
+
 def _chain_graph(words: Sequence[Sequence[int]], blank: int, min_frames: int, gap_labels: list[int]) -> StateGraph:
     """:func:`state_graph` without skips or a maximum duration, built with
     numpy (the graph of every plain alignment; the same arrays as the
     general builder, which a test checks)."""
-    counts = [len(word) for word in words if len(word)]
-    if not counts:
-        raise AlignmentError("no target token to align")
-    labels = np.fromiter((int(token) for word in words for token in word), np.int64, sum(counts))
-    blanks = np.flatnonzero(labels == blank)
-    if blanks.size:
-        raise AlignmentError(f"target {int(blanks[0])} is the blank label {blank}")
-    lengths = np.asarray(counts) * min_frames
+    labels, counts = _chain_tokens(words, blank)
+    lengths = counts * min_frames
     silences = np.concatenate([[0], np.cumsum(lengths + 1)])  # state of each silence: before, between, after
     size = int(silences[-1]) + 1
     is_token = np.ones(size, dtype=np.bool_)
@@ -351,6 +400,11 @@ def load_kernels() -> ModuleType:
     compiled; an :class:`aligner.Aligner` calls it from its second decoding
     on, :func:`duration_align` for a batch too large for numpy."""
     return importlib.import_module(_KERNELS)
+
+
+def kernels_loaded() -> bool:
+    """Whether :func:`load_kernels` has run in this process."""
+    return _KERNELS in sys.modules
 
 
 def _min_frames_to(graph: StateGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -552,8 +606,11 @@ def _end_state(last_row: np.ndarray, graph: StateGraph, frames: int) -> tuple[in
 
 
 def _too_few(graph: StateGraph, frames: int) -> AlignmentError:
-    tokens = int(graph.token.max()) + 1
-    minimum = int(np.sum(graph.token >= 0))  # min_frames states per token
+    return _too_few_tokens(int(graph.token.max()) + 1, int(np.sum(graph.token >= 0)), frames)
+
+
+def _too_few_tokens(tokens: int, minimum: int, frames: int) -> AlignmentError:
+    """``minimum``: frames the ``tokens`` need at the minimum duration."""
     return AlignmentError(
         f"{frames} frames are too few for this transcript: its {tokens} tokens need at "
         f"least {minimum} frames at the minimum duration"
@@ -620,7 +677,7 @@ def viterbi_states(
     widths = hi[1:] + 1 - lo[1:]
     cells = int(widths.sum())
     single = cells <= budget  # every frame's back-pointers fit: one pass, no recomputation
-    if single and frames * graph.num_states <= NUMPY_CELLS and _KERNELS not in sys.modules:
+    if single and frames * graph.num_states <= NUMPY_CELLS and not kernels_loaded():
         return _numpy_states(log_probs, graph)
     kernels = load_kernels()
 
@@ -708,8 +765,10 @@ def duration_align(
             raise AlignmentError(f"input length {lengths[row]} of item {row} is outside 1..{frames}")
     if gaps is not None and len(gaps) != batch:
         raise AlignmentError(f"{len(gaps)} gap lists for a batch of {batch}")
-    graphs = [
-        state_graph(
+    plain = not on_torch and skip_cost is None and max_frames is None
+
+    def graph_of(row: int) -> StateGraph:
+        return state_graph(
             words[row],
             blank=blank,
             min_frames=min_frames,
@@ -717,14 +776,25 @@ def duration_align(
             gaps=None if gaps is None else gaps[row],
             skip_cost=skip_cost if skip_cost is None or isinstance(skip_cost, (int, float)) else skip_cost[row],
         )
+
+    specs: list[_Chain | StateGraph] = [
+        _chain(words[row], blank, min_frames, None if gaps is None else gaps[row]) if plain else graph_of(row)
         for row in range(batch)
     ]
-    if not on_torch and sum(lengths[row] * graphs[row].num_states for row in range(batch)) > NUMPY_CELLS:
+    sizes = [spec.size if isinstance(spec, _Chain) else spec.num_states for spec in specs]
+    if not on_torch and sum(lengths[row] * sizes[row] for row in range(batch)) > NUMPY_CELLS:
         load_kernels()  # a batch or a long item: the compiled kernels, whatever the size of each item
+    compiled = kernels_loaded()
+    budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
 
-    def decode(row: int) -> np.ndarray:
-        item = data[row, : lengths[row]]
-        return viterbi_states(item, graphs[row], max_memory=max_memory, backend="torch" if on_torch else "numba")[0]
+    def decode(row: int) -> tuple[np.ndarray, np.ndarray]:
+        item, spec = data[row, : lengths[row]], specs[row]
+        if isinstance(spec, _Chain):
+            if compiled and isinstance(item, np.ndarray) and lengths[row] * spec.size <= budget:
+                return _chain_decode(item, spec, min_frames)  # one compiled call, without the GIL
+            spec = graph_of(row)
+        states = viterbi_states(item, spec, max_memory=max_memory, backend="torch" if on_torch else "numba")[0]
+        return spec.label[states], spec.token[states]
 
     workers = 1 if on_torch else max(1, min(batch, torch.get_num_threads()))
     if workers > 1:  # the numba kernels release the GIL: items run in parallel
@@ -732,7 +802,7 @@ def duration_align(
             decoded = list(pool.map(decode, range(batch)))
     else:
         decoded = [decode(row) for row in range(batch)]
-    for row, states in enumerate(decoded):
-        paths[row, : lengths[row]] = torch.from_numpy(graphs[row].label[states])
-        positions[row, : lengths[row]] = torch.from_numpy(graphs[row].token[states])
+    for row, (labels, tokens) in enumerate(decoded):
+        paths[row, : lengths[row]] = torch.from_numpy(labels)
+        positions[row, : lengths[row]] = torch.from_numpy(tokens)
     return paths, positions

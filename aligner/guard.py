@@ -38,6 +38,7 @@ summary lines of ``aligner align`` and ``aligner align-corpus``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -99,36 +100,44 @@ def suspect_reasons(
     """
     placed = [w for w in words if w.aligned]
     reasons: list[str] = []
-    if placed:
-        mean = sum(w.score for w in placed) / len(placed)
-        if not mean >= LOW_MEAN_SCORE:
-            reasons.append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
-    for word in placed:
-        tokens = max(1, len(word.chars))
-        limit = MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens
-        if word.end - word.start > limit:
-            reasons.append(
-                f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
-                f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens"
-            )
+    if not placed:
+        return ()
+    count = len(placed)
+    table = np.fromiter(
+        itertools.chain.from_iterable((w.start, w.end, w.score, max(1, len(w.chars))) for w in placed),
+        np.float64,
+        4 * count,
+    ).reshape(count, 4)
+    starts, ends, tokens = table[:, 0], table[:, 1], table[:, 3]
+    mean = float(table[:, 2].sum()) / count
+    if not mean >= LOW_MEAN_SCORE:
+        reasons.append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
+    for k in np.flatnonzero(ends - starts > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens).tolist():
+        word = placed[k]
+        reasons.append(
+            f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
+            f"({word.start:.2f}-{word.end:.2f} s) for {int(tokens[k])} tokens"
+        )
     if phone_durations:
-        for word in placed:
-            for phone in word.chars:
-                if phone.end - phone.start > MAX_PHONE_SECONDS:
-                    reasons.append(
-                        f"long phone: {phone.label} of {word.text!r} lasts {phone.end - phone.start:.2f} s "
-                        f"({phone.start:.2f}-{phone.end:.2f} s)"
-                    )
+        phones = [(word, phone) for word in placed for phone in word.chars]
+        lengths = np.array([phone.end - phone.start for _, phone in phones], dtype=np.float64)
+        for k in np.flatnonzero(lengths > MAX_PHONE_SECONDS).tolist():
+            word, phone = phones[k]
+            reasons.append(
+                f"long phone: {phone.label} of {word.text!r} lasts {phone.end - phone.start:.2f} s "
+                f"({phone.start:.2f}-{phone.end:.2f} s)"
+            )
     if quiet is not None and quiet.numel():
         frames = quiet.numel()
-        counts = np.concatenate([[0], np.cumsum(quiet.numpy().astype(np.int64))])  # quiet frames before t
-        for word in placed:
-            first = min(frames, max(0, round(word.start / frame_seconds)))
-            last = min(frames, max(first, round(word.end / frame_seconds)))
-            seconds = float(counts[last] - counts[first]) * frame_seconds
-            if seconds > MAX_QUIET_SECONDS:
-                reasons.append(
-                    f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
-                    f"has {seconds:.2f} s of quiet audio"
-                )
+        counts = np.zeros(frames + 1, dtype=np.int64)  # quiet frames before t
+        np.cumsum(quiet.numpy(), out=counts[1:])
+        first = np.minimum(np.maximum(np.rint(starts / frame_seconds), 0), frames).astype(np.int64)
+        last = np.minimum(np.maximum(np.rint(ends / frame_seconds), first), frames).astype(np.int64)
+        seconds = (counts[last] - counts[first]) * frame_seconds
+        for k in np.flatnonzero(seconds > MAX_QUIET_SECONDS).tolist():
+            word = placed[k]
+            reasons.append(
+                f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
+                f"has {seconds[k]:.2f} s of quiet audio"
+            )
     return tuple(reasons)

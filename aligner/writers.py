@@ -53,6 +53,7 @@ __all__ = [
     "FORMATS",
     "SUFFIXES",
     "format_from_path",
+    "json_text",
     "to_ctm",
     "to_json",
     "to_srt",
@@ -166,7 +167,7 @@ def write_alignment(
             grid.write(str(temporary))
         return target
     if name == "json":
-        text = json.dumps(to_json(alignment), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+        text = json_text(alignment)
     elif name == "ctm":
         text = to_ctm(alignment, **options)
     elif name == "srt":
@@ -326,6 +327,31 @@ def _seconds(value: float) -> float:
 def _score(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def json_text(alignment: Alignment) -> str:
+    """:func:`to_json` as text: one key per line and one word per line
+    (json's C encoder writes each line; with ``indent`` json falls back to
+    its pure-Python encoder, 3x slower). Ends with a newline.
+
+    Raises:
+        OutputError: a time is not finite.
+    """
+    data = to_json(alignment)
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+    lines = ["{"]
+    for index, (key, value) in enumerate(data.items()):
+        comma = "," if index < len(data) - 1 else ""
+        if key == "words":
+            lines.append(f"  {dumps(key)}: [")
+            lines += [f"    {dumps(word)}{',' if k < len(value) - 1 else ''}" for k, word in enumerate(value)]
+            lines.append(f"  ]{comma}")
+        else:
+            lines.append(f"  {dumps(key)}: {dumps(value)}{comma}")
+    return "\n".join(lines) + "\n}\n"
 
 
 def to_json(alignment: Alignment) -> dict[str, Any]:

@@ -3,6 +3,7 @@ side by side with pocketsphinx 5.1.1's forced alignment in the same run.
 
     python benchmarks/bench_accuracy.py                      # shipped model, all sets
     python benchmarks/bench_accuracy.py --model MODEL_DIR --model OTHER --synthetic CORPUS_DIR
+    python benchmarks/bench_accuracy.py --refine             # our systems with boundary refinement on
 
 Sets:
   * real: the recordings in ../shared/data/speech that have a human
@@ -125,11 +126,12 @@ class Pocketsphinx:
 
 
 class Ours:
-    def __init__(self, model, blank_penalty=None):
+    def __init__(self, model, blank_penalty=None, refine=False):
         from aligner import Aligner
 
-        self.aligner = Aligner(model, device="cpu", blank_penalty=blank_penalty)
+        self.aligner = Aligner(model, device="cpu", blank_penalty=blank_penalty, refine=refine)
         note = "" if blank_penalty is None else f", blank penalty {blank_penalty:g}"
+        note += ", refined" if refine else ""
         self.name = f"trellis-align ({self.aligner.model.name}{'' if model is None else ' ' + str(model)}{note})"
 
     def align(self, audio: np.ndarray, text: str) -> list[tuple[float, float]]:
@@ -226,6 +228,11 @@ def main() -> None:
         default=None,
         help="override the models' blank penalty (repeat for a sweep)",
     )
+    parser.add_argument(
+        "--refine",
+        action="store_true",
+        help="run each of our systems also with boundary refinement on (aligner.refine; Aligner(refine=True))",
+    )
     parser.add_argument("--synthetic", type=Path, default=OUT / "heldout", help="held-out synthetic corpus")
     parser.add_argument("--synthetic-utterances", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1234)
@@ -241,9 +248,12 @@ def main() -> None:
 
     torch.set_num_threads(1)  # pocketsphinx is single-threaded: compare like with like
     pocketsphinx = Pocketsphinx()
-    systems = [Ours(spec, penalty) for spec in (args.model or [None]) for penalty in (args.blank_penalty or [None])] + [
-        pocketsphinx
-    ]
+    systems = [
+        Ours(spec, penalty, refine)
+        for spec in (args.model or [None])
+        for penalty in (args.blank_penalty or [None])
+        for refine in ([False, True] if args.refine else [False])
+    ] + [pocketsphinx]
     report = {}
     sets = set(args.sets.split(","))
     if SPEECH.is_dir():

@@ -56,11 +56,11 @@ def case(frames: torch.Tensor, tokens: torch.Tensor, repeats: int, seed: int = 0
         for w in words
     ]
 
-    def guard():
+    def guard():  # as Aligner.align_prepared does it: the quiet prior's mask and the guard's
         for wave, n, w in zip(audio, frames, spans):
             levels = frame_levels(wave, 320, int(n))
             quiet_frames(levels, 40.0)
-            suspect_reasons(w, 0.02, quiet_frames(levels, 40.0))
+            suspect_reasons(w, 0.02, quiet_frames(levels, 40.0), phone_durations=True)
 
     return {
         "ctc": best(lambda: forced_align(log_probs, targets, frames, tokens), repeats),

@@ -28,6 +28,7 @@ DOCTESTED = {
     "aligner.readers": ["read_textgrid"],
     "aligner.writers": ["to_json", "to_ctm"],
     "aligner.partial": ["ends_clause"],
+    "aligner.refine": ["refine_words"],
     "aligner.duration_viterbi": ["state_graph", "viterbi_states"],
     "viz.alignment": ["plot_confidence"],
     "viz.emissions": ["plot_emissions", "token_positions"],

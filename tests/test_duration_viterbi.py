@@ -424,3 +424,70 @@ def test_the_numpy_graph_builder_equals_the_general_one(lengths, min_frames, see
     for field in ("label", "pred1", "pred2", "loop", "start", "final", "token"):
         assert getattr(fast, field).tolist() == getattr(general, field).tolist(), field
     assert fast.jump is general.jump is None and fast.extra is general.extra is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 4), min_size=1, max_size=6),
+    min_frames=st.integers(1, 3),
+    extra=st.integers(-2, 20),
+    seed=st.integers(0, 10**6),
+    starred=st.booleans(),
+    ties=st.booleans(),
+)
+def test_the_compiled_chain_decoder_equals_the_graph_decoder(lengths, min_frames, extra, seed, starred, ties):
+    """The one-call compiled path of a plain chain (graph, band, forward
+    pass and trace in numba: what a batch runs once the kernels are loaded)
+    gives the labels and positions of :func:`viterbi_states` on
+    :func:`state_graph`'s graph, ties and too-short inputs included."""
+    import aligner.duration_viterbi as dv
+
+    kernels = dv.load_kernels()
+    rng = np.random.default_rng(seed)
+    words = [rng.integers(1, 6, n).tolist() for n in lengths]
+    count = sum(1 for n in lengths if n)
+    if not count:
+        return
+    gaps = rng.integers(0, 7, count + 1).tolist() if starred else None
+    tokens = sum(lengths)
+    frames = max(1, tokens * min_frames + extra)
+    log_probs = np.log(rng.dirichlet(np.ones(7), frames))
+    if ties:
+        log_probs = np.round(log_probs * 2) / 2
+    graph = state_graph(words, min_frames=min_frames, gaps=gaps)
+    chain = dv._chain(words, 0, min_frames, gaps)
+    label, token, loop, skip = kernels.chain_graph(chain.labels, chain.counts, chain.gaps, min_frames)
+    assert (label.tolist(), token.tolist(), loop.tolist(), skip.tolist()) == (
+        graph.label.tolist(), graph.token.tolist(), graph.loop.tolist(), graph.skip.tolist()
+    )  # fmt: skip
+    assert chain.size == graph.num_states
+    lo, hi = kernels.chain_band(token, frames)
+    expected_lo, expected_hi = dv.band(graph, frames)
+    assert lo.tolist() == expected_lo.tolist() and hi.tolist() == expected_hi.tolist()
+    if np.any(expected_lo > expected_hi):
+        with pytest.raises(AlignmentError, match="frames are too few for this transcript"):
+            dv._chain_decode(log_probs, chain, min_frames)
+        return
+    states, _ = viterbi_states(log_probs, graph, max_memory=10**9)
+    labels, positions = dv._chain_decode(log_probs, chain, min_frames)
+    assert labels.tolist() == graph.label[states].tolist()
+    assert positions.tolist() == graph.token[states].tolist()
+
+
+def test_a_batch_uses_the_compiled_chain_path_and_equals_the_numpy_one(monkeypatch):
+    import aligner.duration_viterbi as dv
+
+    rng = np.random.default_rng(4)
+    log_probs = torch.log(torch.from_numpy(rng.dirichlet(np.ones(6), size=(5, 80))))
+    words = [[rng.integers(1, 6, 3).tolist() for _ in range(rng.integers(2, 6))] for _ in range(5)]
+    lengths = torch.tensor([80, 77, 60, 41, 80])
+    dv.load_kernels()
+    calls = []
+    original = dv._chain_decode
+    monkeypatch.setattr(dv, "_chain_decode", lambda *a: calls.append(1) or original(*a))
+    compiled = duration_align(log_probs, words, lengths, min_frames=2)
+    assert len(calls) == 5
+    monkeypatch.setattr(dv, "kernels_loaded", lambda: False)
+    numpy_paths = duration_align(log_probs, words, lengths, min_frames=2)  # the graph decoder (numpy)
+    assert len(calls) == 5
+    assert torch.equal(compiled[0], numpy_paths[0]) and torch.equal(compiled[1], numpy_paths[1])

@@ -49,6 +49,46 @@ def test_frame_levels_are_centred_on_frames_and_blocked_exactly(monkeypatch):
     assert frame_levels(wave, 320, 0).numel() == 0 and quiet_frames(torch.zeros(0), 40).numel() == 0
 
 
+def _levels_by_definition(wave: np.ndarray, frame_samples: int, frames: int, window: int) -> np.ndarray:
+    """Each frame's window summed sample by sample (zeros outside the audio)."""
+    out = []
+    for t in range(frames):
+        start = t * frame_samples + frame_samples // 2 - window // 2
+        samples = [float(wave[i]) if 0 <= i < wave.size else 0.0 for i in range(start, start + window)]
+        out.append(10 * np.log10(sum(v * v for v in samples) / window + 1e-12))
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize(
+    ("frame_samples", "window", "frames"),
+    [(320, 480, 30), (320, 400, 31), (160, 400, 40), (321, 480, 25), (320, 320, 30), (100, 37, 60)],
+)
+def test_frame_levels_match_their_definition_for_any_geometry(monkeypatch, frame_samples, window, frames):
+    rng = np.random.default_rng(frame_samples + window)
+    wave = (
+        rng.normal(0, 0.2, frame_samples * frames - 500)
+        * np.repeat(rng.uniform(0, 1, 40), 1000)[: frame_samples * frames - 500]
+    )
+    wave[1000:2500] = 0.0  # digital silence inside
+    expected = _levels_by_definition(wave, frame_samples, frames, window)
+    got = frame_levels(torch.from_numpy(wave.astype(np.float32)), frame_samples, frames, window).numpy()
+    # the float32 audio is squared in float64: the same sums up to rounding
+    assert np.allclose(got, _levels_by_definition(wave.astype(np.float32), frame_samples, frames, window), atol=1e-4)
+    assert np.allclose(got, expected, atol=1e-3)
+    monkeypatch.setattr(activity, "_BLOCK", 3)
+    assert torch.equal(
+        frame_levels(torch.from_numpy(wave.astype(np.float32)), frame_samples, frames, window), torch.from_numpy(got)
+    )
+
+
+def test_the_speech_level_is_the_95th_percentile():
+    levels = torch.arange(101, dtype=torch.float32) - 100.0  # -100 .. 0 dB
+    assert activity.speech_level(levels) == pytest.approx(-5.0)
+    assert activity.speech_level(levels[:2]) == pytest.approx(-99.05)  # between ranks, as numpy.percentile
+    assert quiet_frames(levels, 40.0).sum() == 55  # under -45 dB
+    assert quiet_frames(levels, 60.0).sum() == 35  # under -65 dB
+
+
 def test_quiet_is_relative_to_the_recordings_own_speech_level():
     rng = np.random.default_rng(1)
     loud = torch.from_numpy(np.concatenate([rng.normal(0, 0.3, 8000), rng.normal(0, 0.001, 8000)]))

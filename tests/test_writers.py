@@ -651,3 +651,21 @@ def test_writers_do_not_mutate_alignment(alignment, tmp_path):
     assert repr(alignment) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"out.{n}" for n in FORMATS)
     assert writers.format_from_path(tmp_path / "out.TextGrid") == "textgrid"
+
+
+def test_json_text_is_to_json_with_one_word_per_line(tmp_path):
+    words = tuple(
+        WordSpan(f"w{k}\n\"é\"", None, 0.1 * k, 0.1 * k + 0.05, 0.5, (CharSpan("A", 0.1 * k, 0.1 * k + 0.05, 0.5),))
+        for k in range(3)
+    )
+    alignment = Alignment(words, duration=1.0, model="demo", suspect=("low score",))
+    text = writers.json_text(alignment)
+    assert json.loads(text) == to_json(alignment)
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}" and text.endswith("}\n")
+    assert sum(line.startswith('    {"text": ') for line in lines) == 3  # a word per line, its phones inside
+    assert json.loads(write_alignment(alignment, tmp_path / "a.json").read_text(encoding="utf-8")) == to_json(alignment)
+    empty = Alignment((), duration=1.0)
+    assert json.loads(writers.json_text(empty))["words"] == []
+    with pytest.raises(OutputError, match="non-finite time"):
+        writers.json_text(Alignment((WordSpan("a", None, float("nan"), 0.2, 0.5, ()),), duration=1.0))

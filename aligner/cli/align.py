@@ -9,7 +9,16 @@ import click
 
 from ..errors import AlignerError, OutputError
 from ..writers import FORMATS
-from .common import command, device_option, dtype_option, model_option, partial_option, subtitles_option, write_stdout
+from .common import (
+    command,
+    device_option,
+    dtype_option,
+    model_option,
+    partial_option,
+    refine_option,
+    subtitles_option,
+    write_stdout,
+)
 
 
 @command()
@@ -34,6 +43,7 @@ from .common import command, device_option, dtype_option, model_option, partial_
 @dtype_option()
 @subtitles_option()
 @partial_option()
+@refine_option()
 def align(
     audio: Path,
     transcript_file: Path | None,
@@ -45,6 +55,7 @@ def align(
     dtype: str | None,
     subtitles: str,
     partial: bool,
+    refine: bool,
 ) -> None:
     """Align AUDIO to its transcript.
 
@@ -55,7 +66,7 @@ def align(
     from ..corpus.files import find_transcript
     from ..pipeline import Aligner
     from ..text import read_transcript
-    from ..writers import format_from_path, to_json, write_alignment
+    from ..writers import format_from_path, json_text, write_alignment
 
     if transcript_file is not None and text is not None:
         raise click.UsageError("give either TRANSCRIPT_FILE or --text, not both")
@@ -83,14 +94,12 @@ def align(
         raise OutputError("standard output is closed; give an output file with -o")
     data, rate = read_mono(audio)  # decoded once; bad audio fails here, before loading a model
     prepare_waveform(data, rate, rate, source=str(audio))
-    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial)
+    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, refine=refine)
     item = aligner.prepare((data, rate), transcript, audio_name=str(audio))
     del data  # an hour of audio: keep only the resampled copy while aligning
     alignment = aligner.align_prepared([item])[0]
     if output is None:
-        import json
-
-        write_stdout(json.dumps(to_json(alignment), ensure_ascii=False, indent=2) + "\n")
+        write_stdout(json_text(alignment))
         return
     effective = fmt or format_from_path(output)
     options = {"mode": subtitles} if effective in ("srt", "vtt") else {}

@@ -23,6 +23,7 @@ from .common import (
     model_option,
     partial_option,
     quiet_option,
+    refine_option,
     subtitles_option,
     workers_option,
 )
@@ -63,6 +64,7 @@ class _OneLineUsageError(click.UsageError):
 @workers_option("Threads decoding and resampling audio ahead of the network.")
 @click.option("--overwrite", is_flag=True, help="Realign files whose outputs already exist.")
 @partial_option()
+@refine_option()
 @subtitles_option()
 @click.option(
     "--worst",
@@ -130,6 +132,7 @@ def align_corpus(
     workers: int,
     overwrite: bool,
     partial: bool,
+    refine: bool,
     subtitles: str,
     worst: int,
     adapt: bool,
@@ -173,7 +176,7 @@ def align_corpus(
             raise AlignerError(f"with --ray, --device is cpu or cuda (each actor gets its own GPU), not {device}")
         from ..corpus.ray_cluster import AlignerSpec
 
-        aligner = AlignerSpec(model_spec, device=device, dtype=dtype, partial=partial)
+        aligner = AlignerSpec(model_spec, device=device, dtype=dtype, partial=partial, options={"refine": refine})
     else:
         if actors is not None or cpus_per_actor is not None:
             raise AlignerError("--actors and --cpus-per-actor need --ray ADDRESS")
@@ -183,7 +186,9 @@ def align_corpus(
         # Batches are bounded by --batch-seconds; on a GPU pass them whole, on a CPU
         # (compute-bound, no gain from large batches) keep the default groups of 4.
         window_batch = 64 if resolve_device(device).type == "cuda" else 4
-        aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, window_batch=window_batch)
+        aligner = Aligner(
+            model_spec, device=device, dtype=dtype, partial=partial, window_batch=window_batch, refine=refine
+        )
     bar = tqdm(total=0, unit="file", disable=quiet, dynamic_ncols=True, desc="aligning")
     audio: dict[str, Any] = {"seconds": 0.0, "start": None}
 

@@ -166,6 +166,12 @@ PARTIAL_HELP = (
     "Tolerate audio without text and text without audio (star/wildcard); words that cannot be placed are flagged."
 )
 
+REFINE_HELP = (
+    "Move each word boundary at a pause (and the first start and last end) up to 60 ms to where the audio's "
+    "energy says speech starts or stops. Off by default: it made the default phone model's boundaries worse; "
+    "meant for the pause edges of CTC models (e.g. --model WAV2VEC2_ASR_BASE_960H or MMS_FA)."
+)
+
 
 def model_option(help: str = MODEL_HELP) -> Decorator:
     """``--model/-m SPEC`` (parameter ``model_spec``; None = the default model)."""
@@ -189,6 +195,11 @@ def dtype_option(help: str = DTYPE_HELP) -> Decorator:
 def partial_option() -> Decorator:
     """``--partial``: tolerate audio without text and text without audio."""
     return click.option("--partial", is_flag=True, help=PARTIAL_HELP)
+
+
+def refine_option() -> Decorator:
+    """``--refine/--no-refine``: boundary refinement (:mod:`aligner.refine`), off by default."""
+    return click.option("--refine/--no-refine", default=False, show_default=True, help=REFINE_HELP)
 
 
 def subtitles_option() -> Decorator:
