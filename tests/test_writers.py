@@ -655,7 +655,7 @@ def test_writers_do_not_mutate_alignment(alignment, tmp_path):
 
 def test_json_text_is_to_json_with_one_word_per_line(tmp_path):
     words = tuple(
-        WordSpan(f"w{k}\n\"é\"", None, 0.1 * k, 0.1 * k + 0.05, 0.5, (CharSpan("A", 0.1 * k, 0.1 * k + 0.05, 0.5),))
+        WordSpan(f'w{k}\n"é"', None, 0.1 * k, 0.1 * k + 0.05, 0.5, (CharSpan("A", 0.1 * k, 0.1 * k + 0.05, 0.5),))
         for k in range(3)
     )
     alignment = Alignment(words, duration=1.0, model="demo", suspect=("low score",))
