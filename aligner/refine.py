@@ -76,6 +76,7 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -191,7 +192,7 @@ def refine_words(
             hi = min(start + window, max(start, first_end - frame_seconds), duration)
             lo, hi = _kept_out(start, lo, hi, keep_out)
             if found is not None and lo <= start <= hi:
-                moved = _find(centres, level, *found, fraction, half, lo, hi, frame_seconds, onset=True)
+                moved = _find(centres, level, _Edge(*found, fraction, half), lo, hi, frame_seconds, onset=True)
                 start = start if moved is None else min(max(moved, lo), hi)
         if after - end > min_pause:
             found = _levels(inside, level[_frames(centres, word.end, after)], min_contrast)
@@ -200,7 +201,7 @@ def refine_words(
             hi = min(end + window, after, duration)
             lo, hi = _kept_out(end, lo, hi, keep_out)
             if found is not None and lo <= end <= hi:
-                moved = _find(centres, level, *found, fraction, half, lo, hi, frame_seconds, onset=False)
+                moved = _find(centres, level, _Edge(*found, fraction, half), lo, hi, frame_seconds, onset=False)
                 end = end if moved is None else min(max(moved, lo), hi)
         if (start, end) != (word.start, word.end):
             result[index] = _moved(word, start, end)
@@ -226,6 +227,16 @@ def _frames(centres: np.ndarray, first: float, last: float) -> slice:
     return slice(int(np.searchsorted(centres, first, "left")), int(np.searchsorted(centres, last, "right")))
 
 
+class _Edge(NamedTuple):
+    """What decides one pause edge: the word's and the pause's levels (dB),
+    the threshold's ``fraction`` between them, and half the measurement window (s)."""
+
+    speech: float
+    pause: float
+    fraction: float
+    half: float
+
+
 def _levels(word: np.ndarray, gap: np.ndarray, min_contrast: float) -> tuple[float, float] | None:
     """The word and pause levels (dB) from the levels of the word's and the
     gap's frames; None without evidence (no frames, too little contrast,
@@ -240,43 +251,25 @@ def _levels(word: np.ndarray, gap: np.ndarray, min_contrast: float) -> tuple[flo
 
 
 def _find(
-    centres: np.ndarray,
-    level: np.ndarray,
-    speech: float,
-    pause: float,
-    fraction: float,
-    half: float,
-    lo: float,
-    hi: float,
-    frame_seconds: float,
-    *,
-    onset: bool,
+    centres: np.ndarray, level: np.ndarray, edge: _Edge, lo: float, hi: float, frame_seconds: float, *, onset: bool
 ) -> float | None:
     """Where speech starts (``onset``) or stops within ``[lo, hi]``; None:
     ambiguous, or no frames near it. Only the frames near the range are read (an
     hour of audio costs the same per edge); an onset is an offset in
     reversed time. Shapes: centres and level ``(T,)``."""
-    near = _frames(centres, lo - half - 3 * frame_seconds, hi + half + 3 * frame_seconds)
+    near = _frames(centres, lo - edge.half - 3 * frame_seconds, hi + edge.half + 3 * frame_seconds)
     times, values = centres[near], level[near]
     if not onset:
-        return _offset(times, values, speech, pause, fraction, half, lo, hi)
-    fall = _offset(-times[::-1], values[::-1], speech, pause, fraction, half, -hi, -lo)
+        return _offset(times, values, edge, lo, hi)
+    fall = _offset(-times[::-1], values[::-1], edge, -hi, -lo)
     return None if fall is None else -fall
 
 
-def _offset(
-    times: np.ndarray,
-    level: np.ndarray,
-    speech: float,
-    pause: float,
-    fraction: float,
-    half: float,
-    lo: float,
-    hi: float,
-) -> float | None:
+def _offset(times: np.ndarray, level: np.ndarray, edge: _Edge, lo: float, hi: float) -> float | None:
     """Where speech stops within ``[lo, hi]`` (None: ambiguous), from
     ``level`` (dB) measured over ``times +- half`` (increasing times).
     Shapes: ``(T,)``."""
+    speech, pause, fraction, half = edge
     threshold = pause + fraction * (speech - pause)
     # a level near the pause's is crossed as soon as the window overlaps the speech: for a step
     # in energy the crossing lies `half * (1 - 2 share)` past the step, `share` being the part of
