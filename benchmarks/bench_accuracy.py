@@ -126,12 +126,13 @@ class Pocketsphinx:
 
 
 class Ours:
-    def __init__(self, model, blank_penalty=None, refine=False):
+    def __init__(self, model, blank_penalty=None, refine=False, vtl_warps=(1.0,)):
         from aligner import Aligner
 
-        self.aligner = Aligner(model, device="cpu", blank_penalty=blank_penalty, refine=refine)
+        self.aligner = Aligner(model, device="cpu", blank_penalty=blank_penalty, refine=refine, vtl_warps=vtl_warps)
         note = "" if blank_penalty is None else f", blank penalty {blank_penalty:g}"
         note += ", refined" if refine else ""
+        note += "" if vtl_warps == (1.0,) else f", warps {','.join(f'{w:g}' for w in vtl_warps)}"
         self.name = f"trellis-align ({self.aligner.model.name}{'' if model is None else ' ' + str(model)}{note})"
 
     def align(self, audio: np.ndarray, text: str) -> list[tuple[float, float]]:
@@ -233,6 +234,11 @@ def main() -> None:
         action="store_true",
         help="run each of our systems also with boundary refinement on (aligner.refine; Aligner(refine=True))",
     )
+    parser.add_argument(
+        "--vtl-warps",
+        default=None,
+        help="comma-separated warps: run each of our systems also with them (Aligner(vtl_warps=...))",
+    )
     parser.add_argument("--synthetic", type=Path, default=OUT / "heldout", help="held-out synthetic corpus")
     parser.add_argument("--synthetic-utterances", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1234)
@@ -248,11 +254,13 @@ def main() -> None:
 
     torch.set_num_threads(1)  # pocketsphinx is single-threaded: compare like with like
     pocketsphinx = Pocketsphinx()
+    warps = [(1.0,)] + ([tuple(float(w) for w in args.vtl_warps.split(","))] if args.vtl_warps else [])
     systems = [
-        Ours(spec, penalty, refine)
+        Ours(spec, penalty, refine, warp)
         for spec in (args.model or [None])
         for penalty in (args.blank_penalty or [None])
         for refine in ([False, True] if args.refine else [False])
+        for warp in warps
     ] + [pocketsphinx]
     report = {}
     sets = set(args.sets.split(","))

@@ -282,3 +282,26 @@ def test_cli_import_and_help_load_no_heavy_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_vtl_warps_option(tmp_path):
+    """``--vtl-warps``: the packaged model averaged over three warps; bad
+    values are a usage error or one line naming the problem."""
+    from aligner import Aligner
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    audio, text = examples / "example.wav", (examples / "example.txt").read_text()
+    out = tmp_path / "warped.json"
+    args = ["align", str(audio), str(examples / "example.txt"), "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--vtl-warps", "0.85,1,1.15"])
+    assert result.exit_code == 0, result.output
+    expected = Aligner(vtl_warps=(0.85, 1.0, 1.15)).align(audio, text)
+    plain = Aligner().align(audio, text)
+    got = [(w["start"], w["end"]) for w in json.loads(out.read_text())["words"]]
+    assert got == [(round(w.start, 6), round(w.end, 6)) for w in expected.words]
+    assert got != [(round(w.start, 6), round(w.end, 6)) for w in plain.words]
+    result = CliRunner().invoke(main, [*args, "--vtl-warps", "0.9,x"])
+    assert result.exit_code == 2 and "'0.9,x' is not a comma-separated list of numbers" in result.output
+    result = CliRunner().invoke(main, [*args, "--vtl-warps", "5"])
+    assert result.exit_code != 0 and "number in [0.5, 2.0], not 5.0" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -113,3 +113,60 @@ def test_bfloat16_on_cpu_is_close():
     low = EmissionModel(model, dtype="bf16")(wave)
     assert low.log_probs.dtype == torch.float32
     assert (exact.log_probs - low.log_probs).abs().max() < 0.5
+
+
+# --------------------------------------------------------------------------- vocal-tract-length warps
+
+
+def test_vtl_warps_average_the_warped_passes_and_one_warp_of_1_is_the_plain_pass():
+    from aligner.models.frontend import warp_spectrum
+    from aligner.models.loading import load_model
+
+    model = load_model()  # the packaged model: a log-mel front end
+    waves = _waves(16000, 9000, 40000, seed=3)
+    plain = EmissionModel(model)(waves)
+    assert torch.equal(EmissionModel(model, vtl_warps=(1.0,))(waves).log_probs, plain.log_probs)
+    warped = EmissionModel(model, vtl_warps=(1.15,))(waves)
+    assert warped.lengths.tolist() == plain.lengths.tolist()
+    assert (warped.log_probs - plain.log_probs).abs().max() > 0.1  # the warp changes what the network sees
+
+    # the front end's warp is warp_spectrum on its power spectrum
+    front = model.model.feature_extractor
+    x = waves[0][None]
+    power = warp_spectrum(front.power_spectrum(x), torch.tensor([1.15]))
+    expected, _ = front.stack_and_normalize(front.log_mel(power), torch.tensor([16000]))
+    assert torch.allclose(front(x, torch.tensor([16000]), warp=1.15)[0], expected)
+
+    both = EmissionModel(model, vtl_warps=(0.85, 1.0, 1.15))(waves)
+    passes = [EmissionModel(model, vtl_warps=(w,))(waves).log_probs for w in (0.85, 1.0, 1.15)]
+    for i, n in enumerate(both.lengths.tolist()):
+        expected = torch.stack([p[i, :n] for p in passes]).mean(0).log_softmax(-1)
+        assert torch.allclose(both.log_probs[i, :n], expected, atol=1e-5)
+        assert torch.allclose(both.log_probs[i, :n].exp().sum(-1), torch.ones(n), atol=1e-4)
+    # a long item goes through the windows with the same averaging
+    long = EmissionModel(model, vtl_warps=(0.9, 1.1), chunk_seconds=0.5, context_seconds=0.2)(waves[2:])
+    assert long.log_probs.shape[1] == int(plain.lengths[2])
+
+
+@pytest.mark.parametrize(
+    ("warps", "match"),
+    [
+        ((), "non-empty sequence of numbers"),
+        ("1.0", "non-empty sequence of numbers"),
+        ((0.3,), r"number in \[0.5, 2.0\], not 0.3"),
+        ((1.0, True), r"number in \[0.5, 2.0\], not True"),
+        ((float("nan"),), "not nan"),
+    ],
+)
+def test_vtl_warps_are_checked(warps, match):
+    from aligner.models.loading import load_model
+
+    with pytest.raises(AlignerError, match=match):
+        EmissionModel(load_model(), vtl_warps=warps)
+
+
+def test_vtl_warps_need_a_log_mel_front_end():
+    model = tiny_model()  # a raw-waveform conv front end
+    assert EmissionModel(model, vtl_warps=(1.0,)).vtl_warps == (1.0,)
+    with pytest.raises(AlignerError, match="need a model with a log-mel front end; .* reads the raw waveform"):
+        EmissionModel(model, vtl_warps=(0.9, 1.1))

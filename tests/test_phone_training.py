@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from aligner.models.frontend import LogMelFrontEnd, build_network, frames_for_samples
+from aligner.models.frontend import LogMelFrontEnd, build_network, frames_for_samples, warp_spectrum
 from aligner.phones import ARPABET, STOPS, arpabet, attach_closures, map_segments
 from aligner.training.phone import (
     LABELS,
@@ -20,7 +20,6 @@ from aligner.training.phone import (
     phone_architecture,
     render_labeled,
     train_phone_model,
-    warp_spectrum,
 )
 from aligner.training.synth.espeak import espeak_available
 

@@ -436,6 +436,6 @@ def test_align_corpus_passes_refine_to_the_aligner(flags, burst_file, tiny_model
     assert result.exit_code == 0, result.output
     (aligner,) = seen
     if "--ray" in flags:
-        assert aligner.options == {"refine": True}
+        assert aligner.options == {"refine": True, "vtl_warps": (1.0,)}
         aligner = aligner.build("cpu")  # what every actor builds
     assert aligner.refine is ("--refine" in flags)

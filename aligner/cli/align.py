@@ -17,6 +17,7 @@ from .common import (
     partial_option,
     refine_option,
     subtitles_option,
+    vtl_warps_option,
     write_stdout,
 )
 
@@ -44,6 +45,7 @@ from .common import (
 @subtitles_option()
 @partial_option()
 @refine_option()
+@vtl_warps_option()
 def align(
     audio: Path,
     transcript_file: Path | None,
@@ -56,6 +58,7 @@ def align(
     subtitles: str,
     partial: bool,
     refine: bool,
+    vtl_warps: tuple[float, ...],
 ) -> None:
     """Align AUDIO to its transcript.
 
@@ -94,7 +97,7 @@ def align(
         raise OutputError("standard output is closed; give an output file with -o")
     data, rate = read_mono(audio)  # decoded once; bad audio fails here, before loading a model
     prepare_waveform(data, rate, rate, source=str(audio))
-    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, refine=refine)
+    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, refine=refine, vtl_warps=vtl_warps)
     item = aligner.prepare((data, rate), transcript, audio_name=str(audio))
     del data  # an hour of audio: keep only the resampled copy while aligning
     alignment = aligner.align_prepared([item])[0]

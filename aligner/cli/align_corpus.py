@@ -25,6 +25,7 @@ from .common import (
     quiet_option,
     refine_option,
     subtitles_option,
+    vtl_warps_option,
     workers_option,
 )
 
@@ -65,6 +66,7 @@ class _OneLineUsageError(click.UsageError):
 @click.option("--overwrite", is_flag=True, help="Realign files whose outputs already exist.")
 @partial_option()
 @refine_option()
+@vtl_warps_option()
 @subtitles_option()
 @click.option(
     "--worst",
@@ -133,6 +135,7 @@ def align_corpus(
     overwrite: bool,
     partial: bool,
     refine: bool,
+    vtl_warps: tuple[float, ...],
     subtitles: str,
     worst: int,
     adapt: bool,
@@ -176,7 +179,9 @@ def align_corpus(
             raise AlignerError(f"with --ray, --device is cpu or cuda (each actor gets its own GPU), not {device}")
         from ..corpus.ray_cluster import AlignerSpec
 
-        aligner = AlignerSpec(model_spec, device=device, dtype=dtype, partial=partial, options={"refine": refine})
+        aligner = AlignerSpec(
+            model_spec, device=device, dtype=dtype, partial=partial, options={"refine": refine, "vtl_warps": vtl_warps}
+        )
     else:
         if actors is not None or cpus_per_actor is not None:
             raise AlignerError("--actors and --cpus-per-actor need --ray ADDRESS")
@@ -187,7 +192,13 @@ def align_corpus(
         # (compute-bound, no gain from large batches) keep the default groups of 4.
         window_batch = 64 if resolve_device(device).type == "cuda" else 4
         aligner = Aligner(
-            model_spec, device=device, dtype=dtype, partial=partial, window_batch=window_batch, refine=refine
+            model_spec,
+            device=device,
+            dtype=dtype,
+            partial=partial,
+            window_batch=window_batch,
+            refine=refine,
+            vtl_warps=vtl_warps,
         )
     bar = tqdm(total=0, unit="file", disable=quiet, dynamic_ncols=True, desc="aligning")
     audio: dict[str, Any] = {"seconds": 0.0, "start": None}

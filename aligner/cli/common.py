@@ -197,6 +197,32 @@ def partial_option() -> Decorator:
     return click.option("--partial", is_flag=True, help=PARTIAL_HELP)
 
 
+VTL_WARPS_HELP = (
+    "Run the network once per vocal-tract-length warp of the spectrum and average its outputs, e.g. 0.85,1,1.15 "
+    "(3x the network's time; more accurate on every evaluation set, see MODEL.md). Models with a log-mel front "
+    "end (the packaged one) only."
+)
+
+
+class _Warps(click.ParamType):
+    """Comma-separated numbers (their range is checked by the emission stage)."""
+
+    name = "W[,W...]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[float, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(float(part) for part in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
+
+
+def vtl_warps_option() -> Decorator:
+    """``--vtl-warps W[,W...]`` (parameter ``vtl_warps``, default ``(1.0,)``: one pass)."""
+    return click.option("--vtl-warps", "vtl_warps", type=_Warps(), default="1", show_default=True, help=VTL_WARPS_HELP)
+
+
 def refine_option() -> Decorator:
     """``--refine/--no-refine``: boundary refinement (:mod:`aligner.refine`), off by default."""
     return click.option("--refine/--no-refine", default=False, show_default=True, help=REFINE_HELP)

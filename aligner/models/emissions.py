@@ -16,6 +16,7 @@ match one-shot inference.
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,11 +27,14 @@ import torch.nn.functional as F
 
 from ..errors import AlignerError
 from .alignment_model import AlignmentModel, is_group_norm
-from .frontend import frame_geometry, frames_for_samples
+from .frontend import LogMelFrontEnd, frame_geometry, frames_for_samples
 from .onnx_backend import OnnxEncoder, parse_backend
 
 if TYPE_CHECKING:
     from torchaudio.models import Wav2Vec2Model
+
+#: The range of vocal-tract-length warps (``EmissionModel(vtl_warps=...)``).
+MIN_WARP, MAX_WARP = 0.5, 2.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def num_frames(model: AlignmentModel, num_samples: int) -> int:
 
 
 def conv_features(
-    net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool
+    net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool, warp: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Convolutional features of a padded batch, exactly as for each item alone.
 
@@ -117,6 +121,8 @@ def conv_features(
     Args:
         net: a ``torchaudio.models.Wav2Vec2Model``.
         waveforms: each of shape ``(samples,)``, on the network's device.
+        warp: vocal-tract-length warp of the spectrum (a log-mel front end
+            only, :class:`~aligner.models.frontend.LogMelFrontEnd`; 1: none).
 
     Returns:
         ``(features, lengths)``: Shape ``(batch, frames, channels)`` and
@@ -130,7 +136,10 @@ def conv_features(
         lengths = torch.tensor([f.shape[0] for f in feats], device=device)
         return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths
     lengths = torch.tensor([w.shape[-1] for w in items], device=device)
-    return extractor(torch.nn.utils.rnn.pad_sequence(items, batch_first=True), lengths)
+    padded = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
+    if warp != 1.0:
+        return extractor(padded, lengths, warp=warp)
+    return extractor(padded, lengths)
 
 
 class EmissionModel:
@@ -151,6 +160,12 @@ class EmissionModel:
       approximation). ``dtype="onnx"`` / ``"onnx-int8"`` mean
       ``backend="onnx"`` with float32 / int8.
 
+    ``vtl_warps`` (models with a log-mel front end): run the network once per
+    vocal-tract-length warp of the spectrum (``f -> f * warp``, e.g.
+    ``(0.85, 1.0, 1.15)``) and average the log-probabilities (then
+    renormalized): a test-time augmentation that makes the emissions less
+    dependent on a speaker's formant range, at one network pass per warp.
+
     Raises:
         AlignerError: bad options, the onnx backend on a GPU, or its
             packages missing.
@@ -167,9 +182,11 @@ class EmissionModel:
         window_batch: int = 4,
         backend: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        vtl_warps: Sequence[float] = (1.0,),
     ):
         if chunk_seconds <= 0 or context_seconds < 0:
             raise AlignerError("chunk_seconds must be > 0 and context_seconds >= 0")
+        self.vtl_warps = check_vtl_warps(vtl_warps, model)
         self.backend, dtype = parse_backend(dtype, backend)
         self.model = model
         self.cache_dir = cache_dir
@@ -264,17 +281,11 @@ class EmissionModel:
         """One padded batch through the network; returns per-item (frames, labels)."""
         model = self.model
         items = [w.to(self.device, torch.float32) for w in waveforms]
-        if self.onnx is not None:
-            features, out_lengths = conv_features(self.net, items, normalize=model.normalize_waveform)
-            log_probs = self.onnx(features, out_lengths)
-        else:
-            autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
-            with autocast:
-                features, out_lengths = conv_features(self.net, items, normalize=model.normalize_waveform)
-                x = self.net.encoder(features, out_lengths)
-                if self.net.aux is not None:
-                    x = self.net.aux(x)
-            log_probs = torch.log_softmax(x.float(), dim=-1)
+        passes = [self._pass(items, warp) for warp in self.vtl_warps]  # one per warp (just one by default)
+        out_lengths = passes[0][1]
+        log_probs = (
+            passes[0][0] if len(passes) == 1 else torch.log_softmax(torch.stack([p for p, _ in passes]).mean(0), -1)
+        )
         if model.append_star:
             log_probs = torch.cat([log_probs, log_probs.new_zeros(*log_probs.shape[:2], 1)], dim=-1)
         if log_probs.shape[-1] != model.num_labels:
@@ -282,3 +293,41 @@ class EmissionModel:
                 f"model {model.name} outputs {log_probs.shape[-1]} classes but has {model.num_labels} labels"
             )
         return [log_probs[i, : int(n)] for i, n in enumerate(out_lengths)]
+
+    def _pass(self, items: list[torch.Tensor], warp: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network once on a padded batch, the spectrum warped by
+        ``warp``: ``(log_probs, lengths)``, Shape ``(B, T, C)`` and ``(B,)``."""
+        normalize = self.model.normalize_waveform
+        if self.onnx is not None:
+            features, lengths = conv_features(self.net, items, normalize=normalize, warp=warp)
+            return self.onnx(features, lengths), lengths
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            features, lengths = conv_features(self.net, items, normalize=normalize, warp=warp)
+            x = self.net.encoder(features, lengths)
+            if self.net.aux is not None:
+                x = self.net.aux(x)
+        return torch.log_softmax(x.float(), dim=-1), lengths
+
+
+def check_vtl_warps(vtl_warps: Sequence[float], model: AlignmentModel) -> tuple[float, ...]:
+    """``vtl_warps`` as a tuple, checked: one or more numbers in
+    [:data:`MIN_WARP`, :data:`MAX_WARP`], and any warp other than 1 only for
+    a model with a log-mel front end.
+
+    Raises:
+        AlignerError: otherwise (one line naming the problem).
+    """
+    if isinstance(vtl_warps, (str, bytes)) or not isinstance(vtl_warps, Sequence) or not vtl_warps:
+        raise AlignerError(f"vtl_warps must be a non-empty sequence of numbers, not {vtl_warps!r}")
+    warps: list[float] = []
+    for warp in vtl_warps:
+        if isinstance(warp, bool) or not isinstance(warp, numbers.Real) or not MIN_WARP <= warp <= MAX_WARP:
+            raise AlignerError(
+                f"each vocal-tract-length warp must be a number in [{MIN_WARP}, {MAX_WARP}], not {warp!r}"
+            )
+        warps.append(float(warp))
+    if any(w != 1.0 for w in warps) and not isinstance(model.model.feature_extractor, LogMelFrontEnd):
+        raise AlignerError(
+            f"vocal-tract-length warps need a model with a log-mel front end; {model.name} reads the raw waveform"
+        )
+    return tuple(warps)

@@ -33,7 +33,21 @@ from ..errors import ModelConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from torchaudio.models import Wav2Vec2Model
 
-__all__ = ["LogMelFrontEnd", "frame_geometry", "frames_for_samples"]
+__all__ = ["LogMelFrontEnd", "frame_geometry", "frames_for_samples", "warp_spectrum"]
+
+
+def warp_spectrum(power: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Vocal-tract-length perturbation: ``out[f] = power[f / alpha]`` per item
+    (linear interpolation). Shape: power ``(B, N, F)``, alpha ``(B,)``."""
+    bins = power.shape[-1]
+    source = torch.arange(bins, device=power.device).float()[None, :] / alpha[:, None]
+    source = source.clamp(0, bins - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    frac = (source - low.float())[:, None, :]
+    gather_low = torch.gather(power, 2, low[:, None, :].expand(-1, power.shape[1], -1))
+    gather_high = torch.gather(power, 2, high[:, None, :].expand(-1, power.shape[1], -1))
+    return gather_low * (1 - frac) + gather_high * frac
 
 
 def _mel_filters(num_bins: int, n_fft: int, sample_rate: int, f_min: float, f_max: float) -> torch.Tensor:
@@ -185,15 +199,19 @@ class LogMelFrontEnd(nn.Module):
         return torch.maximum(log_mel, peak - self.dynamic_range_db * math.log(10) / 10)
 
     def forward(
-        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, warp: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Shape: waveforms ``(B, S)``, lengths ``(B,)`` samples -> features
         ``(B, T, 2 * num_bins)``, lengths ``(B,)`` frames (None when
-        ``lengths`` is None)."""
+        ``lengths`` is None). ``warp``: a vocal-tract-length warp of the
+        spectrum (:func:`warp_spectrum`; 1: none)."""
         if waveforms.shape[-1] < self.win_length:
             waveforms = nn.functional.pad(waveforms, (0, self.win_length - waveforms.shape[-1]))
         with torch.autocast(device_type=waveforms.device.type, enabled=False):
-            features, frames = self.stack_and_normalize(self.log_mel(self.power_spectrum(waveforms)), lengths)
+            power = self.power_spectrum(waveforms)
+            if warp != 1.0:
+                power = warp_spectrum(power, torch.full((power.shape[0],), float(warp), device=power.device))
+            features, frames = self.stack_and_normalize(self.log_mel(power), lengths)
         return features, (frames if lengths is not None else None)
 
 

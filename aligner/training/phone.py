@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.frontend import LogMelFrontEnd, build_network, frames_for_samples
+from ..models.frontend import LogMelFrontEnd, build_network, frames_for_samples, warp_spectrum
 from ..phones import ARPABET, MAX_CLOSURE, _is_rhotic, attach_closures, map_segments
 from ._amp import grad_scaler, optimizer_step
 
@@ -376,20 +376,6 @@ def augment_batch(
         snr = -2 + 40 * torch.rand(batch, 1, generator=generator, device=device).pow(0.8)
         x = torch.where(noi[:, None], x + noise * 10 ** (-snr / 20), x)
     return x * mask
-
-
-def warp_spectrum(power: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Vocal-tract-length perturbation: ``out[f] = power[f / alpha]`` per item
-    (linear interpolation). Shape: power ``(B, N, F)``, alpha ``(B,)``."""
-    bins = power.shape[-1]
-    source = torch.arange(bins, device=power.device).float()[None, :] / alpha[:, None]
-    source = source.clamp(0, bins - 1)
-    low = source.floor().long()
-    high = (low + 1).clamp(max=bins - 1)
-    frac = (source - low.float())[:, None, :]
-    gather_low = torch.gather(power, 2, low[:, None, :].expand(-1, power.shape[1], -1))
-    gather_high = torch.gather(power, 2, high[:, None, :].expand(-1, power.shape[1], -1))
-    return gather_low * (1 - frac) + gather_high * frac
 
 
 def _feature_augment(
