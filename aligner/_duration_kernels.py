@@ -14,7 +14,9 @@ mode's word skips, the entries of a maximum duration). The inner loop is
 branch-free so that LLVM vectorizes it; the further edges are applied in a
 second, sparse pass. The tie rule is the reference one: stay, then
 ``s - 1``, ``s - 2`` and the further edges in order, each only when
-strictly better.
+strictly better. :func:`chain_align` runs a plain chain's whole decoding
+(:func:`chain_graph`, :func:`chain_band`, the forward pass and the trace)
+in one call, without Python between the steps.
 """
 
 from __future__ import annotations

@@ -30,7 +30,10 @@ and recomputes the back-pointers segment by segment (the path is the
 same). Long inputs run the compiled kernels of
 :mod:`aligner._duration_kernels` (numba, imported on first use); short
 ones the same recursion in numpy (:data:`NUMPY_CELLS`), so aligning one
-short file does not pay numba's import and cache load.
+short file does not pay numba's import and cache load. Once the kernels
+are loaded, :func:`duration_align` decodes each plain chain (no skips, no
+maximum duration) whose back-pointers fit in one compiled call that builds
+the graph and the band itself (``chain_align``; the same path, tested).
 """
 
 from __future__ import annotations
