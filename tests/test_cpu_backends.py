@@ -92,6 +92,19 @@ def test_onnx_float32_equals_torch_on_padded_batches(kind, cache):
 
 
 @needs_onnx
+def test_onnx_with_vtl_warps_equals_torch(cache):
+    """Test-time warps average the ONNX encoder's passes as they do torch's."""
+    model = tiny_phone_model()
+    waves = _waves(*SIZES)
+    ref = EmissionModel(model, device="cpu", vtl_warps=(0.9, 1.0, 1.1))(waves)
+    out = EmissionModel(model, dtype="onnx", cache_dir=cache, vtl_warps=(0.9, 1.0, 1.1))(waves)
+    assert out.lengths.tolist() == ref.lengths.tolist()
+    assert float(_valid_diffs(out, ref).max()) <= FLOAT_TOLERANCE
+    plain = EmissionModel(model, dtype="onnx", cache_dir=cache)(waves)
+    assert float(_valid_diffs(out, plain).max()) > FLOAT_TOLERANCE  # the warps are applied
+
+
+@needs_onnx
 def test_valid_lengths_reach_the_graph(cache):
     """The check above can fail: the exported graph masks padding by the
     lengths it is given, so claiming every item is full length changes the
