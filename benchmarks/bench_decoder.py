@@ -9,8 +9,9 @@ For each: ``forced_align`` (batched CTC Viterbi, the reference), the
 duration-aware decoder (``duration_align``, min 2 frames per token,
 silence only between words), and the audio-side work of the guard and the
 quiet prior (``frame_levels`` + ``quiet_frames`` on audio of the same
-length, ``suspect_reasons`` on the words). Best of a few repeats after a
-warm-up (numba compile time excluded).
+length, ``suspect_reasons`` on the words with the phone-duration check,
+as ``Aligner.align_prepared`` runs them for the packaged model). Best of
+a few repeats after a warm-up (numba compile time excluded).
 
     python benchmarks/bench_decoder.py [--repeats 3]
 """
