@@ -168,8 +168,8 @@ PARTIAL_HELP = (
 
 REFINE_HELP = (
     "Move each word boundary at a pause (and the first start and last end) up to 60 ms to where the audio's "
-    "energy says speech starts or stops. Off by default: it made the default phone model's boundaries worse; "
-    "meant for the pause edges of CTC models (e.g. --model WAV2VEC2_ASR_BASE_960H or MMS_FA)."
+    "energy says speech starts or stops. Off by default: it measured even or worse with the default phone model "
+    "and with a CTC character model (MODEL.md); meant for the pause edges of CTC models such as MMS_FA."
 )
 
 
