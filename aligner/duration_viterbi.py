@@ -214,9 +214,9 @@ def state_graph(
     count = sum(1 for word in words if word)
     if gaps is not None and len(gaps) != count + 1:
         raise AlignmentError(f"{len(gaps)} gap labels for {count} words (need {count + 1})")
-    gap_labels = [blank] * (count + 1) if gaps is None else [int(g) for g in gaps]
     if skip_cost is None and max_frames is None:
-        return _chain_graph(words, blank, min_frames, gap_labels)
+        return _chain_graph(_chain(words, blank, min_frames, gaps), min_frames)
+    gap_labels = [blank] * (count + 1) if gaps is None else [int(g) for g in gaps]
     costs_per_word = None
     if skip_cost is not None:
         costs_per_word = (
@@ -316,23 +316,6 @@ def _general_graph(
     )
 
 
-def _chain_tokens(words: Sequence[Sequence[int]], blank: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, counts)``: every token of the non-empty words in order and
-    the tokens of each, Shape ``(N,)`` and ``(W,)``, int64.
-
-    Raises:
-        AlignmentError: no token at all, or a token is the blank.
-    """
-    counts = [len(word) for word in words if len(word)]
-    if not counts:
-        raise AlignmentError("no target token to align")
-    labels = np.fromiter(itertools.chain.from_iterable(words), np.int64, sum(counts))
-    blanks = np.flatnonzero(labels == blank)
-    if blanks.size:
-        raise AlignmentError(f"target {int(blanks[0])} is the blank label {blank}")
-    return labels, np.asarray(counts, dtype=np.int64)
-
-
 class _Chain(NamedTuple):
     """A plain chain's inputs, checked (see :func:`_chain`)."""
 
@@ -343,11 +326,19 @@ class _Chain(NamedTuple):
 
 
 def _chain(words: Sequence[Sequence[int]], blank: int, min_frames: int, gaps: Sequence[int] | None) -> _Chain:
-    """What the compiled decoder needs of a plain chain (no skips, no
-    maximum duration), with :func:`state_graph`'s checks."""
+    """What a plain chain (no skips, no maximum duration) is built from, by
+    :func:`_chain_graph` (numpy) or the compiled decoder, with
+    :func:`state_graph`'s checks."""
     if min_frames < 1:
         raise AlignmentError(f"min_frames must be >= 1, got {min_frames}")
-    labels, counts = _chain_tokens(words, blank)
+    sizes = [len(word) for word in words if len(word)]
+    if not sizes:
+        raise AlignmentError("no target token to align")
+    labels = np.fromiter(itertools.chain.from_iterable(words), np.int64, sum(sizes))
+    blanks = np.flatnonzero(labels == blank)
+    if blanks.size:
+        raise AlignmentError(f"target {int(blanks[0])} is the blank label {blank}")
+    counts = np.asarray(sizes, dtype=np.int64)
     if gaps is not None and len(gaps) != counts.shape[0] + 1:
         raise AlignmentError(f"{len(gaps)} gap labels for {counts.shape[0]} words (need {counts.shape[0] + 1})")
     gap_labels = np.full(counts.shape[0] + 1, blank, np.int64) if gaps is None else np.asarray(gaps, np.int64)
@@ -369,18 +360,18 @@ def _chain_decode(log_probs: np.ndarray, chain: _Chain, min_frames: int) -> tupl
     return labels, positions
 
 
-def _chain_graph(words: Sequence[Sequence[int]], blank: int, min_frames: int, gap_labels: list[int]) -> StateGraph:
+def _chain_graph(chain: _Chain, min_frames: int) -> StateGraph:
     """:func:`state_graph` without skips or a maximum duration, built with
-    numpy (the graph of every plain alignment; the same arrays as the
-    general builder, which a test checks)."""
-    labels, counts = _chain_tokens(words, blank)
+    numpy from a checked :class:`_Chain` (the graph of every plain
+    alignment; the same arrays as the general builder, which a test checks)."""
+    labels, counts = chain.labels, chain.counts
     lengths = counts * min_frames
     silences = np.concatenate([[0], np.cumsum(lengths + 1)])  # state of each silence: before, between, after
     size = int(silences[-1]) + 1
     is_token = np.ones(size, dtype=np.bool_)
     is_token[silences] = False
     label = np.empty(size, dtype=np.int64)
-    label[silences] = gap_labels
+    label[silences] = chain.gaps
     label[is_token] = np.repeat(labels, min_frames)
     token = np.full(size, -1, dtype=np.int64)
     token[is_token] = np.repeat(np.arange(labels.shape[0]), min_frames)
@@ -795,7 +786,7 @@ def duration_align(
         if isinstance(spec, _Chain):
             if compiled and isinstance(item, np.ndarray) and lengths[row] * spec.size <= budget:
                 return _chain_decode(item, spec, min_frames)  # one compiled call, without the GIL
-            spec = graph_of(row)
+            spec = _chain_graph(spec, min_frames)
         states = viterbi_states(item, spec, max_memory=max_memory, backend="torch" if on_torch else "numba")[0]
         return spec.label[states], spec.token[states]
 

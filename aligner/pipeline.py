@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .activity import frame_levels, quiet_frames
+from .activity import frame_levels, quiet_frames, speech_level
 from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align, load_kernels
 from .errors import AlignerError, AudioError, TranscriptError
@@ -257,7 +257,8 @@ class Aligner:
         emissions = self.emitter([item.waveform for item in items])
         frames = [int(n) for n in emissions.lengths.cpu()]
         levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
-        log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), levels)
+        speech = [speech_level(level) if level.numel() else 0.0 for level in levels]  # once per recording
+        log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), levels, speech)
         if self.partial and self.min_frames is not None:
             results = self._align_partial_durations(items, emissions.log_probs, log_probs, emissions.lengths)
         elif self.partial:
@@ -267,14 +268,14 @@ class Aligner:
         else:
             results = self._align_ctc(items, log_probs, emissions.lengths)
         results = self._refined(results, levels)
-        quiet = [quiet_frames(level, QUIET_DB) for level in levels]
+        quiet = [quiet_frames(level, QUIET_DB, level_db) for level, level_db in zip(levels, speech)]
         phones = self.min_frames is not None  # a frame-level model: its phones last as long as they sound
         results = [
             replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q, phone_durations=phones))
             for result, q in zip(results, quiet)
         ]
         if self.min_frames is not None and not self.partial:
-            results = self._fall_back(items, emissions.log_probs, emissions.lengths, levels, quiet, results)
+            results = self._fall_back(items, emissions.log_probs, emissions.lengths, levels, speech, quiet, results)
         return results
 
     def _fall_back(
@@ -283,6 +284,7 @@ class Aligner:
         log_probs: torch.Tensor,
         lengths: torch.Tensor,
         levels: Sequence[torch.Tensor],
+        speech: Sequence[float],
         quiet: Sequence[torch.Tensor],
         results: list[Alignment],
     ) -> list[Alignment]:
@@ -298,11 +300,14 @@ class Aligner:
         files that were fine 10 ms); its ``suspect`` reasons end with a note
         that it was re-aligned, so the file stays flagged for a look.
         Shape: log_probs ``(B, T, C)``, lengths ``(B,)``; levels and quiet
-        (the guard's quiet frames) per item ``(T_i,)``."""
+        (the guard's quiet frames) per item ``(T_i,)``; speech: each
+        item's speech level (dB)."""
         rows = [row for row, result in enumerate(results) if result.suspect]
         if not rows:
             return results
-        strict = self._with_quiet_prior(log_probs[rows], [levels[row] for row in rows], FALLBACK_QUIET_DB)
+        strict = self._with_quiet_prior(
+            log_probs[rows], [levels[row] for row in rows], [speech[row] for row in rows], FALLBACK_QUIET_DB
+        )
         assert self.min_frames is not None  # only called for the duration-aware decoder
         cap = max(self.min_frames, round(FALLBACK_MAX_PHONE_SECONDS / self.model.frame_seconds))
         second = []
@@ -417,19 +422,23 @@ class Aligner:
         return adjusted
 
     def _with_quiet_prior(
-        self, log_probs: torch.Tensor, levels: Sequence[torch.Tensor], below_db: float | None = None
+        self,
+        log_probs: torch.Tensor,
+        levels: Sequence[torch.Tensor],
+        speech: Sequence[float],
+        below_db: float | None = None,
     ) -> torch.Tensor:
         """``log_probs`` with :data:`~aligner.models.alignment_model.QUIET_PENALTY` taken off
         every label but the blank on the frames more than ``below_db`` (the
         model's ``quiet_db`` when None) under the recording's speech level
-        (a new tensor; the same one when there is no threshold).
-        Shape: ``(B, T, C)``; levels: per item ``(T_i,)``."""
+        (``speech``, dB per item; a new tensor; the same one when there is
+        no threshold). Shape: ``(B, T, C)``; levels: per item ``(T_i,)``."""
         below_db = self.model.quiet_db if below_db is None else below_db
         if below_db is None:
             return log_probs
         mask = torch.zeros(log_probs.shape[:2], dtype=log_probs.dtype)
-        for row, level in enumerate(levels):
-            mask[row, : level.numel()] = quiet_frames(level, below_db).to(log_probs.dtype)
+        for row, (level, level_db) in enumerate(zip(levels, speech)):
+            mask[row, : level.numel()] = quiet_frames(level, below_db, level_db).to(log_probs.dtype)
         penalty = torch.full((log_probs.shape[-1],), QUIET_PENALTY, dtype=log_probs.dtype)
         penalty[self.model.blank] = 0.0
         return log_probs - mask.to(log_probs.device)[..., None] * penalty.to(log_probs.device)

@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from aligner.activity import frame_levels, quiet_frames
+from aligner.activity import frame_levels, quiet_frames, speech_level
 from aligner.duration_viterbi import duration_align
 from aligner.guard import suspect_reasons
 from aligner.records import CharSpan, WordSpan
@@ -60,8 +60,9 @@ def case(frames: torch.Tensor, tokens: torch.Tensor, repeats: int, seed: int = 0
     def guard():  # as Aligner.align_prepared does it: the quiet prior's mask and the guard's
         for wave, n, w in zip(audio, frames, spans):
             levels = frame_levels(wave, 320, int(n))
-            quiet_frames(levels, 40.0)
-            suspect_reasons(w, 0.02, quiet_frames(levels, 40.0), phone_durations=True)
+            speech = speech_level(levels)  # once per recording, as the pipeline does
+            quiet_frames(levels, 40.0, speech)
+            suspect_reasons(w, 0.02, quiet_frames(levels, 40.0, speech), phone_durations=True)
 
     return {
         "ctc": best(lambda: forced_align(log_probs, targets, frames, tokens), repeats),

@@ -409,7 +409,7 @@ def test_torch_backend_batch_equals_the_cpu_backend_and_rejects_unknown_names():
     starred=st.booleans(),
 )
 def test_the_numpy_graph_builder_equals_the_general_one(lengths, min_frames, seed, starred):
-    from aligner.duration_viterbi import _chain_graph, _general_graph
+    from aligner.duration_viterbi import _chain, _chain_graph, _general_graph
 
     rng = np.random.default_rng(seed)
     words = [rng.integers(1, 6, n).tolist() for n in lengths]
@@ -419,7 +419,7 @@ def test_the_numpy_graph_builder_equals_the_general_one(lengths, min_frames, see
             state_graph(words)
         return
     gaps = rng.integers(0, 7, count + 1).tolist() if starred else [0] * (count + 1)
-    fast = _chain_graph(words, 0, min_frames, gaps)
+    fast = _chain_graph(_chain(words, 0, min_frames, gaps), min_frames)
     general = _general_graph(words, 0, min_frames, None, gaps, None)
     for field in ("label", "pred1", "pred2", "loop", "start", "final", "token"):
         assert getattr(fast, field).tolist() == getattr(general, field).tolist(), field

@@ -89,6 +89,12 @@ def test_the_speech_level_is_the_95th_percentile():
     assert quiet_frames(levels, 60.0).sum() == 35  # under -65 dB
 
 
+def test_a_speech_level_given_is_used_as_is():
+    levels = torch.arange(101, dtype=torch.float32) - 100.0  # -100 .. 0 dB, speech level -5 dB
+    assert torch.equal(quiet_frames(levels, 40.0, activity.speech_level(levels)), quiet_frames(levels, 40.0))
+    assert quiet_frames(levels, 40.0, -50.0).sum() == 10  # under -90 dB
+
+
 def test_quiet_is_relative_to_the_recordings_own_speech_level():
     rng = np.random.default_rng(1)
     loud = torch.from_numpy(np.concatenate([rng.normal(0, 0.3, 8000), rng.normal(0, 0.001, 8000)]))
