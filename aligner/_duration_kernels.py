@@ -7,12 +7,16 @@ Rows are padded: state ``s`` lives in column ``s + 2`` of a score row and
 columns 0 and 1 hold ``-1e30``, so ``s - 1`` and ``s - 2`` never wrap
 around. Frame ``t`` computes only the band ``[lo[t], hi[t]]`` of states
 that can lie on a complete path (see :func:`aligner.duration_viterbi.band`);
-back-pointer codes are stored for the band only, one byte each: 0 stay,
-1 from ``s - 1``, 2 from ``s - 2``, ``3 + r`` from the state's ``r``-th
-further edge (:attr:`aligner.duration_viterbi.StateGraph.edges`: partial
-mode's word skips, the entries of a maximum duration). The inner loop is
-branch-free so that LLVM vectorizes it; the further edges are applied in a
-second, sparse pass. The tie rule is the reference one: stay, then
+back-pointer codes are stored for the band only, one byte each (uint8): 0
+stay, 1 from ``s - 1``, 2 from ``s - 2``, ``3 + r`` from the state's
+``r``-th further edge (:attr:`aligner.duration_viterbi.StateGraph.edges`:
+partial mode's word skips, the entries of a maximum duration). Scores are
+in the dtype of ``log_probs`` (float32 or float64; the edges' costs must be
+in the same dtype), as in :func:`aligner.viterbi.forced_align`. A frame
+gathers its band's emissions first (32-bit label indices), then runs one
+branch-free pass that LLVM vectorizes; a band with further edges takes the
+best of the chain, applies the edges in a sparse pass and adds the
+emissions in a third. The tie rule is the reference one: stay, then
 ``s - 1``, ``s - 2`` and the further edges in order, each only when
 strictly better. :func:`chain_align` runs a plain chain's whole decoding
 (:func:`chain_graph`, :func:`chain_band`, the forward pass and the trace)
@@ -28,56 +32,66 @@ NEG = -1e30
 
 
 @njit(cache=True, nogil=True)
-def _advance(prev, cur, codes, frame, label, skip, loop, edges, st, en, reset):  # pragma: no cover
-    """Row ``cur`` (padded) of one frame over the band ``[st, en)`` from the
-    previous row ``prev``, codes into ``codes[0 : en - st]``. ``edges``:
-    ``(to, source, cost, rank)`` of the further edges, sorted by ``to``.
-    ``reset``: cells below the band that are set to -1e30 (so that stale
-    values from older frames are never read)."""
-    neg = NEG
-    half = NEG / 2
-    for s in range(max(st - reset, 0), st):
-        cur[s + 2] = neg
-    n = en - st
-    p0 = prev[st + 2 : en + 2]
-    p1 = prev[st + 1 : en + 1]
-    p2 = prev[st:en]
-    sk = skip[st:en]
-    lp = loop[st:en]
+def _gather(frame, label, emit, st, en):  # pragma: no cover - numba
+    """``emit[0 : en - st] = frame[label[st:en]]`` (the band's emissions)."""
     lb = label[st:en]
-    out = cur[st + 2 : en + 2]
+    for i in range(en - st):
+        emit[i] = frame[lb[i]]
+
+
+@njit(cache=True, nogil=True)
+def _step(p0, p1, p2, loop, skip, emit, out, codes, n, neg):  # pragma: no cover - numba
+    """``n`` states of a frame without further edges, in one pass: from the
+    previous row's cells of each state (``p0``), the one before (``p1``)
+    and two before (``p2``), the best plus the emission into ``out``, the
+    code into ``codes``. Every argument is sliced to the band by the caller."""
     for i in range(n):
         x0 = p0[i]
-        x0 = x0 if lp[i] else neg
+        x0 = x0 if loop[i] else neg
         x1 = p1[i]
-        x2 = p2[i]
-        x2 = x2 if sk[i] else neg
+        x2 = p2[i]  # unconditional loads keep the loop vectorizable
+        x2 = x2 if skip[i] else neg
         c1 = x1 > x0
         best = x1 if c1 else x0
         c2 = x2 > best
         best = x2 if c2 else best
-        out[i] = best
-        codes[i] = np.int8(2) if c2 else np.int8(c1)
-    to, source, cost, rank = edges
-    if to.shape[0]:
-        for k in range(np.searchsorted(to, st), to.shape[0]):
-            s = to[k]
-            if s >= en:
-                break
-            value = prev[source[k] + 2] - cost[k]
-            if value > out[s - st]:
-                out[s - st] = value
-                codes[s - st] = 3 + rank[k]
+        out[i] = max(best + emit[i], neg)  # what cannot be reached stays at -1e30 (not below, not -inf)
+        codes[i] = np.uint8(c1 & ~c2) | (np.uint8(c2) << np.uint8(1))
+
+
+@njit(cache=True, nogil=True)
+def _step_edges(p0, p1, p2, loop, skip, emit, out, codes, n, neg, prev, edges, st):  # pragma: no cover
+    """:func:`_step` for a band (from state ``st``) with further edges: the
+    chain's best first, then the edges (sparse, from the padded row
+    ``prev``), then the emissions."""
     for i in range(n):
-        best = out[i]
-        value = best + frame[lb[i]]
-        out[i] = value if best > half else neg
+        x0 = p0[i]
+        x0 = x0 if loop[i] else neg
+        x1 = p1[i]
+        x2 = p2[i]
+        x2 = x2 if skip[i] else neg
+        c1 = x1 > x0
+        best = x1 if c1 else x0
+        c2 = x2 > best
+        out[i] = x2 if c2 else best
+        codes[i] = np.uint8(c1 & ~c2) | (np.uint8(c2) << np.uint8(1))
+    to, source, cost, rank = edges  # cost in the rows' dtype
+    for k in range(np.searchsorted(to, st), to.shape[0]):
+        s = to[k]
+        if s >= st + n:
+            break
+        value = prev[source[k] + 2] - cost[k]
+        if value > out[s - st]:
+            out[s - st] = value
+            codes[s - st] = 3 + rank[k]
+    for i in range(n):
+        out[i] = max(out[i] + emit[i], neg)
 
 
 @njit(cache=True, nogil=True)
 def _first_row(log_probs, label, start):  # pragma: no cover - numba
-    """The (padded) score row of frame 0."""
-    row = np.full(label.shape[0] + 2, NEG)
+    """The (padded) score row of frame 0, in the dtype of ``log_probs``."""
+    row = np.full(label.shape[0] + 2, NEG, log_probs.dtype)
     for s in range(label.shape[0]):
         if start[s]:
             row[s + 2] = log_probs[0, label[s]]
@@ -88,12 +102,60 @@ def _first_row(log_probs, label, start):  # pragma: no cover - numba
 def _frames(log_probs, label, skip, loop, edges, lo, hi, row, first, last, codes, offsets, reset):
     """Frames ``first + 1 .. last`` from the (padded) row of frame ``first``
     (not changed); frame ``t``'s codes at ``codes[offsets[t - first - 1]:]``
-    (all offsets 0: one scratch row). Returns the row of frame ``last``."""  # pragma: no cover - numba
+    (all offsets 0: one scratch row). ``edges``: ``(to, source, cost, rank)``
+    of the further edges, sorted by ``to``. ``reset``: cells below the band
+    set to -1e30 (so that stale values from older frames are never read).
+    Returns the row of frame ``last``."""  # pragma: no cover - numba
     previous = row.copy()
-    current = np.full(row.shape[0], NEG)
+    current = np.full(row.shape[0], NEG, row.dtype)
+    emit = np.empty(label.shape[0], row.dtype)
+    compact = label.astype(np.int32)  # 32-bit indices gather faster
+    if edges[0].shape[0]:
+        return _graph_frames(
+            log_probs, compact, skip, loop, edges, lo, hi, previous, current, emit, first, last, codes, offsets, reset
+        )
+    return _chain_frames(log_probs, compact, skip, loop, lo, hi, previous, current, emit, first, last, codes, offsets)
+
+
+@njit(cache=True, nogil=True)
+def _chain_frames(log_probs, label, skip, loop, lo, hi, previous, current, emit, first, last, codes, offsets):
+    """:func:`_frames` without further edges (a loop of its own: a branch to
+    :func:`_step_edges` in it slows every frame down by a fifth). Rows
+    ``previous`` (of frame ``first``) and ``current`` (scratch) are reused."""  # pragma: no cover - numba
+    neg = current[0]  # -1e30 in the rows' dtype
     for t in range(first + 1, last + 1):
-        codes_t = codes[offsets[t - first - 1] :]
-        _advance(previous, current, codes_t, log_probs[t], label, skip, loop, edges, lo[t], hi[t] + 1, reset)
+        st, en = lo[t], hi[t] + 1
+        for s in range(max(st - 2, 0), st):  # a chain's predecessors lie at most two states below
+            current[s + 2] = neg
+        _gather(log_probs[t], label, emit, st, en)
+        p0, p1, p2 = previous[st + 2 : en + 2], previous[st + 1 : en + 1], previous[st:en]
+        out, codes_t = current[st + 2 : en + 2], codes[offsets[t - first - 1] :]
+        _step(p0, p1, p2, loop[st:en], skip[st:en], emit, out, codes_t, en - st, neg)
+        previous, current = current, previous
+    return previous
+
+
+@njit(cache=True, nogil=True)
+def _graph_frames(
+    log_probs, label, skip, loop, edges, lo, hi, previous, current, emit, first, last, codes, offsets, reset
+):  # pragma: no cover - numba
+    """:func:`_frames` with further edges: :func:`_step_edges` where one
+    enters the band, :func:`_step` elsewhere."""
+    neg = current[0]
+    to = edges[0]
+    for t in range(first + 1, last + 1):
+        st, en = lo[t], hi[t] + 1
+        for s in range(max(st - reset, 0), st):
+            current[s + 2] = neg
+        _gather(log_probs[t], label, emit, st, en)
+        p0, p1, p2 = previous[st + 2 : en + 2], previous[st + 1 : en + 1], previous[st:en]
+        out, codes_t = current[st + 2 : en + 2], codes[offsets[t - first - 1] :]
+        if to[-1] >= st and to[np.searchsorted(to, st)] < en:
+            _step_edges(
+                p0, p1, p2, loop[st:en], skip[st:en], emit, out, codes_t, en - st, neg, previous, edges, st
+            )  # fmt: skip
+        else:
+            _step(p0, p1, p2, loop[st:en], skip[st:en], emit, out, codes_t, en - st, neg)
         previous, current = current, previous
     return previous
 
@@ -114,7 +176,7 @@ def forward_checkpoints(log_probs, label, skip, loop, start, edges, lo, hi, ever
     width = 0
     for t in range(lo.shape[0]):
         width = max(width, hi[t] + 1 - lo[t])
-    scratch = np.empty(max(width, 1), dtype=np.int8)
+    scratch = np.empty(max(width, 1), dtype=np.uint8)
     offsets = np.zeros(every, dtype=np.int64)  # every frame's codes in the same scratch row
     row = _first_row(log_probs, label, start)
     rows[0, :] = row
@@ -152,7 +214,7 @@ def segment(
     offsets = np.zeros(max(count, 1) + 1, dtype=np.int64)
     for k in range(count):
         offsets[k + 1] = offsets[k] + hi[first + 1 + k] + 1 - lo[first + 1 + k]
-    codes = np.empty(max(offsets[count], 1), dtype=np.int8)
+    codes = np.empty(max(offsets[count], 1), dtype=np.uint8)
     _frames(log_probs, label, skip, loop, edges, lo, hi, row, first, last, codes, offsets, reset)
     return trace(codes, offsets, lo, edge_first, edges[1], first, last, end_state, path)
 
@@ -239,12 +301,12 @@ def chain_align(log_probs, labels, word_lengths, gap_labels, min_frames, path_la
     for t in range(1, frames):
         offsets[t] = offsets[t - 1] + hi[t] + 1 - lo[t]
     cells = offsets[frames - 1]
-    codes = np.empty(max(cells, 1), dtype=np.int8)
+    codes = np.empty(max(cells, 1), dtype=np.uint8)
     start = np.zeros(size, dtype=np.bool_)
     start[0] = True
     start[min(1, size - 1)] = True
     none = np.empty(0, dtype=np.int64)
-    edges = (none, none, np.empty(0, dtype=np.float64), none)
+    edges = (none, none, np.empty(0, dtype=log_probs.dtype), none)
     last_row = forward_codes(log_probs, label, skip, loop, start, edges, lo, hi, offsets, codes, 2)
     end_state = size - 2 if last_row[size] >= last_row[size + 1] else size - 1
     score = last_row[end_state + 2]

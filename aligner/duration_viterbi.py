@@ -53,7 +53,16 @@ import torch
 
 from .errors import AlignmentError
 
-__all__ = ["StateGraph", "band", "duration_align", "kernels_loaded", "load_kernels", "state_graph", "viterbi_states"]
+__all__ = [
+    "StateGraph",
+    "band",
+    "compute_dtype",
+    "duration_align",
+    "kernels_loaded",
+    "load_kernels",
+    "state_graph",
+    "viterbi_states",
+]
 
 _NEG = -1e30
 _KERNELS = "aligner._duration_kernels"
@@ -345,19 +354,19 @@ def _chain(words: Sequence[Sequence[int]], blank: int, min_frames: int, gaps: Se
     return _Chain(labels, counts, gap_labels, labels.shape[0] * min_frames + counts.shape[0] + 1)
 
 
-def _chain_decode(log_probs: np.ndarray, chain: _Chain, min_frames: int) -> tuple[np.ndarray, np.ndarray]:
+def _chain_decode(
+    log_probs: np.ndarray, chain: _Chain, min_frames: int, labels: np.ndarray, positions: np.ndarray
+) -> None:
     """Labels and target positions of the best path through a plain chain
     (the compiled kernels' :func:`chain_align`; the path of
-    :func:`viterbi_states` on :func:`state_graph`'s graph). Shape:
-    ``log_probs`` ``(T, C)`` float64; both results ``(T,)``."""
+    :func:`viterbi_states` on :func:`state_graph`'s graph), written into
+    ``labels`` and ``positions`` (int64, contiguous). Shape: ``log_probs``
+    ``(T, C)``, float32 or float64; ``labels`` and ``positions`` ``(T,)``."""
     frames = log_probs.shape[0]
-    labels = np.empty(frames, dtype=np.int64)
-    positions = np.empty(frames, dtype=np.int64)
     score = load_kernels().chain_align(log_probs, chain.labels, chain.counts, chain.gaps, min_frames, labels, positions)
     if score == -np.inf:
         tokens = chain.labels.shape[0]
         raise _too_few_tokens(tokens, tokens * min_frames, frames)
-    return labels, positions
 
 
 def _chain_graph(chain: _Chain, min_frames: int) -> StateGraph:
@@ -451,6 +460,14 @@ def band(graph: StateGraph, frames: int) -> tuple[np.ndarray, np.ndarray]:
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
+def compute_dtype(dtype: np.dtype | type) -> np.dtype:
+    """The dtype the scores are summed in: float64 for float64 input,
+    float32 for any other (float16 and bfloat16 are upcast), as in
+    :func:`aligner.viterbi.forced_align`. Every backend uses it, so they
+    give the same path."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
 def _reset_width(edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> int:
     """How far below a state its predecessors can be."""
     to, source = edges[0], edges[1]
@@ -473,11 +490,12 @@ def _numpy_states(log_probs: np.ndarray, graph: StateGraph) -> tuple[np.ndarray,
     label = graph.label
     edges, first_edge = graph.edges
     groups = _by_rank(edges)
-    no_loop = np.where(graph.loop, 0.0, -np.inf)  # -inf: never better than a predecessor
-    no_skip = np.where(graph.skip, 0.0, -np.inf)
+    dtype = log_probs.dtype
+    no_loop = np.where(graph.loop, 0.0, -np.inf).astype(dtype)  # -inf: never better than a predecessor
+    no_skip = np.where(graph.skip, 0.0, -np.inf).astype(dtype)
     emissions = log_probs[:, label]  # (T, S)
     frames, states = emissions.shape
-    previous = np.full(states + 2, _NEG)
+    previous = np.full(states + 2, _NEG, dtype)
     previous[2:] = np.where(graph.start, emissions[0], _NEG)
     codes = []
     for t in range(1, frames):
@@ -489,11 +507,11 @@ def _numpy_states(log_probs: np.ndarray, graph: StateGraph) -> tuple[np.ndarray,
         best = np.maximum(best, previous[:-2] + no_skip)
         code = np.where(c2, np.int8(2), c1.astype(np.int8))
         for rank, (to, source, cost) in enumerate(groups):
-            value = previous[source + 2] - cost
+            value = previous[source + 2] - cost.astype(dtype)
             better = value > best[to]
             best[to[better]] = value[better]
             code[to[better]] = 3 + rank
-        current = np.empty(states + 2)
+        current = np.empty(states + 2, dtype)
         current[:2] = _NEG
         np.add(best, emissions[t], out=current[2:])
         np.maximum(current, _NEG, out=current)  # unreachable stays at -1e30 (not -inf)
@@ -514,12 +532,14 @@ def _torch_states(
     log_probs: torch.Tensor, graph: StateGraph, lo: np.ndarray, hi: np.ndarray, budget: int
 ) -> tuple[np.ndarray, float]:
     """The banded recursion with torch on ``log_probs``' device (the GPU
-    backend; float64, so the path is the other backends'). Rows every ``K``
+    backend; in the input's compute dtype (:func:`compute_dtype`), so the
+    path is the other backends'). Rows every ``K``
     frames are kept and each segment's back-pointer codes (one byte per band
     cell, at most ``budget`` bytes) are recomputed from its row, as in the
     kernels; the trace runs on the CPU. Shape: ``log_probs`` ``(T, C)``."""
     device = log_probs.device
-    lp = log_probs.to(torch.float64)
+    dtype = torch.float64 if log_probs.dtype == torch.float64 else torch.float32
+    lp = log_probs.to(dtype)
     frames, states = lp.shape[0], graph.num_states
     edges, first_edge = graph.edges
     reset = _reset_width(edges)
@@ -527,12 +547,15 @@ def _torch_states(
     def tensor(array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(array), device=device)
 
-    label, no_loop = tensor(graph.label), tensor(np.where(graph.loop, 0.0, -np.inf))
-    no_skip = tensor(np.where(graph.skip, 0.0, -np.inf))
+    def scores(array: np.ndarray) -> torch.Tensor:
+        return tensor(array).to(dtype)
+
+    label, no_loop = tensor(graph.label), scores(np.where(graph.loop, 0.0, -np.inf))
+    no_skip = scores(np.where(graph.skip, 0.0, -np.inf))
     groups = []  # per rank: the edges as tensors and, per frame, the range of them inside the band
     for to, source, cost in _by_rank(edges):
         first, end = np.searchsorted(to, lo).tolist(), np.searchsorted(to, hi + 1).tolist()
-        groups.append((tensor(to), tensor(source + 2), tensor(cost), first, end))
+        groups.append((tensor(to), tensor(source + 2), scores(cost), first, end))
     starts, ends = lo.tolist(), (hi + 1).tolist()
 
     def advance(previous: torch.Tensor, current: torch.Tensor, t: int) -> torch.Tensor:
@@ -557,7 +580,7 @@ def _torch_states(
         current[st + 2 : en + 2] = torch.clamp_min(best + lp[t, label[st:en]], _NEG)
         return code
 
-    first_row = torch.full((states + 2,), _NEG, dtype=torch.float64, device=device)
+    first_row = torch.full((states + 2,), _NEG, dtype=dtype, device=device)
     start = tensor(np.flatnonzero(graph.start))
     first_row[start + 2] = lp[0, label[start]]
     widths = hi + 1 - lo
@@ -622,7 +645,7 @@ def viterbi_states(
 
     Args:
         log_probs: Shape ``(T, C)``, float (numpy, or a torch tensor on
-            any device).
+            any device); summed in its :func:`compute_dtype`.
         graph: from :func:`state_graph`.
         max_memory: bytes of back-pointers before segments are recomputed.
         backend: one of :data:`BACKENDS`.
@@ -667,7 +690,7 @@ def viterbi_states(
         return _torch_states(tensor.detach(), graph, lo, hi, budget)
     if isinstance(log_probs, torch.Tensor):
         log_probs = log_probs.detach().cpu().numpy()
-    log_probs = np.ascontiguousarray(log_probs, dtype=np.float64)
+    log_probs = np.ascontiguousarray(log_probs, dtype=compute_dtype(log_probs.dtype))
     widths = hi[1:] + 1 - lo[1:]
     cells = int(widths.sum())
     single = cells <= budget  # every frame's back-pointers fit: one pass, no recomputation
@@ -675,20 +698,21 @@ def viterbi_states(
         return _numpy_states(log_probs, graph)
     kernels = load_kernels()
 
-    edges, first_edge = graph.edges
+    (to, source, cost, rank), first_edge = graph.edges
+    edges = (to, source, cost.astype(log_probs.dtype), rank)  # the costs in the scores' dtype
     reset = _reset_width(edges)
     arrays = (graph.label, graph.skip, graph.loop, graph.start, edges, lo, hi)
     path = np.empty(frames, dtype=np.int64)
     if single:
         offsets = np.zeros(frames, dtype=np.int64)
         np.cumsum(widths, out=offsets[1:])
-        codes = np.empty(max(cells, 1), dtype=np.int8)
+        codes = np.empty(max(cells, 1), dtype=np.uint8)
         last_row = kernels.forward_codes(log_probs, *arrays, offsets, codes, reset)
         end_state, score = _end_state(last_row[2:], graph, frames)
         kernels.trace(codes, offsets, lo, first_edge, edges[1], 0, frames - 1, end_state, path)
         return path, score
     every = int(min(frames, max(1, budget // max(int(widths.max()), 1))))
-    rows = np.empty(((frames - 1) // every + 1, graph.num_states + 2))
+    rows = np.empty(((frames - 1) // every + 1, graph.num_states + 2), log_probs.dtype)
     last_row = kernels.forward_checkpoints(log_probs, *arrays, every, rows, reset)
     end_state, score = _end_state(last_row[2:], graph, frames)
     last = frames - 1
@@ -718,7 +742,8 @@ def duration_align(
     """Duration-aware forced alignment of a batch.
 
     Args:
-        log_probs: Shape ``(B, T, C)``.
+        log_probs: Shape ``(B, T, C)``; summed in float64 when float64,
+            in float32 otherwise (:func:`compute_dtype`).
         words: per item, the label ids of each word (a word's tokens are
             never separated by silence).
         input_lengths: valid frames per item, Shape ``(B,)`` (None: all).
@@ -751,9 +776,10 @@ def duration_align(
     if backend not in BACKENDS:
         raise AlignmentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     on_torch = backend == "torch"
-    data = log_probs.detach().to(torch.float64) if on_torch else log_probs.detach().to("cpu", torch.float64).numpy()
-    paths = torch.full((batch, frames), blank, dtype=torch.int64)
-    positions = torch.full((batch, frames), -1, dtype=torch.int64)
+    dtype = torch.float64 if log_probs.dtype == torch.float64 else torch.float32  # see compute_dtype
+    data = log_probs.detach().to(dtype) if on_torch else log_probs.detach().to("cpu", dtype).numpy()
+    paths = np.full((batch, frames), blank, dtype=np.int64)
+    positions = np.full((batch, frames), -1, dtype=np.int64)
     for row in range(batch):
         if not 0 < lengths[row] <= frames:
             raise AlignmentError(f"input length {lengths[row]} of item {row} is outside 1..{frames}")
@@ -781,22 +807,21 @@ def duration_align(
     compiled = kernels_loaded()
     budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
 
-    def decode(row: int) -> tuple[np.ndarray, np.ndarray]:
-        item, spec = data[row, : lengths[row]], specs[row]
+    def decode(row: int) -> None:  # into the row's part of paths and positions
+        item, spec, n = data[row, : lengths[row]], specs[row], lengths[row]
         if isinstance(spec, _Chain):
-            if compiled and isinstance(item, np.ndarray) and lengths[row] * spec.size <= budget:
-                return _chain_decode(item, spec, min_frames)  # one compiled call, without the GIL
+            if compiled and isinstance(item, np.ndarray) and n * spec.size <= budget:
+                _chain_decode(item, spec, min_frames, paths[row, :n], positions[row, :n])  # compiled, no GIL
+                return
             spec = _chain_graph(spec, min_frames)
         states = viterbi_states(item, spec, max_memory=max_memory, backend="torch" if on_torch else "numba")[0]
-        return spec.label[states], spec.token[states]
+        paths[row, :n], positions[row, :n] = spec.label[states], spec.token[states]
 
     workers = 1 if on_torch else max(1, min(batch, torch.get_num_threads()))
     if workers > 1:  # the numba kernels release the GIL: items run in parallel
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-viterbi") as pool:
-            decoded = list(pool.map(decode, range(batch)))
+            list(pool.map(decode, range(batch)))
     else:
-        decoded = [decode(row) for row in range(batch)]
-    for row, (labels, tokens) in enumerate(decoded):
-        paths[row, : lengths[row]] = torch.from_numpy(labels)
-        positions[row, : lengths[row]] = torch.from_numpy(tokens)
-    return paths, positions
+        for row in range(batch):
+            decode(row)
+    return torch.from_numpy(paths), torch.from_numpy(positions)

@@ -324,11 +324,15 @@ def _reference_states(log_probs: np.ndarray, graph) -> tuple[list[int], float]:
     optional=st.booleans(),
     ties=st.booleans(),
     capped=st.booleans(),
+    single=st.booleans(),
 )
-def test_numpy_compiled_and_segmented_paths_equal_the_full_recursion(seed, extra, min_frames, optional, ties, capped):
+def test_numpy_compiled_and_segmented_paths_equal_the_full_recursion(
+    seed, extra, min_frames, optional, ties, capped, single
+):
     """The band, the numpy path, the compiled kernels, the torch backend and
-    the memory-bounded segments all give the path of the full recursion,
-    ties included."""
+    the memory-bounded segments all give the path of the full recursion
+    (float64), ties included; in float32 (summed in float32, as the network's
+    output is) they all give the numpy path's path and score."""
     import aligner.duration_viterbi as dv
 
     rng = np.random.default_rng(seed)
@@ -342,7 +346,12 @@ def test_numpy_compiled_and_segmented_paths_equal_the_full_recursion(seed, extra
     frames = frames if max_frames is None else min(frames, tokens * max_frames)  # room for silence anyway
     log_probs = log_probs[:frames]
     graph = state_graph(words, min_frames=min_frames, max_frames=max_frames, skip_cost=1.5 if optional else None)
-    path, score = _reference_states(log_probs, graph)
+    if single:
+        log_probs = log_probs.astype(np.float32)
+        path, score = dv._numpy_states(log_probs, graph)
+        path = path.tolist()
+    else:
+        path, score = _reference_states(log_probs, graph)
     results = [dv._numpy_states(log_probs, graph)]
     original = dv.NUMPY_CELLS
     try:
@@ -389,9 +398,10 @@ def test_a_short_alignment_does_not_import_numba_and_a_second_one_does():
     assert int(words) > 10 and first_loaded == "False" and second_loaded == "True" and same == "True"
 
 
-def test_torch_backend_batch_equals_the_cpu_backend_and_rejects_unknown_names():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_torch_backend_batch_equals_the_cpu_backend_and_rejects_unknown_names(dtype):
     rng = np.random.default_rng(3)
-    log_probs = torch.log_softmax(torch.from_numpy(rng.normal(size=(3, 60, 6)) * 3), -1)
+    log_probs = torch.log_softmax(torch.from_numpy(rng.normal(size=(3, 60, 6)) * 3), -1).to(dtype)
     words = [[[1, 2], [3]], [[4, 4, 5]], [[2], [2], [1, 3]]]
     lengths = torch.tensor([60, 41, 25])
     cpu = duration_align(log_probs, words, lengths, backend="numba", skip_cost=2.0)
@@ -434,8 +444,9 @@ def test_the_numpy_graph_builder_equals_the_general_one(lengths, min_frames, see
     seed=st.integers(0, 10**6),
     starred=st.booleans(),
     ties=st.booleans(),
+    single=st.booleans(),
 )
-def test_the_compiled_chain_decoder_equals_the_graph_decoder(lengths, min_frames, extra, seed, starred, ties):
+def test_the_compiled_chain_decoder_equals_the_graph_decoder(lengths, min_frames, extra, seed, starred, ties, single):
     """The one-call compiled path of a plain chain (graph, band, forward
     pass and trace in numba: what a batch runs once the kernels are loaded)
     gives the labels and positions of :func:`viterbi_states` on
@@ -454,6 +465,7 @@ def test_the_compiled_chain_decoder_equals_the_graph_decoder(lengths, min_frames
     log_probs = np.log(rng.dirichlet(np.ones(7), frames))
     if ties:
         log_probs = np.round(log_probs * 2) / 2
+    log_probs = log_probs.astype(np.float32 if single else np.float64)
     graph = state_graph(words, min_frames=min_frames, gaps=gaps)
     chain = dv._chain(words, 0, min_frames, gaps)
     label, token, loop, skip = kernels.chain_graph(chain.labels, chain.counts, chain.gaps, min_frames)
@@ -466,10 +478,11 @@ def test_the_compiled_chain_decoder_equals_the_graph_decoder(lengths, min_frames
     assert lo.tolist() == expected_lo.tolist() and hi.tolist() == expected_hi.tolist()
     if np.any(expected_lo > expected_hi):
         with pytest.raises(AlignmentError, match="frames are too few for this transcript"):
-            dv._chain_decode(log_probs, chain, min_frames)
+            dv._chain_decode(log_probs, chain, min_frames, np.empty(frames, np.int64), np.empty(frames, np.int64))
         return
     states, _ = viterbi_states(log_probs, graph, max_memory=10**9)
-    labels, positions = dv._chain_decode(log_probs, chain, min_frames)
+    labels, positions = np.empty(frames, np.int64), np.empty(frames, np.int64)
+    dv._chain_decode(log_probs, chain, min_frames, labels, positions)
     assert labels.tolist() == graph.label[states].tolist()
     assert positions.tolist() == graph.token[states].tolist()
 
