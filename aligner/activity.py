@@ -43,26 +43,28 @@ def frame_levels(waveform: torch.Tensor, frame_samples: int, frames: int, window
     Returns:
         Shape ``(T,)``, float32; -120 dB for digital silence.
     """
-    x = waveform.detach().to("cpu", torch.float32).reshape(-1).numpy()
     if frames <= 0:
         return torch.zeros(0)
+    x = (waveform if waveform.dtype == torch.float32 else waveform.float()).numpy(force=True).reshape(-1)
     offset = frame_samples // 2 - window // 2  # window start of frame t: t * frame_samples + offset
-    # Every window is a whole number of blocks of ``step`` samples: square and
-    # sum each sample once per block, then add ``window // step`` blocks per frame.
-    step = math.gcd(math.gcd(frame_samples, window), abs(offset))
+    # Counted from the first window's start, every window is a whole number
+    # of blocks of ``step`` samples: square and sum each sample once per
+    # block, then add ``window // step`` blocks per frame.
+    step = math.gcd(frame_samples, window)
     stride, width = frame_samples // step, window // step
-    levels = np.empty(frames, dtype=np.float32)
+    power = np.empty(frames)
     for first in range(0, frames, _BLOCK):  # blocks bound the memory for hours of audio
-        last = min(frames, first + _BLOCK)
-        lo = first * frame_samples + offset
-        hi = (last - 1) * frame_samples + offset + window
-        energy = _block_energies(x, lo, (hi - lo) // step, step)
-        count = last - first
-        power = energy[0 : (count - 1) * stride + 1 : stride].copy()
+        count = min(frames - first, _BLOCK)
+        energy = _block_energies(x, first * frame_samples + offset, (count - 1) * stride + width, step)
+        sums = power[first : first + count]
+        np.copyto(sums, energy[0 : (count - 1) * stride + 1 : stride])
         for k in range(1, width):
-            power += energy[k : k + (count - 1) * stride + 1 : stride]
-        levels[first:last] = 10 * np.log10(power / window + 1e-12)
-    return torch.from_numpy(levels)
+            sums += energy[k : k + (count - 1) * stride + 1 : stride]
+    power /= window
+    power += 1e-12
+    np.log(power, out=power)
+    power *= 10 / math.log(10)  # dB: 10 log10
+    return torch.from_numpy(power.astype(np.float32))
 
 
 def _block_energies(x: np.ndarray, lo: int, count: int, step: int) -> np.ndarray:
@@ -80,28 +82,32 @@ def _block_energies(x: np.ndarray, lo: int, count: int, step: int) -> np.ndarray
     for j in [*range(max(0, (-lo) // step), inside_first), *range(inside_end, touching_end)]:
         a, b = max(lo + j * step, 0), min(lo + (j + 1) * step, x.size)
         if b > a:
-            energy[j] = float(np.dot(x[a:b], x[a:b]))
+            energy[j] = np.dot(x[a:b], x[a:b])
     return energy
 
 
 def speech_level(levels: torch.Tensor) -> float:
     """The recording's speech level: the :data:`SPEECH_PERCENTILE` of its
     frame levels (dB), interpolated linearly between ranks as
-    ``numpy.percentile`` does (a partition instead of its general machinery:
-    3x faster on a recording's few thousand levels). Shape ``(T,)``, ``T > 0``."""
-    values = levels.detach().cpu().numpy().astype(np.float64).reshape(-1)
+    ``numpy.percentile`` does (one partition instead of its general
+    machinery: about 7x faster on a recording's few thousand levels).
+    Shape ``(T,)``, ``T > 0``."""
+    values = levels.numpy(force=True).reshape(-1)
     rank = SPEECH_PERCENTILE / 100 * (values.size - 1)
     below = int(rank)
-    above = min(below + 1, values.size - 1)
-    lower, upper = np.partition(values, (below, above))[[below, above]]
-    return float(lower + (upper - lower) * (rank - below))
+    values = np.partition(values, below)
+    lower = float(values[below])
+    # the next rank: the least value after it (NaN only if all are: a sort puts NaNs last)
+    upper = float(np.fmin.reduce(values[below + 1 :])) if below + 1 < values.size else lower
+    return lower + (upper - lower) * (rank - below)
 
 
 def quiet_frames(levels: torch.Tensor, below_db: float, speech: float | None = None) -> torch.Tensor:
     """Frames more than ``below_db`` under the speech level (the
     :data:`SPEECH_PERCENTILE` of ``levels``, :func:`speech_level`; or
     ``speech`` when the caller has it already). Shape ``(T,)`` -> bool ``(T,)``."""
-    if levels.numel() == 0:
+    values = levels.numpy(force=True)
+    if values.size == 0:
         return torch.zeros(0, dtype=torch.bool)
     speech = speech_level(levels) if speech is None else speech
-    return torch.from_numpy(levels.detach().cpu().numpy().astype(np.float64) < speech - below_db)
+    return torch.from_numpy(values.astype(np.float64) < speech - below_db)

@@ -38,7 +38,6 @@ summary lines of ``aligner align`` and ``aligner align-corpus``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -99,42 +98,38 @@ def suspect_reasons(
             frame-level phone models only.
     """
     placed = [w for w in words if w.aligned]
-    reasons: list[str] = []
     if not placed:
         return ()
+    reasons: list[str] = []
     count = len(placed)
-    table = np.fromiter(
-        itertools.chain.from_iterable((w.start, w.end, w.score, max(1, len(w.chars))) for w in placed),
-        np.float64,
-        4 * count,
-    ).reshape(count, 4)
-    starts, ends, tokens = table[:, 0], table[:, 1], table[:, 3]
-    mean = float(table[:, 2].sum()) / count
+    # starts, ends and scores in one array (comprehensions: the cheapest way to read the records)
+    table = np.array([w.start for w in placed] + [w.end for w in placed] + [w.score for w in placed], dtype=np.float64)
+    starts, ends = table[:count], table[count : 2 * count]
+    mean = float(np.add.reduce(table[2 * count :])) / count
     if not mean >= LOW_MEAN_SCORE:
         reasons.append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
-    for k in np.flatnonzero(ends - starts > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens).tolist():
+    # only a word over the limit for one token can be long: check those one by one
+    for k in (ends - starts > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN).nonzero()[0].tolist():
         word = placed[k]
-        reasons.append(
-            f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
-            f"({word.start:.2f}-{word.end:.2f} s) for {int(tokens[k])} tokens"
-        )
+        tokens = max(1, len(word.chars))
+        if word.end - word.start > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens:
+            reasons.append(
+                f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
+                f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens"
+            )
     if phone_durations:
-        phones = [(word, phone) for word in placed for phone in word.chars]
-        lengths = np.array([phone.end - phone.start for _, phone in phones], dtype=np.float64)
-        for k in np.flatnonzero(lengths > MAX_PHONE_SECONDS).tolist():
-            word, phone = phones[k]
+        for word, phone in [(w, p) for w in placed for p in w.chars if p.end - p.start > MAX_PHONE_SECONDS]:
             reasons.append(
                 f"long phone: {phone.label} of {word.text!r} lasts {phone.end - phone.start:.2f} s "
                 f"({phone.start:.2f}-{phone.end:.2f} s)"
             )
     if quiet is not None and quiet.numel():
-        frames = quiet.numel()
-        counts = np.zeros(frames + 1, dtype=np.int64)  # quiet frames before t
-        np.cumsum(quiet.numpy(), out=counts[1:])
-        first = np.minimum(np.maximum(np.rint(starts / frame_seconds), 0), frames).astype(np.int64)
-        last = np.minimum(np.maximum(np.rint(ends / frame_seconds), first), frames).astype(np.int64)
-        seconds = (counts[last] - counts[first]) * frame_seconds
-        for k in np.flatnonzero(seconds > MAX_QUIET_SECONDS).tolist():
+        # quiet frames before each word's first and last frame (its bounds
+        # rounded; a bound outside [0, T) finds none or all): the difference
+        # is what the word holds (negative, so none, when its end comes first)
+        before = np.searchsorted(quiet.numpy().nonzero()[0], np.rint(table[: 2 * count] / frame_seconds))
+        seconds = (before[count:] - before[:count]) * frame_seconds
+        for k in (seconds > MAX_QUIET_SECONDS).nonzero()[0].tolist():
             word = placed[k]
             reasons.append(
                 f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "

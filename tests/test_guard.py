@@ -89,6 +89,14 @@ def test_the_speech_level_is_the_95th_percentile():
     assert quiet_frames(levels, 60.0).sum() == 35  # under -65 dB
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 20, 21, 750, 1001])
+def test_the_speech_level_interpolates_as_numpy_percentile(size):
+    rng = np.random.default_rng(size)
+    levels = torch.from_numpy(np.round(rng.normal(-40, 20, size)).astype(np.float32))  # ties too
+    expected = np.percentile(levels.numpy().astype(np.float64), activity.SPEECH_PERCENTILE)
+    assert activity.speech_level(levels) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
 def test_a_speech_level_given_is_used_as_is():
     levels = torch.arange(101, dtype=torch.float32) - 100.0  # -100 .. 0 dB, speech level -5 dB
     assert torch.equal(quiet_frames(levels, 40.0, activity.speech_level(levels)), quiet_frames(levels, 40.0))
@@ -121,6 +129,22 @@ def test_low_mean_score_long_word_and_word_on_silence_are_named():
     assert reasons[2].startswith("word on silence: 'she' (0.00-1.60 s) has 0.60 s of quiet audio")
     unplaced = replace(words[0], aligned=False, chars=())
     assert suspect_reasons([unplaced, words[1]], 0.02) == ()  # not placed: reported elsewhere
+
+
+def test_quiet_audio_is_counted_between_a_words_rounded_bounds():
+    quiet = torch.zeros(100, dtype=torch.bool)
+    quiet[:30] = quiet[70:] = True  # 0.6 s at each end
+    words = [
+        _word("before", -1.0, 0.46, phones=4),  # frames 0-23: its start is clipped to the first frame
+        _word("after", 1.52, 3.0, phones=4),  # frames 76-100: its end is clipped to the last
+        _word("backwards", 1.9, 0.1, phones=4),  # ends before it starts: no frames
+        _word("inside", 0.3, 1.6, phones=5),  # frames 15-80; over 0.9 s, but not long for 5 tokens
+    ]
+    assert suspect_reasons(words, 0.02, quiet) == (
+        "word on silence: 'before' (-1.00-0.46 s) has 0.46 s of quiet audio",
+        "word on silence: 'after' (1.52-3.00 s) has 0.48 s of quiet audio",
+        "word on silence: 'inside' (0.30-1.60 s) has 0.50 s of quiet audio",
+    )
 
 
 def test_a_long_phone_is_named_for_phone_models_only():
