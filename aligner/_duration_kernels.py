@@ -40,17 +40,18 @@ def _gather(frame, label, emit, st, en):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _step(p0, p1, p2, loop, skip, emit, out, codes, n, neg):  # pragma: no cover - numba
+def _step(p0, p1, p2, stay, two, emit, out, codes, n, neg):  # pragma: no cover - numba
     """``n`` states of a frame without further edges, in one pass: from the
     previous row's cells of each state (``p0``), the one before (``p1``)
     and two before (``p2``), the best plus the emission into ``out``, the
-    code into ``codes``. Every argument is sliced to the band by the caller."""
+    code into ``codes``. ``stay`` and ``two``: 0 where a state may repeat
+    (may be entered from two states back), -inf where not (additions
+    vectorize better than selects on booleans). Every argument is sliced to
+    the band by the caller."""
     for i in range(n):
-        x0 = p0[i]
-        x0 = x0 if loop[i] else neg
+        x0 = p0[i] + stay[i]
         x1 = p1[i]
-        x2 = p2[i]  # unconditional loads keep the loop vectorizable
-        x2 = x2 if skip[i] else neg
+        x2 = p2[i] + two[i]
         c1 = x1 > x0
         best = x1 if c1 else x0
         c2 = x2 > best
@@ -60,16 +61,14 @@ def _step(p0, p1, p2, loop, skip, emit, out, codes, n, neg):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _step_edges(p0, p1, p2, loop, skip, emit, out, codes, n, neg, prev, edges, st):  # pragma: no cover
+def _step_edges(p0, p1, p2, stay, two, emit, out, codes, n, neg, prev, edges, st):  # pragma: no cover
     """:func:`_step` for a band (from state ``st``) with further edges: the
     chain's best first, then the edges (sparse, from the padded row
     ``prev``), then the emissions."""
     for i in range(n):
-        x0 = p0[i]
-        x0 = x0 if loop[i] else neg
+        x0 = p0[i] + stay[i]
         x1 = p1[i]
-        x2 = p2[i]
-        x2 = x2 if skip[i] else neg
+        x2 = p2[i] + two[i]
         c1 = x1 > x0
         best = x1 if c1 else x0
         c2 = x2 > best
@@ -110,15 +109,22 @@ def _frames(log_probs, label, skip, loop, edges, lo, hi, row, first, last, codes
     current = np.full(row.shape[0], NEG, row.dtype)
     emit = np.empty(label.shape[0], row.dtype)
     compact = label.astype(np.int32)  # 32-bit indices gather faster
+    stay = np.zeros(label.shape[0], row.dtype)  # 0 or -inf: see _step
+    two = np.zeros(label.shape[0], row.dtype)
+    for s in range(label.shape[0]):
+        if not loop[s]:
+            stay[s] = -np.inf
+        if not skip[s]:
+            two[s] = -np.inf
     if edges[0].shape[0]:
         return _graph_frames(
-            log_probs, compact, skip, loop, edges, lo, hi, previous, current, emit, first, last, codes, offsets, reset
+            log_probs, compact, stay, two, edges, lo, hi, previous, current, emit, first, last, codes, offsets, reset
         )
-    return _chain_frames(log_probs, compact, skip, loop, lo, hi, previous, current, emit, first, last, codes, offsets)
+    return _chain_frames(log_probs, compact, stay, two, lo, hi, previous, current, emit, first, last, codes, offsets)
 
 
 @njit(cache=True, nogil=True)
-def _chain_frames(log_probs, label, skip, loop, lo, hi, previous, current, emit, first, last, codes, offsets):
+def _chain_frames(log_probs, label, stay, two, lo, hi, previous, current, emit, first, last, codes, offsets):
     """:func:`_frames` without further edges (a loop of its own: a branch to
     :func:`_step_edges` in it slows every frame down by a fifth). Rows
     ``previous`` (of frame ``first``) and ``current`` (scratch) are reused."""  # pragma: no cover - numba
@@ -130,14 +136,14 @@ def _chain_frames(log_probs, label, skip, loop, lo, hi, previous, current, emit,
         _gather(log_probs[t], label, emit, st, en)
         p0, p1, p2 = previous[st + 2 : en + 2], previous[st + 1 : en + 1], previous[st:en]
         out, codes_t = current[st + 2 : en + 2], codes[offsets[t - first - 1] :]
-        _step(p0, p1, p2, loop[st:en], skip[st:en], emit, out, codes_t, en - st, neg)
+        _step(p0, p1, p2, stay[st:en], two[st:en], emit, out, codes_t, en - st, neg)
         previous, current = current, previous
     return previous
 
 
 @njit(cache=True, nogil=True)
 def _graph_frames(
-    log_probs, label, skip, loop, edges, lo, hi, previous, current, emit, first, last, codes, offsets, reset
+    log_probs, label, stay, two, edges, lo, hi, previous, current, emit, first, last, codes, offsets, reset
 ):  # pragma: no cover - numba
     """:func:`_frames` with further edges: :func:`_step_edges` where one
     enters the band, :func:`_step` elsewhere."""
@@ -152,10 +158,10 @@ def _graph_frames(
         out, codes_t = current[st + 2 : en + 2], codes[offsets[t - first - 1] :]
         if to[-1] >= st and to[np.searchsorted(to, st)] < en:
             _step_edges(
-                p0, p1, p2, loop[st:en], skip[st:en], emit, out, codes_t, en - st, neg, previous, edges, st
+                p0, p1, p2, stay[st:en], two[st:en], emit, out, codes_t, en - st, neg, previous, edges, st
             )  # fmt: skip
         else:
-            _step(p0, p1, p2, loop[st:en], skip[st:en], emit, out, codes_t, en - st, neg)
+            _step(p0, p1, p2, stay[st:en], two[st:en], emit, out, codes_t, en - st, neg)
         previous, current = current, previous
     return previous
 
