@@ -468,6 +468,11 @@ def compute_dtype(dtype: np.dtype | type) -> np.dtype:
     return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
 
 
+def _torch_compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """:func:`compute_dtype` of a torch dtype (which numpy may not know: bfloat16)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _reset_width(edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> int:
     """How far below a state its predecessors can be."""
     to, source = edges[0], edges[1]
@@ -489,8 +494,8 @@ def _numpy_states(log_probs: np.ndarray, graph: StateGraph) -> tuple[np.ndarray,
     edges in order, each only when strictly better)."""
     label = graph.label
     edges, first_edge = graph.edges
-    groups = _by_rank(edges)
     dtype = log_probs.dtype
+    groups = [(to, source, cost.astype(dtype)) for to, source, cost in _by_rank(edges)]
     no_loop = np.where(graph.loop, 0.0, -np.inf).astype(dtype)  # -inf: never better than a predecessor
     no_skip = np.where(graph.skip, 0.0, -np.inf).astype(dtype)
     emissions = log_probs[:, label]  # (T, S)
@@ -507,7 +512,7 @@ def _numpy_states(log_probs: np.ndarray, graph: StateGraph) -> tuple[np.ndarray,
         best = np.maximum(best, previous[:-2] + no_skip)
         code = np.where(c2, np.int8(2), c1.astype(np.int8))
         for rank, (to, source, cost) in enumerate(groups):
-            value = previous[source + 2] - cost.astype(dtype)
+            value = previous[source + 2] - cost
             better = value > best[to]
             best[to[better]] = value[better]
             code[to[better]] = 3 + rank
@@ -538,7 +543,7 @@ def _torch_states(
     cell, at most ``budget`` bytes) are recomputed from its row, as in the
     kernels; the trace runs on the CPU. Shape: ``log_probs`` ``(T, C)``."""
     device = log_probs.device
-    dtype = torch.float64 if log_probs.dtype == torch.float64 else torch.float32
+    dtype = _torch_compute_dtype(log_probs.dtype)
     lp = log_probs.to(dtype)
     frames, states = lp.shape[0], graph.num_states
     edges, first_edge = graph.edges
@@ -776,7 +781,7 @@ def duration_align(
     if backend not in BACKENDS:
         raise AlignmentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     on_torch = backend == "torch"
-    dtype = torch.float64 if log_probs.dtype == torch.float64 else torch.float32  # see compute_dtype
+    dtype = _torch_compute_dtype(log_probs.dtype)
     data = log_probs.detach().to(dtype) if on_torch else log_probs.detach().to("cpu", dtype).numpy()
     paths = np.full((batch, frames), blank, dtype=np.int64)
     positions = np.full((batch, frames), -1, dtype=np.int64)
