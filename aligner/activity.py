@@ -20,6 +20,7 @@ Shapes: a waveform ``(S,)``; levels and masks ``(T,)`` for ``T`` frames.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -35,7 +36,9 @@ def frame_levels(waveform: torch.Tensor, frame_samples: int, frames: int, window
     """Energy in dB (re full scale 1.0) around the centre of each frame.
 
     Args:
-        waveform: Shape ``(S,)``, float (numpy, single-threaded: cheap beside the network).
+        waveform: Shape ``(S,)``, float (single-threaded: cheap beside the
+            network; compiled once numba is in the process, see
+            :mod:`aligner._activity_kernels`, numpy before).
         frame_samples: samples per model frame (320 for wav2vec 2.0).
         frames: number of frames ``T``.
         window: samples per measurement (30 ms at 16 kHz).
@@ -46,6 +49,12 @@ def frame_levels(waveform: torch.Tensor, frame_samples: int, frames: int, window
     if frames <= 0:
         return torch.zeros(0)
     x = (waveform if waveform.dtype == torch.float32 else waveform.float()).numpy(force=True).reshape(-1)
+    if _numba_loaded():
+        from ._activity_kernels import frame_levels as compiled
+
+        levels = np.empty(frames, dtype=np.float32)
+        compiled(np.ascontiguousarray(x), frame_samples, frames, window, levels)
+        return torch.from_numpy(levels)
     offset = frame_samples // 2 - window // 2  # window start of frame t: t * frame_samples + offset
     # Counted from the first window's start, every window is a whole number
     # of blocks of ``step`` samples: square and sum each sample once per
@@ -65,6 +74,11 @@ def frame_levels(waveform: torch.Tensor, frame_samples: int, frames: int, window
     np.log(power, out=power)
     power *= 10 / math.log(10)  # dB: 10 log10
     return torch.from_numpy(power.astype(np.float32))
+
+
+def _numba_loaded() -> bool:
+    """Whether numba is in the process already (then its import costs nothing)."""
+    return "numba" in sys.modules
 
 
 def _block_energies(x: np.ndarray, lo: int, count: int, step: int) -> np.ndarray:

@@ -36,7 +36,16 @@ def _word(text: str, start: float, end: float, score: float = 0.8, phones: int =
 # --------------------------------------------------------------------------- activity
 
 
-def test_frame_levels_are_centred_on_frames_and_blocked_exactly(monkeypatch):
+@pytest.fixture(params=["numpy", "compiled"])
+def levels_path(request, monkeypatch):
+    """Run a test with frame_levels' numpy path (numba not in the process)
+    and with its compiled twin (aligner._activity_kernels)."""
+    compiled = request.param == "compiled"
+    monkeypatch.setattr(activity, "_numba_loaded", lambda: compiled)
+    return request.param
+
+
+def test_frame_levels_are_centred_on_frames_and_blocked_exactly(monkeypatch, levels_path):
     wave = torch.zeros(16000)
     wave[4000:8000] = 0.1 * torch.randn(4000, generator=torch.Generator().manual_seed(0))
     levels = frame_levels(wave, 320, 49)
@@ -63,7 +72,7 @@ def _levels_by_definition(wave: np.ndarray, frame_samples: int, frames: int, win
     ("frame_samples", "window", "frames"),
     [(320, 480, 30), (320, 400, 31), (160, 400, 40), (321, 480, 25), (320, 320, 30), (100, 37, 60)],
 )
-def test_frame_levels_match_their_definition_for_any_geometry(monkeypatch, frame_samples, window, frames):
+def test_frame_levels_match_their_definition_for_any_geometry(monkeypatch, levels_path, frame_samples, window, frames):
     rng = np.random.default_rng(frame_samples + window)
     wave = (
         rng.normal(0, 0.2, frame_samples * frames - 500)
@@ -79,6 +88,21 @@ def test_frame_levels_match_their_definition_for_any_geometry(monkeypatch, frame
     assert torch.equal(
         frame_levels(torch.from_numpy(wave.astype(np.float32)), frame_samples, frames, window), torch.from_numpy(got)
     )
+
+
+def test_the_compiled_levels_are_used_once_numba_is_loaded_and_agree_with_numpy(monkeypatch):
+    import sys
+
+    wave = torch.from_numpy((np.random.default_rng(5).normal(0, 0.1, 48_000) ** 3).astype(np.float32))
+    monkeypatch.setattr(activity, "_numba_loaded", lambda: False)
+    monkeypatch.delitem(sys.modules, "aligner._activity_kernels", raising=False)
+    by_numpy = frame_levels(wave, 320, 150)
+    assert "aligner._activity_kernels" not in sys.modules
+    monkeypatch.setattr(activity, "_numba_loaded", lambda: True)
+    compiled = frame_levels(wave[::1], 320, 150)
+    assert "aligner._activity_kernels" in sys.modules
+    assert compiled.dtype == by_numpy.dtype == torch.float32
+    assert torch.allclose(compiled, by_numpy, atol=1e-4, rtol=0)  # reassociated float32 sums: not bit for bit
 
 
 def test_the_speech_level_is_the_95th_percentile():
