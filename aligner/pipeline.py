@@ -258,7 +258,10 @@ class Aligner:
         frames = [int(n) for n in emissions.lengths.cpu()]
         levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
         speech = [speech_level(level) if level.numel() else 0.0 for level in levels]  # once per recording
-        log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), levels, speech)
+        quiet = [quiet_frames(level, QUIET_DB, level_db) for level, level_db in zip(levels, speech)]  # the guard's
+        log_probs = self._with_quiet_prior(
+            self._with_blank_penalty(emissions.log_probs), levels, speech, known=(QUIET_DB, quiet)
+        )
         if self.partial and self.min_frames is not None:
             results = self._align_partial_durations(items, emissions.log_probs, log_probs, emissions.lengths)
         elif self.partial:
@@ -268,7 +271,6 @@ class Aligner:
         else:
             results = self._align_ctc(items, log_probs, emissions.lengths)
         results = self._refined(results, levels)
-        quiet = [quiet_frames(level, QUIET_DB, level_db) for level, level_db in zip(levels, speech)]
         phones = self.min_frames is not None  # a frame-level model: its phones last as long as they sound
         results = [
             replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q, phone_durations=phones))
@@ -427,18 +429,26 @@ class Aligner:
         levels: Sequence[torch.Tensor],
         speech: Sequence[float],
         below_db: float | None = None,
+        known: tuple[float, Sequence[torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """``log_probs`` with :data:`~aligner.models.alignment_model.QUIET_PENALTY` taken off
         every label but the blank on the frames more than ``below_db`` (the
         model's ``quiet_db`` when None) under the recording's speech level
         (``speech``, dB per item; a new tensor; the same one when there is
-        no threshold). Shape: ``(B, T, C)``; levels: per item ``(T_i,)``."""
+        no threshold). ``known``: a threshold and the quiet frames already
+        found at it per item, reused when it is ``below_db``. Shape:
+        ``(B, T, C)``; levels: per item ``(T_i,)``."""
         below_db = self.model.quiet_db if below_db is None else below_db
         if below_db is None:
             return log_probs
+        masks = (
+            known[1]
+            if known is not None and known[0] == below_db
+            else [quiet_frames(level, below_db, level_db) for level, level_db in zip(levels, speech)]
+        )
         mask = torch.zeros(log_probs.shape[:2], dtype=log_probs.dtype)
-        for row, (level, level_db) in enumerate(zip(levels, speech)):
-            mask[row, : level.numel()] = quiet_frames(level, below_db, level_db).to(log_probs.dtype)
+        for row, quiet in enumerate(masks):
+            mask[row, : quiet.numel()] = quiet.to(log_probs.dtype)
         penalty = torch.full((log_probs.shape[-1],), QUIET_PENALTY, dtype=log_probs.dtype)
         penalty[self.model.blank] = 0.0
         return log_probs - mask.to(log_probs.device)[..., None] * penalty.to(log_probs.device)

@@ -57,12 +57,12 @@ def case(frames: torch.Tensor, tokens: torch.Tensor, repeats: int, seed: int = 0
         for w in words
     ]
 
-    def guard():  # as Aligner.align_prepared does it: the quiet prior's mask and the guard's
+    def guard():  # as Aligner.align_prepared does it for the packaged model (quiet_db 40 = the guard's)
         for wave, n, w in zip(audio, frames, spans):
             levels = frame_levels(wave, 320, int(n))
             speech = speech_level(levels)  # once per recording, as the pipeline does
-            quiet_frames(levels, 40.0, speech)
-            suspect_reasons(w, 0.02, quiet_frames(levels, 40.0, speech), phone_durations=True)
+            quiet = quiet_frames(levels, 40.0, speech)  # the guard's; the quiet prior reuses it (same 40 dB)
+            suspect_reasons(w, 0.02, quiet, phone_durations=True)
 
     return {
         "ctc": best(lambda: forced_align(log_probs, targets, frames, tokens), repeats),
