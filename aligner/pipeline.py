@@ -59,7 +59,10 @@ TextInput = str | os.PathLike
 @dataclass(frozen=True)
 class PreparedItem:
     """One recording decoded at the model's rate with its normalized
-    transcript, ready for :meth:`Aligner.align_prepared`."""
+    transcript, ready for :meth:`Aligner.align_prepared`. ``min_frames``:
+    set when the recording is too short for its transcript at the
+    aligner's minimum duration per token (fast speech): the largest
+    minimum that fits, which the duration-aware decoder then uses for it."""
 
     waveform: torch.Tensor
     transcript: Transcript
@@ -67,6 +70,7 @@ class PreparedItem:
     word_index: list[int]
     audio_name: str
     warnings: tuple[str, ...]
+    min_frames: int | None = None
 
 
 class Aligner:
@@ -121,7 +125,10 @@ class Aligner:
             the model's own ``min_frames`` (2 for the packaged phone model;
             None, the plain CTC path, for character models, whose peaky
             output needs blanks inside words). Partial mode always uses
-            the CTC path.
+            the CTC path. A recording too short for its transcript at this
+            minimum (fast speech) is decoded with the largest minimum that
+            fits, down to one frame per token, and its alignment says so
+            (``suspect``: ``fast speech: ...``).
         max_memory: bytes of Viterbi back-pointer memory per recording
             before the memory-bounded search is used (None: the default of
             :func:`forced_align`; the path is the same either way).
@@ -278,7 +285,19 @@ class Aligner:
         ]
         if self.min_frames is not None and not self.partial:
             results = self._fall_back(items, emissions.log_probs, emissions.lengths, levels, speech, quiet, results)
+            results = [  # after the fallback: a lowered minimum is no reason to re-align
+                result if item.min_frames is None else replace(result, suspect=(*result.suspect, self._fast(item)))
+                for item, result in zip(items, results)
+            ]
         return results
+
+    def _fast(self, item: PreparedItem) -> str:
+        """The note of an item decoded with a lowered minimum duration."""
+        seconds = item.waveform.shape[-1] / self.model.sample_rate
+        return (
+            f"fast speech: {len(item.targets)} tokens in {seconds:.2f} s, so each token's minimum duration "
+            f"was lowered from {self.min_frames} to {item.min_frames} frames"
+        )
 
     def _fall_back(
         self,
@@ -311,7 +330,7 @@ class Aligner:
             log_probs[rows], [levels[row] for row in rows], [speech[row] for row in rows], FALLBACK_QUIET_DB
         )
         assert self.min_frames is not None  # only called for the duration-aware decoder
-        cap = max(self.min_frames, round(FALLBACK_MAX_PHONE_SECONDS / self.model.frame_seconds))
+        cap = max(self.min_frames, round(FALLBACK_MAX_PHONE_SECONDS / self.model.frame_seconds))  # >= any item's
         second = []
         for k, row in enumerate(rows):  # one by one: each gets the phone cap when its graph stays small
             tokens = sum(len(word.tokens) for word in items[row].transcript.words)
@@ -389,15 +408,20 @@ class Aligner:
         assert self.min_frames is not None  # only called for the duration-aware decoder
         self._before_duration_decoding()
         words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
-        paths, positions = duration_align(
-            decoded,
-            words,
-            lengths,
-            blank=self.model.blank,
-            min_frames=self.min_frames,
-            max_frames=max_frames,
-            max_memory=self.max_memory,
-        )
+        minima = [self.min_frames if item.min_frames is None else item.min_frames for item in items]
+        paths = torch.empty(decoded.shape[:2], dtype=torch.int64)
+        positions = torch.empty(decoded.shape[:2], dtype=torch.int64)
+        for minimum in sorted(set(minima)):  # one batch per minimum duration (fast speech has a lower one)
+            rows = [row for row, m in enumerate(minima) if m == minimum]
+            paths[rows], positions[rows] = duration_align(
+                decoded[rows] if len(rows) < len(items) else decoded,
+                [words[row] for row in rows],
+                lengths[rows],
+                blank=self.model.blank,
+                min_frames=minimum,
+                max_frames=max_frames,
+                max_memory=self.max_memory,
+            )
         chosen = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
         lengths = lengths.cpu()
         results = []
@@ -678,8 +702,14 @@ class Aligner:
                 transcript.words, keep, self.model.num_labels, self.model.separator_id, self.star_at
             )
             check_fits(needed, waveform, self.model, source, audio_name, " (star tokens of partial mode included)")
-        else:
+        elif self.partial or self.min_frames is None:
             check_fits(targets, waveform, self.model, source, audio_name, min_frames=self.min_frames)
+        else:  # the duration-aware decoder: lower the minimum duration for fast speech, down to one frame
+            frames = num_frames(self.model, int(waveform.shape[-1]))
+            fitting = min(self.min_frames, frames // max(len(targets), 1))
+            check_fits(targets, waveform, self.model, source, audio_name, min_frames=max(fitting, 1))
+            lowered = fitting if fitting < self.min_frames else None
+            return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught), lowered)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught))
 
 

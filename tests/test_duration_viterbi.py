@@ -153,17 +153,40 @@ def test_errors():
         duration_align(torch.zeros(2, 5, 3), [[[1]]])
 
 
-def test_too_long_transcript_is_a_clear_error_naming_the_file(tmp_path):
+def test_fast_speech_lowers_the_minimum_duration_and_says_so():
+    """A recording too short for its transcript at the minimum duration is
+    decoded with the largest minimum that fits (down to one frame per
+    token) and flagged; only a transcript that does not fit even then is an
+    error naming the file."""
     from dataclasses import replace
 
     from aligner import TranscriptError
     from aligner.testing import tiny_phone_model
 
-    wave = (torch.zeros(16000).uniform_(-0.1, 0.1), 16000)  # 1 s: 49 frames
-    text = "this is a sentence that fits in about one second yes"  # about 38 phones
-    Aligner(tiny_phone_model(), device="cpu", min_frames=1).prepare(wave, text)  # fits one frame per phone
+    wave = (torch.zeros(16000).uniform_(-0.1, 0.1, generator=torch.Generator().manual_seed(0)), 16000)  # 49 frames
+    text = "this is a sentence that fits in about one second yes"  # 38 phones: 2 frames each do not fit
+    aligner = Aligner(replace(tiny_phone_model(), min_frames=2), device="cpu")
+    item = aligner.prepare(wave, text)
+    assert item.min_frames == 1 and len(item.targets) == 38
+    result = aligner.align(wave, text)
+    assert all(word.aligned for word in result.words)
+    assert result.suspect[-1] == (
+        "fast speech: 38 tokens in 1.00 s, so each token's minimum duration was lowered from 2 to 1 frames"
+    )
+    assert aligner.prepare(wave, "this is a short one").min_frames is None  # fits at 2 frames: untouched
+    three = Aligner(replace(tiny_phone_model(), min_frames=3), device="cpu")
+    short = "this is a sentence that fits"  # 19 phones: 2 frames each fit, 3 do not
+    assert three.prepare(wave, short).min_frames == 2
+    phones = [c for w in three.align(wave, short).words for c in w.chars]
+    assert min(c.end - c.start for c in phones) >= 0.04 - 1e-9
     with pytest.raises(TranscriptError, match=r"<waveform>: transcript too long .* need at least 1\.\d\d s"):
-        Aligner(replace(tiny_phone_model(), min_frames=2), device="cpu").prepare(wave, text)
+        aligner.prepare(wave, text + " and this is more than one frame per phone")
+    # a fast item and a slow one in one batch: each as alone
+    slow = (torch.zeros(48000).uniform_(-0.1, 0.1, generator=torch.Generator().manual_seed(1)), 16000)
+    batch = aligner.align_batch([(wave, text), (slow, text)])
+    for together, alone in zip(batch, [aligner.align(wave, text), aligner.align(slow, text)]):
+        assert [(w.start, w.end) for w in together.words] == [(w.start, w.end) for w in alone.words]
+        assert together.suspect == alone.suspect
 
 
 def test_aligner_uses_the_model_setting_and_the_option(tmp_path):
