@@ -61,19 +61,12 @@ def _step(p0, p1, p2, stay, two, emit, out, codes, n, neg):  # pragma: no cover 
 
 
 @njit(cache=True, nogil=True)
-def _step_edges(p0, p1, p2, stay, two, emit, out, codes, n, neg, prev, edges, st):  # pragma: no cover
+def _step_edges(p0, p1, p2, stay, two, emit, out, codes, n, neg, prev, edges, st, zeros):  # pragma: no cover
     """:func:`_step` for a band (from state ``st``) with further edges: the
-    chain's best first, then the edges (sparse, from the padded row
+    chain's best first (:func:`_step` with ``zeros`` for emissions: the best
+    is never under -1e30), then the edges (sparse, from the padded row
     ``prev``), then the emissions."""
-    for i in range(n):
-        x0 = p0[i] + stay[i]
-        x1 = p1[i]
-        x2 = p2[i] + two[i]
-        c1 = x1 > x0
-        best = x1 if c1 else x0
-        c2 = x2 > best
-        out[i] = x2 if c2 else best
-        codes[i] = np.uint8(c1 & ~c2) | (np.uint8(c2) << np.uint8(1))
+    _step(p0, p1, p2, stay, two, zeros, out, codes, n, neg)
     to, source, cost, rank = edges  # cost in the rows' dtype
     for k in range(np.searchsorted(to, st), to.shape[0]):
         s = to[k]
@@ -149,6 +142,7 @@ def _graph_frames(
     enters the band, :func:`_step` elsewhere."""
     neg = current[0]
     to = edges[0]
+    zeros = np.zeros(emit.shape[0], emit.dtype)
     for t in range(first + 1, last + 1):
         st, en = lo[t], hi[t] + 1
         for s in range(max(st - reset, 0), st):
@@ -158,7 +152,7 @@ def _graph_frames(
         out, codes_t = current[st + 2 : en + 2], codes[offsets[t - first - 1] :]
         if to[-1] >= st and to[np.searchsorted(to, st)] < en:
             _step_edges(
-                p0, p1, p2, stay[st:en], two[st:en], emit, out, codes_t, en - st, neg, previous, edges, st
+                p0, p1, p2, stay[st:en], two[st:en], emit, out, codes_t, en - st, neg, previous, edges, st, zeros
             )  # fmt: skip
         else:
             _step(p0, p1, p2, stay[st:en], two[st:en], emit, out, codes_t, en - st, neg)
