@@ -265,10 +265,10 @@ class Aligner:
         frames = [int(n) for n in emissions.lengths.cpu()]
         levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
         speech = [speech_level(level) if level.numel() else 0.0 for level in levels]  # once per recording
-        quiet = [quiet_frames(level, QUIET_DB, level_db) for level, level_db in zip(levels, speech)]  # the guard's
-        log_probs = self._with_quiet_prior(
-            self._with_blank_penalty(emissions.log_probs), levels, speech, known=(QUIET_DB, quiet)
-        )
+        quiet = _quiet_masks(levels, speech, QUIET_DB)  # the guard's
+        prior = self.model.quiet_db  # the quiet prior's threshold: the guard's masks when it is the same
+        masks = None if prior is None else quiet if prior == QUIET_DB else _quiet_masks(levels, speech, prior)
+        log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), masks)
         if self.partial and self.min_frames is not None:
             results = self._align_partial_durations(items, emissions.log_probs, log_probs, emissions.lengths)
         elif self.partial:
@@ -327,7 +327,8 @@ class Aligner:
         if not rows:
             return results
         strict = self._with_quiet_prior(
-            log_probs[rows], [levels[row] for row in rows], [speech[row] for row in rows], FALLBACK_QUIET_DB
+            log_probs[rows],
+            _quiet_masks([levels[row] for row in rows], [speech[row] for row in rows], FALLBACK_QUIET_DB),
         )
         assert self.min_frames is not None  # only called for the duration-aware decoder
         cap = max(self.min_frames, round(FALLBACK_MAX_PHONE_SECONDS / self.model.frame_seconds))  # >= any item's
@@ -447,29 +448,13 @@ class Aligner:
         adjusted[..., self.model.blank] -= penalty
         return adjusted
 
-    def _with_quiet_prior(
-        self,
-        log_probs: torch.Tensor,
-        levels: Sequence[torch.Tensor],
-        speech: Sequence[float],
-        below_db: float | None = None,
-        known: tuple[float, Sequence[torch.Tensor]] | None = None,
-    ) -> torch.Tensor:
+    def _with_quiet_prior(self, log_probs: torch.Tensor, masks: Sequence[torch.Tensor] | None) -> torch.Tensor:
         """``log_probs`` with :data:`~aligner.models.alignment_model.QUIET_PENALTY` taken off
-        every label but the blank on the frames more than ``below_db`` (the
-        model's ``quiet_db`` when None) under the recording's speech level
-        (``speech``, dB per item; a new tensor; the same one when there is
-        no threshold). ``known``: a threshold and the quiet frames already
-        found at it per item, reused when it is ``below_db``. Shape:
-        ``(B, T, C)``; levels: per item ``(T_i,)``."""
-        below_db = self.model.quiet_db if below_db is None else below_db
-        if below_db is None:
+        every label but the blank on each item's quiet frames (``masks``,
+        :func:`_quiet_masks`; a new tensor; the same one when None: no
+        quiet prior). Shape: ``(B, T, C)``; masks: per item ``(T_i,)``."""
+        if masks is None:
             return log_probs
-        masks = (
-            known[1]
-            if known is not None and known[0] == below_db
-            else [quiet_frames(level, below_db, level_db) for level, level_db in zip(levels, speech)]
-        )
         mask = torch.zeros(log_probs.shape[:2], dtype=log_probs.dtype)
         for row, quiet in enumerate(masks):
             mask[row, : quiet.numel()] = quiet.to(log_probs.dtype)
@@ -711,6 +696,12 @@ class Aligner:
             lowered = fitting if fitting < self.min_frames else None
             return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught), lowered)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught))
+
+
+def _quiet_masks(levels: Sequence[torch.Tensor], speech: Sequence[float], below_db: float) -> list[torch.Tensor]:
+    """Per item, its frames more than ``below_db`` under its speech level
+    (``speech``, dB; :func:`~aligner.activity.quiet_frames`). Shapes: per item ``(T_i,)``."""
+    return [quiet_frames(level, below_db, level_db) for level, level_db in zip(levels, speech)]
 
 
 def _check_end_extension(end_extension: float | None) -> None:
