@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..records import Alignment
 
 __all__ = [
+    "MIN_SCORE_GAIN",
     "MIN_SPEAKER_FILES",
     "MIN_SPEAKER_SECONDS",
     "AdaptOptions",
@@ -97,6 +98,11 @@ MIN_SPEAKER_SECONDS = 60.0
 #: train on, so that the held-out file is never judged by a model fitted to
 #: a single other recording.
 MIN_SPEAKER_FILES = 3
+#: A held-out score counts as better only when it beats the best so far by
+#: this much: a model whose weights barely moved scores within rounding
+#: noise of the original (which differs with the number of threads), and
+#: that is no improvement.
+MIN_SCORE_GAIN = 1e-4
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class AdaptationResult:
     Attributes:
         model: the adapted model (the original one when ``improved`` is False).
         improved: whether any evaluation beat the original model on the
-            held-out items.
+            held-out items (by at least :data:`MIN_SCORE_GAIN`).
         steps: optimizer steps taken.
         seconds: wall time spent adapting.
         train_items, held_out_items: how many items each side had.
@@ -524,7 +530,7 @@ def adapt_model(
         if step % eval_every == 0:
             score = held_out_score()
             history.append((step, score))
-            if score > best_score:
+            if score > best_score + MIN_SCORE_GAIN:
                 best_score, stale = score, 0
                 best_state = {k: v.detach().clone() for k, v in model.model.state_dict().items()}
             else:
