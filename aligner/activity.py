@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["SPEECH_PERCENTILE", "frame_levels", "quiet_frames", "speech_level"]
+__all__ = ["SPEECH_PERCENTILE", "frame_levels", "quiet_frames", "quiet_masks", "speech_level"]
 
 #: Percentile of the frame levels taken as the recording's speech level.
 SPEECH_PERCENTILE = 95.0
@@ -125,3 +126,16 @@ def quiet_frames(levels: torch.Tensor, below_db: float, speech: float | None = N
         return torch.zeros(0, dtype=torch.bool)
     speech = speech_level(levels) if speech is None else speech
     return torch.from_numpy(values.astype(np.float64) < speech - below_db)
+
+
+def quiet_masks(levels: Sequence[torch.Tensor], speech: Sequence[float], below_db: float) -> list[torch.Tensor]:
+    """:func:`quiet_frames` of several recordings in one comparison: each
+    recording's frames more than ``below_db`` under its speech level
+    (``speech``, dB). Shapes: levels per recording ``(T_i,)`` -> bool ``(T_i,)``."""
+    values = [level.numpy(force=True).reshape(-1) for level in levels]
+    sizes = [value.size for value in values]
+    if not values:
+        return []
+    limits = np.repeat(np.asarray(speech, dtype=np.float64) - below_db, sizes)
+    quiet = torch.from_numpy(np.concatenate(values).astype(np.float64) < limits)
+    return list(quiet.split(sizes))

@@ -42,7 +42,6 @@ import importlib
 import itertools
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from types import ModuleType
@@ -51,6 +50,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ._shares import run_in_shares
 from .errors import AlignmentError
 
 __all__ = [
@@ -822,11 +822,11 @@ def duration_align(
         states = viterbi_states(item, spec, max_memory=max_memory, backend="torch" if on_torch else "numba")[0]
         paths[row, :n], positions[row, :n] = spec.label[states], spec.token[states]
 
-    workers = 1 if on_torch else max(1, min(batch, torch.get_num_threads()))
-    if workers > 1:  # the numba kernels release the GIL: items run in parallel
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-viterbi") as pool:
-            list(pool.map(decode, range(batch)))
-    else:
-        for row in range(batch):
+    def decode_share(rows: np.ndarray) -> None:
+        for row in rows.tolist():
             decode(row)
+
+    # the numba kernels release the GIL: shares of items run in parallel
+    workers = 1 if on_torch else max(1, min(batch, torch.get_num_threads()))
+    run_in_shares([lengths[row] * sizes[row] for row in range(batch)], workers, decode_share)
     return torch.from_numpy(paths), torch.from_numpy(positions)

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .errors import AlignerError
 from .records import WordSpan
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "MAX_WORD_BASE",
     "QUIET_DB",
     "suspect_reasons",
+    "suspect_reasons_batch",
 ]
 
 #: Mean word score below which an alignment is suspect.
@@ -97,42 +99,96 @@ def suspect_reasons(
         phone_durations: check each token's duration (``long phone``): for
             frame-level phone models only.
     """
-    placed = [w for w in words if w.aligned]
-    if not placed:
-        return ()
-    reasons: list[str] = []
-    count = len(placed)
+    masks = None if quiet is None else [quiet]
+    return suspect_reasons_batch([words], frame_seconds, masks, phone_durations=phone_durations)[0]
+
+
+def suspect_reasons_batch(
+    alignments: Sequence[Sequence[WordSpan]],
+    frame_seconds: float,
+    quiet: Sequence[torch.Tensor] | None = None,
+    *,
+    phone_durations: bool = False,
+) -> list[tuple[str, ...]]:
+    """:func:`suspect_reasons` of each alignment's words, in one pass of
+    array operations over the whole batch (the per-recording cost is reading
+    its records).
+
+    Args:
+        alignments: per recording, its aligned words.
+        frame_seconds: seconds per model frame.
+        quiet: per recording, its quiet frames, shape ``(T_i,)`` bool (an
+            empty one: not checked); None: not checked.
+        phone_durations: check each token's duration (``long phone``). A
+            token is taken to lie within its word (as every alignment the
+            aligner makes), so only words longer than
+            :data:`MAX_PHONE_SECONDS` are looked into.
+    """
+    if quiet is not None and len(quiet) != len(alignments):
+        raise AlignerError(f"{len(quiet)} quiet masks for {len(alignments)} alignments")
+    placed = [[word for word in words if word.aligned] for words in alignments]
+    counts = np.array([len(words) for words in placed], dtype=np.int64)
+    flat = [word for words in placed for word in words]
+    reasons: list[list[str]] = [[] for _ in placed]
+    if not flat:
+        return [()] * len(placed)
+    n = len(flat)
+    owner = np.repeat(np.arange(len(placed)), counts)  # the recording of each word
     # starts, ends and scores in one array (comprehensions: the cheapest way to read the records)
-    table = np.array([w.start for w in placed] + [w.end for w in placed] + [w.score for w in placed], dtype=np.float64)
-    starts, ends = table[:count], table[count : 2 * count]
-    mean = float(np.add.reduce(table[2 * count :])) / count
-    if not mean >= LOW_MEAN_SCORE:
-        reasons.append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
+    table = np.array([w.start for w in flat] + [w.end for w in flat] + [w.score for w in flat], dtype=np.float64)
+    durations = table[n : 2 * n] - table[:n]
+    sums = np.bincount(owner, weights=table[2 * n :], minlength=len(placed))
+    for row in counts.nonzero()[0].tolist():
+        mean = float(sums[row]) / int(counts[row])
+        if not mean >= LOW_MEAN_SCORE:
+            reasons[row].append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
     # only a word over the limit for one token can be long: check those one by one
-    for k in (ends - starts > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN).nonzero()[0].tolist():
-        word = placed[k]
+    for k in (durations > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN).nonzero()[0].tolist():
+        word = flat[k]
         tokens = max(1, len(word.chars))
         if word.end - word.start > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens:
-            reasons.append(
+            reasons[owner[k]].append(
                 f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
                 f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens"
             )
     if phone_durations:
-        for word, phone in [(w, p) for w in placed for p in w.chars if p.end - p.start > MAX_PHONE_SECONDS]:
-            reasons.append(
-                f"long phone: {phone.label} of {word.text!r} lasts {phone.end - phone.start:.2f} s "
-                f"({phone.start:.2f}-{phone.end:.2f} s)"
+        for k in (durations > MAX_PHONE_SECONDS).nonzero()[0].tolist():  # only such a word can hold a long phone
+            word = flat[k]
+            for phone in word.chars:
+                if phone.end - phone.start > MAX_PHONE_SECONDS:
+                    reasons[owner[k]].append(
+                        f"long phone: {phone.label} of {word.text!r} lasts {phone.end - phone.start:.2f} s "
+                        f"({phone.start:.2f}-{phone.end:.2f} s)"
+                    )
+    if quiet is not None:
+        for row, k, seconds in _quiet_words(table[: 2 * n], owner, quiet, frame_seconds):
+            word = flat[k]
+            reasons[row].append(
+                f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) has {seconds:.2f} s of quiet audio"
             )
-    if quiet is not None and quiet.numel():
-        # quiet frames before each word's first and last frame (its bounds
-        # rounded; a bound outside [0, T) finds none or all): the difference
-        # is what the word holds (negative, so none, when its end comes first)
-        before = np.searchsorted(quiet.numpy().nonzero()[0], np.rint(table[: 2 * count] / frame_seconds))
-        seconds = (before[count:] - before[:count]) * frame_seconds
-        for k in (seconds > MAX_QUIET_SECONDS).nonzero()[0].tolist():
-            word = placed[k]
-            reasons.append(
-                f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
-                f"has {seconds[k]:.2f} s of quiet audio"
-            )
-    return tuple(reasons)
+    return [tuple(found) for found in reasons]
+
+
+def _quiet_words(
+    bounds: np.ndarray, owner: np.ndarray, quiet: Sequence[torch.Tensor], frame_seconds: float
+) -> list[tuple[int, int, float]]:
+    """``(recording, word, seconds)`` of each word holding more than
+    :data:`MAX_QUIET_SECONDS` of quiet audio, in word order: the quiet
+    frames before its last frame less those before its first (its bounds
+    rounded to frames and clipped to ``[0, T_i]``: none when its end comes
+    first). Shapes: bounds ``(2 N,)`` (the N words' starts, then their
+    ends, seconds); owner ``(N,)``; quiet per recording ``(T_i,)``."""
+    masks = [mask.numpy(force=True).reshape(-1) for mask in quiet]
+    sizes = np.array([mask.size for mask in masks], dtype=np.int64)
+    first = np.zeros(len(masks) + 1, dtype=np.int64)  # where each recording's frames start in the batch
+    np.cumsum(sizes, out=first[1:])
+    before = np.zeros(int(first[-1]) + 1, dtype=np.int64)  # quiet frames of the batch before each frame
+    if first[-1]:
+        np.cumsum(np.concatenate(masks), out=before[1:])
+    n = owner.size
+    frames = np.rint(bounds / frame_seconds)
+    both = np.concatenate((owner, owner))
+    np.clip(frames, 0, sizes[both], out=frames)
+    held = np.diff(before[frames.astype(np.int64) + first[both]].reshape(2, n), axis=0)[0]
+    seconds = held * frame_seconds
+    return [(int(owner[k]), k, float(seconds[k])) for k in (seconds > MAX_QUIET_SECONDS).nonzero()[0].tolist()]

@@ -20,11 +20,18 @@ from typing import Any
 
 import torch
 
-from .activity import frame_levels, quiet_frames, speech_level
+from .activity import frame_levels, quiet_masks, speech_level
 from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align, load_kernels
 from .errors import AlignerError, AudioError, TranscriptError
-from .guard import FALLBACK_MAX_CELLS, FALLBACK_MAX_PHONE_SECONDS, FALLBACK_QUIET_DB, QUIET_DB, suspect_reasons
+from .guard import (
+    FALLBACK_MAX_CELLS,
+    FALLBACK_MAX_PHONE_SECONDS,
+    FALLBACK_QUIET_DB,
+    QUIET_DB,
+    suspect_reasons,
+    suspect_reasons_batch,
+)
 from .models.alignment_model import QUIET_PENALTY, AlignmentModel
 from .models.emissions import EmissionModel, num_frames
 from .models.loading import load_model
@@ -265,9 +272,9 @@ class Aligner:
         frames = [int(n) for n in emissions.lengths.cpu()]
         levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
         speech = [speech_level(level) if level.numel() else 0.0 for level in levels]  # once per recording
-        quiet = _quiet_masks(levels, speech, QUIET_DB)  # the guard's
+        quiet = quiet_masks(levels, speech, QUIET_DB)  # the guard's
         prior = self.model.quiet_db  # the quiet prior's threshold: the guard's masks when it is the same
-        masks = None if prior is None else quiet if prior == QUIET_DB else _quiet_masks(levels, speech, prior)
+        masks = None if prior is None else quiet if prior == QUIET_DB else quiet_masks(levels, speech, prior)
         log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), masks)
         if self.partial and self.min_frames is not None:
             results = self._align_partial_durations(items, emissions.log_probs, log_probs, emissions.lengths)
@@ -279,10 +286,9 @@ class Aligner:
             results = self._align_ctc(items, log_probs, emissions.lengths)
         results = self._refined(results, levels)
         phones = self.min_frames is not None  # a frame-level model: its phones last as long as they sound
-        results = [
-            replace(result, suspect=suspect_reasons(result.words, self.model.frame_seconds, q, phone_durations=phones))
-            for result, q in zip(results, quiet)
-        ]
+        words = [result.words for result in results]
+        reasons = suspect_reasons_batch(words, self.model.frame_seconds, quiet, phone_durations=phones)
+        results = [replace(result, suspect=found) for result, found in zip(results, reasons)]
         if self.min_frames is not None and not self.partial:
             results = self._fall_back(items, emissions.log_probs, emissions.lengths, levels, speech, quiet, results)
             results = [  # after the fallback: a lowered minimum is no reason to re-align
@@ -328,7 +334,7 @@ class Aligner:
             return results
         strict = self._with_quiet_prior(
             log_probs[rows],
-            _quiet_masks([levels[row] for row in rows], [speech[row] for row in rows], FALLBACK_QUIET_DB),
+            quiet_masks([levels[row] for row in rows], [speech[row] for row in rows], FALLBACK_QUIET_DB),
         )
         assert self.min_frames is not None  # only called for the duration-aware decoder
         cap = max(self.min_frames, round(FALLBACK_MAX_PHONE_SECONDS / self.model.frame_seconds))  # >= any item's
@@ -451,7 +457,7 @@ class Aligner:
     def _with_quiet_prior(self, log_probs: torch.Tensor, masks: Sequence[torch.Tensor] | None) -> torch.Tensor:
         """``log_probs`` with :data:`~aligner.models.alignment_model.QUIET_PENALTY` taken off
         every label but the blank on each item's quiet frames (``masks``,
-        :func:`_quiet_masks`; a new tensor; the same one when None: no
+        :func:`~aligner.activity.quiet_masks`; a new tensor; the same one when None: no
         quiet prior). Shape: ``(B, T, C)``; masks: per item ``(T_i,)``."""
         if masks is None:
             return log_probs
@@ -696,12 +702,6 @@ class Aligner:
             lowered = fitting if fitting < self.min_frames else None
             return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught), lowered)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught))
-
-
-def _quiet_masks(levels: Sequence[torch.Tensor], speech: Sequence[float], below_db: float) -> list[torch.Tensor]:
-    """Per item, its frames more than ``below_db`` under its speech level
-    (``speech``, dB; :func:`~aligner.activity.quiet_frames`). Shapes: per item ``(T_i,)``."""
-    return [quiet_frames(level, below_db, level_db) for level, level_db in zip(levels, speech)]
 
 
 def _check_end_extension(end_extension: float | None) -> None:

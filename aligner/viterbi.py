@@ -76,13 +76,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 from numba import njit
 
+from ._shares import run_in_shares
 from .errors import AlignmentError
 
 __all__ = ["forced_align", "count_repeats", "minimum_frames", "BACKENDS", "DEFAULT_MAX_MEMORY"]
@@ -618,18 +618,6 @@ def _first_bad_frame(lp):  # pragma: no cover - compiled
     return -1
 
 
-def _split(costs: list[int], workers: int) -> list[np.ndarray]:
-    """Longest-first greedy split of item indices into ``workers`` shares of
-    similar total cost."""
-    shares: list[list[int]] = [[] for _ in range(workers)]
-    load = [0] * workers
-    for b in sorted(range(len(costs)), key=lambda i: -costs[i]):
-        w = load.index(min(load))
-        shares[w].append(b)
-        load[w] += costs[b]
-    return [np.array(share, dtype=np.int64) for share in shares if share]
-
-
 def _numba_paths(
     lp: torch.Tensor,
     tgt: torch.Tensor,
@@ -656,20 +644,10 @@ def _numba_paths(
     best = np.zeros(B, dtype=np.float64)
     bad_frame = np.full(B, -1, dtype=np.int64)
 
-    workers = min(B, num_threads or _default_threads())
-    shares = _split((tl * (2 * ll + 1)).tolist(), workers)
-
     def run(items: np.ndarray) -> None:
         _viterbi_items(lp_np, tgt_np, tl, ll, blank, items, paths, best, bad_frame, max_memory, segment)
 
-    if len(shares) == 1:
-        run(shares[0])
-    else:
-        with ThreadPoolExecutor(max_workers=len(shares) - 1) as pool:
-            futures = [pool.submit(run, share) for share in shares[1:]]
-            run(shares[0])  # the calling thread takes the first share
-            for future in futures:
-                future.result()
+    run_in_shares((tl * (2 * ll + 1)).tolist(), min(B, num_threads or _default_threads()), run)
     for b in range(B):
         if bad_frame[b] >= 0:
             raise _non_finite(b, int(bad_frame[b]))

@@ -8,8 +8,8 @@ Viterbi on the same inputs (the cases of ``bench_viterbi.py``):
 For each: ``forced_align`` (batched CTC Viterbi, the reference), the
 duration-aware decoder (``duration_align``, min 2 frames per token,
 silence only between words), and the audio-side work of the guard and the
-quiet prior (``frame_levels`` + ``quiet_frames`` on audio of the same
-length, ``suspect_reasons`` on the words with the phone-duration check,
+quiet prior (``frame_levels`` + ``quiet_masks`` on audio of the same
+length, ``suspect_reasons_batch`` on the words with the phone-duration check,
 as ``Aligner.align_prepared`` runs them for the packaged model). Best of
 a few repeats after a warm-up (numba compile time excluded).
 
@@ -23,9 +23,9 @@ import time
 
 import torch
 
-from aligner.activity import frame_levels, quiet_frames, speech_level
+from aligner.activity import frame_levels, quiet_masks, speech_level
 from aligner.duration_viterbi import duration_align
-from aligner.guard import suspect_reasons
+from aligner.guard import suspect_reasons_batch
 from aligner.records import CharSpan, WordSpan
 from aligner.viterbi import forced_align
 
@@ -58,11 +58,10 @@ def case(frames: torch.Tensor, tokens: torch.Tensor, repeats: int, seed: int = 0
     ]
 
     def guard():  # as Aligner.align_prepared does it for the packaged model (quiet_db 40 = the guard's)
-        for wave, n, w in zip(audio, frames, spans):
-            levels = frame_levels(wave, 320, int(n))
-            speech = speech_level(levels)  # once per recording, as the pipeline does
-            quiet = quiet_frames(levels, 40.0, speech)  # the guard's; the quiet prior reuses it (same 40 dB)
-            suspect_reasons(w, 0.02, quiet, phone_durations=True)
+        levels = [frame_levels(wave, 320, int(n)) for wave, n in zip(audio, frames)]
+        speech = [speech_level(level) for level in levels]  # once per recording, as the pipeline does
+        quiet = quiet_masks(levels, speech, 40.0)  # the guard's; the quiet prior reuses them (same 40 dB)
+        suspect_reasons_batch(spans, 0.02, quiet, phone_durations=True)
 
     return {
         "ctc": best(lambda: forced_align(log_probs, targets, frames, tokens), repeats),

@@ -14,13 +14,25 @@ import pytest
 import soundfile
 import torch
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import aligner.activity as activity
 from aligner import Aligner, load_model
-from aligner.activity import frame_levels, quiet_frames
+from aligner.activity import frame_levels, quiet_frames, quiet_masks, speech_level
 from aligner.cli import main
 from aligner.corpus.align import CONFIDENCE_FILE
-from aligner.guard import FALLBACK_MAX_PHONE_SECONDS, suspect_reasons
+from aligner.errors import AlignerError
+from aligner.guard import (
+    FALLBACK_MAX_PHONE_SECONDS,
+    LOW_MEAN_SCORE,
+    MAX_PHONE_SECONDS,
+    MAX_QUIET_SECONDS,
+    MAX_SECONDS_PER_TOKEN,
+    MAX_WORD_BASE,
+    suspect_reasons,
+    suspect_reasons_batch,
+)
 from aligner.records import CharSpan, WordSpan
 from aligner.writers import to_json
 
@@ -179,6 +191,89 @@ def test_a_long_phone_is_named_for_phone_models_only():
     assert reasons == ("long phone: T of 'not' lasts 1.00 s (0.30-1.30 s)",)
     shorter = replace(words[0], chars=(*phones[:2], CharSpan("T", 0.3, 0.85, 0.5)))
     assert suspect_reasons([shorter, words[1]], 0.02, phone_durations=True) == ()  # 0.55 s: plausible
+
+
+def _reference_reasons(words, frame_seconds, quiet, phone_durations):
+    """suspect_reasons by its definition, word by word in plain Python."""
+    placed = [w for w in words if w.aligned]
+    if not placed:
+        return ()
+    reasons = []
+    mean = sum(w.score for w in placed) / len(placed)
+    if not mean >= LOW_MEAN_SCORE:
+        reasons.append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
+    for w in placed:
+        tokens = max(1, len(w.chars))
+        if w.end - w.start > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens:
+            span = f"{w.end - w.start:.2f} s ({w.start:.2f}-{w.end:.2f} s)"
+            reasons.append(f"long word: {w.text!r} lasts {span} for {tokens} tokens")
+    if phone_durations:
+        for w in placed:
+            for p in w.chars:
+                if p.end - p.start > MAX_PHONE_SECONDS:
+                    span = f"{p.end - p.start:.2f} s ({p.start:.2f}-{p.end:.2f} s)"
+                    reasons.append(f"long phone: {p.label} of {w.text!r} lasts {span}")
+    if quiet is not None:
+        flags = quiet.tolist()
+        for w in placed:
+            first = min(max(round(w.start / frame_seconds), 0), len(flags))
+            last = min(max(round(w.end / frame_seconds), 0), len(flags))
+            seconds = sum(flags[first:last]) * frame_seconds
+            if seconds > MAX_QUIET_SECONDS:
+                span = f"({w.start:.2f}-{w.end:.2f} s)"
+                reasons.append(f"word on silence: {w.text!r} {span} has {seconds:.2f} s of quiet audio")
+    return tuple(reasons)
+
+
+@st.composite
+def _recordings(draw):
+    """A recording's words (phones tiling each word, as the aligner makes
+    them; some unplaced, some backwards without phones, some outside the
+    audio) and its quiet frames (or none)."""
+    frames = draw(st.integers(0, 120))
+    words, t = [], draw(st.floats(-0.5, 0.5))
+    for k in range(draw(st.integers(0, 6))):
+        cuts = sorted(draw(st.lists(st.floats(0.0, 2.5), min_size=1, max_size=4)))
+        score = draw(st.sampled_from([0.0, 0.05, 0.09, 0.5, 1.0]))
+        edges = [t + c for c in [0.0, *cuts]]
+        phones = tuple(CharSpan("AH", a, b, score) for a, b in zip(edges, edges[1:]))
+        word = WordSpan(f"w{k}", "AH", edges[0], edges[-1], score, phones)
+        if draw(st.booleans()) and draw(st.booleans()):
+            word = replace(word, start=word.end, end=word.start, chars=())  # backwards
+        words.append(replace(word, aligned=False, chars=()) if draw(st.integers(0, 5)) == 0 else word)
+        t = edges[-1] + draw(st.floats(0.0, 0.3))
+    flags = draw(st.lists(st.booleans(), min_size=frames, max_size=frames))
+    quiet = None if draw(st.integers(0, 4)) == 0 else torch.tensor(flags, dtype=torch.bool)
+    return words, quiet
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_recordings(), min_size=1, max_size=5), st.booleans())
+def test_the_batched_guard_gives_each_recording_its_reasons_by_definition(recordings, phones):
+    quiet = [q if q is not None else torch.zeros(0, dtype=torch.bool) for _, q in recordings]
+    batched = suspect_reasons_batch([w for w, _ in recordings], 0.02, quiet, phone_durations=phones)
+    for (words, q), mask, found in zip(recordings, quiet, batched):
+        expected = _reference_reasons(words, 0.02, mask if mask.numel() else None, phones)
+        assert found == expected
+        assert suspect_reasons(words, 0.02, q, phone_durations=phones) == _reference_reasons(words, 0.02, q, phones)
+    assert suspect_reasons_batch([w for w, _ in recordings], 0.02, None) == [
+        _reference_reasons(w, 0.02, None, False) for w, _ in recordings
+    ]
+    assert suspect_reasons_batch([], 0.02) == []
+    with pytest.raises(AlignerError, match="1 quiet masks for 2 alignments"):
+        suspect_reasons_batch([[], []], 0.02, [torch.zeros(3, dtype=torch.bool)])
+
+
+def test_quiet_masks_of_a_batch_are_each_recordings_quiet_frames():
+    gen = torch.Generator().manual_seed(3)
+    levels = [torch.rand(n, generator=gen) * -90 for n in (0, 1, 57, 300)]
+    speech = [speech_level(level) if level.numel() else 0.0 for level in levels]
+    masks = quiet_masks(levels, speech, 40.0)
+    assert [mask.shape for mask in masks] == [level.shape for level in levels]
+    for level, level_db, mask in zip(levels, speech, masks):
+        expected = quiet_frames(level, 40.0, level_db) if level.numel() else torch.zeros(0, dtype=torch.bool)
+        assert torch.equal(mask, expected)
+    assert quiet_masks([], [], 40.0) == []
 
 
 # --------------------------------------------------------------------------- packaged model
