@@ -10,7 +10,10 @@ installed (a GPU machine):
     python scripts/train_phone_model.py train specs/ runs/phone --budget 300 --jobs 14 --device cuda
 
 The training run writes ``log.jsonl`` and model folders ``ckpt-40``,
-``ckpt-70``, ``final`` (float16 weights) into its output folder.
+``ckpt-70``, ``final`` (float16 weights) into its output folder. A third
+step averages checkpoints of one run into one model (float16 weights):
+
+    python scripts/train_phone_model.py average runs/phone/ckpt-40 runs/phone/ckpt-70 runs/phone/final -o averaged/
 """
 
 from __future__ import annotations
@@ -271,6 +274,14 @@ def train(args: argparse.Namespace) -> None:
     )
 
 
+def average(args: argparse.Namespace) -> None:
+    from aligner.models.loading import save_model
+    from aligner.training.average import average_models
+
+    folder = save_model(average_models(args.models), args.out, half=True)
+    print(f"wrote the average of {len(args.models)} models to {folder}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -317,6 +328,10 @@ def main() -> None:
     t.add_argument("--mbrola", type=int, default=0, help="synthesize up to this many MBROLA utterances")
     t.add_argument("--mbrola-copies", type=int, default=2, help="sampling weight of an MBROLA utterance")
     t.set_defaults(func=train)
+    a = sub.add_parser("average", help="average the weights of checkpoints of one run")
+    a.add_argument("models", nargs="+")
+    a.add_argument("-o", "--out", required=True)
+    a.set_defaults(func=average)
     args = parser.parse_args()
     args.func(args)
 
