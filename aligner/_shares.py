@@ -21,14 +21,15 @@ __all__ = ["run_in_shares", "split_by_cost"]
 
 def split_by_cost(costs: Sequence[int], workers: int) -> list[np.ndarray]:
     """Longest-first greedy split of item indices into at most ``workers``
-    non-empty shares of similar total cost (int64 index arrays)."""
+    non-empty shares of similar total cost (int64 index arrays, each in
+    ascending order: one worker goes through the items in batch order)."""
     shares: list[list[int]] = [[] for _ in range(max(1, workers))]
     load = [0] * len(shares)
     for item in sorted(range(len(costs)), key=lambda i: -costs[i]):
         worker = load.index(min(load))
         shares[worker].append(item)
         load[worker] += costs[item]
-    return [np.array(share, dtype=np.int64) for share in shares if share]
+    return [np.array(sorted(share), dtype=np.int64) for share in shares if share]
 
 
 def run_in_shares(costs: Sequence[int], workers: int, run: Callable[[np.ndarray], None]) -> None:

@@ -15,7 +15,7 @@ from aligner._shares import run_in_shares, split_by_cost
 @given(st.lists(st.integers(0, 1000), max_size=40), st.integers(1, 6))
 def test_every_item_is_in_exactly_one_share_and_the_loads_are_balanced(costs, workers):
     shares = split_by_cost(costs, workers)
-    assert len(shares) <= workers and all(share.size for share in shares)
+    assert len(shares) <= workers and all(share.size and (np.diff(share) > 0).all() for share in shares)
     assert sorted(np.concatenate(shares).tolist() if shares else []) == list(range(len(costs)))
     loads = [sum(costs[i] for i in share) for share in shares]
     if loads:  # longest first: no share exceeds another by more than its largest item
