@@ -6,6 +6,11 @@ frame's centre (``t * frame_samples + frame_samples / 2``). The recording's
 *speech level* is the 95th percentile of its frame levels (its loud
 frames, whatever share of it is silence). A frame more than ``below_db``
 under the speech level is *quiet*: digital silence, a noise floor, a pause.
+In a recording longer than :data:`SPEECH_SPAN_SECONDS` the speech level
+is local (:func:`local_speech_levels`): the percentile of the levels
+around each frame, so a softly spoken passage of a long recording (a
+whisper, a distant speaker, a quieter file in a concatenation) is not
+taken for silence because another passage is loud.
 Weak consonants (``f``, ``th``, a released ``t``) lie 20–35 dB under the
 vowels around them, so thresholds of 40 dB or more leave them speech.
 
@@ -26,10 +31,21 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["SPEECH_PERCENTILE", "frame_levels", "quiet_frames", "quiet_masks", "speech_level"]
+__all__ = [
+    "SPEECH_PERCENTILE",
+    "SPEECH_SPAN_SECONDS",
+    "frame_levels",
+    "local_speech_levels",
+    "quiet_frames",
+    "quiet_masks",
+    "speech_level",
+]
 
 #: Percentile of the frame levels taken as the recording's speech level.
 SPEECH_PERCENTILE = 95.0
+#: Seconds of audio whose levels give the speech level around a frame of a
+#: longer recording (:func:`local_speech_levels`).
+SPEECH_SPAN_SECONDS = 30.0
 _BLOCK = 4096
 
 
@@ -128,14 +144,42 @@ def quiet_frames(levels: torch.Tensor, below_db: float, speech: float | None = N
     return torch.from_numpy(values.astype(np.float64) < speech - below_db)
 
 
-def quiet_masks(levels: Sequence[torch.Tensor], speech: Sequence[float], below_db: float) -> list[torch.Tensor]:
+def local_speech_levels(levels: torch.Tensor, span: int) -> torch.Tensor:
+    """The speech level (dB) around each frame: :func:`speech_level` of the
+    ``span`` frames centred on it (shifted inward at the recording's ends),
+    computed every ``span // 6`` frames and interpolated linearly between.
+    A recording of at most ``span`` frames gets its own speech level
+    everywhere, as :func:`speech_level` gives it. Shape ``(T,)`` -> float64
+    ``(T,)``."""
+    values = levels.numpy(force=True).reshape(-1)
+    frames = values.size
+    if frames <= span:
+        return torch.full((frames,), speech_level(levels) if frames else 0.0, dtype=torch.float64)
+    hop = max(1, span // 6)
+    centres = np.arange(0, frames + hop - 1, hop).clip(max=frames - 1)  # every hop frames, the last frame included
+    firsts = (centres - span // 2).clip(0, frames - span)
+    at = np.array([speech_level(torch.from_numpy(values[first : first + span])) for first in firsts.tolist()])
+    return torch.from_numpy(np.interp(np.arange(frames), centres, at))
+
+
+def quiet_masks(
+    levels: Sequence[torch.Tensor], speech: Sequence[float | torch.Tensor], below_db: float
+) -> list[torch.Tensor]:
     """:func:`quiet_frames` of several recordings in one comparison: each
     recording's frames more than ``below_db`` under its speech level
-    (``speech``, dB). Shapes: levels per recording ``(T_i,)`` -> bool ``(T_i,)``."""
+    (``speech``, dB: one for the recording, or one per frame as
+    :func:`local_speech_levels` gives them). Shapes: levels per recording
+    ``(T_i,)`` -> bool ``(T_i,)``."""
     values = [level.numpy(force=True).reshape(-1) for level in levels]
     sizes = [value.size for value in values]
     if not values:
         return []
-    limits = np.repeat(np.asarray(speech, dtype=np.float64) - below_db, sizes)
-    quiet = torch.from_numpy(np.concatenate(values).astype(np.float64) < limits)
+    limits = np.concatenate([_per_frame(level_db, size) for level_db, size in zip(speech, sizes)])
+    quiet = torch.from_numpy(np.concatenate(values).astype(np.float64) < limits - below_db)
     return list(quiet.split(sizes))
+
+
+def _per_frame(level_db: float | torch.Tensor, frames: int) -> np.ndarray:
+    """A speech level (one, or one per frame) as float64 ``(frames,)``."""
+    value = level_db.numpy(force=True) if isinstance(level_db, torch.Tensor) else level_db
+    return np.broadcast_to(np.asarray(value, dtype=np.float64), (frames,))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import aligner.activity as activity
 from aligner import Aligner, load_model
-from aligner.activity import frame_levels, quiet_frames, quiet_masks, speech_level
+from aligner.activity import frame_levels, local_speech_levels, quiet_frames, quiet_masks, speech_level
 from aligner.cli import main
 from aligner.corpus.align import CONFIDENCE_FILE
 from aligner.errors import AlignerError
@@ -262,6 +262,32 @@ def test_the_batched_guard_gives_each_recording_its_reasons_by_definition(record
     assert suspect_reasons_batch([], 0.02) == []
     with pytest.raises(AlignerError, match="1 quiet masks for 2 alignments"):
         suspect_reasons_batch([[], []], 0.02, [torch.zeros(3, dtype=torch.bool)])
+
+
+def test_a_recording_no_longer_than_the_span_has_its_own_speech_level_everywhere():
+    levels = torch.linspace(-90, 0, 300)
+    local = local_speech_levels(levels, span=300)
+    assert local.shape == (300,) and local.dtype == torch.float64
+    assert torch.equal(local, torch.full((300,), speech_level(levels), dtype=torch.float64))
+    assert local_speech_levels(torch.zeros(0), span=10).numel() == 0
+
+
+def test_a_soft_passage_of_a_long_recording_keeps_its_own_speech_level():
+    gen = torch.Generator().manual_seed(0)
+    loud = -20 + 3 * torch.randn(3000, generator=gen)  # 60 s of speech at about -20 dB
+    soft = -60 + 3 * torch.randn(3000, generator=gen)  # then 60 s at about -60 dB (a whisper, a distant voice)
+    levels = torch.cat([loud, soft])
+    local = local_speech_levels(levels, span=1500)
+    assert abs(float(local[:1500].mean()) - speech_level(loud)) < 0.5
+    assert abs(float(local[-1500:].mean()) - speech_level(soft)) < 0.5
+    assert (local[1:] - local[:-1]).abs().max() < 40 / 250  # interpolated: no jumps
+    # against the recording's one (loud) speech level the soft passage is all quiet; against its own, none of it
+    (global_quiet,) = quiet_masks([levels], [speech_level(levels)], 30.0)
+    (local_quiet,) = quiet_masks([levels], [local], 30.0)
+    assert global_quiet[-1500:].all() and not local_quiet[-1500:].any() and not local_quiet[:1500].any()
+    pause = levels.clone()
+    pause[1000:1100] = -100.0  # a 2 s pause inside the loud passage is quiet either way
+    assert quiet_masks([pause], [local_speech_levels(pause, 1500)], 30.0)[0][1000:1100].all()
 
 
 def test_quiet_masks_of_a_batch_are_each_recordings_quiet_frames():
