@@ -110,6 +110,42 @@ def test_dynamic_range_floor_hides_how_quiet_silence_is():
         LogMelFrontEnd(dynamic_range_db=0)
 
 
+def test_a_long_recording_is_floored_at_its_local_peak_a_short_one_at_its_own():
+    """With floor_span_seconds, a soft passage 40 dB under a loud one keeps
+    its features in a long recording (the loud passage no longer floors it
+    away); a recording up to the span is floored exactly as without it, and
+    in a batch every item is floored as alone."""
+    rng = np.random.default_rng(6)
+
+    def sound(seconds: float, level: float) -> np.ndarray:  # white noise, shaped by a slow syllable rhythm
+        samples = int(seconds * 16000)
+        rhythm = 1 + 0.9 * np.sin(2 * np.pi * 4 * np.arange(samples) / 16000)
+        return level * rhythm * rng.standard_normal(samples)
+
+    recording = torch.tensor(np.concatenate([sound(6.0, 0.3), sound(6.0, 0.003)]), dtype=torch.float32)[None]
+    local = LogMelFrontEnd(dynamic_range_db=43.0, floor_span_seconds=5.0)
+    whole = LogMelFrontEnd(dynamic_range_db=43.0)
+    energies = whole.log_mel(whole.power_spectrum(recording))
+    lengths = torch.tensor([recording.shape[1]])
+    tail = slice(-300, None)  # the soft passage's last 3 s: more than half a span from the loud one
+    floored_local = (local.floor(energies, lengths) > energies)[0, tail].float().mean()
+    floored_whole = (whole.floor(energies, lengths) > energies)[0, tail].float().mean()
+    # 40 dB down, the whole recording's peak floors much of the soft passage; its local peak hardly any
+    assert floored_whole > 0.3 and floored_local < 0.02
+    # up to the span (5 s): the same features as without it, alone and in a batch with a long item
+    short = recording[:, -4 * 16000 :]
+    torch.testing.assert_close(local(short)[0], whole(short)[0], rtol=0, atol=0)
+    padded = torch.nn.functional.pad(short, (0, recording.shape[1] - short.shape[1]))
+    batch, frames = local(torch.cat([padded, recording]), torch.tensor([short.shape[1], recording.shape[1]]))
+    torch.testing.assert_close(batch[0, : int(frames[0])], whole(short)[0][0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(batch[1, : int(frames[1])], local(recording)[0][0], rtol=0, atol=1e-5)
+    assert local.config()["floor_span_seconds"] == 5.0 and "floor_span_seconds" not in whole.config()
+    with pytest.raises(ValueError, match="floor_span_seconds must be a positive"):
+        LogMelFrontEnd(floor_span_seconds=5.0)  # a span without a floor
+    with pytest.raises(ValueError, match="floor_span_seconds must be a positive"):
+        LogMelFrontEnd(dynamic_range_db=43.0, floor_span_seconds=float("nan"))
+
+
 def test_model_geometry(model):
     assert frame_geometry(model.model) == [(560, 320)]
     assert (model.frame_samples, model.receptive_field, model.frame_seconds) == (320, 560, 0.02)

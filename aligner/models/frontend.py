@@ -11,6 +11,11 @@ on gain, on a fixed channel filter, or on padding. With ``dynamic_range_db``
 set, each recording's log-mel energies are first floored at its own peak
 minus that many decibels, so how quiet its silences are (digital silence,
 a noise floor at -90 or -50 dB) no longer changes what the network sees.
+With ``floor_span_seconds`` also set, a recording longer than the span
+(a window of a long recording) is floored at a local peak instead: the
+loudest energy within the span around each 10 ms frame, so its loud
+passages do not floor away a soft one. Recordings up to the span, the
+length of the utterances the model was trained on, keep their own peak.
 
 Frame geometry: output frame ``t`` is computed from samples
 ``[320 t, 320 t + 560)`` (two 400-sample windows 160 samples apart), so a
@@ -70,9 +75,14 @@ class LogMelFrontEnd(nn.Module):
         dynamic_range_db: floor every log-mel energy of a recording at its
             loudest (over its valid frames and all bands) minus this many
             dB before normalization; None: no floor.
+        floor_span_seconds: for a recording longer than this many
+            seconds, take that loudest energy within the span centred on
+            each 10 ms frame (all bands); None, or a shorter recording: over
+            the whole recording. Needs ``dynamic_range_db``.
 
     Raises:
-        ModelConfigError: ``dynamic_range_db`` is not a positive number.
+        ModelConfigError: ``dynamic_range_db`` or ``floor_span_seconds`` is
+            not a positive number, or a span without a floor.
     """
 
     window: torch.Tensor  # buffers (registered in __init__)
@@ -88,13 +98,22 @@ class LogMelFrontEnd(nn.Module):
         f_min: float = 40.0,
         f_max: float = 7600.0,
         dynamic_range_db: float | None = None,
+        floor_span_seconds: float | None = None,
     ) -> None:
         super().__init__()
         if dynamic_range_db is not None and not (math.isfinite(dynamic_range_db) and dynamic_range_db > 0):
             raise ModelConfigError(
                 f"dynamic_range_db must be a positive number of dB or None, not {dynamic_range_db!r}"
             )
+        if floor_span_seconds is not None and not (
+            dynamic_range_db is not None and math.isfinite(floor_span_seconds) and floor_span_seconds > 0
+        ):
+            raise ModelConfigError(
+                f"floor_span_seconds must be a positive number of seconds (with dynamic_range_db) or None, "
+                f"not {floor_span_seconds!r}"
+            )
         self.dynamic_range_db = None if dynamic_range_db is None else float(dynamic_range_db)
+        self.floor_span_seconds = None if floor_span_seconds is None else float(floor_span_seconds)
         self.sample_rate = int(sample_rate)
         self.num_bins = int(num_bins)
         self.win_length = int(win_length)
@@ -139,6 +158,7 @@ class LogMelFrontEnd(nn.Module):
             "f_min": self.f_min,
             "f_max": self.f_max,
             **({} if self.dynamic_range_db is None else {"dynamic_range_db": self.dynamic_range_db}),
+            **({} if self.floor_span_seconds is None else {"floor_span_seconds": self.floor_span_seconds}),
         }
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
@@ -185,7 +205,8 @@ class LogMelFrontEnd(nn.Module):
 
     def floor(self, log_mel: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """``log_mel`` floored at each item's peak (over its valid 10 ms
-        frames) minus ``dynamic_range_db`` (a new tensor).
+        frames; within ``floor_span_seconds`` of each frame when set) minus
+        ``dynamic_range_db`` (a new tensor).
         Shape: ``(B, N, num_bins)``, lengths ``(B,)`` samples."""
         assert self.dynamic_range_db is not None, "floor() needs dynamic_range_db"
         count = log_mel.shape[1]
@@ -195,7 +216,18 @@ class LogMelFrontEnd(nn.Module):
             valid = torch.div(lengths.to(log_mel.device) - self.win_length, self.hop_length, rounding_mode="floor") + 1
             valid = valid.clamp(min=1, max=count)
         inside = (torch.arange(count, device=log_mel.device)[None, :] < valid[:, None]).unsqueeze(-1)
-        peak = torch.where(inside, log_mel, torch.finfo(log_mel.dtype).min).amax(dim=(1, 2), keepdim=True)
+        loudest = torch.where(inside, log_mel, torch.finfo(log_mel.dtype).min)
+        peak = loudest.amax(dim=(1, 2), keepdim=True)
+        span = (
+            0
+            if self.floor_span_seconds is None
+            else round(self.floor_span_seconds * self.sample_rate / self.hop_length)
+        )
+        if span and count > span:  # items longer than the span: the running maximum of each frame's loudest band
+            half = span // 2
+            frame_peak = loudest.amax(dim=2)[:, None]  # (B, 1, N)
+            local = nn.functional.max_pool1d(frame_peak, 2 * half + 1, stride=1, padding=half)[:, 0, :, None]
+            peak = torch.where((valid > span)[:, None, None], local, peak)
         return torch.maximum(log_mel, peak - self.dynamic_range_db * math.log(10) / 10)
 
     def forward(
