@@ -38,6 +38,7 @@ __all__ = [
     "local_speech_levels",
     "quiet_frames",
     "quiet_masks",
+    "recording_speech_level",
     "speech_level",
 ]
 
@@ -162,6 +163,17 @@ def local_speech_levels(levels: torch.Tensor, span: int) -> torch.Tensor:
     return torch.from_numpy(np.interp(np.arange(frames), centres, at))
 
 
+def recording_speech_level(levels: torch.Tensor, span: int) -> float | torch.Tensor:
+    """A recording's speech level as :func:`quiet_masks` takes it: one
+    number (:func:`speech_level`; 0 for no frames) for a recording of at
+    most ``span`` frames, one per frame (:func:`local_speech_levels`) for a
+    longer one. Shape ``(T,)`` -> float or float64 ``(T,)``."""
+    frames = levels.numel()
+    if frames > span:
+        return local_speech_levels(levels, span)
+    return speech_level(levels) if frames else 0.0
+
+
 def quiet_masks(
     levels: Sequence[torch.Tensor], speech: Sequence[float | torch.Tensor], below_db: float
 ) -> list[torch.Tensor]:
@@ -174,12 +186,11 @@ def quiet_masks(
     sizes = [value.size for value in values]
     if not values:
         return []
-    limits = np.concatenate([_per_frame(level_db, size) for level_db, size in zip(speech, sizes)])
-    quiet = torch.from_numpy(np.concatenate(values).astype(np.float64) < limits - below_db)
+    limits = np.empty(sum(sizes))
+    first = 0
+    for level_db, size in zip(speech, sizes):  # one number, or one per frame
+        limits[first : first + size] = level_db.numpy(force=True) if isinstance(level_db, torch.Tensor) else level_db
+        first += size
+    limits -= below_db
+    quiet = torch.from_numpy(np.concatenate(values).astype(np.float64) < limits)
     return list(quiet.split(sizes))
-
-
-def _per_frame(level_db: float | torch.Tensor, frames: int) -> np.ndarray:
-    """A speech level (one, or one per frame) as float64 ``(frames,)``."""
-    value = level_db.numpy(force=True) if isinstance(level_db, torch.Tensor) else level_db
-    return np.broadcast_to(np.asarray(value, dtype=np.float64), (frames,))

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .activity import SPEECH_SPAN_SECONDS, frame_levels, local_speech_levels, quiet_masks
+from .activity import SPEECH_SPAN_SECONDS, frame_levels, quiet_masks, recording_speech_level
 from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align, load_kernels
 from .errors import AlignerError, AudioError, TranscriptError
@@ -272,7 +272,7 @@ class Aligner:
         frames = [int(n) for n in emissions.lengths.cpu()]
         levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
         span = round(SPEECH_SPAN_SECONDS / self.model.frame_seconds)
-        speech = [local_speech_levels(level, span) for level in levels]  # once per recording (local when long)
+        speech = [recording_speech_level(level, span) for level in levels]  # once per recording (local when long)
         quiet = quiet_masks(levels, speech, QUIET_DB)  # the guard's
         prior = self.model.quiet_db  # the quiet prior's threshold: the guard's masks when it is the same
         masks = None if prior is None else quiet if prior == QUIET_DB else quiet_masks(levels, speech, prior)
@@ -312,7 +312,7 @@ class Aligner:
         log_probs: torch.Tensor,
         lengths: torch.Tensor,
         levels: Sequence[torch.Tensor],
-        speech: Sequence[torch.Tensor],
+        speech: Sequence[float | torch.Tensor],
         quiet: Sequence[torch.Tensor],
         results: list[Alignment],
     ) -> list[Alignment]:
@@ -329,7 +329,7 @@ class Aligner:
         that it was re-aligned, so the file stays flagged for a look.
         Shape: log_probs ``(B, T, C)``, lengths ``(B,)``; levels and quiet
         (the guard's quiet frames) per item ``(T_i,)``; speech: each
-        item's speech level (dB) per frame ``(T_i,)``."""
+        item's speech level (dB; one, or one per frame ``(T_i,)``)."""
         rows = [row for row, result in enumerate(results) if result.suspect]
         if not rows:
             return results

@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from aligner.activity import frame_levels, quiet_masks, speech_level
+from aligner.activity import frame_levels, quiet_masks, recording_speech_level
 from aligner.duration_viterbi import duration_align
 from aligner.guard import suspect_reasons_batch
 from aligner.records import CharSpan, WordSpan
@@ -59,7 +59,7 @@ def case(frames: torch.Tensor, tokens: torch.Tensor, repeats: int, seed: int = 0
 
     def guard():  # as Aligner.align_prepared does it for the packaged model (quiet_db 40 = the guard's)
         levels = [frame_levels(wave, 320, int(n)) for wave, n in zip(audio, frames)]
-        speech = [speech_level(level) for level in levels]  # once per recording, as the pipeline does
+        speech = [recording_speech_level(level, 1500) for level in levels]  # once per recording, as the pipeline does
         quiet = quiet_masks(levels, speech, 40.0)  # the guard's; the quiet prior reuses them (same 40 dB)
         suspect_reasons_batch(spans, 0.02, quiet, phone_durations=True)
 

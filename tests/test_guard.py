@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 
 import aligner.activity as activity
 from aligner import Aligner, load_model
-from aligner.activity import frame_levels, local_speech_levels, quiet_frames, quiet_masks, speech_level
+from aligner.activity import (
+    frame_levels,
+    local_speech_levels,
+    quiet_frames,
+    quiet_masks,
+    recording_speech_level,
+    speech_level,
+)
 from aligner.cli import main
 from aligner.corpus.align import CONFIDENCE_FILE
 from aligner.errors import AlignerError
@@ -270,6 +277,10 @@ def test_a_recording_no_longer_than_the_span_has_its_own_speech_level_everywhere
     assert local.shape == (300,) and local.dtype == torch.float64
     assert torch.equal(local, torch.full((300,), speech_level(levels), dtype=torch.float64))
     assert local_speech_levels(torch.zeros(0), span=10).numel() == 0
+    # as the pipeline keeps it: one number up to the span, one per frame beyond
+    assert recording_speech_level(levels, 300) == speech_level(levels)
+    assert recording_speech_level(levels[:0], 300) == 0.0
+    assert torch.equal(recording_speech_level(levels, 100), local_speech_levels(levels, 100))
 
 
 def test_a_soft_passage_of_a_long_recording_keeps_its_own_speech_level():
