@@ -124,7 +124,11 @@ def speech_level(levels: torch.Tensor) -> float:
     ``numpy.percentile`` does (one partition instead of its general
     machinery: about 7x faster on a recording's few thousand levels).
     Shape ``(T,)``, ``T > 0``."""
-    values = levels.numpy(force=True).reshape(-1)
+    return _percentile(levels.numpy(force=True).reshape(-1))
+
+
+def _percentile(values: np.ndarray) -> float:
+    """:func:`speech_level` of a numpy array of levels. Shape ``(T,)``, ``T > 0``."""
     rank = SPEECH_PERCENTILE / 100 * (values.size - 1)
     below = int(rank)
     values = np.partition(values, below)
@@ -138,11 +142,9 @@ def quiet_frames(levels: torch.Tensor, below_db: float, speech: float | None = N
     """Frames more than ``below_db`` under the speech level (the
     :data:`SPEECH_PERCENTILE` of ``levels``, :func:`speech_level`; or
     ``speech`` when the caller has it already). Shape ``(T,)`` -> bool ``(T,)``."""
-    values = levels.numpy(force=True)
-    if values.size == 0:
+    if levels.numel() == 0:
         return torch.zeros(0, dtype=torch.bool)
-    speech = speech_level(levels) if speech is None else speech
-    return torch.from_numpy(values.astype(np.float64) < speech - below_db)
+    return quiet_masks([levels], [speech_level(levels) if speech is None else speech], below_db)[0]
 
 
 def local_speech_levels(levels: torch.Tensor, span: int) -> torch.Tensor:
@@ -159,7 +161,7 @@ def local_speech_levels(levels: torch.Tensor, span: int) -> torch.Tensor:
     hop = max(1, span // 6)
     centres = np.arange(0, frames + hop - 1, hop).clip(max=frames - 1)  # every hop frames, the last frame included
     firsts = (centres - span // 2).clip(0, frames - span)
-    at = np.array([speech_level(torch.from_numpy(values[first : first + span])) for first in firsts.tolist()])
+    at = np.array([_percentile(values[first : first + span]) for first in firsts.tolist()])
     return torch.from_numpy(np.interp(np.arange(frames), centres, at))
 
 

@@ -98,6 +98,7 @@ def long_accuracy(minutes: float, grid: Path) -> str:
     alignments of the pieces that have one, and the pieces whose words
     leave their own stretch of audio (see the module docstring)."""
     import textgrid
+    from bench_accuracy import boundary_errors, reference_words
 
     from aligner.audio import load_audio
     from aligner.text import read_transcript
@@ -113,8 +114,6 @@ def long_accuracy(minutes: float, grid: Path) -> str:
         strays += any(w.minTime < start - 0.5 or w.maxTime > end + 0.5 for w in piece)
         human = found[index].with_suffix(".TextGrid")
         if human.is_file():
-            from bench_accuracy import boundary_errors, reference_words
-
             reference = [(w, a + start, b + start) for w, a, b in reference_words(human)]
             errors += boundary_errors([(w.minTime, w.maxTime) for w in piece], reference)
     if position != len(words):
