@@ -16,6 +16,16 @@ Sets:
     middle word boundary, with 1 s of -50 dB white noise pasted there, and
     with 2 s of -70 dB noise before and after it (the reference times
     shifted to match): long pauses and silent edges of real recordings;
+  * heldout-speakers: real read speech by the real-train speakers that
+    training never uses (``aligner.training.real_speech.heldout_speakers``:
+    LibriSpeech test-other's 10 speakers and 30 of train-clean-100's, 15
+    women and 15 men), transcribed by ``scripts/transcribe_real_speech.py``
+    (``--real-train-texts``), with pocketsphinx's alignment as the reference
+    (cached in ``benchmarks/out``). Reported over all boundaries and per
+    speaker: the mean of the speakers' MAEs and the worst speaker's;
+  * real-lj: the shared human-aligned recording read by the LJ Speech
+    reader (LJ050-0131), reported apart from ``real`` since LJ Speech is
+    part of the training data;
   * synthetic: a held-out corpus made by ``scripts/make_synthetic_corpus.py
     --split heldout`` (voices/variants and sentences never used in training),
     with the synthesizer's exact word timings. Generated on the fly into
@@ -162,9 +172,14 @@ def evaluate(system, items) -> Result:
     return result
 
 
-def real_items():
+#: The shared recording whose reader is in the training data (LJ Speech).
+TRAINED_READER = "LJ050-0131"
+
+
+def real_items(trained_reader: bool = False):
+    """The human-aligned shared recordings (only the LJ Speech reader's with ``trained_reader``)."""
     for grid in sorted(SPEECH.glob("*.TextGrid")):
-        if ".source" in grid.name:
+        if ".source" in grid.name or (grid.stem == TRAINED_READER) != trained_reader:
             continue
         audio = next(p for p in grid.parent.glob(grid.stem + ".*") if p.suffix in {".wav", ".flac", ".mp3"})
         yield audio, grid.with_suffix(".txt").read_text(encoding="utf-8").strip(), reference_words(grid)
@@ -204,6 +219,52 @@ def hostile_items(items):
             yield audio_path, text, ref, np.concatenate([audio[:at], fill, audio[at:]]), shifted
         edge = rng.normal(0, 3e-4, 2 * rate).astype(np.float32)
         yield audio_path, text, ref, np.concatenate([edge, audio, edge]), [(w, a + 2, b + 2) for w, a, b in ref]
+
+
+def heldout_speaker_items(root: Path, texts: Path, pocketsphinx: Pocketsphinx, cache: Path):
+    """``(speaker, items)`` of the held-out real-train speakers, pocketsphinx's
+    alignment as the reference (computed once, cached in ``cache``)."""
+    from aligner.training.real_speech import find_clips, heldout_speakers, split_clips
+
+    _, clips = split_clips(find_clips(root, texts), heldout_speakers(root))
+    refs = json.loads(cache.read_text()) if cache.is_file() else {}
+    changed = False
+    groups: dict[str, list] = {}
+    for clip in clips:
+        key = f"{clip.speaker}/{clip.audio.stem}"
+        if key not in refs:
+            try:
+                refs[key] = pocketsphinx.align(_audio_16k(clip.audio), clip.text)
+            except Exception:  # pocketsphinx cannot align it: not part of the set
+                refs[key] = None
+            changed = True
+        if refs[key] is not None:
+            groups.setdefault(clip.speaker, []).append((clip.audio, clip.text, [("", a, b) for a, b in refs[key]]))
+    if changed:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(refs))
+    return sorted(groups.items())
+
+
+def evaluate_speakers(system, groups) -> dict:
+    """:func:`evaluate` over all speakers, plus the mean and worst of the speakers' MAEs."""
+    total, per_speaker = Result([]), {}
+    for speaker, items in groups:
+        r = evaluate(system, items)
+        total.errors_ms += r.errors_ms
+        total.audio_seconds += r.audio_seconds
+        total.wall_seconds += r.wall_seconds
+        total.failures += r.failures
+        total.gross_files += r.gross_files
+        if r.errors_ms:
+            per_speaker[speaker] = float(np.mean(r.errors_ms))
+    summary = total.summary()
+    if per_speaker:
+        worst = max(per_speaker, key=per_speaker.__getitem__)
+        summary["speaker_mean_mae_ms"] = round(float(np.mean(list(per_speaker.values()))), 1)
+        summary["worst_speaker"] = f"{worst}: {per_speaker[worst]:.1f}"
+        summary["per_speaker_mae_ms"] = {s: round(v, 1) for s, v in sorted(per_speaker.items())}
+    return summary
 
 
 def synthetic_items(corpus: Path, limit: int | None):
@@ -246,8 +307,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument(
         "--sets",
-        default="real,real-ps,hostile,synthetic",
-        help="comma-separated sets to run (real, real-ps, hostile, synthetic)",
+        default="heldout-speakers,real,real-lj,real-ps,hostile,synthetic",
+        help="comma-separated sets to run (heldout-speakers, real, real-lj, real-ps, hostile, synthetic)",
+    )
+    parser.add_argument(
+        "--real-train", type=Path, default=ROOT.parent / "shared" / "data" / "real-train", help="real-train folder"
+    )
+    parser.add_argument(
+        "--real-train-texts",
+        type=Path,
+        default=OUT / "real-train-texts",
+        help="transcripts of its LibriSpeech clips (scripts/transcribe_real_speech.py)",
     )
     parser.add_argument("--json", type=Path, default=OUT / "accuracy.json")
     args = parser.parse_args()
@@ -266,16 +336,29 @@ def main() -> None:
     ] + [pocketsphinx]
     report = {}
     sets = set(args.sets.split(","))
+    if "heldout-speakers" in sets:
+        if args.real_train.is_dir() and args.real_train_texts.is_dir():
+            groups = heldout_speaker_items(
+                args.real_train, args.real_train_texts, pocketsphinx, OUT / "heldout-speakers-pocketsphinx.json"
+            )
+            report["heldout-speakers"] = {s.name: evaluate_speakers(s, groups) for s in systems[:-1]}
+            report["heldout-speakers"]["files"] = sum(len(items) for _, items in groups)
+            report["heldout-speakers"]["speakers"] = len(groups)
+        else:
+            print(f"skipping heldout-speakers: {args.real_train} or {args.real_train_texts} not found", file=sys.stderr)
     if SPEECH.is_dir():
-        real, ps = list(real_items()), list(pocketsphinx_items(pocketsphinx))
+        real, lj, ps = list(real_items()), list(real_items(trained_reader=True)), list(pocketsphinx_items(pocketsphinx))
         if "real" in sets:
             report["real"] = {s.name: evaluate(s, real).summary() for s in systems}
             report["real"]["files"] = len(real)
+        if "real-lj" in sets:
+            report["real-lj"] = {s.name: evaluate(s, lj).summary() for s in systems}
+            report["real-lj"]["files"] = len(lj)
         if "real-ps" in sets:
             report["real-ps"] = {s.name: evaluate(s, ps).summary() for s in systems[:-1]}
             report["real-ps"]["files"] = len(ps)
         if "hostile" in sets:  # pocketsphinx's own alignment is the reference of the real-ps files
-            items = list(hostile_items(real + ps))
+            items = list(hostile_items(real + lj + ps))
             report["hostile"] = {s.name: evaluate(s, items).summary() for s in systems[:-1]}
             report["hostile"]["files"] = len(items)
     else:
@@ -302,13 +385,20 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for set_name, rows in report.items():
         for system, s in rows.items():
-            if system == "files":
+            if system in ("files", "speakers"):
                 continue
             print(
                 f"| {set_name} ({rows['files']} files) | {system} | {s.get('boundaries')} | {s.get('mae_ms')} | "
                 f"{s.get('median_ms')} | {s.get('within_20ms_pct')}% | {s.get('within_50ms_pct')}% | "
                 f"{s.get('x_real_time')} | {s.get('failures')} | {s.get('files_over_500ms')} |"
             )
+    for set_name, rows in report.items():
+        for system, s in rows.items():
+            if isinstance(s, dict) and "speaker_mean_mae_ms" in s:
+                print(
+                    f"{set_name}: {system}: {rows['speakers']} speakers, mean of speaker MAEs "
+                    f"{s['speaker_mean_mae_ms']} ms, worst speaker {s['worst_speaker']} ms"
+                )
 
 
 if __name__ == "__main__":

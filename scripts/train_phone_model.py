@@ -14,6 +14,13 @@ The training run writes ``log.jsonl`` and model folders ``ckpt-40``,
 step averages checkpoints of one run into one model (float16 weights):
 
     python scripts/train_phone_model.py average runs/phone/ckpt-40 runs/phone/ckpt-70 runs/phone/final -o averaged/
+
+Real speech (embedded re-estimation, see MODEL.md): the current model labels
+the real recordings of the training speakers, and ``train --real`` mixes them
+in; label again with the new model for another round:
+
+    python scripts/train_phone_model.py label-real REAL_TRAIN_DIR real.npz --texts TRANSCRIPTS --model MODEL
+    python scripts/train_phone_model.py train specs/ runs/real1 --init MODEL --real real.npz --real-copies 3 ...
 """
 
 from __future__ import annotations
@@ -210,6 +217,19 @@ def train(args: argparse.Namespace) -> None:
                 }
             )
 
+    if args.real:
+        from aligner.training.real_speech import load_utterances
+
+        real = load_utterances(Path(args.real))
+        for item in real:
+            data.add(item, copies=args.real_copies)
+        log(
+            {
+                "event": "real speech",
+                "utterances": len(real),
+                "hours": round(sum(len(u.audio) for u in real) / 16000 / 3600, 2),
+            }
+        )
     threading.Thread(target=produce, daemon=True).start()
     device = torch.device(args.device)
     architecture = phone_architecture(
@@ -274,6 +294,34 @@ def train(args: argparse.Namespace) -> None:
     )
 
 
+def label_real(args: argparse.Namespace) -> None:
+    import torch
+
+    from aligner.training.real_speech import find_clips, heldout_speakers, label_clips, save_utterances, split_clips
+
+    torch.set_num_threads(args.threads)
+    root = Path(args.root)
+    held = heldout_speakers(root)
+    train_clips, held_clips = split_clips(find_clips(root, Path(args.texts) if args.texts else None), held)
+    if args.limit:
+        train_clips = train_clips[: args.limit]
+    t0 = time.monotonic()
+    items, dropped = label_clips(args.model, train_clips, margin=args.margin, min_word_score=args.min_word_score)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_utterances(out, items)
+    with open(out.with_suffix(".dropped.tsv"), "w", encoding="utf-8") as f:
+        for clip, reason in dropped:
+            f.write(f"{clip.audio.name}\t{reason}\n")
+    hours = sum(len(x.audio) for x in items) / 16000 / 3600
+    ignored = sum(int((x.labels == 255).sum()) for x in items) / max(sum(len(x.labels) for x in items), 1)
+    print(
+        f"labelled {len(items)} of {len(train_clips)} training clips ({hours:.2f} h, {100 * ignored:.1f} % of frames "
+        f"not trusted) in {time.monotonic() - t0:.0f} s; {len(dropped)} left out; {len(held)} held-out speakers "
+        f"({len(held_clips)} clips) not used"
+    )
+
+
 def average(args: argparse.Namespace) -> None:
     from aligner.models.loading import save_model
     from aligner.training.average import average_models
@@ -327,7 +375,19 @@ def main() -> None:
     t.add_argument("--flite-copies", type=int, default=3, help="sampling weight of a flite utterance")
     t.add_argument("--mbrola", type=int, default=0, help="synthesize up to this many MBROLA utterances")
     t.add_argument("--mbrola-copies", type=int, default=2, help="sampling weight of an MBROLA utterance")
+    t.add_argument("--real", default=None, help="labelled real speech (.npz of label-real) to train on as well")
+    t.add_argument("--real-copies", type=int, default=3, help="sampling weight of a real utterance")
     t.set_defaults(func=train)
+    r = sub.add_parser("label-real", help="label the training speakers' real recordings with a model")
+    r.add_argument("root", help="the real-train folder (ljspeech/, librispeech-untranscribed/)")
+    r.add_argument("out", help="output .npz")
+    r.add_argument("--texts", default=None, help="transcripts of the LibriSpeech clips (transcribe_real_speech.py)")
+    r.add_argument("--model", default=None, help="the labelling model (default: the packaged one)")
+    r.add_argument("--margin", type=int, default=1, help="frames left out of the loss on each side of a boundary")
+    r.add_argument("--min-word-score", type=float, default=0.0, help="words scored below: left out of the loss")
+    r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--limit", type=int, default=0)
+    r.set_defaults(func=label_real)
     a = sub.add_parser("average", help="average the weights of checkpoints of one run")
     a.add_argument("models", nargs="+")
     a.add_argument("-o", "--out", required=True)

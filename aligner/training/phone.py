@@ -55,6 +55,8 @@ LABELS: tuple[str, ...] = ("-",) + ARPABET
 _LABEL_IDS = {label: index for index, label in enumerate(LABELS)}
 SAMPLE_RATE = 16000
 FRAME = 320
+#: Frame label left out of the loss (a frame of real speech whose label is not trusted).
+IGNORE = 255
 
 
 @dataclass(frozen=True)
@@ -463,8 +465,9 @@ def _tensors(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     waves = torch.from_numpy(_pad([x.audio for x in items])).to(device, non_blocking=True).float() / 32768.0
     lengths = torch.tensor([len(x.audio) for x in items], device=device)
-    labels = torch.from_numpy(_pad([x.labels.astype(np.int64) for x in items], value=-100)).to(device)
-    return waves, lengths, labels
+    labels = _pad([x.labels.astype(np.int64) for x in items], value=-100)
+    labels[labels == IGNORE] = -100  # frames a real recording's alignment is not sure of
+    return waves, lengths, torch.from_numpy(labels).to(device)
 
 
 def frame_accuracy(
