@@ -1,6 +1,8 @@
 """Lazy package attributes (PEP 562): a public name is imported from its
 module on first use, so importing a package stays fast and a module that
-needs only part of it does not pull in the rest."""
+needs only part of it does not pull in the rest. A compiled dependency
+that fails to load on first use is an :class:`~aligner.errors.EnvironmentBrokenError`
+saying how to fix the install."""
 
 from __future__ import annotations
 
@@ -20,7 +22,16 @@ def lazy_exports(
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f".{module}", package), name)
+        try:
+            loaded = importlib.import_module(f".{module}", package)
+        except (ImportError, OSError) as error:  # torch, torchaudio... that do not load: say how to fix it
+            from .environment import explain
+
+            environment = explain(error)
+            if environment is None:
+                raise
+            raise environment from error
+        value = getattr(loaded, name)
         namespace[name] = value
         return value
 

@@ -1,4 +1,8 @@
-"""Reading audio files into mono float waveforms at the model's sample rate."""
+"""Reading audio files into mono float waveforms at the model's sample rate.
+
+torch is imported only where a tensor is made (:func:`prepare_waveform`), so
+checking and decoding a file (``aligner plot``, ``aligner view``, the early
+checks of ``aligner align``) does not pay for its import."""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .errors import AudioError
 
 if TYPE_CHECKING:  # pragma: no cover
     import soundfile
+    import torch
 
 #: Below this peak amplitude a recording is treated as digital silence.
 SILENCE_PEAK = 1e-5
@@ -33,7 +37,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         AudioError: the file is missing or cannot be decoded.
     """
     path = Path(path)
-    _check_exists(path)
+    check_audio_file(path)
     import soundfile
 
     try:
@@ -43,7 +47,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
-def _check_exists(path: Path) -> None:
+def check_audio_file(path: Path) -> None:
+    """Raise :class:`AudioError` unless ``path`` is an existing regular file
+    (not a folder, a broken link, a FIFO or a device). Nothing is decoded."""
     if not path.exists():
         if path.is_symlink():
             raise AudioError(f"{path}: is a broken or looping symbolic link, not an audio file")
@@ -102,7 +108,7 @@ def read_mono(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         AudioError: the file is missing or cannot be decoded.
     """
     path = Path(path)
-    _check_exists(path)
+    check_audio_file(path)
     import soundfile
 
     try:
@@ -147,6 +153,8 @@ def prepare_waveform(
     Returns:
         Tensor: float32 mono waveform at ``sample_rate``. Shape: ``(samples,)``.
     """
+    import torch
+
     if isinstance(data, torch.Tensor):
         data = data.detach().cpu().numpy()
     data = np.asarray(data, dtype=np.float32)

@@ -58,3 +58,10 @@ class CorpusError(AlignerError, ValueError):
 
 class TrainingError(AlignerError):
     """A training option, configuration or saved training state is unusable."""
+
+
+class EnvironmentBrokenError(AlignerError):
+    """A native dependency (torch, torchaudio, numba, soundfile, ...) is
+    installed but cannot be loaded, or is missing: the installation, not the
+    input, needs fixing. The message names the installed versions, the
+    likely cause and the command that fixes it."""

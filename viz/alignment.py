@@ -13,6 +13,7 @@ change rcParams; they return the artists they made.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -187,13 +188,9 @@ def draw_tier(
 
 def _mono(waveform: npt.ArrayLike | torch.Tensor, what: str = "waveform") -> np.ndarray:
     """Shape (samples,) or (samples, channels) → float64 (samples,)."""
-    try:
-        import torch
-
-        if isinstance(waveform, torch.Tensor):
-            waveform = waveform.detach().cpu().float().numpy()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported: no import for numpy input
+    if torch is not None and isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().cpu().float().numpy()
     data = np.asarray(waveform, dtype=np.float64)
     if data.ndim == 2:
         data = data.mean(axis=1)
@@ -219,6 +216,38 @@ def _draw_waveform(ax: Axes, samples: np.ndarray, sample_rate: float, offset: fl
     return ax.fill_between(times, low, high, color="black", linewidth=0.3)
 
 
+def stft_magnitude(signal: np.ndarray, n_fft: int, hop: int, win_length: int, *, rows: int | None = None) -> np.ndarray:
+    """``|STFT|`` of ``signal`` as ``librosa.stft(signal, n_fft=n_fft,
+    hop_length=hop, win_length=win_length, window="hann", center=True)``
+    computes it (periodic Hann window centred in ``n_fft``, frames centred on
+    multiples of ``hop`` over a zero-padded signal), for the first ``rows``
+    frequency bins (None: all ``n_fft // 2 + 1``). Shape: ``(rows, frames)``."""
+    n = np.arange(win_length)
+    window = np.zeros(n_fft)
+    left = (n_fft - win_length) // 2
+    window[left : left + win_length] = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)
+    padded = np.pad(np.asarray(signal, dtype=np.float64), n_fft // 2)
+    frames = 1 + (padded.size - n_fft) // hop
+    rows = n_fft // 2 + 1 if rows is None else rows
+    out = np.empty((rows, frames), np.float32)
+    block = max(1, (1 << 22) // n_fft)  # frames per pass: bounded memory for long recordings
+    for f0 in range(0, frames, block):
+        f1 = min(frames, f0 + block)
+        index = (np.arange(f0, f1) * hop)[:, None] + np.arange(n_fft)[None, :]
+        out[:, f0:f1] = np.abs(np.fft.rfft(padded[index] * window, axis=1)[:, :rows]).T
+    return out
+
+
+def amplitude_db(magnitude: np.ndarray, dynamic_range: float) -> np.ndarray:
+    """Magnitudes in dB relative to their maximum, floored ``dynamic_range``
+    dB below it (``librosa.amplitude_to_db(magnitude, ref=np.max,
+    top_db=dynamic_range)``)."""
+    power = np.square(magnitude, dtype=np.float64)
+    floor = 1e-10  # librosa's amin 1e-5, squared
+    db = 10.0 * np.log10(np.maximum(power, floor)) - 10.0 * np.log10(max(float(power.max(initial=0.0)), floor))
+    return np.maximum(db, db.max(initial=0.0) - dynamic_range)
+
+
 def _draw_spectrogram(
     ax: Axes,
     samples: np.ndarray,
@@ -230,10 +259,8 @@ def _draw_spectrogram(
     dynamic_range: float,
     cmap: str,
 ) -> QuadMesh:
-    """Broadband spectrogram in dB (pre-emphasised, like Praat's)."""
-    import librosa
-    import librosa.display
-
+    """Broadband spectrogram in dB (pre-emphasised, like Praat's), computed
+    with numpy (:func:`stft_magnitude`): no librosa import for a figure."""
     win_length = max(8, int(round(window_seconds * sample_rate)))
     n_fft = max(512, 2 << (win_length - 1).bit_length())  # zero-padded: smoother in frequency
     hop = max(1, int(round(0.002 * sample_rate)), math.ceil(samples.size / MAX_SPECTROGRAM_FRAMES))
@@ -241,27 +268,13 @@ def _draw_spectrogram(
     if signal.size < 2:
         signal = np.zeros(win_length, dtype=np.float32)
     signal = np.append(signal[0], signal[1:] - 0.97 * signal[:-1])
-    magnitude = np.abs(
-        librosa.stft(signal, n_fft=n_fft, hop_length=hop, win_length=win_length, window="hann", center=True)
-    )
-    frequencies = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
+    frequencies = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
     top = min(max_frequency, sample_rate / 2)
-    rows = frequencies <= top + 1e-9
-    db = librosa.amplitude_to_db(magnitude[rows], ref=np.max, top_db=dynamic_range)
+    rows = int(np.count_nonzero(frequencies <= top + 1e-9))
+    db = amplitude_db(stft_magnitude(signal, n_fft, hop, win_length, rows=rows), dynamic_range)
     times = offset + np.arange(db.shape[1]) * hop / sample_rate
-    mesh = librosa.display.specshow(
-        db,
-        x_coords=times,
-        y_coords=frequencies[rows],
-        x_axis="s",
-        y_axis="hz",
-        sr=sample_rate,
-        hop_length=hop,
-        n_fft=n_fft,
-        cmap=cmap,
-        ax=ax,
-        shading="auto",
-    )
+    mesh = ax.pcolormesh(times, frequencies[:rows], db, shading="auto", cmap=cmap)
+    ax.set_ylabel("Hz")
     mesh.set_rasterized(True)
     ax.set_ylim(0, top)
     ax.set_xlabel("")
@@ -471,7 +484,7 @@ def plot_alignment(
 
 
 def _finish_time_axis(bottom: Axes, start: float, end: float) -> None:
-    """Plain-seconds ticks on the shared x axis (librosa may have set its own)."""
+    """Plain-seconds ticks on the shared x axis."""
     from matplotlib.ticker import AutoLocator, ScalarFormatter
 
     bottom.xaxis.set_major_locator(AutoLocator())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..environment import require
 from ..errors import AlignerError, OutputError
 from ..writers import FORMATS
 from .common import (
@@ -65,14 +66,17 @@ def align(
     The transcript comes from TRANSCRIPT_FILE, from --text, or from a file
     beside AUDIO with the same name and a .txt or .lab extension.
     """
-    from ..audio import prepare_waveform, read_mono
+    # Every check of the arguments and files comes first, before torch and the model are imported:
+    # bad input is answered at once.
     from ..corpus.files import find_transcript
-    from ..pipeline import Aligner
-    from ..text import read_transcript
-    from ..writers import format_from_path, json_text, write_alignment
+    from ..writers import format_from_path
+    from .inputs import check_audio, check_text, transcript_text
 
     if transcript_file is not None and text is not None:
         raise click.UsageError("give either TRANSCRIPT_FILE or --text, not both")
+    if output is None and fmt not in (None, "json"):
+        raise click.UsageError("--format other than json needs --output")
+    check_audio(audio)
     if text is None:
         transcript_file = transcript_file or find_transcript(audio)
         if transcript_file is None:
@@ -80,11 +84,10 @@ def align(
                 f"{audio}: no transcript given (TRANSCRIPT_FILE or --text) and no .txt or .lab file beside it"
             )
         transcript: str | Path = transcript_file
-        read_transcript(transcript_file)  # fail early, before loading a model
+        transcript_text(transcript_file)  # fail early, before loading a model
     else:
+        check_text(text)
         transcript = text
-    if output is None and fmt not in (None, "json"):
-        raise click.UsageError("--format other than json needs --output")
     if output is not None and fmt is None and format_from_path(output) is None:
         raise AlignerError(
             f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt or give --format"
@@ -95,7 +98,13 @@ def align(
         check_not_input(output, [audio, transcript_file if text is None else None])
     elif sys.stdout is None:
         raise OutputError("standard output is closed; give an output file with -o")
+    from ..audio import prepare_waveform, read_mono
+
     data, rate = read_mono(audio)  # decoded once; bad audio fails here, before loading a model
+    require("torch", "torchaudio")  # a broken install: one line saying how to fix it
+    from ..pipeline import Aligner
+    from ..writers import json_text, write_alignment
+
     prepare_waveform(data, rate, rate, source=str(audio))
     aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, refine=refine, vtl_warps=vtl_warps)
     item = aligner.prepare((data, rate), transcript, audio_name=str(audio))

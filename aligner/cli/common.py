@@ -60,7 +60,9 @@ def show_warning(
 
 
 class AlignerCommand(click.Command):
-    """Turns package errors into exit code 2 and crashes into exit code 1."""
+    """Turns package errors into exit code 2 and crashes into exit code 1; a
+    native dependency that fails to load (a broken install) is exit code 2
+    with one line saying how to fix it (:mod:`aligner.environment`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         warnings.showwarning = show_warning
@@ -75,6 +77,11 @@ class AlignerCommand(click.Command):
         except Exception as error:  # noqa: BLE001 - the last line of defence
             if ctx.find_root().params.get("debug"):
                 traceback.print_exc()
+            from ..environment import explain
+
+            environment = explain(error)  # torch, torchaudio, numba... failing to load: the install, not a bug
+            if environment is not None:
+                fail(f"error: {environment}", EXIT_BAD_INPUT)
             fail(f"internal error: {type(error).__name__}: {error} (run with --debug for a traceback)", EXIT_INTERNAL)
 
 

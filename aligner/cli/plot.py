@@ -47,9 +47,7 @@ def plot(
 ) -> None:
     """Draw AUDIO with the tiers of ALIGNMENT.TextGrid the way Praat shows
     them: waveform, spectrogram, word and character/phone tiers."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
+    # Arguments first; then only what the figure needs (numpy, matplotlib's Figure: no torch, no librosa).
     from ..atomic import atomic_path, check_not_input
     from ..readers import read_textgrid
 
@@ -69,12 +67,16 @@ def plot(
         from viz.alignment import time_window
 
         time_window(start, end, alignment.duration)
+    import numpy as np
+
     data, rate, offset = read_window(audio, start, end)
     if data.size == 0:
         raise AlignerError(f"{audio}: audio contains no samples (zero length)")
     if not np.isfinite(data).all():
         raise AlignerError(f"{audio}: audio contains NaN or infinite samples")
-    from viz import plot_alignment
+    from matplotlib.figure import Figure
+
+    from viz.alignment import plot_alignment
 
     figure = Figure(figsize=(width, height), layout="constrained")
     plot_alignment(
