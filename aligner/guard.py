@@ -141,14 +141,15 @@ def suspect_reasons_batch(
     for row in counts.nonzero()[0].tolist():
         mean = float(sums[row]) / int(counts[row])
         if not mean >= LOW_MEAN_SCORE:
-            reasons[row].append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
+            reasons[row].append(f"low score: mean word score {shown(mean, LOW_MEAN_SCORE)} < {LOW_MEAN_SCORE}")
     # only a word over the limit for one token can be long: check those one by one
     for k in (durations > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN).nonzero()[0].tolist():
         word = flat[k]
         tokens = max(1, len(word.chars))
-        if word.end - word.start > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens:
+        limit = MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens
+        if word.end - word.start > limit:
             reasons[owner[k]].append(
-                f"long word: {word.text!r} lasts {word.end - word.start:.2f} s "
+                f"long word: {word.text!r} lasts {shown(word.end - word.start, limit)} s "
                 f"({word.start:.2f}-{word.end:.2f} s) for {tokens} tokens"
             )
     if phone_durations:
@@ -157,16 +158,29 @@ def suspect_reasons_batch(
             for phone in word.chars:
                 if phone.end - phone.start > MAX_PHONE_SECONDS:
                     reasons[owner[k]].append(
-                        f"long phone: {phone.label} of {word.text!r} lasts {phone.end - phone.start:.2f} s "
+                        f"long phone: {phone.label} of {word.text!r} lasts "
+                        f"{shown(phone.end - phone.start, MAX_PHONE_SECONDS)} s "
                         f"({phone.start:.2f}-{phone.end:.2f} s)"
                     )
     if quiet is not None:
         for row, k, seconds in _quiet_words(table[: 2 * n], owner, quiet, frame_seconds):
             word = flat[k]
             reasons[row].append(
-                f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) has {seconds:.2f} s of quiet audio"
+                f"word on silence: {word.text!r} ({word.start:.2f}-{word.end:.2f} s) "
+                f"has {shown(seconds, MAX_QUIET_SECONDS)} s of quiet audio"
             )
     return [tuple(found) for found in reasons]
+
+
+def shown(value: float, limit: float, decimals: int = 2) -> str:
+    """``value`` with ``decimals`` decimals, or more where fewer would hide
+    which side of ``limit`` it is on (``0.098`` against 0.1, never ``0.10``),
+    so a message comparing the two reads true."""
+    for places in range(decimals, 10):
+        text = f"{value:.{places}f}"
+        if (float(text) < limit) == (value < limit) and (float(text) > limit) == (value > limit):
+            return text
+    return repr(value)
 
 
 def _quiet_words(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +292,21 @@ def test_cli_align_corpus_summary_and_exit_codes(corpus, tiny_model_dir, tmp_pat
     assert result.exit_code == 3, result.output
     assert "aligned 0, failed 5, skipped 5" in result.output
     assert str(out / FAILURES_FILE) in result.output
+
+
+def test_cli_resumed_run_with_nothing_to_do_prints_no_progress_bar(tmp_path, tiny_model_dir):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(examples / "example.wav", corpus / "example.wav")
+    shutil.copy(examples / "example.txt", corpus / "example.txt")
+    first = run("align-corpus", corpus, tmp_path / "out", "--model", tiny_model_dir)
+    assert first.exit_code == 0, first.output
+    assert "aligning" in first.output  # progress shown (not a terminal: tqdm's plain lines)
+    again = run("align-corpus", corpus, tmp_path / "out", "--model", tiny_model_dir)
+    assert again.exit_code == 0, again.output
+    assert "aligned 0, failed 0, skipped 1" in again.output
+    assert "aligning" not in again.output and "0file" not in again.output, again.output
 
 
 def test_cli_align_corpus_bad_input(tmp_path, tiny_model_dir):

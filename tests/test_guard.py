@@ -37,6 +37,7 @@ from aligner.guard import (
     MAX_QUIET_SECONDS,
     MAX_SECONDS_PER_TOKEN,
     MAX_WORD_BASE,
+    shown,
     suspect_reasons,
     suspect_reasons_batch,
 )
@@ -174,6 +175,13 @@ def test_low_mean_score_long_word_and_word_on_silence_are_named():
     assert suspect_reasons([unplaced, words[1]], 0.02) == ()  # not placed: reported elsewhere
 
 
+def test_numbers_in_reasons_are_rounded_so_the_comparison_reads_true():
+    words = [_word("one", 0.1, 0.4, score=0.098), _word("two", 0.45, 0.8, score=0.098)]
+    assert suspect_reasons(words, 0.02)[0] == "low score: mean word score 0.098 < 0.1"
+    assert shown(0.05, 0.1) == "0.05" and shown(0.0999, 0.1) == "0.0999" and shown(0.6004, 0.6) == "0.6004"
+    assert shown(0.1, 0.1) == "0.10" and shown(1.6, 0.9) == "1.60"
+
+
 def test_quiet_audio_is_counted_between_a_words_rounded_bounds():
     quiet = torch.zeros(100, dtype=torch.bool)
     quiet[:30] = quiet[70:] = True  # 0.6 s at each end
@@ -208,17 +216,18 @@ def _reference_reasons(words, frame_seconds, quiet, phone_durations):
     reasons = []
     mean = sum(w.score for w in placed) / len(placed)
     if not mean >= LOW_MEAN_SCORE:
-        reasons.append(f"low score: mean word score {mean:.2f} < {LOW_MEAN_SCORE}")
+        reasons.append(f"low score: mean word score {shown(mean, LOW_MEAN_SCORE)} < {LOW_MEAN_SCORE}")
     for w in placed:
         tokens = max(1, len(w.chars))
-        if w.end - w.start > MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens:
-            span = f"{w.end - w.start:.2f} s ({w.start:.2f}-{w.end:.2f} s)"
+        limit = MAX_WORD_BASE + MAX_SECONDS_PER_TOKEN * tokens
+        if w.end - w.start > limit:
+            span = f"{shown(w.end - w.start, limit)} s ({w.start:.2f}-{w.end:.2f} s)"
             reasons.append(f"long word: {w.text!r} lasts {span} for {tokens} tokens")
     if phone_durations:
         for w in placed:
             for p in w.chars:
                 if p.end - p.start > MAX_PHONE_SECONDS:
-                    span = f"{p.end - p.start:.2f} s ({p.start:.2f}-{p.end:.2f} s)"
+                    span = f"{shown(p.end - p.start, MAX_PHONE_SECONDS)} s ({p.start:.2f}-{p.end:.2f} s)"
                     reasons.append(f"long phone: {p.label} of {w.text!r} lasts {span}")
     if quiet is not None:
         flags = quiet.tolist()
@@ -228,7 +237,9 @@ def _reference_reasons(words, frame_seconds, quiet, phone_durations):
             seconds = sum(flags[first:last]) * frame_seconds
             if seconds > MAX_QUIET_SECONDS:
                 span = f"({w.start:.2f}-{w.end:.2f} s)"
-                reasons.append(f"word on silence: {w.text!r} {span} has {seconds:.2f} s of quiet audio")
+                reasons.append(
+                    f"word on silence: {w.text!r} {span} has {shown(seconds, MAX_QUIET_SECONDS)} s of quiet audio"
+                )
     return tuple(reasons)
 
 

@@ -662,6 +662,17 @@ def _names(alignment: Alignment | str | os.PathLike[str]) -> tuple[str, str]:
     return name, re.sub(r"\.(textgrid|json)$", "", name, flags=re.IGNORECASE) or "alignment"
 
 
+def _legend(tiers: list[Tier], threshold: float) -> str:
+    """The colour key, only when some interval on the page has a score (a
+    TextGrid carries none: its words are drawn uncoloured)."""
+    if not any(tier.scores[i] is not None for tier in tiers for i in tier.labelled):
+        return ""
+    return (
+        'Colours: word score from red (0) to green (1); <span class="tv-lowkey">outlined</span>: '
+        f"below {threshold:g} (hover for the score)."
+    )
+
+
 def _html(payload: dict[str, Any], main: list[Tier], reference: list[Tier], title: str, threshold: float) -> str:
     """The page: the template of ``view_assets`` filled in."""
     rows = [_tier_row(t, f"m{k}", threshold, False) for k, t in enumerate(main)]
@@ -691,7 +702,7 @@ def _html(payload: dict[str, Any], main: list[Tier], reference: list[Tier], titl
         if spectrogram is None
         else '<div class="tv-row tv-spec"><div class="tv-name">spectrogram<br>'
         f"<small>0–{spectrogram['fmax'] / 1000:g} kHz</small></div>" + track,
-        "THRESHOLD": f"{threshold:g}",
+        "LEGEND": _legend(main + reference, threshold),
         "STYLE": _asset("view.css"),
         "SCRIPT": _asset("view.js"),
         "DATA": _payload_json(payload),

@@ -200,13 +200,16 @@ def align_corpus(
             refine=refine,
             vtl_warps=vtl_warps,
         )
-    bar = tqdm(total=0, unit="file", disable=quiet, dynamic_ncols=True, desc="aligning")
+    # The bar is made when the run knows how many files it will align: none (a resumed run with nothing
+    # left to do) draws no bar at all, so no empty progress line reaches a log file.
+    bar = tqdm(total=0, unit="file", disable=True)
     audio: dict[str, Any] = {"seconds": 0.0, "start": None}
 
     def on_start(count: int, seconds: float) -> None:
         import time
 
-        bar.reset(total=count)
+        nonlocal bar
+        bar = tqdm(total=count, unit="file", disable=quiet or count == 0, dynamic_ncols=True, desc="aligning")
         audio["start"] = time.perf_counter()
 
     def on_progress(result: FileResult) -> None:
