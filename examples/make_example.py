@@ -3,7 +3,11 @@
 Writes ``example.wav`` (espeak-ng, 16 kHz mono), ``example.txt`` (its
 transcript as written) and ``example.reference.TextGrid`` (the synthesizer's
 exact word and phone timings, for comparing an alignment against truth).
-Needs Debian's ``libespeak-ng1``.
+espeak-ng is given the transcript as the aligner's normalizer reads it
+(``render_speech``'s ``spell_out``: "1969" as "nineteen sixty nine", "$25" as
+"twenty five dollars"), not its own reading of the digits and symbols, so
+the audio says what the transcript means to the aligner. Needs Debian's
+``libespeak-ng1``.
 """
 
 from pathlib import Path
@@ -18,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    speech = render_speech(TEXT, "en-us", rate=165, pitch=45, lead=0.4, trail=0.5)
+    speech = render_speech(TEXT, "en-us", rate=165, pitch=45, lead=0.4, trail=0.5, spell_out=True)
     soundfile.write(HERE / "example.wav", speech.audio, speech.sample_rate, subtype="PCM_16")
     (HERE / "example.txt").write_text(TEXT + "\n", encoding="utf-8")
     write_alignment(speech.alignment, HERE / "example.reference.TextGrid")

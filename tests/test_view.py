@@ -169,6 +169,14 @@ def test_textgrid_input_keeps_every_tier_and_boundary(tmp_path):
         assert len(intervals(page, tier.name)) == sum(1 for _, _, label in tier.items if label)
 
 
+def test_the_colour_key_is_shown_only_when_words_have_scores(files):
+    key = "word score from red (0) to green (1)"
+    scored = view_page(files.json, EXAMPLE, threshold=0.3)
+    assert key in scored and "below 0.3" in scored
+    plain = view_page(REFERENCE, EXAMPLE)  # a TextGrid: no scores, words drawn uncoloured
+    assert key not in plain and "tv-iv tv-scored" not in plain and "tv-iv tv-scored" in scored
+
+
 def test_json_reader_round_trip(files, alignment):
     back = read_alignment(files.json)
     assert [w.text for w in back.words] == [w.text for w in alignment.words]
@@ -535,7 +543,8 @@ def test_keyboard_shortcuts(browser, page):
     body.send_keys(Keys.ARROW_RIGHT)  # scroll a quarter window
     wait(lambda: window()[0] == pytest.approx(start + (end - start) / 4, abs=1e-3), "the scroll")
     body.send_keys("a")  # all
-    wait(lambda: window()[1] - window()[0] > 9.7, "the whole view")
+    whole = soundfile.info(EXAMPLE).duration
+    wait(lambda: window()[1] - window()[0] > whole - 0.1, "the whole view")
     body.send_keys(Keys.SPACE)
     wait(lambda: not browser.execute_script("return document.querySelector('audio').paused"), "playback")
     body.send_keys(Keys.SPACE)
