@@ -20,6 +20,11 @@ class TranscriptError(AlignerError):
     """Transcript missing, empty, undecodable or not representable."""
 
 
+class TranscriptTooLongError(TranscriptError):
+    """A transcript that cannot fit its audio: more tokens (or words, or
+    characters, :mod:`aligner.fits`) than the recording can hold."""
+
+
 class ModelError(AlignerError):
     """A model spec that cannot be resolved or loaded."""
 

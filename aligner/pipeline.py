@@ -23,7 +23,8 @@ import torch
 from .activity import SPEECH_SPAN_SECONDS, frame_levels, quiet_masks, recording_speech_level
 from .audio import load_audio, prepare_waveform
 from .duration_viterbi import duration_align, load_kernels
-from .errors import AlignerError, AudioError, TranscriptError
+from .errors import AlignerError, AudioError, TranscriptError, TranscriptTooLongError
+from .fits import check_text_size, check_word_count
 from .guard import (
     FALLBACK_MAX_CELLS,
     FALLBACK_MAX_PHONE_SECONDS,
@@ -684,7 +685,7 @@ class Aligner:
             text = read_transcript(text)
         else:
             source = f"transcript of {audio_name}"
-        transcript, caught = transcript_for_model(text, self.model, language=self.language, source=source)
+        transcript, caught = self._transcript(text, waveform, source, audio_name)
         for message in caught if warn else ():
             warnings.warn(message, UnrepresentableCharacterWarning, stacklevel=2)
         targets, word_index = transcript.targets(self.model.separator_id)
@@ -703,6 +704,25 @@ class Aligner:
             lowered = fitting if fitting < self.min_frames else None
             return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught), lowered)
         return PreparedItem(waveform, transcript, targets, word_index, audio_name, tuple(caught))
+
+    def _transcript(
+        self, text: str, waveform: torch.Tensor, source: str, audio_name: str
+    ) -> tuple[Transcript, tuple[str, ...]]:
+        """``text`` in the model's labels, with its warning messages; the
+        cheap bounds of :mod:`aligner.fits` (characters, then spoken words)
+        come before the expensive steps, so a transcript far too long for
+        its audio costs no more than the audio can hold."""
+        frames = num_frames(self.model, int(waveform.shape[-1]))
+        seconds = waveform.shape[-1] / self.model.sample_rate
+        check_text_size(text, seconds, source, audio_name)
+        frame = self.model.frame_seconds
+        return transcript_for_model(
+            text,
+            self.model,
+            language=self.language,
+            source=source,
+            spoken_words=lambda words: check_word_count(words, frames, frame, seconds, source, audio_name),
+        )
 
 
 def _check_end_extension(end_extension: float | None) -> None:
@@ -743,7 +763,7 @@ def check_fits(
     note: str = "",
     min_frames: int | None = None,
 ) -> None:
-    """Raise :class:`TranscriptError` when the audio has fewer frames than
+    """Raise :class:`~aligner.errors.TranscriptTooLongError` when the audio has fewer frames than
     the targets need: one per token plus a blank between repeats on the CTC
     path, ``min_frames`` per token with the duration-aware decoder."""
     frames = num_frames(model, int(waveform.shape[-1]))
@@ -755,7 +775,7 @@ def check_fits(
         needed = min_frames * len(targets)
     if needed > frames:
         audio_seconds = waveform.shape[-1] / model.sample_rate
-        raise TranscriptError(
+        raise TranscriptTooLongError(
             f"{source}: transcript too long for the audio: its {len(targets)} tokens{note} need at least "
             f"{needed * model.frame_seconds:.2f} s of audio ({needed} frames of "
             f"{model.frame_seconds * 1000:g} ms) but {audio_name} is only {audio_seconds:.2f} s long"

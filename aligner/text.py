@@ -32,7 +32,7 @@ import re
 import threading
 import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -947,22 +947,41 @@ def phonemize_transcript(
 
 
 def _phonemize_collecting(
-    text: str, labels: tuple[str, ...], blank: int, phonemizer: str, language: str, source: str | None
+    text: str,
+    labels: tuple[str, ...],
+    blank: int,
+    phonemizer: str,
+    language: str,
+    source: str | None,
+    spoken_words: Callable[[int], None] | None = None,
 ) -> tuple[Transcript, tuple[str, ...]]:
-    """:func:`phonemize_transcript` returning its warning messages as data."""
+    """:func:`phonemize_transcript` returning its warning messages as data;
+    ``spoken_words`` (see :func:`transcript_for_model`) is called before phonemizing."""
     voice = phonemizer_voice(phonemizer, language)
     _phone_ids(labels, blank)
     spelled, messages = normalize_transcript_collecting(text, ENGLISH_LABELS, language=language, source=source)
+    if spoken_words is not None:
+        spoken_words(sum(1 for word in spelled.words if word.tokens))
     return _phonemized(spelled, labels, blank, voice, source), messages
 
 
 def transcript_for_model(
-    text: str, model: AlignmentModel, *, language: str = "en", source: str | None = None
+    text: str,
+    model: AlignmentModel,
+    *,
+    language: str = "en",
+    source: str | None = None,
+    spoken_words: Callable[[int], None] | None = None,
 ) -> tuple[Transcript, tuple[str, ...]]:
     """The transcript of ``text`` in ``model``'s labels, with its warning
     messages returned as data instead of emitted (thread-safe): :func:`phonemize_transcript`
     for a phone model (``model.phonemizer`` set), else
     :func:`normalize_transcript` with the model's labels and special tokens.
+
+    ``spoken_words``: for a phone model, called with the number of words
+    that have letters once the text is spelled out, before the (costlier)
+    phonemizing; it may raise to stop there (a transcript with more words
+    than its audio has frames, :func:`aligner.fits.check_word_count`).
 
     Raises:
         As :func:`normalize_transcript` and :func:`phonemize_transcript`.
@@ -977,7 +996,9 @@ def transcript_for_model(
             language=language,
             source=source,
         )
-    return _phonemize_collecting(text, tuple(model.labels), model.blank, model.phonemizer, language, source)
+    return _phonemize_collecting(
+        text, tuple(model.labels), model.blank, model.phonemizer, language, source, spoken_words
+    )
 
 
 def read_transcript(path: str | os.PathLike[str]) -> str:

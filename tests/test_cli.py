@@ -263,7 +263,7 @@ def test_bad_audio_reported_before_the_model_is_loaded(tmp_path, out):
         (["align-corpus", "in", "out", "--worst", "-1"], "--worst must be >= 0, got -1"),
         (["align-corpus", "in", "out", "--workers", "0"], "--workers must be >= 1, got 0"),
         (["validate", "in", "--workers", "0"], "--workers must be >= 1, got 0"),
-        (["layers", "a.wav", "-o", "r", "--max-seconds", "nan"], "--max-seconds must be positive, got nan"),
+        (["layers", "a.wav", "-o", "r", "--max-seconds", "nan"], "--max-seconds must be a finite number, got nan"),
     ],
 )
 def test_numbers_out_of_range_are_one_line_before_anything_runs(tmp_path, args, message):

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import soundfile
@@ -550,3 +551,234 @@ def test_plot_of_a_window_reads_only_the_window(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1000
     assert read and read[0]["start"] == 49.5 * 16000 and read[0]["stop"] == 53.5 * 16000
+
+
+# ---------------------------------------------------------------------------
+# a transcript far too long for its audio is answered at once
+# ---------------------------------------------------------------------------
+
+HUGE = "the cat sat on the mat " * 220_000  # about 5 MB
+
+
+def test_huge_transcript_is_refused_before_any_text_work(pair, tiny_model_dir, monkeypatch):
+    from aligner import text as text_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the transcript was normalized")
+
+    monkeypatch.setattr(text_module, "_normalize", refuse)
+    (pair[1]).write_text(HUGE, encoding="utf-8")
+    for partial in ([], ["--partial"]):
+        line = _one_line_error(run("align", pair[0], pair[1], "--model", tiny_model_dir, *partial), "too long")
+        assert str(pair[1]) in line and "characters" in line
+    with pytest.raises(TranscriptError, match="too long for the audio: 5,"):
+        aligner.Aligner(tiny_model_dir, device="cpu").prepare(pair[0], pair[1])
+
+
+def test_many_words_stop_before_phonemizing(pair, monkeypatch):
+    """A transcript within the character bound but with more words than the
+    audio has frames never reaches the phonemizer (the phone model)."""
+    from aligner import phones
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the transcript was phonemized")
+
+    monkeypatch.setattr(phones, "phonemize", refuse)
+    model = load_model(None)
+    assert model.phonemizer is not None
+    text = "a " * 1000  # 1000 words, 2000 characters: 2 s of audio holds 100 frames
+    with pytest.raises(TranscriptError, match=r"its 1,000 words need at least one frame"):
+        aligner.Aligner(model, device="cpu").prepare(pair[0], text)
+
+
+def test_huge_transcript_in_a_corpus_is_a_failure_row_and_validate_names_it(pair, tiny_model_dir, tmp_path):
+    corpus = pair[0].parent
+    soundfile.write(corpus / "huge.wav", _noise(2.0, seed=2), 16000)
+    (corpus / "huge.txt").write_text(HUGE, encoding="utf-8")
+    out = tmp_path / "out"
+    result = run("align-corpus", corpus, out, "--model", tiny_model_dir)
+    assert result.exit_code == 3, result.output
+    rows = (out / FAILURES_FILE).read_text(encoding="utf-8").splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("huge.wav\ttranscript\t") and "too long" in rows[0]
+    assert (out / "a.TextGrid").is_file()
+    result = run("validate", corpus, "--model", tiny_model_dir, "-q")
+    assert result.exit_code == 3
+    assert "error\thuge.wav\tlength\t" in result.output and "characters" in result.output
+
+
+# ---------------------------------------------------------------------------
+# reports survive a killed run: a resumed run's reports are an uninterrupted run's
+# ---------------------------------------------------------------------------
+
+_KILLER = """
+import os, signal, sys
+import aligner.corpus.align as corpus_align
+from aligner.cli import main
+
+stop, sig, when = int(sys.argv[1]), getattr(signal, sys.argv[2]), sys.argv[3]
+calls = []
+original = corpus_align._write_outputs
+
+
+def write(alignment, paths, subtitles):
+    calls.append(1)
+    if len(calls) == stop and when == "before":
+        os.kill(os.getpid(), sig)
+    original(alignment, paths, subtitles)
+    if len(calls) == stop and when == "after":
+        os.kill(os.getpid(), sig)
+
+
+corpus_align._write_outputs = write
+main(sys.argv[4:])
+"""
+
+
+@pytest.fixture
+def kill_corpus(tmp_path) -> Path:
+    """Seven files of different lengths (one batch each with --batch-seconds
+    0.5), one without transcript and one whose transcript cannot fit."""
+    corpus = tmp_path / "corpus"
+    (corpus / "spk").mkdir(parents=True)
+    for k in range(7):
+        folder = corpus / ("spk" if k % 2 else "")
+        soundfile.write(folder / f"u{k}.wav", _noise(1.0 + 0.2 * k, seed=k), 16000)
+        if k != 3:
+            (folder / f"u{k}.txt").write_text(TEXT if k != 5 else "word " * 400, encoding="utf-8")
+    return corpus
+
+
+def _reports(out: Path) -> tuple[str, str]:
+    return (out / "confidence.tsv").read_text(encoding="utf-8"), (out / FAILURES_FILE).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("stop", "sig", "when", "forget"),
+    [
+        (1, "SIGKILL", "after", False),
+        (3, "SIGKILL", "before", False),
+        (4, "SIGKILL", "after", True),  # journal and reports gone: rows rebuilt from the JSON outputs
+        (2, "SIGTERM", "after", False),
+    ],
+)
+def test_reports_after_a_killed_run_equal_an_uninterrupted_runs(
+    kill_corpus, tiny_model_dir, tmp_path, stop, sig, when, forget
+):
+    args = ["align-corpus", kill_corpus, None, "--model", tiny_model_dir, "-f", "textgrid", "-f", "json"]
+    args += ["--batch-seconds", "0.5", "--workers", "1", "-q"]
+    whole = tmp_path / "whole"
+    assert run(*[whole if a is None else a for a in args]).exit_code == 3
+    out = tmp_path / "resumed"
+    command = [sys.executable, "-c", _KILLER, str(stop), sig, when] + [str(out if a is None else a) for a in args]
+    killed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if sig == "SIGKILL":
+        assert killed.returncode == -9, killed.stderr
+    else:
+        assert killed.returncode == 130, killed.stderr
+        assert "interrupted" in killed.stderr and (out / "confidence.tsv").is_file()
+    done = sorted(p.name for p in out.rglob("*.json"))
+    assert len(done) == (stop if when == "after" else stop - 1)
+    if forget:
+        for name in ("confidence.tsv", ".confidence.journal.tsv", FAILURES_FILE):
+            (out / name).unlink(missing_ok=True)
+    result = run(*[out if a is None else a for a in args])
+    assert result.exit_code == 3, result.output
+    assert f"skipped {len(done)}" in result.output
+    assert _reports(out) == _reports(whole)
+    assert len(_reports(out)[0].splitlines()) == 1 + 5  # every aligned file has its row
+    assert not (out / ".confidence.journal.tsv").exists()
+
+
+# ---------------------------------------------------------------------------
+# a folder named like audio is reported, never skipped
+# ---------------------------------------------------------------------------
+
+
+def test_a_folder_named_like_audio_is_a_failure_in_every_run(pair, tiny_model_dir, tmp_path):
+    corpus = pair[0].parent
+    (corpus / "dirnamed.wav").mkdir()
+    (corpus / "dirnamed.txt").write_text(TEXT, encoding="utf-8")
+    (corpus / "spk" / "deep.flac").mkdir(parents=True)
+    (corpus / "spk" / "deep.lab").write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "out"
+    for attempt in range(2):  # the second run resumes: still reported and counted
+        result = run("align-corpus", corpus, out, "--model", tiny_model_dir)
+        assert result.exit_code == 3, result.output
+        assert ("aligned 1, failed 2" if attempt == 0 else "aligned 0, failed 2, skipped 1") in result.output
+        rows = {line.split("\t")[0]: line for line in (out / FAILURES_FILE).read_text().splitlines()[1:]}
+        assert set(rows) == {"dirnamed.wav", "spk/deep.flac"} and "is a folder" in rows["dirnamed.wav"]
+    result = run("validate", corpus, "--model", tiny_model_dir, "-q")
+    assert result.exit_code == 3 and "error\tdirnamed.wav\taudio\t" in result.output
+    assert "1 can be aligned (0 with warnings), 2 cannot" in result.output
+
+
+# ---------------------------------------------------------------------------
+# every number option refuses NaN and infinities, naming the option
+# ---------------------------------------------------------------------------
+
+
+def _float_options() -> list[tuple[str, str, list[str]]]:
+    """(command, option, arguments that reach the option) of every float option."""
+    from aligner.cli.common import Finite, _Warps
+
+    found = []
+    for name, cmd in sorted(main.commands.items()):
+        required = []
+        for param in cmd.params:
+            if isinstance(param, click.Argument) and param.required:
+                required.append("x")
+            elif isinstance(param, click.Option) and param.required:
+                required += [param.opts[0], "x.png"]
+        for param in cmd.params:
+            if isinstance(param, click.Option) and isinstance(param.type, (click.types.FloatParamType, Finite, _Warps)):
+                found.append((name, param.opts[0], required))
+    return found
+
+
+def test_float_options_are_all_checked():
+    names = {(cmd, opt) for cmd, opt, _ in _float_options()}
+    assert {("align-corpus", "--adapt-minutes"), ("plot", "--start"), ("view", "--threshold")} <= names
+    assert ("align", "--vtl-warps") in names and ("train", "--lr") in names
+
+
+@pytest.mark.parametrize(("cmd", "option", "required"), _float_options())
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_float_options_refuse_nan_and_infinity(cmd, option, required, value):
+    result = run(cmd, f"{option}={value}", *required)
+    line = _one_line_error(result, option, "finite")
+    assert value.lstrip("-") in line
+
+
+# ---------------------------------------------------------------------------
+# a Ray address that does not answer is one line, at once
+# ---------------------------------------------------------------------------
+
+
+def test_a_ray_address_nothing_listens_on_is_one_line(pair, tiny_model_dir, tmp_path):
+    pytest.importorskip("ray")
+    result = run("align-corpus", pair[0].parent, tmp_path / "out", "--model", tiny_model_dir, "--ray", "127.0.0.1:1")
+    _one_line_error(result, "cannot connect to the Ray cluster at '127.0.0.1:1'")
+
+
+_SILENT_HEAD = """
+import socket, sys, threading
+import aligner.corpus.ray_cluster as ray_cluster
+from aligner.cli import main
+
+server = socket.create_server(("127.0.0.1", 0))
+threading.Thread(target=lambda: [server.accept() for _ in range(100)], daemon=True).start()
+ray_cluster.CONNECT_SECONDS = 3.0
+main(sys.argv[1:] + ["--ray", f"127.0.0.1:{server.getsockname()[1]}"])
+"""
+
+
+def test_a_ray_address_that_accepts_but_never_answers_is_an_error_within_the_bound(pair, tiny_model_dir, tmp_path):
+    """Something listens on the port but no Ray head answers: Ray's own
+    connection would retry for minutes; the run gives up after the bound."""
+    pytest.importorskip("ray")
+    command = [sys.executable, "-c", _SILENT_HEAD, "align-corpus", str(pair[0].parent), str(tmp_path / "out")]
+    done = subprocess.run(command + ["--model", str(tiny_model_dir), "-q"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "error: cannot connect to the Ray cluster at '127.0.0.1:" in done.stderr
+    assert "no answer from a Ray head within 3 s" in done.stderr
+    assert not (tmp_path / "out" / "a.TextGrid").exists()

@@ -84,10 +84,12 @@ def align(
                 f"{audio}: no transcript given (TRANSCRIPT_FILE or --text) and no .txt or .lab file beside it"
             )
         transcript: str | Path = transcript_file
-        transcript_text(transcript_file)  # fail early, before loading a model
+        spoken = transcript_text(transcript_file)  # fail early, before loading a model
+        source = str(transcript_file)
     else:
         check_text(text)
-        transcript = text
+        transcript = spoken = text
+        source = f"transcript of {audio}"
     if output is not None and fmt is None and format_from_path(output) is None:
         raise AlignerError(
             f"{output}: unknown output extension; use .TextGrid, .json, .ctm, .srt or .vtt or give --format"
@@ -101,6 +103,10 @@ def align(
     from ..audio import prepare_waveform, read_mono
 
     data, rate = read_mono(audio)  # decoded once; bad audio fails here, before loading a model
+    from ..fits import check_text_size
+
+    check_text_size(spoken, len(data) / rate if rate > 0 else 0.0, source, str(audio))  # a huge transcript: at once
+    del spoken
     require("torch", "torchaudio")  # a broken install: one line saying how to fix it
     from ..pipeline import Aligner
     from ..writers import json_text, write_alignment

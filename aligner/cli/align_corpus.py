@@ -3,7 +3,11 @@ machine or a Ray cluster."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -22,6 +26,7 @@ from .common import (
     fail,
     model_option,
     partial_option,
+    positive,
     quiet_option,
     refine_option,
     subtitles_option,
@@ -42,6 +47,25 @@ class _OneLineUsageError(click.UsageError):
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.message}", file=file, err=file is None)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread while the block
+    runs (where the platform has it), so a terminated run ends as an
+    interrupted one: its outputs complete and its reports written."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @command("align-corpus")
@@ -83,7 +107,7 @@ class _OneLineUsageError(click.UsageError):
 )
 @click.option(
     "--adapt-minutes",
-    type=click.FloatRange(min=0, min_open=True),
+    type=positive(),
     default=None,
     help="Wall-time budget of --adapt in minutes (default: 5x the first pass, at least 1).",
 )
@@ -111,14 +135,14 @@ class _OneLineUsageError(click.UsageError):
 )
 @click.option(
     "--actors",
-    type=click.IntRange(min=1),
+    type=at_least(1, "{option} must be >= {min}, got {value}"),
     default=None,
     help="With --ray: number of actors, each loading the model once (default: one per GPU, or as "
     "many as the nodes' CPUs hold).",
 )
 @click.option(
     "--cpus-per-actor",
-    type=click.FloatRange(min=0, min_open=True),
+    type=positive(),
     default=None,
     help="With --ray: CPUs (torch threads) per actor (default: 1 with GPUs, else the CPUs of the smallest node).",
 )
@@ -249,24 +273,25 @@ def align_corpus(
         if adapt_bar is not None:
             adapt_bar.set_description(f"adapting {name}", refresh=False)
 
-    summary = run(
-        in_dir,
-        out_dir,
-        aligner,
-        formats=formats or ("textgrid",),
-        batch_seconds=batch_seconds,
-        workers=workers,
-        overwrite=overwrite,
-        subtitles=subtitles,
-        on_progress=on_progress,
-        on_start=on_start,
-        adapt=options,
-        on_adapt_step=on_adapt_step,
-        on_adapt_start=on_adapt_start,
-        ray_address=ray_address,
-        actors=actors,
-        cpus_per_actor=cpus_per_actor,
-    )
+    with _sigterm_as_interrupt():  # `kill`: the run stops like Ctrl-C, with its reports written
+        summary = run(
+            in_dir,
+            out_dir,
+            aligner,
+            formats=formats or ("textgrid",),
+            batch_seconds=batch_seconds,
+            workers=workers,
+            overwrite=overwrite,
+            subtitles=subtitles,
+            on_progress=on_progress,
+            on_start=on_start,
+            adapt=options,
+            on_adapt_step=on_adapt_step,
+            on_adapt_start=on_adapt_start,
+            ray_address=ray_address,
+            actors=actors,
+            cpus_per_actor=cpus_per_actor,
+        )
     if adapt_bar is not None:
         adapt_bar.close()
     bar.close()

@@ -110,7 +110,8 @@ def _option_name(param: click.Parameter | None) -> str:
 class _OneLineRange(click.ParamType):
     """Mixin for click's number ranges: a value that is not a number is
     click's usual usage error; a number out of range (or NaN) is one line
-    built from ``message`` (``{option}``, ``{value}``, ``{min}``, ``{max}``).
+    built from ``message`` (``{option}``, ``{value}``, ``{min}``, ``{max}``);
+    NaN and infinities are refused as not finite, whatever the range.
     (It derives from :class:`click.ParamType`, which click's ranges follow in
     the method resolution order, so that type checkers know ``convert``.)"""
 
@@ -128,8 +129,10 @@ class _OneLineRange(click.ParamType):
         except click.BadParameter:
             number = self._parse.convert(value, param, ctx)  # not a number: click's own message
         else:
-            if not (isinstance(number, float) and math.isnan(number)):
+            if not (isinstance(number, float) and not math.isfinite(number)):
                 return number
+        if isinstance(number, float) and not math.isfinite(number):
+            raise OptionValueError(f"{_option_name(param)} must be a finite number, got {number}", ctx=ctx, param=param)
         raise OptionValueError(
             self.message.format(option=_option_name(param), value=number, min=self.min, max=self.max),
             ctx=ctx,
@@ -144,9 +147,27 @@ class IntRange(_OneLineRange, click.IntRange):
 
 
 class FloatRange(_OneLineRange, click.FloatRange):
-    """:class:`click.FloatRange` whose out-of-range (or NaN) message is one ``error:`` line."""
+    """:class:`click.FloatRange` whose out-of-range (or NaN, or infinite) message is one ``error:`` line."""
 
     _parse = click.FLOAT
+
+
+class Finite(click.ParamType):
+    """A float option that must be a finite number: NaN and infinities are
+    refused with one line naming the option (exit code 2); text that is not
+    a number is click's usual usage error."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            raise OptionValueError(f"{_option_name(param)} must be a finite number, got {number}", ctx=ctx, param=param)
+        return number
+
+
+#: The type of every float option without a range: finite numbers only.
+FINITE = Finite()
 
 
 def at_least(low: int, message: str = "{option} must be at least {min}, got {value}") -> IntRange:
@@ -155,8 +176,13 @@ def at_least(low: int, message: str = "{option} must be at least {min}, got {val
 
 
 def positive(message: str = "{option} must be positive, got {value}") -> FloatRange:
-    """A number option above 0 (NaN refused)."""
+    """A number option above 0 (NaN and infinity refused)."""
     return FloatRange(min=0, min_open=True, message=message)
+
+
+def within(low: float, high: float, message: str = "{option} must be in [{min}, {max}], got {value}") -> FloatRange:
+    """A number option in ``[low, high]`` (NaN refused)."""
+    return FloatRange(min=low, max=high, message=message)
 
 
 # --------------------------------------------------------------------------- shared options
@@ -220,9 +246,12 @@ class _Warps(click.ParamType):
         if isinstance(value, tuple):
             return value
         try:
-            return tuple(float(part) for part in str(value).split(","))
+            warps = tuple(float(part) for part in str(value).split(","))
         except ValueError:
             self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
+        if not all(math.isfinite(warp) for warp in warps):
+            raise OptionValueError(f"{_option_name(param)} must be finite numbers, got {value}", ctx=ctx, param=param)
+        return warps
 
 
 def vtl_warps_option() -> Decorator:
@@ -262,7 +291,7 @@ def batch_seconds_option(default: float | None = None) -> Decorator:
     """``--batch-seconds S``: padded audio per batch (checked by the library)."""
     return click.option(
         "--batch-seconds",
-        type=float,
+        type=FINITE,
         default=default,
         show_default=default is not None,
         help="Padded audio per batch, in seconds.",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import AlignerError
-from .common import command
+from .common import FINITE, command
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -22,15 +22,15 @@ FIGURE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".jpg": "jpeg", "
 @click.option(
     "--output", "-o", required=True, type=click.Path(path_type=Path), help="Figure file: .png, .pdf, .svg or .jpg."
 )
-@click.option("--start", type=float, default=None, help="Window start in seconds (default: 0).")
-@click.option("--end", type=float, default=None, help="Window end in seconds (default: the end).")
+@click.option("--start", type=FINITE, default=None, help="Window start in seconds (default: 0).")
+@click.option("--end", type=FINITE, default=None, help="Window end in seconds (default: the end).")
 @click.option("--no-spectrogram", is_flag=True, help="Leave out the spectrogram panel.")
 @click.option("--words-tier", default="words", show_default=True, help="Name of the word tier.")
 @click.option(
     "--chars-tier", default=None, help="Name of the character/phone tier (default: 'chars' or 'phones' if present)."
 )
-@click.option("--width", type=float, default=12.0, show_default=True, help="Figure width in inches.")
-@click.option("--height", type=float, default=6.0, show_default=True, help="Figure height in inches.")
+@click.option("--width", type=FINITE, default=12.0, show_default=True, help="Figure width in inches.")
+@click.option("--height", type=FINITE, default=6.0, show_default=True, help="Figure height in inches.")
 @click.option("--dpi", type=int, default=100, show_default=True, help="Pixels per inch (PNG/JPEG).")
 def plot(
     audio: Path,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import batch_seconds_option, command, device_option, quiet_option, workers_option
+from .common import FINITE, batch_seconds_option, command, device_option, quiet_option, workers_option
 
 
 @command()
@@ -36,14 +36,14 @@ from .common import batch_seconds_option, command, device_option, quiet_option, 
 @click.option("--epochs", type=int, default=None, help="Passes over the training utterances.")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps.")
 @batch_seconds_option()
-@click.option("--lr", type=float, default=None, help="Peak learning rate (default: the config's).")
+@click.option("--lr", type=FINITE, default=None, help="Peak learning rate (default: the config's).")
 @device_option()
 @click.option("--resume", is_flag=True, help="Continue the run saved in the model folder.")
 @click.option("--overwrite", is_flag=True, help="Start afresh even if the model folder holds a run.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
-@click.option("--dev-fraction", type=float, default=None, help="Share of utterances held out (default 0.1).")
+@click.option("--dev-fraction", type=FINITE, default=None, help="Share of utterances held out (default 0.1).")
 @click.option(
-    "--timing-weight", type=float, default=None, help="Weight of the TextGrid word-timing loss (default 0: off)."
+    "--timing-weight", type=FINITE, default=None, help="Weight of the TextGrid word-timing loss (default 0: off)."
 )
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @workers_option("Audio decoding worker processes.", default=None, minimum=None)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import AlignerError
-from .common import command
+from .common import command, within
 
 
 @command()
@@ -41,7 +41,7 @@ from .common import command
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 1),
+    type=within(0, 1),
     default=0.2,
     show_default=True,
     help="Words scoring below this are highlighted.",

@@ -51,6 +51,7 @@ from ..atomic import atomic_write_text
 from ..errors import AlignerError, AudioError, CorpusError, OutputError
 from ..records import Alignment
 from .files import CorpusFile, Problem, audio_duration, bucket_batches, find_corpus_files, output_path
+from .journal import Journal, confidence_row, row_from_outputs
 
 if TYPE_CHECKING:
     from ..models.alignment_model import AlignmentModel
@@ -295,37 +296,39 @@ def _read_confidence(path: Path) -> dict[str, list[str]]:
     }
 
 
-def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -> None:
-    """Rewrite failures.tsv (this run's failures) and confidence.tsv
-    (this run's aligned files plus earlier rows of files still done)."""
+def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str], formats: Sequence[str]) -> None:
+    """Rewrite failures.tsv (this run's failures, by file) and confidence.tsv
+    (every file whose outputs exist: this run's rows, else the journal's, else
+    earlier rows, else rebuilt from its JSON output; see
+    :mod:`aligner.corpus.journal`), so that a resumed run's reports equal an
+    uninterrupted run's."""
     failures_path = out_dir / FAILURES_FILE
     if summary.failures:
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
         writer.writerow(["file", "stage", "message"])
-        for problem in summary.failures:
+        for problem in sorted(summary.failures, key=lambda problem: problem.key):
             writer.writerow([problem.key, problem.stage, " ".join(problem.message.split())])
         atomic_write_text(failures_path, buffer.getvalue())
     elif failures_path.exists():
         failures_path.unlink()
 
     confidence_path = out_dir / CONFIDENCE_FILE
+    journal = Journal(out_dir)
     rows = {k: v for k, v in _read_confidence(confidence_path).items() if k in done_keys}
+    for key, row in journal.rows(len(_CONFIDENCE_COLUMNS)).items():  # a file interrupted after its outputs counts
+        if key in done_keys or all(output_path(out_dir, key, fmt).is_file() for fmt in formats):
+            rows[key] = row
     for r in summary.results:
         if r.status == "aligned":
-            rows[r.key] = [
-                r.key,
-                f"{r.score:.4f}",
-                str(r.words),
-                str(r.low_words),
-                str(r.unaligned_words),
-                f"{r.skipped_seconds:.2f}",
-                " ".join(r.worst_words),
-                "; ".join(" ".join(reason.split()) for reason in r.suspect),
-                "" if math.isnan(r.first_pass_score) else f"{r.first_pass_score:.4f}",
-                r.model,
-            ]
+            rows[r.key] = confidence_row(r)
+    json_format = "json" in formats
+    for key in sorted(done_keys - rows.keys()):
+        row = row_from_outputs(key, output_path(out_dir, key, "json") if json_format else None)
+        if row is not None:
+            rows[key] = row
     if not rows:
+        journal.remove()
         return
 
     def score(row: list[str]) -> float:
@@ -340,6 +343,7 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str]) -
     for row in sorted(rows.values(), key=lambda row: (score(row), row[0])):
         writer.writerow(row)
     atomic_write_text(confidence_path, buffer.getvalue())
+    journal.remove()  # its rows are in confidence.tsv now
 
 
 class _Prepared:
@@ -516,7 +520,7 @@ def align_corpus(
             )
         except KeyboardInterrupt:  # nothing aligned yet: the reports of the files settled so far
             summary.interrupted = True
-            _end_run(summary, out_dir, started)
+            _end_run(summary, out_dir, started, formats)
             return summary
     batches = routes.batches(durations, batch_seconds)
 
@@ -525,6 +529,7 @@ def align_corpus(
         if on_progress is not None:
             on_progress(result)
 
+    journal = Journal(out_dir)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aligner-decode")
     pending: deque[tuple[str, Any, list[Future]]] = deque()
     queue = iter(batches)
@@ -544,16 +549,14 @@ def align_corpus(
             ready = [future.result() for future in futures]
             submit_next()
             for entry, outcome in _batch_outcomes(model_aligner, ready):
-                result = _settle(entry.item.key, entry.seconds or 0.0, outcome, out_dir, formats, subtitles)
-                if result.status == "aligned":
-                    first = routes.first_pass.get(entry.item.key, math.nan)
-                    result = replace(result, first_pass_score=first, model=label)
-                finish(result)
+                key = entry.item.key
+                first = routes.first_pass.get(key, math.nan)
+                finish(_settle(key, entry.seconds or 0.0, outcome, out_dir, formats, subtitles, journal, first, label))
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        _end_run(summary, out_dir, started)
+        _end_run(summary, out_dir, started, formats)
     return summary
 
 
@@ -603,25 +606,40 @@ def _batch_outcomes(aligner: Aligner, ready: Sequence[_Prepared]) -> Iterator[tu
 
 
 def _settle(
-    key: str, seconds: float, outcome: Alignment | Problem, out_dir: Path, formats: Sequence[str], subtitles: str
+    key: str,
+    seconds: float,
+    outcome: Alignment | Problem,
+    out_dir: Path,
+    formats: Sequence[str],
+    subtitles: str,
+    journal: Journal | None = None,
+    first_pass_score: float = math.nan,
+    model: str = "",
 ) -> FileResult:
     """Write an aligned file's outputs (atomically) and return its result;
-    a problem (or a write error) makes a failed result."""
+    a problem (or a write error) makes a failed result. The file's
+    confidence row goes to ``journal`` before its outputs are written (a
+    run killed in between leaves a row without outputs, never outputs
+    without a row)."""
     if isinstance(outcome, Problem):
         return FileResult(key, "failed", seconds, problem=outcome)
+    result = replace(_confidence(key, seconds, outcome), first_pass_score=first_pass_score, model=model)
     paths = {fmt: output_path(out_dir, key, fmt) for fmt in formats}
     try:
+        if journal is not None:
+            journal.append(confidence_row(result))
         _write_outputs(outcome, paths, subtitles)
-    except AlignerError as error:
-        return FileResult(key, "failed", seconds, problem=Problem(key, "write", str(error)))
-    return _confidence(key, seconds, outcome)
+    except (AlignerError, OSError) as error:
+        message = str(error) if isinstance(error, AlignerError) else f"{out_dir}: {error.strerror or error}"
+        return FileResult(key, "failed", seconds, problem=Problem(key, "write", message))
+    return result
 
 
-def _end_run(summary: CorpusSummary, out_dir: Path, started: float) -> None:
+def _end_run(summary: CorpusSummary, out_dir: Path, started: float, formats: Sequence[str]) -> None:
     """Close a run: its wall time, and the reports (failures.tsv, confidence.tsv)."""
     summary.wall_seconds = time.perf_counter() - started
     done = {r.key for r in summary.results if r.status in ("aligned", "skipped")}
-    _write_reports(summary, out_dir, done)
+    _write_reports(summary, out_dir, done, formats)
 
 
 def _adapt_options(adapt: AdaptOptions | bool | None, per_speaker: bool) -> AdaptOptions | None:

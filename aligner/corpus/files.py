@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import AlignerError, CorpusError
+from ..errors import AlignerError, CorpusError, TranscriptError, TranscriptTooLongError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models.alignment_model import AlignmentModel
@@ -218,6 +218,8 @@ class Problem:
 def _check_file(item: CorpusFile, model: AlignmentModel, language: str) -> list[Problem]:
     """Every problem of one corpus file (decodes its audio)."""
     from ..audio import load_audio
+    from ..fits import check_text_size, check_word_count
+    from ..models.emissions import num_frames
     from ..pipeline import check_fits
     from ..text import read_transcript, transcript_for_model
 
@@ -237,12 +239,27 @@ def _check_file(item: CorpusFile, model: AlignmentModel, language: str) -> list[
         problems.append(Problem(item.key, "audio", str(error)))
     if item.transcript is None:
         return problems
+    source = str(item.transcript)
     try:
+        text = read_transcript(item.transcript)
+        if waveform is None:  # no audio to bound the text's work by: its reading is all that is checked
+            if not text.strip():
+                raise TranscriptError(f"{source}: transcript is empty")
+            return problems
+        frames = num_frames(model, int(waveform.shape[-1]))
+        seconds, audio = waveform.shape[-1] / model.sample_rate, str(item.audio)
+        # the cheap bounds first: a huge transcript costs no more than the audio can hold
+        check_text_size(text, seconds, source, audio)
         transcript, caught = transcript_for_model(
-            read_transcript(item.transcript), model, language=language, source=str(item.transcript)
+            text,
+            model,
+            language=language,
+            source=source,
+            spoken_words=lambda words: check_word_count(words, frames, model.frame_seconds, seconds, source, audio),
         )
     except AlignerError as error:
-        problems.append(Problem(item.key, "transcript", str(error)))
+        stage = "length" if isinstance(error, TranscriptTooLongError) else "transcript"
+        problems.append(Problem(item.key, stage, str(error)))
         return problems
     problems.extend(Problem(item.key, "text", message, fatal=False) for message in caught)
     if waveform is not None:

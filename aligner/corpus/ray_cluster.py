@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 import warnings
@@ -67,6 +68,7 @@ from .align import (
     plan_batches,
 )
 from .files import CorpusFile, Problem, audio_duration
+from .journal import Journal
 
 if TYPE_CHECKING:  # pragma: no cover
     from ray import ObjectRef
@@ -81,6 +83,8 @@ IN_FLIGHT_PER_ACTOR = 2
 #: Times a batch may be lost (its actor died, Ray failed it) before it is
 #: split into its files; a file alone is recorded as failed after as many.
 MAX_TRIES = 3
+#: Seconds a cluster's head may take to answer before the run gives up on it.
+CONNECT_SECONDS = 10.0
 #: Seconds without any started actor, with work waiting, before a warning.
 WAIT_WARNING_SECONDS = 120.0
 
@@ -371,14 +375,60 @@ def _cluster_plan(
     return device, actors or max(1, sum(int(c // cpus) for c in node_cpus)), cpus, 0
 
 
+def _probe(address: str, timeout: float) -> None:
+    """Refuse a ``HOST:PORT`` where nothing answers within ``timeout``
+    seconds (a TCP connection to the head's port), before Ray's own
+    connection, which retries for minutes; other addresses (``auto``, a
+    malformed one) are left to Ray.
+
+    Raises:
+        CorpusError: naming the address and the reason.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return
+    host = host.removeprefix("ray://").strip("[]")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except TimeoutError:
+        raise CorpusError(f"cannot connect to the Ray cluster at {address!r}: no answer within {timeout:g} s") from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise CorpusError(f"cannot connect to the Ray cluster at {address!r}: {reason}") from None
+
+
 def _connect(ray: ModuleType, address: str) -> bool:
-    """Connect to the cluster; False when this process already was."""
+    """Connect to the cluster; False when this process already was. A head
+    that does not answer is an error within about :data:`CONNECT_SECONDS`:
+    a TCP probe first (:func:`_probe`), then Ray's own connection, which
+    retries for minutes where something else listens on the port, is
+    waited for that long (in a daemon thread left behind when it gives up;
+    the command then ends)."""
     if ray.is_initialized():
         return False
-    try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    except (ConnectionError, ValueError, RuntimeError) as error:
+    _probe(address, CONNECT_SECONDS)
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=connect, name="aligner-ray-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_SECONDS)
+    if not outcome:
+        raise CorpusError(
+            f"cannot connect to the Ray cluster at {address!r}: no answer from a Ray head within {CONNECT_SECONDS:g} s"
+        )
+    error = outcome[0]
+    if isinstance(error, (ConnectionError, ValueError, RuntimeError)):
         raise CorpusError(f"cannot connect to the Ray cluster at {address!r}: {_first_line(error)}") from None
+    if error is not None:
+        raise error
     return True
 
 
@@ -434,16 +484,17 @@ def align_corpus_ray(
         for result in settled:
             on_progress(result)
     if not todo:
-        _end_run(summary, out_dir, started)
+        _end_run(summary, out_dir, started, formats)
         return summary
 
     connected = _connect(ray, address)
     done: dict[tuple[int, int, int], FileResult] = {}
     scheduler = None
+    journal = Journal(out_dir)
 
     def settle(work: _Work, key: str, seconds: float, decode_failed: bool, outcome: Alignment | Problem) -> None:
         place = next(p for p, item, _ in work.items if item.key == key)
-        result = _settle(key, seconds, outcome, out_dir, formats, subtitles)
+        result = _settle(key, seconds, outcome, out_dir, formats, subtitles, journal)
         done[(work.index, 0 if decode_failed else 1, place)] = result
         if on_progress is not None:
             on_progress(result)
@@ -468,7 +519,7 @@ def align_corpus_ray(
         if scheduler is not None:
             scheduler.stop()
         summary.results = settled + [done[k] for k in sorted(done)]
-        _end_run(summary, out_dir, started)
+        _end_run(summary, out_dir, started, formats)
         if connected:
             ray.shutdown()
     return summary
