@@ -324,9 +324,9 @@ def _write_reports(summary: CorpusSummary, out_dir: Path, done_keys: set[str], f
             rows[r.key] = confidence_row(r)
     json_format = "json" in formats
     for key in sorted(done_keys - rows.keys()):
-        row = row_from_outputs(key, output_path(out_dir, key, "json") if json_format else None)
-        if row is not None:
-            rows[key] = row
+        rebuilt = row_from_outputs(key, output_path(out_dir, key, "json") if json_format else None)
+        if rebuilt is not None:
+            rows[key] = rebuilt
     if not rows:
         journal.remove()
         return
