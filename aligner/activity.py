@@ -10,7 +10,9 @@ In a recording longer than :data:`SPEECH_SPAN_SECONDS` the speech level
 is local (:func:`local_speech_levels`): the percentile of the levels
 around each frame, so a softly spoken passage of a long recording (a
 whisper, a distant speaker, a quieter file in a concatenation) is not
-taken for silence because another passage is loud.
+taken for silence because another passage is loud; but a passage whose
+own level is :data:`FAR_FROM_SPEECH_DB` under the loudest one's holds no
+speech (a noise floor far from it), and is measured against the loudest.
 Weak consonants (``f``, ``th``, a released ``t``) lie 20–35 dB under the
 vowels around them, so thresholds of 40 dB or more leave them speech.
 
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "FAR_FROM_SPEECH_DB",
     "SPEECH_PERCENTILE",
     "SPEECH_SPAN_SECONDS",
     "frame_levels",
@@ -47,6 +50,12 @@ SPEECH_PERCENTILE = 95.0
 #: Seconds of audio whose levels give the speech level around a frame of a
 #: longer recording (:func:`local_speech_levels`).
 SPEECH_SPAN_SECONDS = 30.0
+#: A long recording's passage whose local speech level is this many dB
+#: under its loudest passage's holds no speech (a whisper or a distant
+#: speaker lies 20-30 dB under a near one; a noise floor 50 dB and more):
+#: its frames are measured against the loudest passage's level
+#: (:func:`recording_speech_level`).
+FAR_FROM_SPEECH_DB = 45.0
 _BLOCK = 4096
 
 
@@ -168,11 +177,19 @@ def local_speech_levels(levels: torch.Tensor, span: int) -> torch.Tensor:
 def recording_speech_level(levels: torch.Tensor, span: int) -> float | torch.Tensor:
     """A recording's speech level as :func:`quiet_masks` takes it: one
     number (:func:`speech_level`; 0 for no frames) for a recording of at
-    most ``span`` frames, one per frame (:func:`local_speech_levels`) for a
-    longer one. Shape ``(T,)`` -> float or float64 ``(T,)``."""
+    most ``span`` frames, one per frame for a longer one: the local level
+    (:func:`local_speech_levels`), except where no frame around comes near
+    the recording's speech (the local level more than
+    :data:`FAR_FROM_SPEECH_DB` under the loudest passage's): there the
+    loudest passage's level, so that minutes of a noise floor far from any
+    speech are quiet, not speech of their own. Shape ``(T,)`` -> float or
+    float64 ``(T,)``."""
     frames = levels.numel()
     if frames > span:
-        return local_speech_levels(levels, span)
+        local = local_speech_levels(levels, span)
+        loudest = float(local.max())
+        local[local < loudest - FAR_FROM_SPEECH_DB] = loudest
+        return local
     return speech_level(levels) if frames else 0.0
 
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import aligner.activity as activity
 from aligner import Aligner, load_model
 from aligner.activity import (
+    FAR_FROM_SPEECH_DB,
     frame_levels,
     local_speech_levels,
     quiet_frames,
@@ -291,7 +292,12 @@ def test_a_recording_no_longer_than_the_span_has_its_own_speech_level_everywhere
     # as the pipeline keeps it: one number up to the span, one per frame beyond
     assert recording_speech_level(levels, 300) == speech_level(levels)
     assert recording_speech_level(levels[:0], 300) == 0.0
-    assert torch.equal(recording_speech_level(levels, 100), local_speech_levels(levels, 100))
+    # beyond: the local levels, but the loudest passage's where the local one is far under it (no speech near)
+    local = local_speech_levels(levels, 100)
+    loudest = float(local.max())
+    expected = torch.where(local < loudest - FAR_FROM_SPEECH_DB, torch.tensor(loudest, dtype=local.dtype), local)
+    assert bool((local < loudest - FAR_FROM_SPEECH_DB).any()) and not bool((expected < loudest - 45).any())
+    assert torch.equal(recording_speech_level(levels, 100), expected)
 
 
 def test_a_soft_passage_of_a_long_recording_keeps_its_own_speech_level():

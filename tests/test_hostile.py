@@ -782,3 +782,43 @@ def test_a_ray_address_that_accepts_but_never_answers_is_an_error_within_the_bou
     assert "error: cannot connect to the Ray cluster at '127.0.0.1:" in done.stderr
     assert "no answer from a Ray head within 3 s" in done.stderr
     assert not (tmp_path / "out" / "a.TextGrid").exists()
+
+
+# ---------------------------------------------------------------------------
+# one word in minutes of near-silence lands in the speech
+# ---------------------------------------------------------------------------
+
+EXAMPLE_WAV = Path(__file__).resolve().parents[1] / "examples" / "example.wav"
+
+
+def _speech_in_noise(minutes: float, at: float) -> tuple[np.ndarray, int, float, float]:
+    """``minutes`` of 1e-4 noise with the example sentence pasted in at
+    ``at`` seconds: (samples, rate, speech start, speech end)."""
+    speech, rate = soundfile.read(EXAMPLE_WAV, dtype="float32")
+    samples = 1e-4 * np.random.default_rng(0).standard_normal(int(minutes * 60 * rate)).astype(np.float32)
+    first = int(at * rate)
+    samples[first : first + speech.size] += speech
+    return samples, rate, at, at + speech.size / rate
+
+
+def test_noise_far_from_any_speech_is_quiet_in_a_long_recording():
+    """The local speech level of a noise floor far from speech is the noise
+    itself; measured against the recording's speech there, it is quiet."""
+    from aligner.activity import frame_levels, quiet_masks, recording_speech_level
+    from aligner.guard import QUIET_DB
+
+    samples, rate, start, end = _speech_in_noise(3, 90.0)
+    frames = samples.size // 320
+    levels = frame_levels(torch.from_numpy(samples), 320, frames)
+    quiet = quiet_masks([levels], [recording_speech_level(levels, span=1500)], QUIET_DB)[0]
+    seconds = torch.arange(frames) * 0.02
+    far = (seconds < start - 20) | (seconds > end + 20)
+    assert bool(quiet[far].all())  # minutes of noise: never speech of their own
+    assert not bool(quiet[(seconds > start + 0.5) & (seconds < end - 0.5)].all())
+
+
+def test_one_word_in_minutes_of_noise_lands_in_the_speech():
+    samples, rate, start, end = _speech_in_noise(3, 90.0)
+    result = aligner.align((torch.from_numpy(samples), rate), "astronauts", device="cpu")
+    word = result.words[0]
+    assert start <= word.start < word.end <= end, (word, result.suspect)

@@ -40,6 +40,10 @@ def files(tmp_path_factory) -> Path:
     (folder / "t.txt").write_text("hello world\n", encoding="utf-8")
     (folder / "empty.txt").write_text(" \n", encoding="utf-8")
     (folder / "notes.txt").write_text("not audio\n", encoding="utf-8")
+    (folder / "huge.txt").write_text("the whole trip cost about $25 billion " * 100_000, encoding="utf-8")
+    (folder / "corpus").mkdir()
+    (folder / "corpus" / "a.wav").symlink_to(EXAMPLES / "example.wav")
+    (folder / "empty_folder").mkdir()
     return folder
 
 
@@ -53,6 +57,13 @@ def files(tmp_path_factory) -> Path:
         (["align", EXAMPLES / "example.wav", EXAMPLES / "example.wav"], ["example.wav", "not a transcript"]),
         (["align", EXAMPLES / "example.wav", "--text", "  "], ["transcript is empty"]),
         (["align", EXAMPLES / "example.wav", "t.txt", "-o", "out.docx"], ["out.docx", "unknown output extension"]),
+        (["align", EXAMPLES / "example.wav", "huge.txt"], ["huge.txt", "too long for the audio", "characters"]),
+        (["align-corpus", "nope", "out"], ["corpus folder not found: nope"]),
+        (["align-corpus", "corpus", "notes.txt"], ["notes.txt", "not a folder"]),
+        (["validate", "nope"], ["corpus folder not found: nope"]),
+        (["validate", "empty_folder"], ["no audio files in empty_folder"]),
+        (["view", "nope.wav", "t.txt"], ["nope.wav", "audio file not found"]),
+        (["view", "notes.txt", "t.txt"], ["notes.txt", "not audio"]),
     ],
 )
 def test_bad_input_is_answered_before_torch_is_imported(files, args, fragments):

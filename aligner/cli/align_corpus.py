@@ -190,7 +190,10 @@ def align_corpus(
 
     if adapt_per_speaker and not adapt:
         raise _OneLineUsageError("--adapt-per-speaker needs --adapt (it adapts per speaker on top of --adapt)")
-    find_corpus_files(in_dir)  # fail early, before loading a model
+    from .inputs import check_output_folder
+
+    find_corpus_files(in_dir)  # fail early, before torch and the model are imported
+    check_output_folder(out_dir)
     adapting = adapt or adapt_minutes is not None or save_adapted is not None
     aligner: Aligner | AlignerSpec
     if ray_address is not None:

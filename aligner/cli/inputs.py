@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AudioError, TranscriptError
+from ..errors import AudioError, OutputError, TranscriptError
 
 #: Extensions of the text files this package reads or writes: never audio.
 TEXT_EXTENSIONS = (".txt", ".lab", ".textgrid", ".json", ".ctm", ".srt", ".vtt", ".html", ".htm")
@@ -48,6 +48,16 @@ def transcript_text(path: Path) -> str:
     if not text.strip():
         raise TranscriptError(f"{path}: transcript is empty")
     return text
+
+
+def check_output_folder(path: Path) -> None:
+    """An output folder must be a folder or not exist yet (it is created).
+
+    Raises:
+        OutputError: it is a file (or another non-folder).
+    """
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: not a folder; give the output folder (it is created when missing)")
 
 
 def check_text(text: str) -> None:

@@ -25,9 +25,10 @@ def validate(in_dir: Path, model_spec: str | None, workers: int, quiet: bool) ->
     from tqdm import tqdm
 
     from ..corpus.files import find_corpus_files, validate_corpus
+
+    files = find_corpus_files(in_dir)  # a missing or empty folder: answered before torch is imported
     from ..models.loading import load_model
 
-    files = find_corpus_files(in_dir)
     model = load_model(model_spec)
     with tqdm(total=len(files), unit="file", disable=quiet, desc="checking") as bar:
         problems = validate_corpus(files, model, workers=workers, on_file=lambda item, found: bar.update(1))

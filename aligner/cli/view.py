@@ -60,7 +60,9 @@ def view(
     spectrogram and tiers; click a word to hear it, drag a boundary to move
     it, then "Download TextGrid". Works offline, from file://."""
     from ..atomic import check_not_input
+    from .inputs import check_audio
 
+    check_audio(audio)  # missing, a folder, text given as audio: answered before anything heavy
     if output is None:
         output = alignment_file.with_suffix(".html")
     if output.suffix.lower() not in (".html", ".htm"):
