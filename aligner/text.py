@@ -9,7 +9,9 @@ the label ids it is aligned with (``D O N ' T``). On the way the text is
   has an apostrophe label; hyphens, slashes and underscores split a word into
   sub-words joined by the separator label);
 * spelled out where it holds numbers (:mod:`num2words`: cardinals, decimals,
-  ordinals, years, currency, percentages);
+  ordinals, years, currency, percentages; in English an amount followed by a
+  scale word is read as people say it: ``"$25 billion"`` -> ``TWENTY FIVE``,
+  ``BILLION DOLLARS``);
 * romanized with ``uroman`` where it is in a non-Latin script and the model's
   letters are Latin (this is how MMS_FA aligns any language), and stripped of
   accents the model has no label for (``"café"`` -> ``CAFE``).
@@ -705,6 +707,32 @@ class _Normalizer:
             builder.events += 1
 
 
+# An amount of money followed by a scale word: "$25 billion", "(€1.5 million".
+_SCALED_AMOUNT = re.compile(
+    rf"(?P<lead>[^\w{_CURRENCY_SYMBOLS}]*)(?P<symbol>[{_CURRENCY_SYMBOLS}])(?P<amount>\d[\d,]*(?:\.\d+)?)"
+)
+_SCALE = re.compile(r"(?P<scale>thousand|million|billion|trillion)(?P<trail>\W*)", re.IGNORECASE)
+
+
+def _scaled_amounts(originals: Sequence[str]) -> Sequence[str]:
+    """The words as they are spoken where an amount of money is followed by
+    a scale word (English): ``"$25 billion"`` is read "twenty five billion
+    dollars", so ``"$25"`` is spoken ``"25"`` and ``"billion"`` ``"billion
+    dollars"`` (each written word keeps its own spoken words);
+    ``"$1.5 billion"``: "one point five billion dollars". Other words are
+    unchanged."""
+    spoken = list(originals)
+    for index in range(len(originals) - 1):
+        amount = _SCALED_AMOUNT.fullmatch(originals[index])
+        scale = _SCALE.fullmatch(originals[index + 1])
+        if amount is None or scale is None or spoken[index] != originals[index]:
+            continue
+        unit = _EN_CURRENCY[_CURRENCY_CODES[amount["symbol"]]][0][1]
+        spoken[index] = amount["lead"] + amount["amount"]
+        spoken[index + 1] = f"{scale['scale']} {unit}{scale['trail']}"
+    return spoken
+
+
 # --------------------------------------------------------------------------- API
 
 
@@ -791,7 +819,8 @@ def _normalize(
         )
     label_set = _label_set(tuple(labels), blank, separator, star)
     normalizer = _Normalizer(label_set, language)
-    words = tuple(TranscriptWord(w, normalizer.word(w), label_set.labels) for w in originals)
+    spoken = _scaled_amounts(originals) if normalizer.numbers.english and not label_set.digits else originals
+    words = tuple(TranscriptWord(w, normalizer.word(said), label_set.labels) for w, said in zip(originals, spoken))
     dropped = tuple(sorted(normalizer.dropped))
     hint = ""
     if any(c.isdigit() for c in dropped) and normalizer.numbers.code is None:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from aligner.errors import AlignerError, ModelError, TranscriptError
 from aligner.text import (
+    ENGLISH_LABELS,
     Transcript,
     TranscriptWord,
     UnrepresentableCharacterWarning,
@@ -375,3 +376,20 @@ def test_property_ids_valid_and_one_word_per_whitespace_word(text, english):
     targets, word_index = transcript.targets(labels.index("|") if english else None)
     assert len(targets) == len(word_index)
     assert all(0 < t < len(labels) for t in targets)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$25 billion,", [("$25", "TWENTY|FIVE"), ("billion,", "BILLION|DOLLARS")]),
+        ("$1.5 billion", [("$1.5", "ONE|POINT|FIVE"), ("billion", "BILLION|DOLLARS")]),
+        ("(£3 Million)", [("(£3", "THREE"), ("Million)", "MILLION|POUNDS")]),
+        ("€2 trillion", [("€2", "TWO"), ("trillion", "TRILLION|EUROS")]),
+        ("$25 apples", [("$25", "TWENTY|FIVE|DOLLARS"), ("apples", "APPLES")]),
+        ("25 billion", [("25", "TWENTY|FIVE"), ("billion", "BILLION")]),
+    ],
+)
+def test_money_with_a_scale_word_is_read_as_people_say_it(text, expected):
+    """"$25 billion" is "twenty five billion dollars", not "twenty five dollars billion"."""
+    words = normalize_transcript(text, ENGLISH_LABELS).words
+    assert [(word.text, word.normalized) for word in words] == expected
