@@ -350,7 +350,7 @@ def read_textgrid(
         >>> from aligner.readers import read_textgrid
         >>> reference = read_textgrid("examples/example.reference.TextGrid")
         >>> reference.duration, len(reference.words)
-        (9.3774375, 19)
+        (9.406875, 19)
         >>> first = reference.words[0]
         >>> first.text, first.normalized, first.start, first.end
         ('In', 'IN', 0.4, 0.533515)

@@ -390,6 +390,6 @@ def test_property_ids_valid_and_one_word_per_whitespace_word(text, english):
     ],
 )
 def test_money_with_a_scale_word_is_read_as_people_say_it(text, expected):
-    """"$25 billion" is "twenty five billion dollars", not "twenty five dollars billion"."""
+    """ "$25 billion" is "twenty five billion dollars", not "twenty five dollars billion"."""
     words = normalize_transcript(text, ENGLISH_LABELS).words
     assert [(word.text, word.normalized) for word in words] == expected

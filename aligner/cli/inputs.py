@@ -57,7 +57,7 @@ def check_output_folder(path: Path) -> None:
         OutputError: it is a file (or another non-folder).
     """
     if path.exists() and not path.is_dir():
-        raise OutputError(f"{path}: not a folder; give the output folder (it is created when missing)")
+        raise OutputError(f"{path}: cannot create the output folder (it is a file, not a folder)")
 
 
 def check_text(text: str) -> None:
