@@ -34,7 +34,8 @@ from .guard import (
     suspect_reasons_batch,
 )
 from .models.alignment_model import QUIET_PENALTY, AlignmentModel
-from .models.emissions import EmissionModel, num_frames
+from .models.emissions import EmissionModel, Emissions, num_frames
+from .models.frontend import LogMelFrontEnd
 from .models.loading import load_model
 from .partial import (
     DETECTION_SPLIT,
@@ -70,7 +71,10 @@ class PreparedItem:
     transcript, ready for :meth:`Aligner.align_prepared`. ``min_frames``:
     set when the recording is too short for its transcript at the
     aligner's minimum duration per token (fast speech): the largest
-    minimum that fits, which the duration-aware decoder then uses for it."""
+    minimum that fits, which the duration-aware decoder then uses for it.
+    ``warp``: the vocal-tract-length warp to align it with (set by
+    ``align_corpus`` for a speaker's files, :mod:`aligner.vtln`); None: 1,
+    or the aligner's own search when ``vtln`` is on."""
 
     waveform: torch.Tensor
     transcript: Transcript
@@ -79,6 +83,7 @@ class PreparedItem:
     audio_name: str
     warnings: tuple[str, ...]
     min_frames: int | None = None
+    warp: float | None = None
 
 
 class Aligner:
@@ -151,6 +156,14 @@ class Aligner:
             log-mel front end, :class:`~aligner.models.emissions.EmissionModel`);
             ``(0.85, 1.0, 1.15)`` (``--vtl-warps``) costs 3 network passes
             and made every evaluation set more accurate (``MODEL.md``).
+        vtln: vocal-tract-length normalization chosen by likelihood
+            (:mod:`aligner.vtln`, models with a log-mel front end): each
+            recording is aligned with the spectral warp under which its
+            forced alignment is most likely, searched on its own audio
+            (eight network passes); a recording with too little audio
+            keeps warp 1 and its alignment's ``warnings`` say so. An item
+            whose ``warp`` is set (``align_corpus`` chooses one per
+            speaker) is aligned with that warp without a search.
 
     Raises:
         AlignerError: an option out of range (and see :func:`load_model`).
@@ -195,9 +208,12 @@ class Aligner:
         min_frames: int | None = None,
         refine: bool = False,
         vtl_warps: Sequence[float] = (1.0,),
+        vtln: bool = False,
     ):
         if not isinstance(refine, bool):
             raise AlignerError(f"refine must be True or False, not {refine!r}")
+        if not isinstance(vtln, bool):
+            raise AlignerError(f"vtln must be True or False, not {vtln!r}")
         _check_partial_options(partial, 3.0 if star_penalty is None else star_penalty, min_word_score, star_at)
         _check_end_extension(end_extension)
         if blank_penalty is not None and (
@@ -220,6 +236,12 @@ class Aligner:
             window_batch=window_batch,
             vtl_warps=vtl_warps,
         )
+        if vtln and not isinstance(self.model.model.feature_extractor, LogMelFrontEnd):
+            raise AlignerError(
+                f"vtln (vocal-tract-length normalization) needs a model with a log-mel front end; "
+                f"{self.model.name} reads the raw waveform"
+            )
+        self.vtln = vtln
         self.max_memory = max_memory
         # The duration decoder's first call may run in numpy (no numba import: a one-file command
         # starts faster); an aligner used again loads the compiled kernels. Same paths either way.
@@ -258,6 +280,17 @@ class Aligner:
         other.emitter = self.emitter.with_model(model)
         return other
 
+    def with_vtln(self, vtln: bool) -> Aligner:
+        """This aligner with ``vtln`` on or off (a copy sharing the model;
+        ``self`` when it is already so)."""
+        if vtln == self.vtln:
+            return self
+        if vtln and not isinstance(self.model.model.feature_extractor, LogMelFrontEnd):
+            raise AlignerError(f"vtln needs a model with a log-mel front end; {self.model.name} reads the raw waveform")
+        other = copy.copy(self)
+        other.vtln = vtln
+        return other
+
     def align(self, audio: AudioInput, transcript: TextInput) -> Alignment:
         """Align one recording to its transcript."""
         return self.align_batch([(audio, transcript)])[0]
@@ -269,15 +302,12 @@ class Aligner:
     def align_prepared(self, items: Sequence[PreparedItem]) -> list[Alignment]:
         """Align items made by :meth:`prepare` in one batch (emissions and
         Viterbi batched; same results as one by one)."""
-        emissions = self.emitter([item.waveform for item in items])
-        frames = [int(n) for n in emissions.lengths.cpu()]
-        levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
-        span = round(SPEECH_SPAN_SECONDS / self.model.frame_seconds)
-        speech = [recording_speech_level(level, span) for level in levels]  # once per recording (local when long)
-        quiet = quiet_masks(levels, speech, QUIET_DB)  # the guard's
-        prior = self.model.quiet_db  # the quiet prior's threshold: the guard's masks when it is the same
-        masks = None if prior is None else quiet if prior == QUIET_DB else quiet_masks(levels, speech, prior)
-        log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), masks)
+        items = list(items)
+        if self.vtln and any(item.warp is None for item in items):
+            items, emissions = self._vtln(items)
+        else:
+            emissions = self.emitter([item.waveform for item in items], self._warps(items))
+        levels, speech, quiet, log_probs = self._decoding_inputs(items, emissions)
         if self.partial and self.min_frames is not None:
             results = self._align_partial_durations(items, emissions.log_probs, log_probs, emissions.lengths)
         elif self.partial:
@@ -298,6 +328,96 @@ class Aligner:
                 for item, result in zip(items, results)
             ]
         return results
+
+    def _warps(self, items: Sequence[PreparedItem]) -> list[float]:
+        return [1.0 if item.warp is None else item.warp for item in items]
+
+    def _decoding_inputs(
+        self, items: Sequence[PreparedItem], emissions: Emissions
+    ) -> tuple[list[torch.Tensor], list[float | torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """``(levels, speech, quiet, log_probs)`` of a batch: each item's
+        frame levels, speech level and quiet frames (the guard's), and the
+        log-probabilities the decoder chooses paths on (blank penalty and
+        quiet prior applied)."""
+        frames = [int(n) for n in emissions.lengths.cpu()]
+        levels = [frame_levels(item.waveform, self.model.frame_samples, n) for item, n in zip(items, frames)]
+        span = round(SPEECH_SPAN_SECONDS / self.model.frame_seconds)
+        speech = [recording_speech_level(level, span) for level in levels]  # once per recording (local when long)
+        quiet = quiet_masks(levels, speech, QUIET_DB)  # the guard's
+        prior = self.model.quiet_db  # the quiet prior's threshold: the guard's masks when it is the same
+        masks = None if prior is None else quiet if prior == QUIET_DB else quiet_masks(levels, speech, prior)
+        log_probs = self._with_quiet_prior(self._with_blank_penalty(emissions.log_probs), masks)
+        return levels, speech, quiet, log_probs
+
+    def path_log_likelihoods(
+        self, items: Sequence[PreparedItem], warps: Sequence[float] | None = None
+    ) -> tuple[list[tuple[float, int]], Emissions]:
+        """Per item, the summed log-probability of its forced path and its
+        frames (the Viterbi objective: blank penalty and quiet prior
+        applied; the plain forced path, also in partial mode), each item's
+        spectrum warped by its warp (None: the items' own, 1 when unset);
+        with the emissions they were computed from. The score
+        :mod:`aligner.vtln` maximizes."""
+        warps = self._warps(items) if warps is None else list(warps)
+        emissions = self.emitter([item.waveform for item in items], warps)
+        _, _, _, log_probs = self._decoding_inputs(items, emissions)
+        lengths = emissions.lengths.cpu()
+        if self.min_frames is None:
+            _, scores = self._viterbi(log_probs, [item.targets for item in items], emissions.lengths)
+        else:
+            self._before_duration_decoding()
+            words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
+            minima = [self.min_frames if item.min_frames is None else item.min_frames for item in items]
+            paths = torch.zeros(log_probs.shape[:2], dtype=torch.int64)
+            for minimum in sorted(set(minima)):
+                rows = [row for row, m in enumerate(minima) if m == minimum]
+                paths[rows], _ = duration_align(
+                    log_probs[rows],
+                    [words[row] for row in rows],
+                    emissions.lengths[rows],
+                    blank=self.model.blank,
+                    min_frames=minimum,
+                    max_memory=self.max_memory,
+                )
+            scores = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
+        totals = [
+            (float(scores[row, : int(lengths[row])].double().sum()), int(lengths[row])) for row in range(len(items))
+        ]
+        return totals, emissions
+
+    def _vtln(self, items: list[PreparedItem]) -> tuple[list[PreparedItem], Emissions]:
+        """Choose the warp of every item whose ``warp`` is unset on its own
+        audio (:func:`aligner.vtln.search_warps`): the items with their
+        warps (and a warning where the audio was too little) and the
+        emissions of the batch at those warps, kept from the search."""
+        from .vtln import search_warps
+
+        kept: dict[tuple[int, float], torch.Tensor] = {}
+
+        def score(rows: Sequence[int], warps: Sequence[float]) -> list[tuple[float, int]]:
+            totals, emissions = self.path_log_likelihoods([items[row] for row in rows], warps)
+            for k, (row, warp) in enumerate(zip(rows, warps)):
+                kept[(row, warp)] = emissions.log_probs[k, : int(emissions.lengths[k])]
+            return totals
+
+        open_rows = [row for row, item in enumerate(items) if item.warp is None]
+        seconds = [item.waveform.shape[-1] / self.model.sample_rate for item in items]
+        choices = search_warps(score, seconds, [[row] for row in open_rows])
+        items = list(items)
+        for row, choice in zip(open_rows, choices):
+            warnings_ = items[row].warnings if choice.searched else (*items[row].warnings, f"vtln: {choice.note}")
+            items[row] = replace(items[row], warp=choice.warp, warnings=warnings_)
+        missing = [row for row, item in enumerate(items) if (row, item.warp) not in kept]
+        if missing:  # items set beforehand, or with too little audio to search
+            rest = self.emitter([items[row].waveform for row in missing], self._warps([items[r] for r in missing]))
+            for k, row in enumerate(missing):
+                kept[(row, self._warps([items[row]])[0])] = rest.log_probs[k, : int(rest.lengths[k])]
+        chosen = [kept[(row, self._warps([item])[0])] for row, item in enumerate(items)]
+        lengths = torch.tensor([c.shape[0] for c in chosen], dtype=torch.int64, device=self.emitter.device)
+        log_probs = torch.zeros(len(items), int(lengths.max()), chosen[0].shape[-1], device=self.emitter.device)
+        for row, c in enumerate(chosen):
+            log_probs[row, : c.shape[0]] = c
+        return items, Emissions(log_probs, lengths, self.model.frame_seconds)
 
     def _fast(self, item: PreparedItem) -> str:
         """The note of an item decoded with a lowered minimum duration."""
@@ -526,6 +646,7 @@ class Aligner:
             self.model.name,
             item.warnings,
             skipped,
+            warp=item.warp,
         )
 
     def _align_partial(

@@ -111,6 +111,9 @@ class Alignment:
         suspect: why the alignment is probably wrong somewhere (a low mean
             score, a word too long for its sounds, a word on silence; see
             :mod:`aligner.guard`); empty when it looks plausible.
+        warp: the vocal-tract-length warp of the spectrum the recording was
+            aligned with (``vtln``, :mod:`aligner.vtln`); None when none was
+            chosen.
 
     Examples:
         >>> from aligner.records import Alignment, CharSpan, WordSpan
@@ -134,6 +137,7 @@ class Alignment:
     warnings: tuple[str, ...] = field(default=())
     skipped: tuple[tuple[float, float], ...] = field(default=())
     suspect: tuple[str, ...] = field(default=())
+    warp: float | None = None
 
     @property
     def chars(self) -> tuple[CharSpan, ...]:

@@ -414,6 +414,7 @@ def to_json(alignment: Alignment) -> dict[str, Any]:
         "warnings": list(alignment.warnings),
         "skipped": [[_seconds(_check_time(t, "skipped audio")) for t in interval] for interval in alignment.skipped],
         "suspect": [_clean(reason) for reason in alignment.suspect],
+        **({} if alignment.warp is None else {"warp": float(alignment.warp)}),
         "words": words,
     }
 

@@ -19,6 +19,7 @@ from .common import (
     refine_option,
     subtitles_option,
     vtl_warps_option,
+    vtln_option,
     write_stdout,
 )
 
@@ -47,6 +48,7 @@ from .common import (
 @partial_option()
 @refine_option()
 @vtl_warps_option()
+@vtln_option()
 def align(
     audio: Path,
     transcript_file: Path | None,
@@ -60,6 +62,7 @@ def align(
     partial: bool,
     refine: bool,
     vtl_warps: tuple[float, ...],
+    vtln: bool,
 ) -> None:
     """Align AUDIO to its transcript.
 
@@ -112,7 +115,9 @@ def align(
     from ..writers import json_text, write_alignment
 
     prepare_waveform(data, rate, rate, source=str(audio))
-    aligner = Aligner(model_spec, device=device, dtype=dtype, partial=partial, refine=refine, vtl_warps=vtl_warps)
+    aligner = Aligner(
+        model_spec, device=device, dtype=dtype, partial=partial, refine=refine, vtl_warps=vtl_warps, vtln=vtln
+    )
     item = aligner.prepare((data, rate), transcript, audio_name=str(audio))
     del data  # an hour of audio: keep only the resampled copy while aligning
     alignment = aligner.align_prepared([item])[0]
@@ -129,3 +134,6 @@ def align(
     click.echo(f"wrote {path} ({len(alignment.words)} words, mean score {alignment.score:.2f}{flags})", err=True)
     for reason in alignment.suspect:
         click.echo(f"SUSPECT: {reason} -- check this alignment", err=True)
+    if vtln:
+        notes = [w for w in alignment.warnings if w.startswith("vtln: ")]
+        click.echo(notes[0] if notes else f"vtln: warp {alignment.warp:.3f}", err=True)

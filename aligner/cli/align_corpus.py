@@ -31,6 +31,7 @@ from .common import (
     refine_option,
     subtitles_option,
     vtl_warps_option,
+    vtln_option,
     workers_option,
 )
 
@@ -91,6 +92,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @partial_option()
 @refine_option()
 @vtl_warps_option()
+@vtln_option()
 @subtitles_option()
 @click.option(
     "--worst",
@@ -160,6 +162,7 @@ def align_corpus(
     partial: bool,
     refine: bool,
     vtl_warps: tuple[float, ...],
+    vtln: bool,
     subtitles: str,
     worst: int,
     adapt: bool,
@@ -202,6 +205,8 @@ def align_corpus(
                 "--adapt does not run on a Ray cluster: adapt on one machine with --save-adapted, "
                 "then align the corpus with --ray and --model the saved folder"
             )
+        if vtln:
+            raise AlignerError("--vtln does not run on a Ray cluster; align on one machine without --ray")
         if device is not None and device not in ("cpu", "cuda"):
             raise AlignerError(f"with --ray, --device is cpu or cuda (each actor gets its own GPU), not {device}")
         from ..corpus.ray_cluster import AlignerSpec
@@ -226,6 +231,7 @@ def align_corpus(
             window_batch=window_batch,
             refine=refine,
             vtl_warps=vtl_warps,
+            vtln=vtln,
         )
     # The bar is made when the run knows how many files it will align: none (a resumed run with nothing
     # left to do) draws no bar at all, so no empty progress line reaches a log file.

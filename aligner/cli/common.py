@@ -259,6 +259,18 @@ def vtl_warps_option() -> Decorator:
     return click.option("--vtl-warps", "vtl_warps", type=_Warps(), default="1", show_default=True, help=VTL_WARPS_HELP)
 
 
+VTLN_HELP = (
+    "Vocal-tract-length normalization: align each speaker (each file for align; each first-level folder for "
+    "align-corpus, on up to 20 s of its audio) with the spectral warp, from 0.80 to 1.25, under which its forced "
+    "alignment is most likely. Models with a log-mel front end (the packaged one) only."
+)
+
+
+def vtln_option() -> Decorator:
+    """``--vtln`` (parameter ``vtln``): warps chosen by likelihood (:mod:`aligner.vtln`)."""
+    return click.option("--vtln", is_flag=True, help=VTLN_HELP)
+
+
 def refine_option() -> Decorator:
     """``--refine/--no-refine``: boundary refinement (:mod:`aligner.refine`), off by default."""
     return click.option("--refine/--no-refine", default=False, show_default=True, help=REFINE_HELP)

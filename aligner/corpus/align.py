@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ..pipeline import Aligner, PreparedItem
     from ..training.adapt import AdaptationResult, AdaptOptions, SpeakerAdaptations
     from .ray_cluster import AlignerSpec
+    from .speaker_warps import SpeakerWarps
 
 __all__ = ["FAILURES_FILE", "CONFIDENCE_FILE", "CorpusSummary", "FileResult", "align_corpus", "plan_batches"]
 
@@ -142,6 +143,8 @@ class CorpusSummary:
         interrupted: True when the run was stopped (Ctrl-C) before the end.
         adaptation: what ``--adapt`` did on the whole corpus (None without it).
         speakers: what ``--adapt-per-speaker`` did (None without it).
+        warps: each speaker's vocal-tract-length warp (an aligner with
+            ``vtln`` on; None otherwise).
     """
 
     results: list[FileResult] = field(default_factory=list)
@@ -150,6 +153,7 @@ class CorpusSummary:
     interrupted: bool = False
     adaptation: AdaptationResult | None = None
     speakers: SpeakerAdaptations | None = None
+    warps: SpeakerWarps | None = None
 
     @property
     def scored_lower(self) -> list[FileResult]:
@@ -207,6 +211,8 @@ class CorpusSummary:
             lines.append(self.adaptation.describe())
         if self.speakers is not None:
             lines.append(self.speakers.describe())
+        if self.warps is not None:
+            lines.append(self.warps.describe())
         if (self.adaptation is not None and self.adaptation.improved) or (
             self.speakers is not None and self.speakers.kept
         ):
@@ -522,6 +528,8 @@ def align_corpus(
             summary.interrupted = True
             _end_run(summary, out_dir, started, formats)
             return summary
+    if getattr(aligner, "vtln", False) and todo:  # one warp per speaker, chosen before aligning
+        summary.warps = _speaker_warps(in_dir, routes)
     batches = routes.batches(durations, batch_seconds)
 
     def finish(result: FileResult) -> None:
@@ -546,7 +554,7 @@ def align_corpus(
             submit_next()
         while pending:
             label, model_aligner, futures = pending.popleft()
-            ready = [future.result() for future in futures]
+            ready = [_warped(future.result(), summary.warps) for future in futures]
             submit_next()
             for entry, outcome in _batch_outcomes(model_aligner, ready):
                 key = entry.item.key
@@ -558,6 +566,25 @@ def align_corpus(
         pool.shutdown(wait=True, cancel_futures=True)
         _end_run(summary, out_dir, started, formats)
     return summary
+
+
+def _speaker_warps(in_dir: Path, routes: _Routes) -> SpeakerWarps:
+    """Each speaker's warp (:mod:`aligner.corpus.speaker_warps`), chosen
+    with the model that aligns its files."""
+    from ..training.adapt import speaker_of
+    from .speaker_warps import choose_speaker_warps
+
+    return choose_speaker_warps(find_corpus_files(in_dir), lambda key: routes.route(key)[1], speaker_of)
+
+
+def _warped(entry: _Prepared, warps: SpeakerWarps | None) -> _Prepared:
+    """``entry`` with its speaker's warp (``--vtln``)."""
+    if warps is None or entry.problem is not None:
+        return entry
+    from ..training.adapt import speaker_of
+
+    entry.prepared = warps.warp_item(speaker_of(entry.item.key), entry.prepared)
+    return entry
 
 
 def _scan_corpus(

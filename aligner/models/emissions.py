@@ -111,7 +111,7 @@ def num_frames(model: AlignmentModel, num_samples: int) -> int:
 
 
 def conv_features(
-    net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool, warp: float = 1.0
+    net: Wav2Vec2Model, waveforms: Sequence[torch.Tensor], *, normalize: bool, warp: float | Sequence[float] = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Convolutional features of a padded batch, exactly as for each item alone.
 
@@ -122,7 +122,8 @@ def conv_features(
         net: a ``torchaudio.models.Wav2Vec2Model``.
         waveforms: each of shape ``(samples,)``, on the network's device.
         warp: vocal-tract-length warp of the spectrum (a log-mel front end
-            only, :class:`~aligner.models.frontend.LogMelFrontEnd`; 1: none).
+            only, :class:`~aligner.models.frontend.LogMelFrontEnd`; 1: none),
+            one for the batch or one per waveform.
 
     Returns:
         ``(features, lengths)``: Shape ``(batch, frames, channels)`` and
@@ -137,8 +138,9 @@ def conv_features(
         return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths
     lengths = torch.tensor([w.shape[-1] for w in items], device=device)
     padded = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)
-    if warp != 1.0:
-        return extractor(padded, lengths, warp=warp)
+    warps = [float(warp)] * len(items) if isinstance(warp, (int, float)) else [float(w) for w in warp]
+    if any(w != 1.0 for w in warps):
+        return extractor(padded, lengths, warp=torch.tensor(warps, device=device))
     return extractor(padded, lengths)
 
 
@@ -220,17 +222,26 @@ class EmissionModel:
             other.onnx = OnnxEncoder.for_network(other.net, self.precision, cache=self.cache_dir)
         return other
 
-    def __call__(self, waveforms: Sequence[torch.Tensor]) -> Emissions:
+    def __call__(self, waveforms: Sequence[torch.Tensor], warps: Sequence[float] | None = None) -> Emissions:
         """Log-probabilities of a list of mono waveforms.
 
         Args:
             waveforms: each of shape ``(samples,)`` at the model's rate.
+            warps: a vocal-tract-length warp per waveform (a log-mel front
+                end only; None: none), applied on top of ``vtl_warps``
+                (each of those is multiplied by it); see :mod:`aligner.vtln`.
 
         Returns:
             Emissions on ``self.device``; log_probs shape ``(batch, frames, labels)``.
         """
         if not waveforms:
             raise AlignerError("no waveforms given")
+        if warps is None:
+            warps = [1.0] * len(waveforms)
+        elif len(warps) != len(waveforms):
+            raise AlignerError(f"{len(warps)} warps for {len(waveforms)} waveforms")
+        elif any(w != 1.0 for w in warps):
+            check_vtl_warps(list(warps), self.model)
         frames = [num_frames(self.model, int(w.shape[-1])) for w in waveforms]
         for index, count in enumerate(frames):
             if count < 1:
@@ -243,11 +254,11 @@ class EmissionModel:
         outputs: dict[int, torch.Tensor] = {}
         for start in range(0, len(short), self.window_batch):
             group = short[start : start + self.window_batch]
-            for index, out in zip(group, self._forward([waveforms[i] for i in group])):
+            for index, out in zip(group, self._forward([waveforms[i] for i in group], [warps[i] for i in group])):
                 outputs[index] = out
         for index, count in enumerate(frames):
             if count > window_limit:
-                outputs[index] = self._forward_chunked(waveforms[index], count)
+                outputs[index] = self._forward_chunked(waveforms[index], count, warps[index])
         total = max(frames)
         log_probs = torch.zeros(len(waveforms), total, self.model.num_labels, device=self.device)
         for index, out in outputs.items():
@@ -255,7 +266,7 @@ class EmissionModel:
         lengths = torch.tensor(frames, dtype=torch.int64, device=self.device)
         return Emissions(log_probs, lengths, self.frame_seconds)
 
-    def _forward_chunked(self, waveform: torch.Tensor, total: int) -> torch.Tensor:
+    def _forward_chunked(self, waveform: torch.Tensor, total: int, warp: float = 1.0) -> torch.Tensor:
         """Windows with context on both sides; keep each window's core frames."""
         frame, field = self.model.frame_samples, self.model.receptive_field
         n = int(waveform.shape[-1])
@@ -268,7 +279,7 @@ class EmissionModel:
                 first = max(0, a - self.context_frames)
                 last = min(total, b + self.context_frames)
                 spans.append((first, a, b, waveform[first * frame : min(n, (last - 1) * frame + field)]))
-            outs = self._forward([s[3] for s in spans])
+            outs = self._forward([s[3] for s in spans], [warp] * len(spans))
             for (first, a, b, _), out in zip(spans, outs):
                 pieces.append(out[a - first : b - first])
         result = torch.cat(pieces)
@@ -277,11 +288,13 @@ class EmissionModel:
         return result
 
     @torch.inference_mode()
-    def _forward(self, waveforms: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """One padded batch through the network; returns per-item (frames, labels)."""
+    def _forward(self, waveforms: Sequence[torch.Tensor], warps: Sequence[float]) -> list[torch.Tensor]:
+        """One padded batch through the network, each item's spectrum warped
+        by its warp; returns per-item (frames, labels)."""
         model = self.model
         items = [w.to(self.device, torch.float32) for w in waveforms]
-        passes = [self._pass(items, warp) for warp in self.vtl_warps]  # one per warp (just one by default)
+        # one pass per averaged warp (just one by default), each on top of the items' own warps
+        passes = [self._pass(items, [warp * own for own in warps]) for warp in self.vtl_warps]
         out_lengths = passes[0][1]
         log_probs = (
             passes[0][0] if len(passes) == 1 else torch.log_softmax(torch.stack([p for p, _ in passes]).mean(0), -1)
@@ -294,9 +307,10 @@ class EmissionModel:
             )
         return [log_probs[i, : int(n)] for i, n in enumerate(out_lengths)]
 
-    def _pass(self, items: list[torch.Tensor], warp: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pass(self, items: list[torch.Tensor], warp: float | Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
         """The network once on a padded batch, the spectrum warped by
-        ``warp``: ``(log_probs, lengths)``, Shape ``(B, T, C)`` and ``(B,)``."""
+        ``warp`` (one, or one per item): ``(log_probs, lengths)``, Shape
+        ``(B, T, C)`` and ``(B,)``."""
         normalize = self.model.normalize_waveform
         if self.onnx is not None:
             features, lengths = conv_features(self.net, items, normalize=normalize, warp=warp)

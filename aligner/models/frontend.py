@@ -231,18 +231,20 @@ class LogMelFrontEnd(nn.Module):
         return torch.maximum(log_mel, peak - self.dynamic_range_db * math.log(10) / 10)
 
     def forward(
-        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, warp: float = 1.0
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, warp: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Shape: waveforms ``(B, S)``, lengths ``(B,)`` samples -> features
         ``(B, T, 2 * num_bins)``, lengths ``(B,)`` frames (None when
         ``lengths`` is None). ``warp``: a vocal-tract-length warp of the
-        spectrum (:func:`warp_spectrum`; 1: none)."""
+        spectrum (:func:`warp_spectrum`; 1: none), one for the batch or one
+        per item (Shape ``(B,)``)."""
         if waveforms.shape[-1] < self.win_length:
             waveforms = nn.functional.pad(waveforms, (0, self.win_length - waveforms.shape[-1]))
         with torch.autocast(device_type=waveforms.device.type, enabled=False):
             power = self.power_spectrum(waveforms)
-            if warp != 1.0:
-                power = warp_spectrum(power, torch.full((power.shape[0],), float(warp), device=power.device))
+            alpha = torch.as_tensor(warp, dtype=torch.float32, device=power.device).expand(power.shape[0])
+            if bool((alpha != 1.0).any()):
+                power = warp_spectrum(power, alpha)
             features, frames = self.stack_and_normalize(self.log_mel(power), lengths)
         return features, (frames if lengths is not None else None)
 
