@@ -136,13 +136,16 @@ class Pocketsphinx:
 
 
 class Ours:
-    def __init__(self, model, blank_penalty=None, refine=False, vtl_warps=(1.0,)):
+    def __init__(self, model, blank_penalty=None, refine=False, vtl_warps=(1.0,), vtln=False):
         from aligner import Aligner
 
-        self.aligner = Aligner(model, device="cpu", blank_penalty=blank_penalty, refine=refine, vtl_warps=vtl_warps)
+        self.aligner = Aligner(
+            model, device="cpu", blank_penalty=blank_penalty, refine=refine, vtl_warps=vtl_warps, vtln=vtln
+        )
         note = "" if blank_penalty is None else f", blank penalty {blank_penalty:g}"
         note += ", refined" if refine else ""
         note += "" if vtl_warps == (1.0,) else f", warps {','.join(f'{w:g}' for w in vtl_warps)}"
+        note += ", vtln" if vtln else ""
         self.name = f"trellis-align ({self.aligner.model.name}{'' if model is None else ' ' + str(model)}{note})"
 
     def align(self, audio: np.ndarray, text: str) -> list[tuple[float, float]]:
@@ -302,6 +305,11 @@ def main() -> None:
         default=None,
         help="comma-separated warps: run each of our systems also with them (Aligner(vtl_warps=...))",
     )
+    parser.add_argument(
+        "--vtln",
+        action="store_true",
+        help="run each of our systems also with a warp chosen per file (Aligner(vtln=True))",
+    )
     parser.add_argument("--synthetic", type=Path, default=OUT / "heldout", help="held-out synthetic corpus")
     parser.add_argument("--synthetic-utterances", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1234)
@@ -328,11 +336,12 @@ def main() -> None:
     pocketsphinx = Pocketsphinx()
     warps = [(1.0,)] + ([tuple(float(w) for w in args.vtl_warps.split(","))] if args.vtl_warps else [])
     systems = [
-        Ours(spec, penalty, refine, warp)
+        Ours(spec, penalty, refine, warp, vtln)
         for spec in (args.model or [None])
         for penalty in (args.blank_penalty or [None])
         for refine in ([False, True] if args.refine else [False])
         for warp in warps
+        for vtln in ([False, True] if args.vtln else [False])
     ] + [pocketsphinx]
     report = {}
     sets = set(args.sets.split(","))
