@@ -111,14 +111,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     "--adapt-minutes",
     type=positive(),
     default=None,
-    help="Wall-time budget of --adapt in minutes (default: 5x the first pass, at least 1).",
+    help="A wall-clock limit on --adapt in minutes, only if you want one (the run then depends on the machine's "
+    "speed). Default: none; the budget is counted in training steps (5 passes over the files adapted on) with "
+    "fixed seeds, so the same command gives the same alignments on a busy or a quiet machine.",
 )
 @click.option(
     "--adapt-per-speaker",
     is_flag=True,
     help="With --adapt: also adapt one model per speaker (first-level subfolder of IN_DIR) that has at least "
     "60 s of audio in 3 files to align, from the original model and on that speaker's files alone; the other "
-    "files use the whole-corpus model. --adapt-minutes is the budget of all adaptations together.",
+    "files use the whole-corpus model. --adapt-minutes is the limit of all adaptations together.",
 )
 @click.option(
     "--save-adapted",

@@ -448,10 +448,10 @@ def align_corpus(
             aligned as with plain ``adapt`` (the whole-corpus model, or
             the original when that is not kept either); when no speaker
             has enough audio the run is exactly a plain ``adapt`` run.
-            ``AdaptOptions.minutes`` is then the budget of all the
-            adaptations together (default: 5x the time of their first pass,
-            at least 1 minute), shared in proportion to the audio each
-            adapts on (time an adaptation leaves unused goes to the next).
+            ``AdaptOptions.minutes``, when given, is then the wall-clock
+            limit of all the adaptations together (default: none, each
+            adaptation's budget is steps), shared in proportion to the
+            audio each adapts on (time one leaves unused goes to the next).
             Same as ``AdaptOptions(per_speaker=True)``.
         on_adapt_step: progress callback of the adaptation (step, held-out
             score or None); the steps start again at 1 for every model.
@@ -854,10 +854,11 @@ def _adapt_per_speaker(
     every time from the original model (see :func:`align_corpus`).
 
     One first pass aligns every file adapted on (each file once, whatever
-    the number of sets it is in); the budget (``options.minutes``, else 5x
-    that first pass, at least 1 minute) counts from before it, and what is
-    left is shared in proportion to the audio of each adaptation, in turn,
-    so that time one leaves unused goes to the next."""
+    the number of sets it is in); a wall-clock limit (``options.minutes``,
+    only when given) counts from before it, and what is left is shared in
+    proportion to the audio of each adaptation, in turn, so that time one
+    leaves unused goes to the next. Without it each adaptation's budget is
+    steps (reproducible)."""
     from ..training.adapt import (
         SpeakerAdaptation,
         SpeakerAdaptations,
@@ -874,8 +875,10 @@ def _adapt_per_speaker(
         for speaker, keys in eligible.items()
     ]
     union = {item.key: (item, seconds) for _, chosen in sets for item, seconds in chosen}
-    first_pass, decoded = _first_pass(aligner, list(union.values()), workers, batch_seconds)
-    deadline = started + adaptation_budget(time.perf_counter() - started, options.minutes)
+    # the first pass scores as adaptation does: without vtln (its search is per speaker, after adapting)
+    first_pass, decoded = _first_pass(aligner.with_vtln(False), list(union.values()), workers, batch_seconds)
+    limit = adaptation_budget(options.minutes)
+    deadline = None if limit is None else started + limit
     sets = [(name, [d for d in chosen if d[0].key in first_pass]) for name, chosen in sets]
     weights = [math.fsum(decoded[item.key] for item, _ in chosen) for _, chosen in sets]
 
@@ -883,11 +886,13 @@ def _adapt_per_speaker(
     notes: dict[str, str] = {}
     for index, (name, chosen) in enumerate(sets):
         left = math.fsum(weights[index:])
-        share = (deadline - time.perf_counter()) * (weights[index] / left if left > 0 else 1.0)
+        share = None
+        if deadline is not None:
+            share = (deadline - time.perf_counter()) * (weights[index] / left if left > 0 else 1.0)
         if len(chosen) < 2:
             notes[name] = "fewer than 2 of its files could be decoded and aligned"
             continue
-        if share <= 0:
+        if share is not None and share <= 0:
             notes[name] = "the time budget was spent"
             continue
         if on_start is not None:

@@ -22,10 +22,17 @@ corpus items and returns it with a report:
   is never trained on. Their mean word score (:attr:`Alignment.score`) is
   measured before adapting and after every ``eval_every`` steps; the best
   weights are kept, adaptation stops when the score has not improved for
-  ``patience`` evaluations, after ``max_epochs`` passes over the training
-  items, or when the time budget is spent, and when no
-  evaluation beats the original model the original model is returned
-  (``improved`` False). The score is the model's own confidence: it rises
+  ``patience`` evaluations or after ``max_epochs`` passes over the training
+  items, and when no evaluation beats the original model the original
+  model is returned (``improved`` False).
+* **Reproducible.** The budget is work, not time: at most ``max_epochs``
+  passes over the training items (``max_steps`` when given), every random
+  choice (split, order, windows, and torch's own generator while training)
+  from ``seed``. The same items and options give the same weights on a
+  quiet or a busy machine with the same number of threads. A wall-clock
+  limit (``seconds``, ``--adapt-minutes``) applies only when asked for, and
+  the report then says whether it stopped the adaptation (where it stops
+  depends on the machine's speed). The score is the model's own confidence: it rises
   when the model hears these speakers better, but a sharper model is also
   a more confident one, so ``align-corpus`` reports the per-file scores of
   both passes rather than claiming the alignments improved.
@@ -121,6 +128,11 @@ class AdaptationResult:
         history: ``(step, held-out score)`` of every evaluation.
         first_pass: per item (in the order given), the mean word score with
             the original model.
+        max_steps: the step budget (``max_epochs`` passes over the training
+            items, or ``max_steps`` when lower).
+        time_limit: the wall-clock limit asked for (seconds; None: none).
+        stopped_by_time: whether that limit stopped the adaptation before
+            its step budget and patience did.
     """
 
     model: AlignmentModel
@@ -133,15 +145,25 @@ class AdaptationResult:
     held_out_after: float
     history: tuple[tuple[int, float], ...]
     first_pass: tuple[float, ...]
+    max_steps: int = 0
+    time_limit: float | None = None
+    stopped_by_time: bool = False
 
     def describe(self) -> str:
         """One line for people."""
         verdict = "kept" if self.improved else "not kept (no held-out improvement)"
-        return (
-            f"adapted on {self.train_items} files ({self.held_out_items} held out) for {self.steps} steps "
+        budget = f" of {self.max_steps}" if self.max_steps else ""
+        line = (
+            f"adapted on {self.train_items} files ({self.held_out_items} held out) for {self.steps}{budget} steps "
             f"in {self.seconds:.0f} s: held-out mean word score {self.held_out_before:.3f} -> "
             f"{self.held_out_after:.3f}, adapted model {verdict}"
         )
+        if self.stopped_by_time and self.time_limit is not None:
+            line += (
+                f"; stopped by the time limit of {self.time_limit:.0f} s asked for, so another machine "
+                "(or a busier one) may stop elsewhere"
+            )
+        return line
 
 
 def frame_targets(
@@ -200,9 +222,11 @@ class AdaptOptions:
     ``--save-adapted``, ``--adapt-per-speaker``).
 
     Attributes:
-        minutes: wall-time budget of the adaptation; None: 5x the first
-            pass's time (at least 1 minute). With ``per_speaker`` it is the
-            budget of all the adaptations together (first pass included),
+        minutes: a wall-clock limit on the adaptation, only when asked for
+            (its result then depends on the machine's speed); None: no
+            limit, the budget is counted in steps (:func:`adapt_model`'s
+            ``max_epochs``, ``max_steps``). With ``per_speaker`` it is the
+            limit of all the adaptations together (first pass included),
             shared among them in proportion to the audio each adapts on.
         max_audio_minutes: audio (in minutes) drawn at random from the
             corpus (with ``per_speaker``: also from each speaker's files) to
@@ -213,9 +237,9 @@ class AdaptOptions:
             saved in ``save_to/SPEAKER/``, and ``save_to`` holds the model
             that aligned the other files.
         seed: random seed.
-        max_steps: stop after this many steps at the latest (reproducible
-            runs; None: the time budget and the other limits decide); with
-            ``per_speaker``, per adaptation.
+        max_steps: stop after this many steps at the latest (None: 5
+            passes over the training files and the held-out patience
+            decide); with ``per_speaker``, per adaptation.
         per_speaker: also adapt one model per speaker (the first folder
             below the corpus folder, :func:`speaker_of`) that has at least
             ``min_speaker_seconds`` of audio in ``min_speaker_files`` files
@@ -392,15 +416,17 @@ def adapt_model(
         aligner: an :class:`aligner.Aligner` (its decoding settings are used
             for every alignment made here; it is not changed).
         items: :class:`aligner.pipeline.PreparedItem` of the corpus.
-        seconds: wall-time budget for the whole adaptation; None: 5x the
-            time of the first pass over ``items`` (at least 60 s).
+        seconds: a wall-clock limit on the whole adaptation (the result
+            then depends on the machine's speed); None: none, the budget is
+            ``max_epochs`` / ``max_steps`` (reproducible).
         holdout: share of the items held out to decide when to stop.
         lr: AdamW learning rate.
         prior_weight: weight of the squared distance to the original weights.
         batch_items: items per optimizer step.
         eval_every: steps between held-out evaluations.
         patience: evaluations without improvement before stopping.
-        seed: random seed (split, order, windows).
+        seed: random seed (split, order, windows, and torch's generator
+            while training; the caller's torch generator is left as it was).
         max_steps: stop after this many steps at the latest.
         max_epochs: stop after this many passes over the training items
             (self-training drifts: on the shared recordings 5 passes helped,
@@ -412,7 +438,7 @@ def adapt_model(
             evaluation, the held-out score (progress bars).
         first_pass: the items' mean word scores (:attr:`Alignment.score`)
             with ``aligner``, when already known: the first pass is then
-            skipped (``seconds`` is required).
+            skipped.
 
     Raises:
         AlignerError: fewer than two items, or a bad argument.
@@ -432,8 +458,50 @@ def adapt_model(
             "adaptation: seconds, holdout in (0, 1), lr > 0, prior_weight >= 0, batch_items, "
             "eval_every and patience >= 1 are required"
         )
-    if first_pass is not None and (len(first_pass) != len(items) or seconds is None):
-        raise AlignerError("adaptation: first_pass needs one score per item and a time budget (seconds)")
+    if first_pass is not None and len(first_pass) != len(items):
+        raise AlignerError("adaptation: first_pass needs one score per item")
+    if max_steps is not None and max_steps < 0:
+        raise AlignerError(f"adaptation: max_steps must be >= 0, not {max_steps}")
+    with torch.random.fork_rng(devices=[]):  # dropout, if any, draws from the seed; the caller's generator is kept
+        torch.manual_seed(seed)
+        return _adapt(
+            aligner.with_vtln(False),  # vtln chooses warps after adapting, per speaker (align_corpus)
+            items,
+            seconds=seconds,
+            holdout=holdout,
+            lr=lr,
+            prior_weight=prior_weight,
+            batch_items=batch_items,
+            eval_every=eval_every,
+            patience=patience,
+            seed=seed,
+            max_steps=max_steps,
+            max_epochs=max_epochs,
+            min_target_score=min_target_score,
+            on_step=on_step,
+            first_pass=first_pass,
+        )
+
+
+def _adapt(
+    aligner: Aligner,
+    items: Sequence[PreparedItem],
+    *,
+    seconds: float | None,
+    holdout: float,
+    lr: float,
+    prior_weight: float,
+    batch_items: int,
+    eval_every: int,
+    patience: int,
+    seed: int,
+    max_steps: int | None,
+    max_epochs: float,
+    min_target_score: float,
+    on_step: Callable[[int, float | None], None] | None,
+    first_pass: Sequence[float] | None,
+) -> AdaptationResult:
+    """:func:`adapt_model` once its arguments are checked (in its torch generator)."""
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
@@ -445,8 +513,6 @@ def adapt_model(
 
     if first_pass is None:
         first_pass = [a.score for a in aligner.align_prepared(list(items))]
-    if seconds is None:
-        seconds = adaptation_budget(time.perf_counter() - started, None)
     before = float(np.mean([first_pass[k] for k in order[:held]]))
 
     model = replace(original, model=copy.deepcopy(original.model))
@@ -485,8 +551,11 @@ def adapt_model(
         limit = min(limit, max_steps)
     best_score, best_state = before, None
     history: list[tuple[int, float]] = []
-    step, stale = 0, 0
-    while time.perf_counter() - started < seconds and stale < patience and step < limit:
+    step, stale, out_of_time = 0, 0, False
+    while stale < patience and step < limit:
+        if seconds is not None and time.perf_counter() - started >= seconds:
+            out_of_time = True
+            break
         model.model.train()
         chosen = rng.choice(len(train), size=min(batch_items, len(train)), replace=False)
         optimizer.zero_grad(set_to_none=True)
@@ -552,6 +621,9 @@ def adapt_model(
             before,
             tuple(history),
             tuple(first_pass),
+            limit,
+            seconds,
+            out_of_time,
         )
     model.model.load_state_dict(best_state)
     return AdaptationResult(
@@ -565,14 +637,17 @@ def adapt_model(
         best_score,
         tuple(history),
         tuple(first_pass),
+        limit,
+        seconds,
+        out_of_time,
     )
 
 
-def adaptation_budget(first_pass_seconds: float, minutes: float | None) -> float:
-    """Seconds of adaptation: ``minutes`` when given, else 5x the first
-    pass's time (at least 60 s)."""
-    if minutes is not None:
-        if not (math.isfinite(minutes) and minutes > 0):
-            raise AlignerError(f"adapt minutes must be a positive number, not {minutes!r}")
-        return 60.0 * minutes
-    return max(60.0, 5.0 * first_pass_seconds)
+def adaptation_budget(minutes: float | None) -> float | None:
+    """The wall-clock limit of adaptation in seconds: ``minutes`` when
+    given (asked for), else None (no limit: the budget is steps)."""
+    if minutes is None:
+        return None
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise AlignerError(f"adapt minutes must be a positive number, not {minutes!r}")
+    return 60.0 * minutes
