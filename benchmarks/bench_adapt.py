@@ -9,7 +9,7 @@ does:
     ("real") and on the others pocketsphinx can align ("real-ps");
   * synthetic: the held-out synthetic files of one held-out voice (a
     speaker never trained on), scored against the synthesizer's times.
-Budgets: none (no adaptation), the default (5x the first pass), and each
+Budgets: none (no adaptation), the default (5 passes, no time limit), and each
 ``--minutes``. Reported: MAE / % within 50 ms and the held-out score
 before -> after.
 """

@@ -16,8 +16,9 @@ import torch
 
 from aligner import Aligner
 from aligner.corpus.align import align_corpus
+from aligner.errors import AlignerError
 from aligner.testing import tiny_phone_model
-from aligner.training.adapt import AdaptOptions, adapt_model, adaptation_budget
+from aligner.training.adapt import MIN_SCORE_GAIN, AdaptOptions, adapt_model, adaptation_budget
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,29 @@ def test_align_corpus_adapt_gives_identical_alignments_on_a_busy_machine(speech_
         assert summary.adaptation.steps > 0
         outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.json"))})
     assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
+
+
+def test_the_likelihood_criterion_stops_and_keeps_by_log_probability_per_frame(speech_corpus):
+    aligner = _phone_aligner()
+    items = _items(aligner, speech_corpus)
+    seen = []
+    result = adapt_model(
+        aligner,
+        items,
+        lr=3e-3,
+        prior_weight=0.0,
+        eval_every=3,
+        patience=50,
+        seed=1,
+        max_steps=6,
+        criterion="likelihood",
+        on_evaluate=lambda step, model, value: seen.append((step, value)),
+    )
+    assert result.criterion == "likelihood" and "held-out log-probability per frame" in result.describe()
+    assert list(result.history) == seen and [step for step, _ in seen] == [3, 6]
+    assert all(value < 0 for _, value in seen) and result.held_out_before < 0  # log-probabilities, not scores
+    best = max([result.held_out_before, *(value for _, value in seen)])
+    assert result.improved == (best > result.held_out_before + MIN_SCORE_GAIN)
+    assert result.held_out_after == (best if result.improved else result.held_out_before)
+    with pytest.raises(AlignerError, match="criterion must be one of score, likelihood"):
+        adapt_model(aligner, items, criterion="mae")

@@ -105,6 +105,9 @@ MIN_SPEAKER_SECONDS = 60.0
 #: train on, so that the held-out file is never judged by a model fitted to
 #: a single other recording.
 MIN_SPEAKER_FILES = 3
+#: The held-out measures :func:`adapt_model` can stop and keep by.
+CRITERIA = ("score", "likelihood")
+_MEASURES = {"score": "mean word score", "likelihood": "log-probability per frame"}
 #: A held-out score counts as better only when it beats the best so far by
 #: this much: a model whose weights barely moved scores within rounding
 #: noise of the original (which differs with the number of threads), and
@@ -123,8 +126,8 @@ class AdaptationResult:
         steps: optimizer steps taken.
         seconds: wall time spent adapting.
         train_items, held_out_items: how many items each side had.
-        held_out_before, held_out_after: mean word score of the held-out
-            items with the original and with the returned model.
+        held_out_before, held_out_after: the held-out measure
+            (``criterion``) with the original and with the returned model.
         history: ``(step, held-out score)`` of every evaluation.
         first_pass: per item (in the order given), the mean word score with
             the original model.
@@ -133,6 +136,8 @@ class AdaptationResult:
         time_limit: the wall-clock limit asked for (seconds; None: none).
         stopped_by_time: whether that limit stopped the adaptation before
             its step budget and patience did.
+        criterion: the held-out measure (:data:`CRITERIA`): ``"score"``,
+            mean word score; ``"likelihood"``, log-probability per frame.
     """
 
     model: AlignmentModel
@@ -148,6 +153,7 @@ class AdaptationResult:
     max_steps: int = 0
     time_limit: float | None = None
     stopped_by_time: bool = False
+    criterion: str = "score"
 
     def describe(self) -> str:
         """One line for people."""
@@ -155,7 +161,8 @@ class AdaptationResult:
         budget = f" of {self.max_steps}" if self.max_steps else ""
         line = (
             f"adapted on {self.train_items} files ({self.held_out_items} held out) for {self.steps}{budget} steps "
-            f"in {self.seconds:.0f} s: held-out mean word score {self.held_out_before:.3f} -> "
+            f"in {self.seconds:.0f} s: held-out {_MEASURES.get(self.criterion, self.criterion)} "
+            f"{self.held_out_before:.3f} -> "
             f"{self.held_out_after:.3f}, adapted model {verdict}"
         )
         if self.stopped_by_time and self.time_limit is not None:
@@ -409,6 +416,8 @@ def adapt_model(
     min_target_score: float = MIN_TARGET_SCORE,
     on_step: Callable[[int, float | None], None] | None = None,
     first_pass: Sequence[float] | None = None,
+    criterion: str = "score",
+    on_evaluate: Callable[[int, AlignmentModel, float], None] | None = None,
 ) -> AdaptationResult:
     """Fine-tune a copy of ``aligner.models.alignment_model`` on ``items`` (see the module docstring).
 
@@ -439,6 +448,13 @@ def adapt_model(
         first_pass: the items' mean word scores (:attr:`Alignment.score`)
             with ``aligner``, when already known: the first pass is then
             skipped.
+        criterion: the held-out measure that decides when to stop and
+            which weights to keep (one of :data:`CRITERIA`): ``"score"``,
+            the mean word score of the held-out items; ``"likelihood"``,
+            the log-probability per frame of their forced paths
+            (:meth:`aligner.Aligner.path_log_likelihoods`).
+        on_evaluate: called after every held-out evaluation with the step,
+            the current model and its held-out measure (benchmarks).
 
     Raises:
         AlignerError: fewer than two items, or a bad argument.
@@ -462,6 +478,8 @@ def adapt_model(
         raise AlignerError("adaptation: first_pass needs one score per item")
     if max_steps is not None and max_steps < 0:
         raise AlignerError(f"adaptation: max_steps must be >= 0, not {max_steps}")
+    if criterion not in CRITERIA:
+        raise AlignerError(f"adaptation: criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     with torch.random.fork_rng(devices=[]):  # dropout, if any, draws from the seed; the caller's generator is kept
         torch.manual_seed(seed)
         return _adapt(
@@ -480,6 +498,8 @@ def adapt_model(
             min_target_score=min_target_score,
             on_step=on_step,
             first_pass=first_pass,
+            criterion=criterion,
+            on_evaluate=on_evaluate,
         )
 
 
@@ -500,6 +520,8 @@ def _adapt(
     min_target_score: float,
     on_step: Callable[[int, float | None], None] | None,
     first_pass: Sequence[float] | None,
+    criterion: str,
+    on_evaluate: Callable[[int, AlignmentModel, float], None] | None,
 ) -> AdaptationResult:
     """:func:`adapt_model` once its arguments are checked (in its torch generator)."""
     started = time.perf_counter()
@@ -513,7 +535,10 @@ def _adapt(
 
     if first_pass is None:
         first_pass = [a.score for a in aligner.align_prepared(list(items))]
-    before = float(np.mean([first_pass[k] for k in order[:held]]))
+    if criterion == "likelihood":
+        before = _log_likelihood(aligner, held_out)
+    else:
+        before = float(np.mean([first_pass[k] for k in order[:held]]))
 
     model = replace(original, model=copy.deepcopy(original.model))
     adapted = aligner.with_model(model)
@@ -543,6 +568,8 @@ def _adapt(
 
     def held_out_score() -> float:
         model.model.eval()
+        if criterion == "likelihood":
+            return _log_likelihood(adapted, held_out)
         return float(np.mean([a.score for a in adapted.align_prepared(held_out)]))
 
     targets = targets_of(adapted) if phone_model else []
@@ -598,6 +625,8 @@ def _adapt(
         score = None
         if step % eval_every == 0:
             score = held_out_score()
+            if on_evaluate is not None:
+                on_evaluate(step, model, score)
             history.append((step, score))
             if score > best_score + MIN_SCORE_GAIN:
                 best_score, stale = score, 0
@@ -624,6 +653,7 @@ def _adapt(
             limit,
             seconds,
             out_of_time,
+            criterion,
         )
     model.model.load_state_dict(best_state)
     return AdaptationResult(
@@ -640,7 +670,14 @@ def _adapt(
         limit,
         seconds,
         out_of_time,
+        criterion,
     )
+
+
+def _log_likelihood(aligner: Aligner, items: Sequence[PreparedItem]) -> float:
+    """The log-probability per frame of the forced paths of ``items``."""
+    totals, _ = aligner.path_log_likelihoods(items)
+    return math.fsum(s for s, _ in totals) / max(1, sum(n for _, n in totals))
 
 
 def adaptation_budget(minutes: float | None) -> float | None:
