@@ -155,6 +155,13 @@ def test_align_corpus_vtln_chooses_one_warp_per_speaker(packaged, sentences, tmp
     expected = packaged.align_prepared([replace(item, warp=choices["low"].warp)])[0]
     written = json.loads((out / "low" / "low-3.json").read_text())
     assert [round(w["start"], 3) for w in written["words"]] == [round(w.start, 3) for w in expected.words]
+    # a resumed run chooses each speaker's warp from the same excerpt: the files left get the same warp
+    (out / "low" / "low-3.json").unlink()
+    again = align_corpus(corpus, out, packaged.with_vtln(True), formats=("json",))
+    assert (again.aligned, again.skipped) == (1, 10) and again.warps is not None
+    resumed = json.loads((out / "low" / "low-3.json").read_text())
+    assert resumed["warp"] == written["warp"]
+    assert [(w["start"], w["end"]) for w in resumed["words"]] == [(w["start"], w["end"]) for w in written["words"]]
 
 
 def test_cli_vtln(sentences, tmp_path, tiny_model_dir):
