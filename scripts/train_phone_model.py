@@ -291,6 +291,7 @@ def train(args: argparse.Namespace) -> None:
         log=log,
         eval_every=args.eval_every,
         net=net,
+        max_steps=args.max_steps or None,
     )
 
 
@@ -306,7 +307,9 @@ def label_real(args: argparse.Namespace) -> None:
     if args.limit:
         train_clips = train_clips[: args.limit]
     t0 = time.monotonic()
-    items, dropped = label_clips(args.model, train_clips, margin=args.margin, min_word_score=args.min_word_score)
+    items, dropped = label_clips(
+        args.model, train_clips, margin=args.margin, edge_margin=args.edge_margin, min_word_score=args.min_word_score
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_utterances(out, items)
@@ -350,6 +353,7 @@ def main() -> None:
     t.add_argument("specs")
     t.add_argument("out")
     t.add_argument("--budget", type=float, default=300.0, help="training wall seconds")
+    t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: the budget decides)")
     t.add_argument("--jobs", type=int, default=2)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--device", default="cpu")
@@ -384,6 +388,9 @@ def main() -> None:
     r.add_argument("--texts", default=None, help="transcripts of the LibriSpeech clips (transcribe_real_speech.py)")
     r.add_argument("--model", default=None, help="the labelling model (default: the packaged one)")
     r.add_argument("--margin", type=int, default=1, help="frames left out of the loss on each side of a boundary")
+    r.add_argument(
+        "--edge-margin", type=int, default=None, help="the same at a speech/silence boundary (default: --margin)"
+    )
     r.add_argument("--min-word-score", type=float, default=0.0, help="words scored below: left out of the loss")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--limit", type=int, default=0)

@@ -15,9 +15,13 @@ into ``OUT_DIR/.whisper-base``). ``OUT_DIR/transcripts.tsv`` gets one row per
 clip: the base transcript, the tiny.en one, their word disagreement, base's
 mean log-probability, no-speech probability and lowest word probability, and
 ``keep`` (1 or 0). A clip is kept when the two models, which err differently,
-agree on its words (word disagreement <= ``--max-disagreement``) and base is
-confident; ``OUT_DIR/SPEAKER/NAME.txt`` is written for kept clips only (base's
-text), beside which the training code finds the audio by name.
+agree on what was said (their letters, spaces and punctuation aside, differ in
+at most ``--max-disagreement`` of them: "shop boy" and "shopboy", "fulfilment"
+and "fulfillment" agree, "stitching time" and "stitch in time" do not) and base
+is confident (mean log-probability >= ``--min-logprob``);
+``OUT_DIR/SPEAKER/NAME.txt`` is written for kept clips only (base's text),
+beside which the training code finds the audio by name. ``--rekeep`` applies
+new thresholds to an existing table without transcribing again.
 """
 
 from __future__ import annotations
@@ -62,8 +66,12 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
 
 
-def _disagreement(a: list[str], b: list[str]) -> float:
-    """Word edit distance between two transcripts over the longer one's length."""
+def _letters(text: str) -> str:
+    return "".join(_words(text))
+
+
+def _disagreement(a: str, b: str) -> float:
+    """Edit distance between two sequences over the longer one's length."""
     prev = list(range(len(b) + 1))
     for i, wa in enumerate(a, 1):
         cur = [i] + [0] * len(b)
@@ -91,14 +99,42 @@ def _transcribe(model, path: Path) -> tuple[str, float, float, float]:
     return text, logprob, no_speech, min(probs, default=0.0)
 
 
+def _rekeep(out_dir: Path, max_disagreement: float, min_logprob: float) -> int:
+    table = out_dir / "transcripts.tsv"
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for row in rows:
+        row["disagreement"] = f"{_disagreement(_letters(row['base']), _letters(row['tiny_en'])):.3f}"
+        keep = bool(_words(row["base"])) and float(row["disagreement"]) <= max_disagreement
+        keep = keep and float(row["logprob"]) >= min_logprob
+        row["keep"] = str(int(keep))
+        out = out_dir / f"{row['clip']}.txt"
+        if keep:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(row["base"] + "\n")
+        elif out.is_file():
+            out.unlink()
+    tmp = table.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, table)
+    print(f"kept {sum(r['keep'] == '1' for r in rows)} of {len(rows)} clips")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("in_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--max-disagreement", type=float, default=0.10)
+    parser.add_argument("--max-disagreement", type=float, default=0.05)
     parser.add_argument("--min-logprob", type=float, default=-0.6)
+    parser.add_argument("--rekeep", action="store_true", help="apply the thresholds to OUT_DIR/transcripts.tsv again")
     args = parser.parse_args(argv)
+    if args.rekeep:
+        return _rekeep(args.out_dir, args.max_disagreement, args.min_logprob)
 
     from faster_whisper import WhisperModel
 
@@ -124,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             text, logprob, no_speech, min_prob = _transcribe(base, clip)
             tiny_text, _, _, _ = _transcribe(tiny, clip)
-            dis = _disagreement(_words(text), _words(tiny_text))
+            dis = _disagreement(_letters(text), _letters(tiny_text))
             keep = bool(_words(text)) and dis <= args.max_disagreement and logprob >= args.min_logprob
             writer.writerow(
                 [rel, int(keep), f"{dis:.3f}", f"{logprob:.3f}", f"{no_speech:.3f}", f"{min_prob:.3f}", text, tiny_text]

@@ -103,6 +103,9 @@ def test_trusted_labels_follow_the_alignment_and_leave_out_boundaries_and_weak_w
     for edge in (5, 10, 13, 20):  # the first frame of each phone and the last frame before it
         assert margin[edge - 1] == IGNORE and margin[edge] == IGNORE
     assert margin[7] == ID["AH"] and margin[16] == ID["IY"] and margin[0] == 0
+    inner = _trusted_labels(samples, _alignment(), margin=1, min_word_score=0.0, edge_margin=0)
+    assert inner[4] == 0 and inner[5] == ID["AH"] and inner[19] == ID["IY"] and inner[20] == 0  # speech/silence kept
+    assert inner[9] == inner[10] == inner[12] == inner[13] == IGNORE  # between two phones: left out
     weak = _trusted_labels(samples, _alignment(), margin=0, min_word_score=0.5)
     assert (weak[10:20] == IGNORE).all() and weak[5:10].tolist() == [ID["AH"]] * 5
 

@@ -5,8 +5,9 @@ always done, the current model aligns each recording to its transcript (the
 duration decoder), its phones become the frame labels of the next round of
 training, and the new model aligns again. Frames the alignment is least sure
 of are left out of the loss (label :data:`IGNORE`): the frames around every
-phone boundary (``margin`` on each side) and the frames of words scored
-below ``min_word_score``; a recording the guard calls suspect is left out.
+boundary between two phones (``margin`` on each side) and between speech and
+silence (``edge_margin``), and the frames of words scored below
+``min_word_score``; a recording the guard calls suspect is left out.
 Synthetic speech, whose phone times are exact, trains beside it and keeps
 the boundaries anchored.
 
@@ -109,19 +110,32 @@ def find_clips(root: Path, texts: Path | None) -> list[RealClip]:
     return clips
 
 
-def _trusted_labels(num_samples: int, alignment: Alignment, margin: int, min_word_score: float) -> np.ndarray:
-    """Frame labels from an alignment's phones; untrusted frames set to :data:`IGNORE`."""
+def _trusted_labels(
+    num_samples: int, alignment: Alignment, margin: int, min_word_score: float, edge_margin: int | None = None
+) -> np.ndarray:
+    """Frame labels from an alignment's phones; untrusted frames set to :data:`IGNORE`.
+
+    ``margin`` frames on each side of a boundary between two phones are not
+    trusted, ``edge_margin`` (default ``margin``) around a boundary between
+    speech and silence.
+    """
     words = alignment.words
     phones = [
         (span.label, round(span.start * SAMPLE_RATE), round(span.end * SAMPLE_RATE)) for w in words for span in w.chars
     ]
     labels = frame_labels(num_samples, phones)
     frames = len(labels)
-    if margin > 0:
-        edges = {round(span.start / 0.02) for w in words for span in w.chars}
-        edges |= {round(span.end / 0.02) for w in words for span in w.chars}
-        for edge in edges:
-            labels[max(edge - margin, 0) : min(edge + margin, frames)] = IGNORE
+    edge_margin = margin if edge_margin is None else edge_margin
+    edges = {round(span.start / 0.02) for w in words for span in w.chars}
+    edges |= {round(span.end / 0.02) for w in words for span in w.chars}
+    spans = []
+    for edge in sorted(edges):
+        silent = (0 < edge <= frames and labels[edge - 1] == 0) or (edge < frames and labels[edge] == 0)
+        m = edge_margin if silent else margin
+        if m > 0:
+            spans.append((max(edge - m, 0), min(edge + m, frames)))
+    for a, b in spans:
+        labels[a:b] = IGNORE
     for w in words:
         if w.score < min_word_score or not w.aligned:
             labels[max(round(w.start / 0.02) - margin, 0) : min(round(w.end / 0.02) + margin, frames)] = IGNORE
@@ -133,6 +147,7 @@ def label_clips(
     clips: Sequence[RealClip],
     *,
     margin: int = 1,
+    edge_margin: int | None = None,
     min_word_score: float = 0.0,
     batch: int = 8,
     on_result: Callable[[LabeledUtterance], None] | None = None,
@@ -168,7 +183,7 @@ def label_clips(
             if result.suspect:
                 dropped.append((clip, "; ".join(result.suspect)))
                 continue
-            labels = _trusted_labels(len(wave), result, margin, min_word_score)
+            labels = _trusted_labels(len(wave), result, margin, min_word_score, edge_margin)
             audio16 = np.clip(np.round(wave * 32768), -32768, 32767).astype(np.int16)
             item = LabeledUtterance(
                 audio16,
