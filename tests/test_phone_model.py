@@ -400,7 +400,7 @@ def test_validate_and_align_corpus(model_dir, tmp_path):
     loaded = load_model(model_dir)
     problems = validate_corpus(find_corpus_files(corpus), loaded)
     assert [(p.key, p.stage) for p in problems] == [("short.wav", "length")]
-    assert "tokens need at least" in problems[0].message
+    assert "transcript too long for the audio" in problems[0].message
 
     phones = Aligner(model_dir, device="cpu")
     out = tmp_path / "out"
