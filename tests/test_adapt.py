@@ -75,7 +75,6 @@ def test_adaptation_lowers_the_training_loss_and_reports(speech_corpus):
     result = adapt_model(
         aligner,
         items,
-        seconds=120,
         lr=3e-3,
         prior_weight=0.0,
         eval_every=3,
@@ -126,7 +125,6 @@ def test_ctc_models_adapt_on_their_transcripts(speech_corpus):
     result = adapt_model(
         aligner,
         items,
-        seconds=120,
         lr=3e-3,
         prior_weight=0.0,
         eval_every=4,
@@ -143,7 +141,7 @@ def test_ctc_models_adapt_on_their_transcripts(speech_corpus):
 def test_no_held_out_improvement_keeps_the_original(speech_corpus):
     aligner = _phone_aligner()
     items = _items(aligner, speech_corpus)
-    result = adapt_model(aligner, items, seconds=120, lr=1e-12, eval_every=2, patience=1, seed=1, max_steps=20)
+    result = adapt_model(aligner, items, lr=1e-12, eval_every=2, patience=1, seed=1, max_steps=20)
     assert not result.improved and result.model is aligner.model and result.steps == 2
     assert result.held_out_after == result.held_out_before and "not kept" in result.describe()
 
@@ -151,7 +149,7 @@ def test_no_held_out_improvement_keeps_the_original(speech_corpus):
 def test_adaptation_stops_after_max_epochs(speech_corpus):
     aligner = _phone_aligner()
     items = _items(aligner, speech_corpus)  # 6 training items, 4 per step: 2 epochs = 3 steps
-    result = adapt_model(aligner, items, seconds=120, eval_every=100, holdout=0.25, max_epochs=2)
+    result = adapt_model(aligner, items, eval_every=100, holdout=0.25, max_epochs=2)
     assert result.steps == 3 and result.history == () and not result.improved
 
 

@@ -187,7 +187,7 @@ class FakeEmitter:
         self.log_probs = log_probs
         self.device = torch.device("cpu")
 
-    def __call__(self, waveforms):
+    def __call__(self, waveforms, warps=None):
         batch = len(waveforms)
         frames = self.log_probs.shape[0]
         return Emissions(
@@ -416,7 +416,7 @@ class CachingEmitter:
     def __init__(self, emitter):
         self.emitter, self.device, self.cache = emitter, emitter.device, {}
 
-    def __call__(self, waveforms):
+    def __call__(self, waveforms, warps=None):
         (waveform,) = waveforms
         key = waveform.numpy().tobytes()
         if key not in self.cache:
