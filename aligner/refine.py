@@ -1,5 +1,5 @@
 """Boundary refinement: move the word boundaries at pauses to where the
-audio's energy says speech starts or stops (issue 10, opt-in:
+audio's energy says speech starts or stops (opt-in:
 ``Aligner(refine=True)``, ``aligner align --refine``).
 
 Which boundaries move
@@ -62,10 +62,10 @@ overlap or change order, and every boundary stays within ``window`` of where
 it was.
 
 With the packaged phone model it made word boundaries worse on synthetic
-speech and about even on real speech (``MODEL.md``, "Boundary refinement
-(issue 10) measured worse"): that model's boundaries already sit where its
-evidence is. It is meant for the pause edges of peaky CTC models, whose
-word ends are otherwise a fixed extension.
+speech and about even on real speech (``MODEL.md``, "Boundary
+refinement"): that model's boundaries already sit where its evidence is.
+It is meant for the pause edges of peaky CTC models, whose word ends are
+otherwise a fixed extension.
 
 Shapes: ``levels`` ``(T,)`` for ``T`` frames.
 """

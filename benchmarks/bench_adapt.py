@@ -1,4 +1,4 @@
-"""Word-boundary accuracy with and without ``--adapt`` (issue 11).
+"""Word-boundary accuracy with and without ``--adapt``.
 
     python benchmarks/bench_adapt.py [--minutes 1 --minutes 5] [--model SPEC]
 

@@ -1,5 +1,5 @@
-"""Cost of the decoding parts that issue 10 added, against the plain CTC
-Viterbi on the same inputs (the cases of ``bench_viterbi.py``):
+"""Cost of the decoding parts beyond the plain Viterbi (duration decoder,
+quiet prior, guard), against the plain CTC Viterbi on the same inputs (the cases of ``bench_viterbi.py``):
 
 1. batch: 32 utterances of 10-20 s (T in [500, 1000], L in [150, 300],
    C = 32), words of 4 tokens;

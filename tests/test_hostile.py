@@ -1,4 +1,4 @@
-"""Hostile input (issue 12): outputs onto inputs, devices, symlinks, closed
+"""Hostile input: outputs onto inputs, devices, symlinks, closed
 standard output, colliding corpus outputs, malicious checkpoints, control
 characters and markup in transcripts, wrong argument types."""
 

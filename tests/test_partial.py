@@ -497,7 +497,7 @@ def test_words_not_spoken_are_flagged(example):
 
 
 def test_long_matching_recording_has_no_invented_gaps():
-    """Issue 12: a long recording with a transcript that matches it exactly
+    """A long recording with a transcript that matches it exactly
     (the example 12 times, 2 minutes, 228 words) -- no word left out, no
     audio skipped, words where the plain alignment puts them."""
     audio, rate = soundfile.read(EXAMPLES / "example.wav", dtype="float32")

@@ -367,7 +367,7 @@ def test_property_ids_valid_and_one_word_per_whitespace_word(text, english):
             # only allowed when the text has no plain letter at all
             assert not any(c.isascii() and c.isalpha() for c in text)
             return
-    # control characters separate words like whitespace (issue 12: they never reach an output)
+    # control characters separate words like whitespace (they never reach an output)
     expected = re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", text).split()
     assert len(transcript.words) == len(expected)
     assert [w.text for w in transcript.words] == expected

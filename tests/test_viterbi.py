@@ -559,7 +559,7 @@ def test_memory_plan_of_one_hour_is_bounded():
     assert single > 3 * 2**30  # the single-pass band: over 3 GiB
     assert K < 2000 and bounded < 80 * 2**20
     # Eight minutes fit the default budget: one segment, the single pass;
-    # ten minutes are searched in segments (issue 16: the call's extra memory)
+    # ten minutes are searched in segments (the call's extra memory stays bounded)
     K, single, _ = plan(24000, tokens[:7200], 4, viterbi.DEFAULT_MAX_MEMORY)
     assert K == 24000 and single < 64 * 2**20
     K, single, bounded = plan(30000, tokens[:9000], 4, viterbi.DEFAULT_MAX_MEMORY)

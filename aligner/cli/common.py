@@ -2,8 +2,8 @@
 errors into exit codes, output helpers, and the options several commands
 declare (each declared once here).
 
-Nothing heavy is imported at module level: ``aligner --help`` must stay fast
-(issue 16), so torch, numpy and the pipeline are imported inside the
+Nothing heavy is imported at module level: ``aligner --help`` must stay fast,
+so torch, numpy and the pipeline are imported inside the
 commands.
 """
 
