@@ -236,11 +236,8 @@ class Aligner:
             window_batch=window_batch,
             vtl_warps=vtl_warps,
         )
-        if vtln and not isinstance(self.model.model.feature_extractor, LogMelFrontEnd):
-            raise AlignerError(
-                f"vtln (vocal-tract-length normalization) needs a model with a log-mel front end; "
-                f"{self.model.name} reads the raw waveform"
-            )
+        if vtln:
+            _check_vtln_model(self.model)
         self.vtln = vtln
         self.max_memory = max_memory
         # The duration decoder's first call may run in numpy (no numba import: a one-file command
@@ -285,8 +282,8 @@ class Aligner:
         ``self`` when it is already so)."""
         if vtln == self.vtln:
             return self
-        if vtln and not isinstance(self.model.model.feature_extractor, LogMelFrontEnd):
-            raise AlignerError(f"vtln needs a model with a log-mel front end; {self.model.name} reads the raw waveform")
+        if vtln:
+            _check_vtln_model(self.model)
         other = copy.copy(self)
         other.vtln = vtln
         return other
@@ -365,20 +362,7 @@ class Aligner:
         if self.min_frames is None:
             _, scores = self._viterbi(log_probs, [item.targets for item in items], emissions.lengths)
         else:
-            self._before_duration_decoding()
-            words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
-            minima = [self.min_frames if item.min_frames is None else item.min_frames for item in items]
-            paths = torch.zeros(log_probs.shape[:2], dtype=torch.int64)
-            for minimum in sorted(set(minima)):
-                rows = [row for row, m in enumerate(minima) if m == minimum]
-                paths[rows], _ = duration_align(
-                    log_probs[rows],
-                    [words[row] for row in rows],
-                    emissions.lengths[rows],
-                    blank=self.model.blank,
-                    min_frames=minimum,
-                    max_memory=self.max_memory,
-                )
+            paths, _ = self._duration_paths(items, log_probs, emissions.lengths)
             scores = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
         totals = [
             (float(scores[row, : int(lengths[row])].double().sum()), int(lengths[row])) for row in range(len(items))
@@ -534,13 +518,34 @@ class Aligner:
         ``max_frames``), silence only between words. ``decoded`` (blank
         penalty applied) chooses the path; scores are ``log_probs`` of the
         path's labels. Shape: ``(B, T, C)``."""
+        paths, positions = self._duration_paths(items, decoded, lengths, max_frames)
+        chosen = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
+        lengths = lengths.cpu()
+        results = []
+        for row, item in enumerate(items):
+            frames = int(lengths[row])
+            spans = position_spans(positions[row, :frames], paths[row, :frames], chosen[row, :frames])
+            words_ = self._word_spans(spans, item.word_index, item.transcript.words, frames)
+            results.append(self._alignment(item, words_))
+        return results
+
+    def _duration_paths(
+        self,
+        items: Sequence[PreparedItem],
+        decoded: torch.Tensor,
+        lengths: torch.Tensor,
+        max_frames: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(paths, positions)`` of the duration-aware decoder on ``decoded``,
+        one batch per minimum duration (fast speech has a lower one).
+        Shape: decoded ``(B, T, C)``; results ``(B, T)`` on the CPU."""
         assert self.min_frames is not None  # only called for the duration-aware decoder
         self._before_duration_decoding()
         words = [[list(word.tokens) for word in item.transcript.words if word.tokens] for item in items]
         minima = [self.min_frames if item.min_frames is None else item.min_frames for item in items]
         paths = torch.empty(decoded.shape[:2], dtype=torch.int64)
         positions = torch.empty(decoded.shape[:2], dtype=torch.int64)
-        for minimum in sorted(set(minima)):  # one batch per minimum duration (fast speech has a lower one)
+        for minimum in sorted(set(minima)):
             rows = [row for row, m in enumerate(minima) if m == minimum]
             paths[rows], positions[rows] = duration_align(
                 decoded[rows] if len(rows) < len(items) else decoded,
@@ -551,15 +556,7 @@ class Aligner:
                 max_frames=max_frames,
                 max_memory=self.max_memory,
             )
-        chosen = log_probs.detach().cpu().float().gather(-1, paths[..., None])[..., 0]
-        lengths = lengths.cpu()
-        results = []
-        for row, item in enumerate(items):
-            frames = int(lengths[row])
-            spans = position_spans(positions[row, :frames], paths[row, :frames], chosen[row, :frames])
-            words_ = self._word_spans(spans, item.word_index, item.transcript.words, frames)
-            results.append(self._alignment(item, words_))
-        return results
+        return paths, positions
 
     def _with_blank_penalty(self, log_probs: torch.Tensor) -> torch.Tensor:
         """``log_probs`` with the model's ``blank_penalty`` taken off the
@@ -843,6 +840,14 @@ class Aligner:
             language=self.language,
             source=source,
             spoken_words=lambda words: check_word_count(words, frames, frame, seconds, source, audio_name),
+        )
+
+
+def _check_vtln_model(model: AlignmentModel) -> None:
+    if not isinstance(model.model.feature_extractor, LogMelFrontEnd):
+        raise AlignerError(
+            f"vtln (vocal-tract-length normalization) needs a model with a log-mel front end; "
+            f"{model.name} reads the raw waveform"
         )
 
 

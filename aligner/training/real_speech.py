@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .phone import IGNORE, SAMPLE_RATE, LabeledUtterance, frame_labels
+from .phone import FRAME, IGNORE, SAMPLE_RATE, LabeledUtterance, frame_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..models.alignment_model import AlignmentModel
@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 LIBRI = "librispeech-untranscribed"
+_FRAME_SECONDS = FRAME / SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -126,19 +127,16 @@ def _trusted_labels(
     labels = frame_labels(num_samples, phones)
     frames = len(labels)
     edge_margin = margin if edge_margin is None else edge_margin
-    edges = {round(span.start / 0.02) for w in words for span in w.chars}
-    edges |= {round(span.end / 0.02) for w in words for span in w.chars}
-    spans = []
-    for edge in sorted(edges):
-        silent = (0 < edge <= frames and labels[edge - 1] == 0) or (edge < frames and labels[edge] == 0)
+    edges = {round(t / _FRAME_SECONDS) for w in words for span in w.chars for t in (span.start, span.end)}
+    clean = labels.copy()  # which side is silence, read before any frame is left out
+    for edge in edges:
+        silent = (0 < edge <= frames and clean[edge - 1] == 0) or (edge < frames and clean[edge] == 0)
         m = edge_margin if silent else margin
-        if m > 0:
-            spans.append((max(edge - m, 0), min(edge + m, frames)))
-    for a, b in spans:
-        labels[a:b] = IGNORE
+        labels[max(edge - m, 0) : min(edge + m, frames)] = IGNORE
     for w in words:
         if w.score < min_word_score or not w.aligned:
-            labels[max(round(w.start / 0.02) - margin, 0) : min(round(w.end / 0.02) + margin, frames)] = IGNORE
+            start, end = round(w.start / _FRAME_SECONDS), round(w.end / _FRAME_SECONDS)
+            labels[max(start - margin, 0) : min(end + margin, frames)] = IGNORE
     return labels
 
 
